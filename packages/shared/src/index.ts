@@ -1,0 +1,14 @@
+export * from './config.js';
+export * from './errors.js';
+export * from './error-handler.js';
+export * from './health.js';
+export * from './invite-code.js';
+export * from './logger.js';
+export * from './metrics.js';
+export * from './phone.js';
+export * from './process.js';
+export * from './queues.js';
+export * from './request-id.js';
+export * from './service-app.js';
+export * from './redis.js';
+export type { DestinationStream } from 'pino';

@@ -1,0 +1,59 @@
+import closeWithGrace from 'close-with-grace';
+import type { FastifyInstance } from 'fastify';
+import { ConfigError } from './config.js';
+import { safeUrl } from './logger.js';
+
+/** Graceful shutdown must finish within this; the contract allows 10 s. */
+export const SHUTDOWN_TIMEOUT_MS = 9000;
+
+/** A backing store that cannot be reached at start-up; printed as advice, not as a stack trace. */
+export class StoreUnreachableError extends Error {
+  readonly store: 'Postgres' | 'Redis';
+  readonly url: string;
+  constructor(store: 'Postgres' | 'Redis', url: string, cause: unknown) {
+    const reason = cause instanceof Error ? cause.message || (cause as NodeJS.ErrnoException).code || cause.name : String(cause);
+    super(`cannot reach ${store} at ${safeUrl(url)}: ${reason}`);
+    this.name = 'StoreUnreachableError';
+    this.store = store;
+    this.url = url;
+  }
+}
+
+const START_HINT: Record<StoreUnreachableError['store'], string> = {
+  Postgres:
+    'Start one with `docker compose up -d postgres`, or the local service ' +
+    '(`pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start`), or point DATABASE_URL at a running server.',
+  Redis:
+    'Start one with `docker compose up -d redis`, or a local one ' +
+    '(`redis-server --daemonize yes --port 6379`), or point REDIS_URL at a running server.',
+};
+
+/** Explains a start-up failure in a sentence or two and exits non-zero. */
+export function exitOnStartupError(name: string, error: unknown): never {
+  if (error instanceof ConfigError) {
+    process.stderr.write(`[${name}] ${error.message}\n`);
+  } else if (error instanceof StoreUnreachableError) {
+    process.stderr.write(`[${name}] ${error.message}\n[${name}] ${START_HINT[error.store]}\n`);
+  } else {
+    const message = error instanceof Error ? (error.stack ?? error.message) : String(error);
+    process.stderr.write(`[${name}] failed to start: ${message}\n`);
+  }
+  process.exit(1);
+}
+
+/**
+ * Runs a closeable unit (an HTTP app or a worker) until SIGTERM/SIGINT, then closes it within the
+ * shutdown budget and exits 0. A second signal or a timeout exits 1.
+ */
+export function closeOnSignals(name: string, close: () => Promise<void>, log: { info: (msg: string) => void; error: (obj: unknown, msg?: string) => void }): void {
+  closeWithGrace({ delay: SHUTDOWN_TIMEOUT_MS, logger: { error: (m: unknown) => log.error(m) } }, async ({ signal, err }) => {
+    if (err) log.error({ err }, `${name} crashed; closing`);
+    else log.info(`${name} received ${signal ?? 'exit'}; closing`);
+    await close();
+  });
+}
+
+export async function listen(app: FastifyInstance, name: string, host: string, port: number): Promise<void> {
+  closeOnSignals(name, () => app.close(), app.log);
+  await app.listen({ host, port });
+}

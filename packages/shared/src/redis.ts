@@ -1,0 +1,44 @@
+import { Redis, type RedisOptions } from 'ioredis';
+import { StoreUnreachableError } from './process.js';
+
+export type RedisRole = 'api' | 'worker';
+
+/**
+ * Options for the two kinds of connection. An API connection fails fast while Redis is away so the
+ * request can answer 503 instead of hanging; a BullMQ worker connection must wait (BullMQ requires
+ * `maxRetriesPerRequest: null` for blocking commands).
+ */
+export function redisOptions(role: RedisRole): RedisOptions {
+  const common: RedisOptions = {
+    lazyConnect: true,
+    connectTimeout: 2000,
+    // Reconnect quickly but not in a tight loop; capped so recovery after an outage takes seconds.
+    retryStrategy: (times) => Math.min(100 * 2 ** Math.min(times, 5), 2000),
+  };
+  return role === 'api'
+    ? { ...common, enableOfflineQueue: false, maxRetriesPerRequest: 1, commandTimeout: 2000 }
+    : { ...common, maxRetriesPerRequest: null, enableOfflineQueue: true };
+}
+
+/** Connects once, so that start-up fails with a clear message when Redis is not there. */
+export async function connectRedis(url: string, role: RedisRole): Promise<Redis> {
+  const client = new Redis(url, redisOptions(role));
+  // Errors are reported through readiness and request failures; an unhandled 'error' event would crash.
+  client.on('error', () => undefined);
+  try {
+    await client.connect();
+    await client.ping();
+  } catch (error) {
+    client.disconnect();
+    throw new StoreUnreachableError('Redis', url, error);
+  }
+  return client;
+}
+
+/** A client that connects in the background; used where start-up must not wait (tests of failure). */
+export function lazyRedis(url: string, role: RedisRole): Redis {
+  const client = new Redis(url, redisOptions(role));
+  client.on('error', () => undefined);
+  client.connect().catch(() => undefined);
+  return client;
+}

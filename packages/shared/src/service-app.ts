@@ -1,0 +1,60 @@
+import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import type { DestinationStream } from 'pino';
+import type { Config } from './config.js';
+import { installProblemHandlers } from './error-handler.js';
+import { registerHealthRoutes, type HealthCheck } from './health.js';
+import { loggerOptions } from './logger.js';
+import { registerMetrics } from './metrics.js';
+import { REQUEST_ID_HEADER, requestIdFrom } from './request-id.js';
+
+export const BODY_LIMIT_BYTES = 64 * 1024;
+
+export interface ServiceAppOptions {
+  service: string;
+  config: Config;
+  /** Readiness checks by name (`postgres`, `redis`, upstreams). */
+  readiness?: Record<string, HealthCheck>;
+  /** Where log lines go; defaults to stdout. Tests pass a stream to read them. */
+  logStream?: DestinationStream;
+  /** Proxies whose `X-Forwarded-For` is believed (addresses or CIDRs). */
+  trustProxy?: FastifyServerOptions['trustProxy'];
+}
+
+/**
+ * A Fastify instance with everything every service shares: logging with request ids and redaction,
+ * problem+json errors, body limit, trailing-slash tolerance, health and metrics routes.
+ */
+export function createServiceApp(options: ServiceAppOptions): FastifyInstance {
+  const { service, config } = options;
+  const pinoOptions = loggerOptions(service, config.logLevel);
+  const app = Fastify({
+    logger: options.logStream ? { ...pinoOptions, stream: options.logStream } : pinoOptions,
+    genReqId: requestIdFrom,
+    requestIdHeader: false,
+    // One line per request, written in onResponse below, instead of Fastify's two.
+    logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'request_id' }),
+    bodyLimit: BODY_LIMIT_BYTES,
+    routerOptions: { ignoreTrailingSlash: true, maxParamLength: 200 },
+    trustProxy: options.trustProxy ?? false,
+    ajv: { customOptions: { coerceTypes: 'array', removeAdditional: false, useDefaults: true, allErrors: false } },
+    return503OnClosing: true,
+  });
+
+  app.addHook('onRequest', async (request, reply) => {
+    void reply.header(REQUEST_ID_HEADER, request.id);
+  });
+  app.addHook('onResponse', async (request, reply) => {
+    // Probe routes run at level warn, so this line is dropped for them.
+    request.log.info(
+      { method: request.method, url: request.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10 },
+      'request completed',
+    );
+  });
+
+  // The API speaks JSON only; without this, text/plain bodies would reach validation instead of 415.
+  app.removeContentTypeParser('text/plain');
+  installProblemHandlers(app);
+  registerHealthRoutes(app, service, options.readiness ?? {});
+  registerMetrics(app, service);
+  return app;
+}

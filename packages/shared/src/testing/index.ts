@@ -1,0 +1,4 @@
+export * from './test-config.js';
+export * from './test-database.js';
+export * from './test-redis.js';
+export * from './log-capture.js';

@@ -1,0 +1,72 @@
+import t from 'tap';
+import { ConfigError, ENV_VARIABLES, loadConfig } from '../src/config.js';
+
+t.test('defaults follow the contract', async (t) => {
+  const config = loadConfig({});
+  t.equal(config.env, 'development');
+  t.equal(config.host, '127.0.0.1');
+  t.same(config.ports, { gateway: 8080, auth: 3001, referral: 3002 });
+  t.equal(config.databaseUrl, 'postgres://postgres@127.0.0.1:5432/referral');
+  t.equal(config.redisUrl, 'redis://127.0.0.1:6379');
+  t.same(config.phone, { defaultRegion: 'RU', allowedCountries: ['RU'] });
+  t.match(config.otp, { length: 4, ttlSeconds: 300, maxAttempts: 5, resendSeconds: 60, maxSendsPerHour: 5, maxFailedPerDay: 20 });
+  t.equal(config.sendCodeIpPerHour, 30);
+  t.match(config.tokens, { accessTtlSeconds: 900, refreshTtlSeconds: 2_592_000 });
+  t.equal(config.urls.auth, 'http://127.0.0.1:3001');
+  t.equal(config.urls.jwks, 'http://127.0.0.1:3001/.well-known/jwks.json');
+});
+
+t.test('env overrides are converted and validated', async (t) => {
+  const config = loadConfig({ AUTH_PORT: '4001', OTP_LENGTH: '6', ALLOWED_COUNTRIES: 'RU,KZ', AUTH_URL: 'http://auth:3001/' });
+  t.equal(config.ports.auth, 4001);
+  t.equal(config.otp.length, 6);
+  t.same(config.phone.allowedCountries, ['RU', 'KZ']);
+  t.equal(config.urls.auth, 'http://auth:3001');
+  t.equal(loadConfig({ ALLOWED_COUNTRIES: '*' }).phone.allowedCountries, '*');
+  t.equal(loadConfig({ OTP_LENGTH: '' }).otp.length, 4, 'an empty variable counts as unset');
+});
+
+t.test('invalid values are refused with the variable named', async (t) => {
+  const cases: Array<[Record<string, string>, RegExp]> = [
+    [{ AUTH_PORT: 'abc' }, /AUTH_PORT/],
+    [{ AUTH_PORT: '70000' }, /AUTH_PORT/],
+    [{ OTP_LENGTH: '3' }, /OTP_LENGTH/],
+    [{ OTP_LENGTH: '9' }, /OTP_LENGTH/],
+    [{ NODE_ENV: 'staging' }, /NODE_ENV/],
+    [{ DATABASE_URL: 'mysql://x' }, /DATABASE_URL/],
+    [{ ALLOWED_COUNTRIES: 'russia' }, /ALLOWED_COUNTRIES/],
+  ];
+  for (const [env, pattern] of cases) {
+    t.throws(() => loadConfig(env), { name: 'ConfigError', message: pattern }, JSON.stringify(env));
+  }
+});
+
+t.test('production refuses missing or default secrets, naming each', async (t) => {
+  const required = ['INTERNAL_TOKEN', 'OTP_HMAC_SECRET', 'JWT_PRIVATE_KEY'] as const;
+  const error = t.throws(() => loadConfig({ NODE_ENV: 'production' }, { requiredSecrets: required })) as ConfigError;
+  t.ok(error instanceof ConfigError);
+  for (const name of required) t.match(error.message, name);
+
+  t.throws(
+    () => loadConfig({ NODE_ENV: 'production', INTERNAL_TOKEN: 'dev-internal-token-do-not-use-in-production' }, { requiredSecrets: ['INTERNAL_TOKEN'] }),
+    { message: /INTERNAL_TOKEN: must not be the development default/ },
+  );
+  t.throws(() => loadConfig({ NODE_ENV: 'production', INTERNAL_TOKEN: 'short' }, { requiredSecrets: ['INTERNAL_TOKEN'] }), {
+    message: /INTERNAL_TOKEN: must be at least 32/,
+  });
+  const ok = loadConfig({ NODE_ENV: 'production', INTERNAL_TOKEN: 'x'.repeat(40) }, { requiredSecrets: ['INTERNAL_TOKEN'] });
+  t.equal(ok.internalToken, 'x'.repeat(40));
+  t.ok(ok.isProduction);
+  t.doesNotThrow(() => loadConfig({ NODE_ENV: 'production' }), 'a process that needs no secret starts');
+});
+
+t.test('secret values never appear in validation messages', async (t) => {
+  const error = t.throws(() => loadConfig({ NODE_ENV: 'production', INTERNAL_TOKEN: 'hunter2' }, { requiredSecrets: ['INTERNAL_TOKEN'] })) as Error;
+  t.notMatch(error.message, 'hunter2');
+});
+
+t.test('the list of known variables covers the contract', async (t) => {
+  for (const name of ['GATEWAY_PORT', 'AUTH_PORT', 'REFERRAL_PORT', 'DATABASE_URL', 'REDIS_URL', 'HOST', 'DEFAULT_REGION', 'ALLOWED_COUNTRIES', 'OTP_LENGTH', 'OTP_TTL_SECONDS', 'OTP_MAX_ATTEMPTS', 'OTP_RESEND_SECONDS', 'OTP_MAX_SENDS_PER_HOUR', 'OTP_MAX_FAILED_PER_DAY', 'SEND_CODE_IP_PER_HOUR', 'ACCESS_TOKEN_TTL_SECONDS', 'REFRESH_TOKEN_TTL_SECONDS', 'INTERNAL_TOKEN', 'TRUSTED_PROXIES', 'CORS_ORIGINS']) {
+    t.ok(ENV_VARIABLES.includes(name), name);
+  }
+});

@@ -1,0 +1,12 @@
+import { connectRedis, exitOnStartupError, listen, loadConfig } from '@refstack/shared';
+import { buildApp } from './app.js';
+
+async function main(): Promise<void> {
+  const config = loadConfig(process.env, { requiredSecrets: ['INTERNAL_TOKEN', 'OTP_HMAC_SECRET', 'JWT_PRIVATE_KEY'] });
+  const redis = await connectRedis(config.redisUrl, 'api');
+  const app = await buildApp(config, { redis });
+  app.addHook('onClose', async () => void (await redis.quit()));
+  await listen(app, 'auth', config.host, config.ports.auth);
+}
+
+main().catch((error: unknown) => exitOnStartupError('auth', error));

@@ -1,0 +1,25 @@
+/** Where an SMS goes. A real gateway (an HTTP API) implements this and is chosen by SMS_PROVIDER. */
+export interface SmsProvider {
+  readonly name: string;
+  send(to: string, text: string): Promise<void>;
+}
+
+/**
+ * Prints each message as the contract's line, `SMS to <E.164>: <text>`, alone on a line of stdout.
+ * One write per line, so lines of concurrent jobs never interleave.
+ */
+export function consoleSmsProvider(write: (line: string) => void = (line) => process.stdout.write(line)): SmsProvider {
+  return {
+    name: 'console',
+    async send(to, text) {
+      write(`SMS to ${to}: ${text.replace(/[\r\n]+/g, ' ')}\n`);
+    },
+  };
+}
+
+export function createSmsProvider(name: 'console'): SmsProvider {
+  switch (name) {
+    case 'console':
+      return consoleSmsProvider();
+  }
+}

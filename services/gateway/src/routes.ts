@@ -1,0 +1,30 @@
+/** Which upstream serves a public path prefix. Anything not listed here is 404 at the gateway. */
+export type Upstream = 'auth' | 'referral';
+
+export interface ProxyRoute {
+  upstream: Upstream;
+  /** Fastify route pattern(s) at the gateway. */
+  paths: readonly string[];
+}
+
+export const PROXY_ROUTES: readonly ProxyRoute[] = [
+  { upstream: 'auth', paths: ['/api/v1/auth/*'] },
+  { upstream: 'auth', paths: ['/.well-known/*'] },
+  { upstream: 'referral', paths: ['/api/v1/profile', '/api/v1/profile/*'] },
+  { upstream: 'referral', paths: ['/api/v1/users', '/api/v1/users/*'] },
+];
+
+/** The first seed's paths, kept for its clients: same method, body and response, new home. */
+export interface LegacyRoute {
+  method: 'GET' | 'POST' | 'PUT';
+  path: string;
+  upstream: Upstream;
+  target: string;
+}
+
+export const LEGACY_ROUTES: readonly LegacyRoute[] = [
+  { method: 'POST', path: '/api/auth/send-code/', upstream: 'auth', target: '/api/v1/auth/send-code' },
+  { method: 'POST', path: '/api/auth/verify/', upstream: 'auth', target: '/api/v1/auth/verify' },
+  { method: 'GET', path: '/api/profile/', upstream: 'referral', target: '/api/v1/profile' },
+  { method: 'PUT', path: '/api/profile/set-invite/', upstream: 'referral', target: '/api/v1/profile/invite' },
+];

@@ -1,0 +1,13 @@
+import { exitOnStartupError, loadConfig } from '@refstack/shared';
+import { prepareDatabase } from '../db/prepare.js';
+
+/** `pnpm db:migrate`: applies pending migrations and prints each one's outcome. */
+async function main(): Promise<void> {
+  const config = loadConfig(process.env);
+  const { created, results } = await prepareDatabase(config.databaseUrl, { createIfMissing: !config.isProduction });
+  if (created) process.stdout.write('created the database\n');
+  for (const result of results) process.stdout.write(`${result.status.toLowerCase()}: ${result.migrationName}\n`);
+  if (results.length === 0) process.stdout.write('the database is up to date\n');
+}
+
+main().catch((error: unknown) => exitOnStartupError('db:migrate', error));

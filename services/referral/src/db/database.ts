@@ -1,0 +1,30 @@
+import { Kysely, PostgresDialect, sql } from 'kysely';
+import pg from 'pg';
+import type { Database } from './schema.js';
+
+// bigint ids travel as strings (pg's default for int8), counts arrive as numbers.
+pg.types.setTypeParser(pg.types.builtins.INT4, (value) => Number.parseInt(value, 10));
+
+export interface DatabaseOptions {
+  url: string;
+  poolSize: number;
+}
+
+export function createDatabase(options: DatabaseOptions): Kysely<Database> {
+  const pool = new pg.Pool({
+    connectionString: options.url,
+    max: options.poolSize,
+    connectionTimeoutMillis: 2000,
+    idleTimeoutMillis: 30_000,
+    // A query stuck behind a lock or a dead server answers 503 instead of hanging the request.
+    query_timeout: 5000,
+    application_name: 'referral',
+  });
+  // An idle client losing its server emits here; the pool replaces it, requests see the next error.
+  pool.on('error', () => undefined);
+  return new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+}
+
+export async function pingDatabase(db: Kysely<Database>): Promise<void> {
+  await sql`SELECT 1`.execute(db);
+}

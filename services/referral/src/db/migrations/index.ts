@@ -1,0 +1,10 @@
+import type { Migration } from 'kysely';
+import * as createUsers from './2026-11-22T00-create-users.js';
+
+/**
+ * Every migration by its date-prefixed name. A static list (not a folder scan) so that the same
+ * code runs from sources under tsx and from `dist` in a container.
+ */
+export const migrations: Record<string, Migration> = {
+  '2026-11-22T00-create-users': createUsers,
+};
