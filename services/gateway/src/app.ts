@@ -57,7 +57,10 @@ export async function buildApp(config: Config, options: GatewayAppOptions = {}):
   const forward = (upstream: Upstream, target?: string) => (request: FastifyRequest, reply: FastifyReply) => {
     const query = request.url.includes('?') ? request.url.slice(request.url.indexOf('?')) : '';
     const path = target ?? request.url.slice(0, request.url.length - query.length);
+    // The raw bytes go upstream as they came; reply-from would otherwise re-encode JSON bodies.
+    const body = Buffer.isBuffer(request.body) ? { body: request.body, contentType: request.headers['content-type'] ?? 'application/octet-stream' } : {};
     return reply.from(`${bases[upstream]}${path}${query}`, {
+      ...body,
       rewriteRequestHeaders: (_raw, headers) => {
         // The gateway is the only source of X-Forwarded-For: a client's own header is dropped so a
         // spoofed address cannot buy a fresh rate-limit window upstream.

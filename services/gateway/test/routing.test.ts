@@ -1,0 +1,162 @@
+import t, { type Test } from 'tap';
+import Fastify, { type FastifyInstance } from 'fastify';
+import { testConfig } from '@refstack/shared/testing';
+import { buildApp } from '../src/app.js';
+
+interface Seen {
+  upstream: string;
+  method: string;
+  url: string;
+  headers: Record<string, string | string[] | undefined>;
+  body: unknown;
+}
+
+/** A stand-in upstream that records what reached it and answers with it. */
+async function fakeUpstream(t: Test, name: string): Promise<{ url: string; seen: Seen[]; app: FastifyInstance }> {
+  const seen: Seen[] = [];
+  const app = Fastify();
+  app.get('/health/ready', async () => ({ status: 'ok', checks: { store: { status: 'up' } } }));
+  app.all('/*', async (request) => {
+    const record = { upstream: name, method: request.method, url: request.url, headers: request.headers, body: request.body ?? null };
+    seen.push(record);
+    return record;
+  });
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  t.teardown(() => app.close());
+  const address = app.server.address();
+  if (!address || typeof address === 'string') throw new Error('no port');
+  return { url: `http://127.0.0.1:${address.port}`, seen, app };
+}
+
+async function setup(t: Test, env: Record<string, string> = {}) {
+  const auth = await fakeUpstream(t, 'auth');
+  const referral = await fakeUpstream(t, 'referral');
+  const gateway = await buildApp(testConfig({ AUTH_URL: auth.url, REFERRAL_URL: referral.url, ...env }));
+  t.teardown(() => gateway.close());
+  return { gateway, auth, referral };
+}
+
+t.test('public paths reach their service with path, query and body intact', async (t) => {
+  const { gateway } = await setup(t);
+  const cases: Array<[string, string, string, string]> = [
+    ['POST', '/api/v1/auth/send-code', 'auth', '/api/v1/auth/send-code'],
+    ['POST', '/api/v1/auth/verify/', 'auth', '/api/v1/auth/verify/'],
+    ['GET', '/.well-known/jwks.json', 'auth', '/.well-known/jwks.json'],
+    ['GET', '/api/v1/profile', 'referral', '/api/v1/profile'],
+    ['PATCH', '/api/v1/profile', 'referral', '/api/v1/profile'],
+    ['GET', '/api/v1/profile/invited?limit=5&cursor=abc', 'referral', '/api/v1/profile/invited?limit=5&cursor=abc'],
+    ['GET', '/api/v1/users?search=%2B7912', 'referral', '/api/v1/users?search=%2B7912'],
+    ['GET', '/api/v1/users/42', 'referral', '/api/v1/users/42'],
+  ];
+  for (const [method, url, upstream, path] of cases) {
+    const payload = method === 'GET' ? undefined : { phone: '+79123456789' };
+    const res = await gateway.inject({ method: method as 'GET', url, payload });
+    t.equal(res.statusCode, 200, `${method} ${url}`);
+    t.match(res.json(), { upstream, method, url: path }, `${method} ${url}`);
+    if (payload) t.same(res.json().body, payload, 'the body passes through');
+  }
+});
+
+t.test("the first seed's paths map to the v1 routes with their methods", async (t) => {
+  const { gateway } = await setup(t);
+  const cases: Array<[string, string, string, string]> = [
+    ['POST', '/api/auth/send-code/', 'auth', '/api/v1/auth/send-code'],
+    ['POST', '/api/auth/verify/', 'auth', '/api/v1/auth/verify'],
+    ['GET', '/api/profile/', 'referral', '/api/v1/profile'],
+    ['PUT', '/api/profile/set-invite/', 'referral', '/api/v1/profile/invite'],
+  ];
+  for (const [method, url, upstream, path] of cases) {
+    const res = await gateway.inject({
+      method: method as 'GET',
+      url,
+      headers: { 'x-csrftoken': 'T5r2yE6peDFIy2J3FPjVFruKpyvjHxXhq7cyUaR74nhtYEbX4OR0DQb7A7TaZFnM', accept: 'application/json' },
+      payload: method === 'GET' ? undefined : { phone: '79346559036' },
+    });
+    t.equal(res.statusCode, 200, `${method} ${url}`);
+    t.match(res.json(), { upstream, method, url: path });
+  }
+  const wrongMethod = await gateway.inject({ method: 'GET', url: '/api/auth/send-code/' });
+  t.equal(wrongMethod.statusCode, 404);
+});
+
+t.test('internal routes and unknown paths are 404 and never forwarded', async (t) => {
+  const { gateway, auth, referral } = await setup(t);
+  for (const url of ['/internal/v1/users/sign-in', '/internal/', '/INTERNAL/v1/users/sign-in', '/api/v2/profile', '/api/v1/profiles', '/']) {
+    const res = await gateway.inject({ method: 'POST', url, payload: { phone: '+79123456789' } });
+    t.equal(res.statusCode, 404, url);
+    t.match(res.headers['content-type'], /^application\/problem\+json/);
+    t.equal(res.json().code, 'not_found');
+  }
+  t.equal(auth.seen.length + referral.seen.length, 0, 'nothing reached an upstream');
+});
+
+t.test('request ids pass through to the upstream and back, or are made', async (t) => {
+  const { gateway, referral } = await setup(t);
+  const given = await gateway.inject({ method: 'GET', url: '/api/v1/profile', headers: { 'x-request-id': 'client-42' } });
+  t.equal(given.headers['x-request-id'], 'client-42');
+  t.equal(referral.seen.at(-1)?.headers['x-request-id'], 'client-42');
+
+  const made = await gateway.inject({ method: 'GET', url: '/api/v1/profile' });
+  const id = made.headers['x-request-id'];
+  t.match(id, /^[0-9a-f-]{36}$/);
+  t.equal(referral.seen.at(-1)?.headers['x-request-id'], id, 'the upstream sees the same id');
+});
+
+t.test("a client's own X-Forwarded-For never reaches an upstream", async (t) => {
+  const { gateway, auth } = await setup(t);
+  await gateway.inject({
+    method: 'POST',
+    url: '/api/v1/auth/send-code',
+    headers: { 'x-forwarded-for': '203.0.113.9, 198.51.100.1', 'x-real-ip': '203.0.113.9', forwarded: 'for=203.0.113.9' },
+    payload: {},
+  });
+  const headers = auth.seen.at(-1)?.headers ?? {};
+  t.equal(headers['x-forwarded-for'], '127.0.0.1', 'only the address the gateway saw');
+  t.notOk(headers['x-real-ip']);
+  t.notOk(headers['forwarded']);
+});
+
+t.test('an upstream that is down is a 503 problem', async (t) => {
+  const { gateway, auth } = await setup(t);
+  await auth.app.close();
+  const down = await gateway.inject({ method: 'POST', url: '/api/v1/auth/send-code', payload: { phone: '+79123456789' } });
+  t.equal(down.statusCode, 503);
+  t.match(down.headers['content-type'], /^application\/problem\+json/);
+  t.match(down.json(), { code: 'service_unavailable', status: 503 });
+  t.ok(down.headers['retry-after']);
+});
+
+t.test('a slow upstream answer times out as 503', async (t) => {
+  const slowApp = Fastify();
+  slowApp.post('/api/v1/auth/verify', async () => new Promise((resolve) => setTimeout(() => resolve({ late: true }), 3000)));
+  await slowApp.listen({ host: '127.0.0.1', port: 0 });
+  t.teardown(() => slowApp.close());
+  const address = slowApp.server.address();
+  if (!address || typeof address === 'string') throw new Error('no port');
+  const gateway = await buildApp(testConfig({ AUTH_URL: `http://127.0.0.1:${address.port}`, UPSTREAM_TIMEOUT_MS: '300' }));
+  t.teardown(() => gateway.close());
+  const started = Date.now();
+  const res = await gateway.inject({ method: 'POST', url: '/api/v1/auth/verify', payload: {} });
+  t.equal(res.statusCode, 503);
+  t.equal(res.json().code, 'service_unavailable');
+  t.ok(Date.now() - started < 2500, 'answered at the timeout, not when the upstream finished');
+});
+
+t.test('an oversize body is refused at the gateway', async (t) => {
+  const { gateway, auth } = await setup(t);
+  const res = await gateway.inject({ method: 'POST', url: '/api/v1/auth/send-code', headers: { 'content-type': 'application/json' }, payload: `{"phone":"${'9'.repeat(70 * 1024)}"}` });
+  t.equal(res.statusCode, 413);
+  t.equal(res.json().code, 'payload_too_large');
+  t.equal(auth.seen.length, 0);
+});
+
+t.test('readiness reports each upstream', async (t) => {
+  const { gateway, referral } = await setup(t);
+  const ok = await gateway.inject({ method: 'GET', url: '/health/ready' });
+  t.equal(ok.statusCode, 200);
+  t.match(ok.json(), { status: 'ok', checks: { auth: { status: 'up' }, referral: { status: 'up' } } });
+  await referral.app.close();
+  const down = await gateway.inject({ method: 'GET', url: '/health/ready' });
+  t.equal(down.statusCode, 503);
+  t.match(down.json(), { checks: { auth: { status: 'up' }, referral: { status: 'down' } } });
+});
