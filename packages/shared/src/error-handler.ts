@@ -22,6 +22,28 @@ function fieldErrors(issues: readonly ValidationIssue[], context: string | undef
   });
 }
 
+const UNAVAILABLE_ERROR_CODES = new Set([
+  'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'EPIPE',
+  // PostgreSQL: shutting down, starting up, connection failures, too many connections.
+  '57P01', '57P02', '57P03', '08000', '08001', '08003', '08006', '53300',
+]);
+const UNAVAILABLE_MESSAGES = /Stream isn't writeable|Connection is closed|Command timed out|Reached the max retries|Connection terminated|timeout exceeded when trying to connect|Query read timeout|Client has encountered a connection error/i;
+
+/**
+ * A backing store (Postgres, Redis) that is down or not answering: the request cannot succeed now
+ * but may in a moment, so it is a 503, not a 500.
+ */
+export function isStoreUnavailable(error: unknown): boolean {
+  let current: unknown = error;
+  for (let depth = 0; depth < 4 && current instanceof Error; depth += 1) {
+    const code = (current as { code?: unknown }).code;
+    if (typeof code === 'string' && UNAVAILABLE_ERROR_CODES.has(code)) return true;
+    if (current.name === 'MaxRetriesPerRequestError' || UNAVAILABLE_MESSAGES.test(current.message)) return true;
+    current = (current as { cause?: unknown }).cause;
+  }
+  return false;
+}
+
 /** Maps anything thrown in a request to problem+json; 5xx answers never carry internals. */
 export function toProblem(error: unknown): { code: ErrorCode; detail: string; status: number; errors?: FieldError[]; retryAfter?: number; extensions?: Record<string, unknown> } {
   if (error instanceof AppError) {
@@ -50,6 +72,9 @@ export function toProblem(error: unknown): { code: ErrorCode; detail: string; st
   if (error instanceof SyntaxError && err.statusCode === 400) {
     return { code: 'malformed_json', status: 400, detail: 'The body is not valid JSON.' };
   }
+  if (isStoreUnavailable(error)) {
+    return { code: 'service_unavailable', status: 503, detail: 'A backing service is unavailable; try again shortly.', retryAfter: 1 };
+  }
   const status = typeof err?.statusCode === 'number' ? err.statusCode : 500;
   if (status === 404) return { code: 'not_found', status, detail: 'No such resource.' };
   if (status === 405) return { code: 'method_not_allowed', status, detail: 'This method is not allowed here.' };
@@ -74,7 +99,8 @@ export function sendProblem(reply: FastifyReply, error: unknown): FastifyReply {
 export function installProblemHandlers(app: FastifyInstance): void {
   app.setErrorHandler((error: unknown, request: FastifyRequest, reply: FastifyReply) => {
     const problem = toProblem(error);
-    if (problem.status >= 500) request.log.error({ err: error }, 'request failed');
+    if (problem.status === 503) request.log.warn({ reason: (error as Error).message }, 'dependency unavailable');
+    else if (problem.status >= 500) request.log.error({ err: error }, 'request failed');
     else request.log.info({ code: problem.code, status: problem.status }, 'request refused');
     return sendProblem(reply, error);
   });

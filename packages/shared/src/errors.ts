@@ -68,8 +68,8 @@ export class AppError extends Error {
   readonly status: number;
   readonly extras: AppErrorExtras;
 
-  constructor(code: ErrorCode, detail?: string, extras: AppErrorExtras = {}) {
-    super(detail ?? ERROR_CATALOG[code].title);
+  constructor(code: ErrorCode, detail?: string, extras: AppErrorExtras = {}, cause?: unknown) {
+    super(detail ?? ERROR_CATALOG[code].title, cause === undefined ? undefined : { cause });
     this.name = 'AppError';
     this.code = code;
     this.status = ERROR_CATALOG[code].status;

@@ -1,3 +1,4 @@
+export * from './api-schemas.js';
 export * from './config.js';
 export * from './errors.js';
 export * from './error-handler.js';
@@ -12,3 +13,6 @@ export * from './request-id.js';
 export * from './service-app.js';
 export * from './redis.js';
 export type { DestinationStream } from 'pino';
+export * from './sms-queue.js';
+export * from './phone-input.js';
+export * from './openapi.js';

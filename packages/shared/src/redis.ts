@@ -42,3 +42,27 @@ export function lazyRedis(url: string, role: RedisRole): Redis {
   client.connect().catch(() => undefined);
   return client;
 }
+
+/** Readiness probe: waits briefly for a connection still being made, then PINGs. */
+export async function pingRedis(client: Redis, waitMs = 1000): Promise<void> {
+  if (client.status !== 'ready') {
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        client.off('ready', onReady);
+        reject(new Error(`not connected (${client.status})`));
+      }, waitMs);
+      const onReady = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      client.once('ready', onReady);
+    });
+  }
+  await client.ping();
+}
+
+/** Closes politely when connected (pending replies arrive), at once otherwise. */
+export async function closeRedis(client: Redis): Promise<void> {
+  if (client.status === 'ready') await client.quit().catch(() => client.disconnect());
+  else client.disconnect();
+}

@@ -1,3 +1,5 @@
+import { Ajv } from 'ajv';
+import addFormats from 'ajv-formats';
 import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import type { DestinationStream } from 'pino';
 import type { Config } from './config.js';
@@ -36,9 +38,14 @@ export function createServiceApp(options: ServiceAppOptions): FastifyInstance {
     bodyLimit: BODY_LIMIT_BYTES,
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 200 },
     trustProxy: options.trustProxy ?? false,
-    ajv: { customOptions: { coerceTypes: 'array', removeAdditional: false, useDefaults: true, allErrors: false } },
     return503OnClosing: true,
   });
+
+  // JSON bodies are validated strictly (a number is not a string); query strings and params arrive
+  // as text and are converted to the declared types.
+  const bodyAjv = buildAjv(false);
+  const textAjv = buildAjv('array');
+  app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? bodyAjv : textAjv).compile(schema));
 
   app.addHook('onRequest', async (request, reply) => {
     void reply.header(REQUEST_ID_HEADER, request.id);
@@ -57,4 +64,10 @@ export function createServiceApp(options: ServiceAppOptions): FastifyInstance {
   registerHealthRoutes(app, service, options.readiness ?? {});
   registerMetrics(app, service);
   return app;
+}
+
+function buildAjv(coerceTypes: false | 'array'): Ajv {
+  const ajv = new Ajv({ coerceTypes, useDefaults: true, removeAdditional: false, allErrors: false, strict: false });
+  addFormats.default(ajv);
+  return ajv;
 }

@@ -1,22 +1,103 @@
+import fastifyJwt from '@fastify/jwt';
 import type { FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
-import { createServiceApp, lazyRedis, type Config, type DestinationStream } from '@refstack/shared';
+import {
+  closeRedis,
+  createServiceApp,
+  createSmsQueue,
+  lazyRedis,
+  pingRedis,
+  registerOpenApi,
+  StoreUnreachableError,
+  type Config,
+  type DestinationStream,
+  type SmsQueue,
+} from '@refstack/shared';
+import { loginServiceFactory } from './login-service.js';
+import { OtpStore } from './otp/otp-store.js';
+import { otpServiceFactory } from './otp/otp-service.js';
+import { createReferralClient, type ReferralClient } from './referral-client.js';
+import { authRoutes } from './routes/auth-routes.js';
+import { loadKeyring } from './tokens/keyring.js';
+import { SessionStore } from './tokens/session-store.js';
+import { tokenServiceFactory, type AccessClaims, type VerifiedClaims } from './tokens/token-service.js';
 
 export interface AuthAppOptions {
   logStream?: DestinationStream;
   /** An existing connection (tests); otherwise the app opens and closes its own. */
   redis?: Redis;
+  /** Milliseconds since the epoch; tests move it instead of sleeping. */
+  now?: () => number;
+  /** Stand-ins for the bus or the referral service (tests of failures). */
+  sms?: SmsQueue;
+  referral?: ReferralClient;
 }
 
+/** The composition root of the auth service: stores, services, routes. */
 export async function buildApp(config: Config, options: AuthAppOptions = {}): Promise<FastifyInstance> {
   const redis = options.redis ?? lazyRedis(config.redisUrl, 'api');
+  try {
+    return await compose(config, options, redis);
+  } catch (error) {
+    if (!options.redis) redis.disconnect();
+    throw error;
+  }
+}
+
+async function compose(config: Config, options: AuthAppOptions, redis: Redis): Promise<FastifyInstance> {
+  const now = options.now ?? Date.now;
   const app = createServiceApp({
     service: 'auth',
     config,
     logStream: options.logStream,
     trustProxy: config.trustedProxies,
-    readiness: { redis: async () => void (await redis.ping()) },
+    readiness: { redis: () => pingRedis(redis) },
   });
-  if (!options.redis) app.addHook('onClose', async () => void (await redis.quit().catch(() => redis.disconnect())));
+  if (!options.redis) app.addHook('onClose', () => closeRedis(redis));
+
+  await registerOpenApi(app, { title: 'Refstack auth', description: 'Phone login with one-time SMS codes; tokens and sessions.' });
+
+  if (!config.tokens.privateKeyPem) {
+    // The development signing key lives in Redis: wait for the connection rather than fail on it.
+    await pingRedis(redis, 3000).catch((error: unknown) => {
+      throw new StoreUnreachableError('Redis', config.redisUrl, error);
+    });
+  }
+  const keyring = await loadKeyring({
+    privateKeyPem: config.tokens.privateKeyPem,
+    publicKeysPem: config.tokens.extraPublicKeysPem,
+    redis,
+    redisKeyPrefix: config.redisKeyPrefix,
+  });
+  const verifyOptions = { algorithms: ['ES256' as const], allowedIss: config.tokens.issuer, allowedAud: config.tokens.audience };
+  await app.register(fastifyJwt, {
+    secret: { private: keyring.signing.privatePem, public: keyring.signing.publicPem },
+    sign: { algorithm: 'ES256', kid: keyring.signing.kid, iss: config.tokens.issuer, aud: config.tokens.audience, expiresIn: `${config.tokens.accessTtlSeconds}s` },
+    verify: verifyOptions,
+  });
+
+  const sms = options.sms ?? createSmsQueue(redis, config.redisKeyPrefix);
+  if (!options.sms) app.addHook('onClose', () => sms.close());
+  const referral =
+    options.referral ??
+    createReferralClient({ baseUrl: config.urls.referral, internalToken: config.internalToken, timeoutMs: config.upstreamTimeoutMs, log: app.log });
+  if (!options.referral) app.addHook('onClose', () => referral.close());
+
+  const otp = otpServiceFactory({ store: new OtpStore(redis, config.redisKeyPrefix), sms, config, now });
+  const tokens = tokenServiceFactory({
+    sessions: new SessionStore(redis, config.redisKeyPrefix),
+    signAccess: (claims: AccessClaims) => app.jwt.sign({ ...claims, iat: Math.floor(now() / 1000) }),
+    verifyAccess: async (token: string) => {
+      const kid = (app.jwt.decode<{ header: { kid?: string } }>(token, { complete: true }))?.header.kid;
+      const key = keyring.publicPem(kid);
+      if (!key) throw new Error('unknown key');
+      return app.jwt.verify<VerifiedClaims>(token, { key, ...verifyOptions });
+    },
+    accessTtlSeconds: config.tokens.accessTtlSeconds,
+    refreshTtlSeconds: config.tokens.refreshTtlSeconds,
+  });
+  const login = loginServiceFactory({ otp, referral, tokens, config });
+
+  await app.register(authRoutes, { otp, login, tokens, keyring });
   return app;
 }

@@ -1,10 +1,13 @@
-import { connectRedis, exitOnStartupError, listen, loadConfig } from '@refstack/shared';
+import { ConfigError, connectRedis, exitOnStartupError, listen, loadConfig } from '@refstack/shared';
 import { buildApp } from './app.js';
+import { KeyError } from './tokens/keyring.js';
 
 async function main(): Promise<void> {
   const config = loadConfig(process.env, { requiredSecrets: ['INTERNAL_TOKEN', 'OTP_HMAC_SECRET', 'JWT_PRIVATE_KEY'] });
   const redis = await connectRedis(config.redisUrl, 'api');
-  const app = await buildApp(config, { redis });
+  const app = await buildApp(config, { redis }).catch((error: unknown) => {
+    throw error instanceof KeyError ? new ConfigError([error.message]) : error;
+  });
   app.addHook('onClose', async () => void (await redis.quit()));
   await listen(app, 'auth', config.host, config.ports.auth);
 }

@@ -1,0 +1,75 @@
+import { Type, type Static, type TSchema } from 'typebox';
+import { ERROR_CATALOG, type ErrorCode } from './errors.js';
+
+/** RFC 9457 problem details as every service answers them. */
+export const ProblemSchema = Type.Object(
+  {
+    type: Type.String({ description: 'URI naming the problem type: urn:refstack:problem:<code>' }),
+    title: Type.String(),
+    status: Type.Integer(),
+    code: Type.String({ description: 'Stable machine-readable reason; switch on this.' }),
+    detail: Type.String(),
+    errors: Type.Optional(Type.Array(Type.Object({ field: Type.String(), message: Type.String() }))),
+    retry_after: Type.Optional(Type.Integer({ description: 'Seconds; also sent as the Retry-After header.' })),
+    attempts_left: Type.Optional(Type.Integer()),
+  },
+  { additionalProperties: true },
+);
+
+/**
+ * Response entries for the given error codes, grouped by status, each documented with its codes.
+ * Used in route schemas so the OpenAPI document lists every error a route can answer.
+ */
+export function problemResponses(...codes: ErrorCode[]): Record<number, TSchema> {
+  const byStatus = new Map<number, ErrorCode[]>();
+  for (const code of codes) {
+    const { status } = ERROR_CATALOG[code];
+    byStatus.set(status, [...(byStatus.get(status) ?? []), code]);
+  }
+  const responses: Record<number, TSchema> = {};
+  for (const [status, list] of byStatus) {
+    responses[status] = Type.Object(ProblemSchema.properties, {
+      additionalProperties: true,
+      description: `Problem: ${list.map((c) => `\`${c}\``).join(', ')}`,
+    });
+  }
+  return responses;
+}
+
+export const PhoneInput = Type.String({ minLength: 1, maxLength: 64, description: 'Any common notation; normalised to E.164.', examples: ['+79123456789'] });
+export const InviteCodeInput = Type.String({ minLength: 1, maxLength: 64, description: '6 characters A-Z0-9; trimmed, case-insensitive.', examples: ['AB12CD'] });
+
+export const ProfileSchema = Type.Object(
+  {
+    id: Type.String({ examples: ['1'] }),
+    phone: Type.String({ examples: ['+79123456789'] }),
+    invite_code: Type.String({ examples: ['AB12CD'] }),
+    activated_invite_code: Type.Union([Type.String(), Type.Null()]),
+    invited_users: Type.Array(Type.String(), { description: 'E.164 phones of the users who activated this code, newest first, at most 100.' }),
+    invited_count: Type.Integer(),
+    first_name: Type.Union([Type.String(), Type.Null()]),
+    last_name: Type.Union([Type.String(), Type.Null()]),
+    email: Type.Union([Type.String(), Type.Null()]),
+    created_at: Type.String({ format: 'date-time' }),
+  },
+  { additionalProperties: false },
+);
+export type Profile = Static<typeof ProfileSchema>;
+
+export const TokensSchema = Type.Object({
+  access: Type.String({ description: 'ES256 JWT' }),
+  refresh: Type.String({ description: 'Opaque; single use, rotates on refresh.' }),
+  token_type: Type.Literal('Bearer'),
+  expires_in: Type.Integer({ description: 'Seconds until the access token expires.' }),
+});
+export type Tokens = Static<typeof TokensSchema>;
+
+/** The internal sign-in answer of the referral service. */
+export const SignInResultSchema = Type.Object({
+  user: ProfileSchema,
+  created: Type.Boolean(),
+  roles: Type.Array(Type.String()),
+});
+export type SignInResult = Static<typeof SignInResultSchema>;
+
+export const INTERNAL_TOKEN_HEADER = 'x-internal-token';

@@ -1,0 +1,27 @@
+import swagger from '@fastify/swagger';
+import type { FastifyInstance } from 'fastify';
+
+export const OPENAPI_PATH = '/openapi.json';
+
+/** Only these paths are public; health, metrics, internal routes and the spec itself stay out. */
+export function isPublicPath(url: string): boolean {
+  return url.startsWith('/api/') || url.startsWith('/.well-known/');
+}
+
+/**
+ * Collects the route schemas of a service into an OpenAPI 3 document, served (unlisted) at
+ * `/openapi.json` for the gateway to merge. Register before the routes.
+ */
+export async function registerOpenApi(app: FastifyInstance, info: { title: string; description: string }): Promise<void> {
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.0.3',
+      info: { ...info, version: '1.0.0' },
+      components: {
+        securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } },
+      },
+    },
+    transform: ({ schema, url }) => ({ schema: isPublicPath(url) ? schema : { ...schema, hide: true }, url }),
+  });
+  app.get(OPENAPI_PATH, { logLevel: 'warn' }, async () => app.swagger());
+}

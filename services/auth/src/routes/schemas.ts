@@ -1,0 +1,49 @@
+import { Type } from 'typebox';
+import { InviteCodeInput, PhoneInput, ProfileSchema, TokensSchema } from '@refstack/shared';
+
+export const SendCodeBody = Type.Object({ phone: PhoneInput });
+
+export const SendCodeReply = Type.Object({
+  message: Type.String({ examples: ['Code sent'] }),
+  phone: Type.String({ description: 'The phone in E.164.', examples: ['+79123456789'] }),
+  expires_in: Type.Integer({ description: 'Seconds the code stays valid.', examples: [300] }),
+  resend_in: Type.Integer({ description: 'Seconds before another code may be requested.', examples: [60] }),
+});
+
+export const VerifyBody = Type.Object({
+  phone: PhoneInput,
+  code: Type.Union([Type.String({ maxLength: 16 }), Type.Integer({ minimum: 0 })], {
+    description: 'The digits from the SMS; a JSON number is accepted and left-padded with zeros.',
+    examples: ['1234'],
+  }),
+  invite_code: Type.Optional(Type.Union([InviteCodeInput, Type.Null()])),
+});
+
+export const VerifyReply = Type.Object({
+  user: ProfileSchema,
+  tokens: TokensSchema,
+  created: Type.Boolean({ description: 'True when this sign-in created the user.' }),
+});
+
+export const RefreshBody = Type.Object({ refresh: Type.String({ minLength: 1, maxLength: 256 }) });
+
+export const TokenVerifyBody = Type.Object({ token: Type.String({ minLength: 1, maxLength: 4096 }) });
+export const TokenVerifyReply = Type.Object({
+  valid: Type.Literal(true),
+  sub: Type.String(),
+  exp: Type.Integer({ description: 'Expiry, seconds since the epoch.' }),
+});
+
+export const JwksReply = Type.Object({
+  keys: Type.Array(
+    Type.Object({
+      kty: Type.String(),
+      crv: Type.String(),
+      x: Type.String(),
+      y: Type.String(),
+      kid: Type.String(),
+      alg: Type.String(),
+      use: Type.String(),
+    }),
+  ),
+});

@@ -1,0 +1,64 @@
+import { randomUUID } from 'node:crypto';
+import { AppError, type Tokens } from '@refstack/shared';
+import type { SessionIdentity, SessionStore } from './session-store.js';
+
+export interface AccessClaims {
+  sub: string;
+  phone: string;
+  roles: string[];
+  jti: string;
+}
+
+export interface VerifiedClaims extends AccessClaims {
+  exp: number;
+}
+
+export interface TokenServiceDeps {
+  sessions: SessionStore;
+  /** Signs with the current key (kid, iss, aud, iat and exp are added by the signer). */
+  signAccess: (claims: AccessClaims) => string;
+  /** Resolves with the claims of a valid token; rejects otherwise. */
+  verifyAccess: (token: string) => Promise<VerifiedClaims>;
+  accessTtlSeconds: number;
+  refreshTtlSeconds: number;
+}
+
+export function tokenServiceFactory(deps: TokenServiceDeps) {
+  const pair = (identity: SessionIdentity, refresh: string): Tokens => ({
+    access: deps.signAccess({ sub: identity.sub, phone: identity.phone, roles: identity.roles, jti: randomUUID() }),
+    refresh,
+    token_type: 'Bearer',
+    expires_in: deps.accessTtlSeconds,
+  });
+
+  return {
+    async issue(identity: SessionIdentity): Promise<Tokens> {
+      return pair(identity, await deps.sessions.create(identity, deps.refreshTtlSeconds));
+    },
+
+    async refresh(refresh: string): Promise<Tokens> {
+      const outcome = await deps.sessions.rotate(refresh);
+      if (outcome.result === 'reused') {
+        throw new AppError('token_reused', 'This refresh token was already used; the session has been revoked. Sign in again.');
+      }
+      if (outcome.result !== 'ok') throw new AppError('token_invalid', 'The refresh token is not valid.');
+      return pair(outcome.identity, outcome.refresh);
+    },
+
+    async logout(refresh: string): Promise<void> {
+      // A spent token revokes the session here too, but the caller learns only that it was not valid.
+      if ((await deps.sessions.revoke(refresh)) !== 'ok') throw new AppError('token_invalid', 'The refresh token is not valid.');
+    },
+
+    async verify(access: string): Promise<{ valid: true; sub: string; exp: number }> {
+      try {
+        const claims = await deps.verifyAccess(access);
+        return { valid: true, sub: claims.sub, exp: claims.exp };
+      } catch {
+        throw new AppError('token_invalid', 'The access token is not valid.');
+      }
+    },
+  };
+}
+
+export type TokenService = ReturnType<typeof tokenServiceFactory>;
