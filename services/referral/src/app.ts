@@ -1,24 +1,64 @@
 import type { FastifyInstance } from 'fastify';
 import type { Kysely } from 'kysely';
-import { createServiceApp, type Config, type DestinationStream } from '@refstack/shared';
-
+import type { Redis } from 'ioredis';
+import {
+  closeRedis,
+  createServiceApp,
+  createSmsQueue,
+  lazyRedis,
+  registerOpenApi,
+  type Config,
+  type DestinationStream,
+  type SmsQueue,
+} from '@refstack/shared';
+import { authenticatePlugin } from './auth/authenticate.js';
+import { JwksClient } from './auth/jwks-client.js';
 import { createDatabase, pingDatabase } from './db/database.js';
 import type { Database } from './db/schema.js';
+import { internalRoutes } from './routes/internal-routes.js';
+import { profileRoutes } from './routes/profile-routes.js';
+import { usersRoutes } from './routes/users-routes.js';
+import { userServiceFactory } from './users/user-service.js';
 
 export interface ReferralAppOptions {
   logStream?: DestinationStream;
   /** An existing handle (tests share one); otherwise the app opens and closes its own pool. */
   db?: Kysely<Database>;
+  /** The bus for inviter notifications; by default a queue on REDIS_URL. */
+  sms?: SmsQueue;
+  redis?: Redis;
+  jwks?: JwksClient;
 }
 
+/** The composition root of the referral service: database, bus, token verification, routes. */
 export async function buildApp(config: Config, options: ReferralAppOptions = {}): Promise<FastifyInstance> {
   const db = options.db ?? createDatabase({ url: config.databaseUrl, poolSize: config.databasePoolSize });
   const app = createServiceApp({
     service: 'referral',
     config,
     logStream: options.logStream,
+    // Notifications are best effort, so Redis is not a readiness condition: users keep their
+    // profiles and invites while the bus is away.
     readiness: { postgres: () => pingDatabase(db) },
   });
   if (!options.db) app.addHook('onClose', () => db.destroy());
+
+  let sms = options.sms;
+  if (!sms) {
+    const redis = options.redis ?? lazyRedis(config.redisUrl, 'api');
+    if (!options.redis) app.addHook('onClose', () => closeRedis(redis));
+    sms = createSmsQueue(redis, config.redisKeyPrefix);
+    const queue = sms;
+    app.addHook('onClose', () => queue.close());
+  }
+
+  await registerOpenApi(app, { title: 'Refstack referral', description: 'Users, profiles and invite codes.' });
+  const jwks = options.jwks ?? new JwksClient({ url: config.urls.jwks, timeoutMs: 2000 });
+  await app.register(authenticatePlugin, { jwks, config });
+
+  const users = userServiceFactory({ db, sms, log: app.log });
+  await app.register(profileRoutes, { users });
+  await app.register(usersRoutes, { users });
+  await app.register(internalRoutes, { users, config });
   return app;
 }

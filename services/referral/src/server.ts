@@ -1,11 +1,15 @@
 import { exitOnStartupError, listen, loadConfig } from '@refstack/shared';
 import { buildApp } from './app.js';
+import { JwksClient } from './auth/jwks-client.js';
 import { prepareDatabase } from './db/prepare.js';
 
 async function main(): Promise<void> {
   const config = loadConfig(process.env, { requiredSecrets: ['INTERNAL_TOKEN'] });
   await prepareDatabase(config.databaseUrl, { createIfMissing: !config.isProduction });
-  const app = await buildApp(config);
+  const jwks = new JwksClient({ url: config.urls.jwks, timeoutMs: 2000 });
+  const app = await buildApp(config, { jwks });
+  // Warm the key cache; if auth is not up yet, the first request with a token fetches the keys.
+  jwks.refresh().catch((error: unknown) => app.log.warn({ reason: (error as Error).message }, 'JWKS not fetched yet'));
   await listen(app, 'referral', config.host, config.ports.referral);
 }
 

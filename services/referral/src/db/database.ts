@@ -8,6 +8,8 @@ pg.types.setTypeParser(pg.types.builtins.INT4, (value) => Number.parseInt(value,
 export interface DatabaseOptions {
   url: string;
   poolSize: number;
+  /** A query stuck behind a lock or a dead server answers 503 instead of hanging the request. */
+  queryTimeoutMs?: number;
 }
 
 export function createDatabase(options: DatabaseOptions): Kysely<Database> {
@@ -16,8 +18,7 @@ export function createDatabase(options: DatabaseOptions): Kysely<Database> {
     max: options.poolSize,
     connectionTimeoutMillis: 2000,
     idleTimeoutMillis: 30_000,
-    // A query stuck behind a lock or a dead server answers 503 instead of hanging the request.
-    query_timeout: 5000,
+    query_timeout: options.queryTimeoutMs ?? 5000,
     application_name: 'referral',
   });
   // An idle client losing its server emits here; the pool replaces it, requests see the next error.

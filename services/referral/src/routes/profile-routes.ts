@@ -1,0 +1,61 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { AppError, ProfileSchema, problemResponses } from '@refstack/shared';
+import type { UserService } from '../users/user-service.js';
+import { ActivateInviteBody, ActivateInviteReply, InvitedQuery, InvitedReply, PatchProfileBody } from './schemas.js';
+
+const tags = ['profile'];
+const security = [{ bearerAuth: [] }];
+
+function cleanName(field: string, value: string | null | undefined): string | null | undefined {
+  if (value === undefined || value === null) return value;
+  const trimmed = value.trim();
+  if (trimmed.length < 1 || trimmed.length > 64) {
+    throw new AppError('validation_failed', `${field} must be 1 to 64 characters after trimming`, { errors: [{ field, message: 'must be 1 to 64 characters after trimming' }] });
+  }
+  return trimmed;
+}
+
+/** The signed-in user's own profile; every route here needs a valid access token. */
+export const profileRoutes: FastifyPluginAsyncTypebox<{ users: UserService }> = async (app, { users }) => {
+  app.addHook('onRequest', app.authenticate);
+
+  app.get('/api/v1/profile', {
+    schema: { tags, security, summary: 'My profile, with the users who activated my invite code', response: { 200: ProfileSchema, ...problemResponses('unauthorized') } },
+  }, async (request) => users.profile(request.user.sub));
+
+  app.patch('/api/v1/profile', {
+    schema: {
+      tags, security,
+      summary: 'Change my name or email',
+      body: PatchProfileBody,
+      response: { 200: ProfileSchema, ...problemResponses('validation_failed', 'unauthorized', 'email_taken') },
+    },
+  }, async (request) => {
+    const { first_name, last_name, email } = request.body;
+    const changes = {
+      ...(first_name !== undefined ? { first_name: cleanName('first_name', first_name) } : {}),
+      ...(last_name !== undefined ? { last_name: cleanName('last_name', last_name) } : {}),
+      ...(email !== undefined ? { email: email === null ? null : email.trim() } : {}),
+    };
+    return users.updateProfile(request.user.sub, changes);
+  });
+
+  app.put('/api/v1/profile/invite', {
+    schema: {
+      tags, security,
+      summary: "Activate someone's invite code (once)",
+      description: 'Trimmed and case-insensitive. Repeating the same activation answers 200 again.',
+      body: ActivateInviteBody,
+      response: { 200: ActivateInviteReply, ...problemResponses('validation_failed', 'unauthorized', 'invite_not_found', 'invite_already_activated', 'invite_self', 'invite_cycle') },
+    },
+  }, async (request) => users.activateInvite(request.user.sub, request.body.invite_code));
+
+  app.get('/api/v1/profile/invited', {
+    schema: {
+      tags, security,
+      summary: 'Everyone who activated my code, newest first (keyset pages)',
+      querystring: InvitedQuery,
+      response: { 200: InvitedReply, ...problemResponses('validation_failed', 'unauthorized') },
+    },
+  }, async (request) => users.invitees(request.user.sub, request.query.limit ?? 50, request.query.cursor));
+};

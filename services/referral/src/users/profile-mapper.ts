@@ -1,0 +1,36 @@
+import type { Profile } from '@refstack/shared';
+import type { UserRow } from '../db/schema.js';
+import type { ProfileRow } from './user-repository.js';
+
+export interface PublicCard {
+  id: string;
+  invite_code: string;
+  invited_count: number;
+  first_name: string | null;
+  created_at: string;
+}
+
+export type ProfileListItem = Omit<Profile, 'invited_users'>;
+
+export function toListItem(row: UserRow): ProfileListItem {
+  return {
+    id: row.id,
+    phone: row.phone,
+    invite_code: row.invite_code,
+    activated_invite_code: row.activated_invite_code,
+    invited_count: row.invited_count,
+    first_name: row.first_name,
+    last_name: row.last_name,
+    email: row.email,
+    created_at: row.created_at.toISOString(),
+  };
+}
+
+export function toProfile(row: ProfileRow): Profile {
+  return { ...toListItem(row), invited_users: row.invited_users };
+}
+
+/** What any signed-in user may see of another: no phone, no email. */
+export function toPublicCard(row: UserRow): PublicCard {
+  return { id: row.id, invite_code: row.invite_code, invited_count: row.invited_count, first_name: row.first_name, created_at: row.created_at.toISOString() };
+}

@@ -1,0 +1,153 @@
+import { sql, type Kysely, type Transaction } from 'kysely';
+import type { Database, UserRow } from '../db/schema.js';
+
+export type Db = Kysely<Database> | Transaction<Database>;
+
+/** How many invitee phones a profile embeds; the rest are paged through /profile/invited. */
+export const EMBEDDED_INVITEES = 100;
+
+export type ProfileRow = UserRow & { invited_users: string[] };
+
+/**
+ * A user with the phones of their newest invitees, in one round trip. The inner query is a scan of
+ * users_invitees_idx in index order: no sort of the invitee set, however large it is.
+ */
+export function profileQuery(where: { id: string } | { phone: string }) {
+  return sql<ProfileRow>`
+    SELECT u.*,
+      COALESCE((
+        SELECT array_agg(i.phone ORDER BY i.activated_at DESC, i.id DESC)
+        FROM (
+          SELECT phone, activated_at, id FROM users
+          WHERE invited_by_id = u.id
+          ORDER BY activated_at DESC, id DESC
+          LIMIT ${EMBEDDED_INVITEES}
+        ) i
+      ), '{}') AS invited_users
+    FROM users u
+    WHERE ${'id' in where ? sql`u.id = ${where.id}` : sql`u.phone = ${where.phone}`}
+  `;
+}
+
+export async function findProfileRow(db: Db, where: { id: string } | { phone: string }): Promise<ProfileRow | undefined> {
+  return (await profileQuery(where).execute(db)).rows[0];
+}
+
+export async function findByPhone(db: Db, phone: string): Promise<UserRow | undefined> {
+  return db.selectFrom('users').selectAll().where('phone', '=', phone).executeTakeFirst();
+}
+
+export async function findById(db: Db, id: string): Promise<UserRow | undefined> {
+  return db.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirst();
+}
+
+export async function findIdByInviteCode(db: Db, inviteCode: string): Promise<{ id: string; phone: string } | undefined> {
+  return db.selectFrom('users').select(['id', 'phone']).where('invite_code', '=', inviteCode).executeTakeFirst();
+}
+
+/** Inserts unless the phone or the invite code is taken; undefined tells the caller which to check. */
+export async function insertUser(db: Db, phone: string, inviteCode: string): Promise<UserRow | undefined> {
+  return db.insertInto('users').values({ phone, invite_code: inviteCode }).onConflict((oc) => oc.doNothing()).returningAll().executeTakeFirst();
+}
+
+/**
+ * Row locks on both ends of a new invite edge, always in id order: crossed activations then queue
+ * behind each other instead of deadlocking (and waiting out PostgreSQL's deadlock timeout).
+ */
+export async function lockPair(db: Db, a: string, b: string): Promise<void> {
+  await sql`SELECT id FROM users WHERE id IN (${a}, ${b}) ORDER BY id FOR UPDATE`.execute(db);
+}
+
+/** True when `ancestorId` is `userId` itself or anywhere above it in the invite tree. */
+export async function isAncestor(db: Db, ancestorId: string, userId: string): Promise<boolean> {
+  const result = await sql<{ found: boolean }>`
+    WITH RECURSIVE chain(id, invited_by_id) AS (
+      SELECT id, invited_by_id FROM users WHERE id = ${userId}
+      UNION ALL
+      SELECT u.id, u.invited_by_id FROM users u JOIN chain c ON u.id = c.invited_by_id
+    )
+    SELECT EXISTS (SELECT 1 FROM chain WHERE id = ${ancestorId}) AS found
+  `.execute(db);
+  return result.rows[0]?.found === true;
+}
+
+/** The conditional write: only a user who has not activated a code yet can be changed. */
+export async function setInviter(db: Db, userId: string, inviterId: string, inviteCode: string): Promise<boolean> {
+  const result = await db
+    .updateTable('users')
+    .set({ invited_by_id: inviterId, activated_invite_code: inviteCode, activated_at: sql<Date>`now()`, updated_at: sql<Date>`now()` })
+    .where('id', '=', userId)
+    .where('invited_by_id', 'is', null)
+    .executeTakeFirst();
+  return result.numUpdatedRows === 1n;
+}
+
+export async function incrementInvitedCount(db: Db, inviterId: string): Promise<number> {
+  const row = await db
+    .updateTable('users')
+    .set((eb) => ({ invited_count: eb('invited_count', '+', 1) }))
+    .where('id', '=', inviterId)
+    .returning('invited_count')
+    .executeTakeFirstOrThrow();
+  return row.invited_count;
+}
+
+export interface InviteeRow {
+  id: string;
+  phone: string;
+  activated_at: Date;
+  /** activated_at exactly as PostgreSQL holds it (microseconds), for the cursor. */
+  activated_at_key: string;
+}
+
+/** One page of invitees, newest first, continuing strictly after the given position. */
+export function inviteesQuery(inviterId: string, limit: number, after?: { activatedAt: string; id: string }) {
+  return sql<InviteeRow>`
+    SELECT id, phone, activated_at, activated_at::text AS activated_at_key
+    FROM users
+    WHERE invited_by_id = ${inviterId}
+      ${after ? sql`AND (activated_at, id) < (${after.activatedAt}::timestamptz, ${after.id}::bigint)` : sql``}
+    ORDER BY activated_at DESC, id DESC
+    LIMIT ${limit}
+  `;
+}
+
+export async function listInvitees(db: Db, inviterId: string, limit: number, after?: { activatedAt: string; id: string }): Promise<InviteeRow[]> {
+  return (await inviteesQuery(inviterId, limit, after).execute(db)).rows;
+}
+
+export interface ProfileChanges {
+  first_name?: string | null;
+  last_name?: string | null;
+  email?: string | null;
+}
+
+export async function updateProfile(db: Db, userId: string, changes: ProfileChanges): Promise<void> {
+  if (Object.keys(changes).length === 0) return;
+  await db.updateTable('users').set({ ...changes, updated_at: sql<Date>`now()` }).where('id', '=', userId).execute();
+}
+
+/** Admin search: by phone digits, exact invite code or name prefix; keyset-paged by id, newest first. */
+export async function searchUsers(db: Db, options: { search?: string; limit: number; beforeId?: string }): Promise<UserRow[]> {
+  let query = db.selectFrom('users').selectAll().orderBy('id', 'desc').limit(options.limit);
+  if (options.beforeId) query = query.where('id', '<', options.beforeId);
+  const term = options.search?.trim();
+  if (term) {
+    const like = term.replace(/[\\%_]/g, (ch) => `\\${ch}`);
+    const digits = term.replace(/\D/g, '');
+    query = query.where((eb) =>
+      eb.or([
+        ...(digits.length >= 3 ? [eb('phone', 'like', `%${digits}%`)] : []),
+        eb('invite_code', '=', term.toUpperCase()),
+        eb('first_name', 'ilike', `${like}%`),
+        eb('last_name', 'ilike', `${like}%`),
+      ]),
+    );
+  }
+  return query.execute();
+}
+
+export async function setAdmin(db: Db, phone: string, isAdmin: boolean): Promise<boolean> {
+  const result = await db.updateTable('users').set({ is_admin: isAdmin, updated_at: sql<Date>`now()` }).where('phone', '=', phone).executeTakeFirst();
+  return result.numUpdatedRows === 1n;
+}

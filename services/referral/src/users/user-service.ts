@@ -1,0 +1,169 @@
+import { AppError, generateInviteCode, parseInviteCode, type Profile, type SmsQueue } from '@refstack/shared';
+import type { Kysely } from 'kysely';
+import type { Database, UserRow } from '../db/schema.js';
+import { isUniqueViolation, serializable } from '../db/transaction.js';
+import { BIGINT_ID, decodeCursor, encodeCursor, PG_TIMESTAMP } from './cursor.js';
+import { toListItem, toProfile, toPublicCard, type ProfileListItem, type PublicCard } from './profile-mapper.js';
+import * as repo from './user-repository.js';
+
+export interface UserServiceDeps {
+  db: Kysely<Database>;
+  sms: SmsQueue;
+  log: { warn(obj: object, msg: string): void };
+}
+
+type Activation = { status: 'activated' | 'already'; inviter?: { id: string; phone: string; invitedCount: number }; code: string };
+
+const INSERT_ATTEMPTS = 5;
+
+function notFound(): AppError {
+  return new AppError('not_found', 'No such user.');
+}
+
+export function userServiceFactory({ db, sms, log }: UserServiceDeps) {
+  /**
+   * The activation rules, inside the caller's serializable transaction: once per user (the same
+   * code again is a no-op), never one's own code, never a code whose owner sits below the user in
+   * the invite tree. The conditional write is the last guard against a concurrent activation.
+   */
+  async function activate(trx: repo.Db, user: UserRow, input: string): Promise<Activation> {
+    const code = parseInviteCode(input);
+    if (code === null) {
+      const message = 'must be 6 letters or digits';
+      throw new AppError('validation_failed', `invite_code ${message}`, { errors: [{ field: 'invite_code', message }] });
+    }
+    if (user.invited_by_id !== null) {
+      if (user.activated_invite_code === code) return { status: 'already', code };
+      throw new AppError('invite_already_activated', `An invite code (${user.activated_invite_code}) is already activated; it can be activated only once.`);
+    }
+    const inviter = await repo.findIdByInviteCode(trx, code);
+    if (!inviter) throw new AppError('invite_not_found', 'No user has this invite code.');
+    if (inviter.id === user.id) throw new AppError('invite_self', 'You cannot activate your own invite code.');
+    await repo.lockPair(trx, user.id, inviter.id);
+    if (await repo.isAncestor(trx, user.id, inviter.id)) {
+      throw new AppError('invite_cycle', 'This code belongs to someone you invited (directly or further down); invites cannot form a cycle.');
+    }
+    if (!(await repo.setInviter(trx, user.id, inviter.id, code))) {
+      throw new AppError('invite_already_activated', 'An invite code is already activated; it can be activated only once.');
+    }
+    const invitedCount = await repo.incrementInvitedCount(trx, inviter.id);
+    return { status: 'activated', inviter: { id: inviter.id, phone: inviter.phone, invitedCount }, code };
+  }
+
+  /** After commit only: a failed enqueue is logged and never undoes the activation. */
+  async function notifyInviter(activation: Activation): Promise<void> {
+    if (activation.status !== 'activated' || !activation.inviter) return;
+    const { phone, invitedCount } = activation.inviter;
+    const people = invitedCount === 1 ? '1 person has' : `${invitedCount} people have`;
+    try {
+      await sms.send({ kind: 'invite_activated', to: phone, text: `Someone just activated your invite code ${activation.code}. ${people} joined with it so far.` });
+    } catch (error) {
+      log.warn({ reason: (error as Error).message, inviter_id: activation.inviter.id }, 'inviter notification not queued');
+    }
+  }
+
+  /** The inviter whose activations should run one at a time; the transaction re-checks everything. */
+  async function inviterToQueueOn(input: string | undefined): Promise<string[]> {
+    const code = input === undefined ? null : parseInviteCode(input);
+    if (code === null) return [];
+    const inviter = await repo.findIdByInviteCode(db, code);
+    return inviter ? [inviter.id] : [];
+  }
+
+  async function profileOf(userId: string): Promise<Profile> {
+    const row = await repo.findProfileRow(db, { id: userId });
+    if (!row) throw new AppError('unauthorized', 'The user of this token no longer exists.');
+    return toProfile(row);
+  }
+
+  return {
+    /**
+     * Finds or creates the user of a verified phone and applies an invite in the same transaction:
+     * if the invite is refused, nothing is written (not even a new user).
+     */
+    async signIn(phone: string, inviteCode?: string): Promise<{ user: Profile; created: boolean; roles: string[] }> {
+      const queueOn = await inviterToQueueOn(inviteCode);
+      const outcome = await serializable(db, async (trx) => {
+        let user = await repo.findByPhone(trx, phone);
+        let created = false;
+        for (let attempt = 0; !user && attempt < INSERT_ATTEMPTS; attempt += 1) {
+          user = await repo.insertUser(trx, phone, generateInviteCode());
+          if (user) created = true;
+          // No row: another sign-in took the phone (found on the retry) or the code collided.
+          else user = await repo.findByPhone(trx, phone);
+        }
+        if (!user) throw new Error('could not allocate a unique invite code');
+        const activation = inviteCode ? await activate(trx, user, inviteCode) : undefined;
+        const row = await repo.findProfileRow(trx, { id: user.id });
+        if (!row) throw new Error('user vanished inside its own transaction');
+        return { row, created, activation };
+      }, { queueOn });
+      if (outcome.activation) await notifyInviter(outcome.activation);
+      return { user: toProfile(outcome.row), created: outcome.created, roles: outcome.row.is_admin ? ['admin'] : [] };
+    },
+
+    profile: profileOf,
+
+    async activateInvite(userId: string, inviteCode: string): Promise<{ status: 'activated'; activated_invite_code: string }> {
+      const queueOn = await inviterToQueueOn(inviteCode);
+      const activation = await serializable(db, async (trx) => {
+        const user = await repo.findById(trx, userId);
+        if (!user) throw new AppError('unauthorized', 'The user of this token no longer exists.');
+        return activate(trx, user, inviteCode);
+      }, { queueOn });
+      await notifyInviter(activation);
+      return { status: 'activated', activated_invite_code: activation.code };
+    },
+
+    async updateProfile(userId: string, changes: repo.ProfileChanges): Promise<Profile> {
+      try {
+        await repo.updateProfile(db, userId, changes);
+      } catch (error) {
+        if (isUniqueViolation(error, 'users_email_lower_key')) throw new AppError('email_taken', 'Another account uses this email.');
+        throw error;
+      }
+      return profileOf(userId);
+    },
+
+    async invitees(userId: string, limit: number, cursor?: string) {
+      const after = cursor ? decodeCursor(cursor, 2, ([at, id]) => PG_TIMESTAMP.test(at ?? '') && BIGINT_ID.test(id ?? '')) : undefined;
+      const user = await repo.findById(db, userId);
+      if (!user) throw new AppError('unauthorized', 'The user of this token no longer exists.');
+      const rows = await repo.listInvitees(db, userId, limit + 1, after ? { activatedAt: after[0] as string, id: after[1] as string } : undefined);
+      const page = rows.slice(0, limit);
+      const last = page.at(-1);
+      return {
+        items: page.map((r) => ({ id: r.id, phone: r.phone, activated_at: r.activated_at.toISOString() })),
+        next_cursor: rows.length > limit && last ? encodeCursor([last.activated_at_key, last.id]) : null,
+        total: user.invited_count,
+      };
+    },
+
+    async isAdmin(userId: string): Promise<boolean> {
+      return (await repo.findById(db, userId))?.is_admin === true;
+    },
+
+    /** Another user as the requester may see them: the public card, or everything for an admin. */
+    async userById(id: string, requesterIsAdmin: boolean): Promise<PublicCard | Profile> {
+      if (!BIGINT_ID.test(id)) throw notFound();
+      if (requesterIsAdmin) {
+        const row = await repo.findProfileRow(db, { id });
+        if (!row) throw notFound();
+        return toProfile(row);
+      }
+      const row = await repo.findById(db, id);
+      if (!row) throw notFound();
+      return toPublicCard(row);
+    },
+
+    async listUsers(options: { search?: string; limit: number; cursor?: string }): Promise<{ items: ProfileListItem[]; next_cursor: string | null }> {
+      const before = options.cursor ? decodeCursor(options.cursor, 1, ([id]) => BIGINT_ID.test(id ?? '')) : undefined;
+      const rows = await repo.searchUsers(db, { search: options.search, limit: options.limit + 1, beforeId: before?.[0] });
+      const page = rows.slice(0, options.limit);
+      const last = page.at(-1);
+      return { items: page.map(toListItem), next_cursor: rows.length > options.limit && last ? encodeCursor([last.id]) : null };
+    },
+  };
+}
+
+export type UserService = ReturnType<typeof userServiceFactory>;

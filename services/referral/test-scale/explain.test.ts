@@ -1,0 +1,70 @@
+import t from 'tap';
+import { CompiledQuery, sql, type RawBuilder } from 'kysely';
+import { createTestDatabase } from '@refstack/shared/testing';
+import { createDatabase } from '../src/db/database.js';
+import { migrateToLatest } from '../src/db/migrate.js';
+import { inviteesQuery, profileQuery } from '../src/users/user-repository.js';
+
+interface PlanNode {
+  'Node Type': string;
+  'Index Name'?: string;
+  'Relation Name'?: string;
+  'Actual Rows'?: number;
+  Plans?: PlanNode[];
+}
+
+function nodes(plan: PlanNode): PlanNode[] {
+  return [plan, ...(plan.Plans ?? []).flatMap(nodes)];
+}
+
+/**
+ * At scale (1,000,000 users, one of them with 100,000 invitees) the profile and the first page of
+ * invitees are index scans that read only what they return: no sequential scan, no sort.
+ */
+t.test('profile and invitee reads stay index scans at a million users', async (t) => {
+  const db = createDatabase({ url: await createTestDatabase(t), poolSize: 2, queryTimeoutMs: 300_000 });
+  t.teardown(() => db.destroy());
+  await migrateToLatest(db);
+
+  const started = Date.now();
+  await sql`
+    INSERT INTO users (phone, invite_code, created_at)
+    SELECT '+7900' || lpad(g::text, 7, '0'),
+           upper(lpad(to_hex(g), 6, '0')),
+           now() - g * interval '1 second'
+    FROM generate_series(1, 1000000) g
+  `.execute(db);
+  // The first user invited the next 100,000.
+  await sql`
+    UPDATE users SET invited_by_id = 1, activated_invite_code = '000001', activated_at = now() - id * interval '1 second'
+    WHERE id BETWEEN 2 AND 100001
+  `.execute(db);
+  await sql`UPDATE users SET invited_count = 100000 WHERE id = 1`.execute(db);
+  await sql`ANALYZE users`.execute(db);
+  t.comment(`seeded in ${Date.now() - started} ms`);
+
+  async function explain(query: RawBuilder<unknown>): Promise<PlanNode[]> {
+    const compiled = query.compile(db);
+    const result = await db.executeQuery<{ 'QUERY PLAN': Array<{ Plan: PlanNode }> }>(
+      CompiledQuery.raw(`EXPLAIN (ANALYZE, FORMAT JSON) ${compiled.sql}`, [...compiled.parameters]),
+    );
+    const plan = result.rows[0]?.['QUERY PLAN'][0]?.Plan;
+    if (!plan) throw new Error('no plan');
+    return nodes(plan);
+  }
+
+  for (const [name, query] of [
+    ['profile of the user with 100,000 invitees', profileQuery({ id: '1' })],
+    ['first page of their invitees', inviteesQuery('1', 51)],
+    ['a later page', inviteesQuery('1', 51, { activatedAt: '2000-01-01 00:00:00+00', id: '50000' })],
+    ['profile of an ordinary user', profileQuery({ id: '500000' })],
+  ] as const) {
+    const plan = await explain(query as RawBuilder<unknown>);
+    const types = plan.map((n) => n['Node Type']);
+    t.notOk(types.includes('Seq Scan'), `${name}: no sequential scan (${types.join(' > ')})`);
+    t.notOk(types.includes('Sort') || types.includes('Incremental Sort'), `${name}: no sort node`);
+    t.ok(plan.some((n) => /Index/.test(n['Node Type'])), `${name}: an index scan`);
+    const scanned = plan.filter((n) => n['Index Name'] === 'users_invitees_idx');
+    for (const node of scanned) t.ok((node['Actual Rows'] ?? 0) <= 101, `${name}: reads at most a page of invitees, not all of them`);
+  }
+});

@@ -1,0 +1,61 @@
+import t from 'tap';
+import { sql } from 'kysely';
+import { activate, as, buildReferralTestApp, createUser } from './helpers.js';
+
+t.test('paging over 250 invitees while new ones arrive: each seen once, newest first', async (t) => {
+  const ctx = await buildReferralTestApp(t);
+  const inviter = await createUser(ctx);
+  // 250 invitees with distinct activation times (some sharing a timestamp to exercise the id tiebreak).
+  await sql`
+    INSERT INTO users (phone, invite_code, invited_by_id, activated_invite_code, activated_at)
+    SELECT '+7999' || lpad(g::text, 7, '0'), 'P' || lpad(upper(to_hex(g)), 5, '0'), ${inviter.id}, ${inviter.invite_code},
+           now() - (g / 2) * interval '1 second'
+    FROM generate_series(1, 250) g
+  `.execute(ctx.db);
+  await ctx.db.updateTable('users').set({ invited_count: 250 }).where('id', '=', inviter.id).execute();
+
+  const seen: string[] = [];
+  const times: string[] = [];
+  let cursor: string | null = null;
+  let pages = 0;
+  do {
+    const url: string = `/api/v1/profile/invited?limit=100${cursor ? `&cursor=${cursor}` : ''}`;
+    const res = await ctx.app.inject({ method: 'GET', url, headers: as(inviter) });
+    t.equal(res.statusCode, 200);
+    const body = res.json();
+    for (const item of body.items) {
+      seen.push(item.phone);
+      times.push(item.activated_at);
+    }
+    cursor = body.next_cursor;
+    pages += 1;
+    // A newcomer between pages lands before page 1 and does not shift later pages.
+    const newcomer = await createUser(ctx);
+    t.equal((await activate(ctx.app, newcomer, inviter.invite_code)).statusCode, 200);
+  } while (cursor);
+
+  t.equal(pages, 3);
+  t.equal(seen.length, 250);
+  t.equal(new Set(seen).size, 250, 'no invitee twice');
+  t.ok(seen.every((p) => p.startsWith('+7999')), 'the newcomers did not leak into later pages');
+  t.same([...times].sort().reverse(), times, 'newest first');
+  const page = (await ctx.app.inject({ method: 'GET', url: '/api/v1/profile/invited', headers: as(inviter) })).json();
+  t.equal(page.items.length, 50, 'limit defaults to 50');
+  t.equal(page.total, 253);
+  const profile = (await ctx.app.inject({ method: 'GET', url: '/api/v1/profile', headers: as(inviter) })).json();
+  t.equal(profile.invited_users.length, 100, 'the profile embeds at most 100');
+  t.equal(profile.invited_count, 253);
+});
+
+t.test('limits and cursors are validated', async (t) => {
+  const ctx = await buildReferralTestApp(t);
+  const user = await createUser(ctx);
+  const forged = Buffer.from(JSON.stringify(["2026-01-01 00:00:00+00'; DROP TABLE users; --", '1'])).toString('base64url');
+  for (const query of ['limit=0', 'limit=101', 'limit=abc', 'cursor=!!!', 'cursor=abc', `cursor=${forged}`, `cursor=${Buffer.from('[1,2]').toString('base64url')}`]) {
+    const res = await ctx.app.inject({ method: 'GET', url: `/api/v1/profile/invited?${query}`, headers: as(user) });
+    t.equal(res.statusCode, 400, query);
+    t.equal(res.json().code, 'validation_failed', query);
+  }
+  const empty = (await ctx.app.inject({ method: 'GET', url: '/api/v1/profile/invited?limit=100', headers: as(user) })).json();
+  t.same(empty, { items: [], next_cursor: null, total: 0 });
+});
