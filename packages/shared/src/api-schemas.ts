@@ -16,22 +16,39 @@ export const ProblemSchema = Type.Object(
   { additionalProperties: true },
 );
 
+const PROBLEM_MEDIA_TYPE = 'application/problem+json';
+
+export interface ProblemResponse {
+  description: string;
+  content: Record<string, { schema: TSchema; example: unknown }>;
+}
+
+function problemExample(code: ErrorCode): unknown {
+  const { status, title } = ERROR_CATALOG[code];
+  const example: Record<string, unknown> = { type: `urn:refstack:problem:${code}`, title, status, code, detail: title };
+  if (status === 429) example['retry_after'] = 60;
+  if (code === 'otp_invalid') example['attempts_left'] = 4;
+  if (code === 'validation_failed') example['errors'] = [{ field: 'phone', message: "must have required property 'phone'" }];
+  return example;
+}
+
 /**
  * Response entries for the given error codes, grouped by status, each documented with its codes.
  * Used in route schemas so the OpenAPI document lists every error a route can answer.
  */
-export function problemResponses(...codes: ErrorCode[]): Record<number, TSchema> {
+export function problemResponses(...codes: ErrorCode[]): Record<number, ProblemResponse> {
   const byStatus = new Map<number, ErrorCode[]>();
   for (const code of codes) {
     const { status } = ERROR_CATALOG[code];
     byStatus.set(status, [...(byStatus.get(status) ?? []), code]);
   }
-  const responses: Record<number, TSchema> = {};
+  const responses: Record<number, ProblemResponse> = {};
   for (const [status, list] of byStatus) {
-    responses[status] = Type.Object(ProblemSchema.properties, {
-      additionalProperties: true,
-      description: `Problem: ${list.map((c) => `\`${c}\``).join(', ')}`,
-    });
+    const codesText = list.map((c) => `\`${c}\``).join(', ');
+    responses[status] = {
+      description: `Problem details; \`code\` is one of ${codesText}.`,
+      content: { [PROBLEM_MEDIA_TYPE]: { schema: ProblemSchema, example: problemExample(list[0] as ErrorCode) } },
+    };
   }
   return responses;
 }

@@ -15,7 +15,7 @@ export function isPublicPath(url: string): boolean {
 export async function registerOpenApi(app: FastifyInstance, info: { title: string; description: string }): Promise<void> {
   await app.register(swagger, {
     openapi: {
-      openapi: '3.0.3',
+      openapi: '3.1.0',
       info: { ...info, version: '1.0.0' },
       components: {
         securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } },

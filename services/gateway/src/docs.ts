@@ -1,0 +1,77 @@
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import type { FastifyInstance } from 'fastify';
+import { request } from 'undici';
+import { AppError, OPENAPI_PATH } from '@refstack/shared';
+import { mergeOpenApi, type OpenApiDocument } from './openapi-merge.js';
+import { LEGACY_ROUTES } from './routes.js';
+
+const REFRESH_MS = 60_000;
+
+/**
+ * The merged OpenAPI document, fetched from the services themselves (never hand-copied) and kept
+ * for a minute. When a service is away, the last good document is served.
+ */
+export class DocsCache {
+  private merged: OpenApiDocument | undefined;
+  private fetchedAt = Number.NEGATIVE_INFINITY;
+  private inflight: Promise<void> | undefined;
+
+  constructor(
+    private readonly bases: readonly string[],
+    private readonly timeoutMs: number,
+  ) {}
+
+  current(): OpenApiDocument {
+    if (!this.merged) throw new AppError('service_unavailable', 'The API description is not available yet; try again shortly.', { retryAfter: 1 });
+    return this.merged;
+  }
+
+  async refreshIfStale(): Promise<void> {
+    if (Date.now() - this.fetchedAt < REFRESH_MS && this.merged) return;
+    this.inflight ??= this.fetchAll()
+      .catch((error: unknown) => {
+        if (!this.merged) throw error;
+      })
+      .finally(() => {
+        this.inflight = undefined;
+      });
+    return this.inflight;
+  }
+
+  private async fetchAll(): Promise<void> {
+    const specs = await Promise.all(
+      this.bases.map(async (base) => {
+        const res = await request(`${base}${OPENAPI_PATH}`, { headersTimeout: this.timeoutMs, bodyTimeout: this.timeoutMs });
+        if (res.statusCode !== 200) {
+          await res.body.dump();
+          throw new Error(`${base} answered ${res.statusCode}`);
+        }
+        return (await res.body.json()) as OpenApiDocument;
+      }),
+    );
+    this.merged = mergeOpenApi(specs, LEGACY_ROUTES);
+    this.fetchedAt = Date.now();
+  }
+}
+
+/** `GET /docs` (Swagger UI) and `GET /docs/json` over the merged document. */
+export async function registerDocs(app: FastifyInstance, cache: DocsCache): Promise<void> {
+  // Static mode with an empty document: every answer is replaced by the merged one below.
+  await app.register(swagger, { mode: 'static', specification: { document: { openapi: '3.1.0', info: { title: 'Refstack API', version: '1.0.0' }, paths: {} } } });
+  app.addHook('onRequest', async (request) => {
+    if (request.url.startsWith('/docs/json') || request.url.startsWith('/docs/yaml')) {
+      await cache.refreshIfStale().catch((error: unknown) => {
+        throw new AppError('service_unavailable', 'The API description cannot be fetched from the services right now.', { retryAfter: 1 }, error);
+      });
+    }
+  });
+  await app.register(swaggerUi, {
+    routePrefix: '/docs',
+    staticCSP: true,
+    transformSpecificationClone: false,
+    transformSpecification: () => cache.current() as unknown as Record<string, unknown>,
+    uiConfig: { docExpansion: 'list', deepLinking: true, tryItOutEnabled: false },
+    logLevel: 'warn',
+  });
+}

@@ -1,0 +1,45 @@
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { IncomingHttpHeaders } from 'node:http';
+import { AppError } from '@refstack/shared';
+
+/**
+ * The first version's clients kept their login in a cookie (its Postman collection sends no
+ * Authorization header, only `X-CSRFTOKEN`). On the legacy paths only, a successful verify also sets
+ * the access token as an HttpOnly, SameSite=Strict cookie, and the legacy profile routes accept it
+ * when no Authorization header is sent. A state-changing request authenticated by the cookie must
+ * carry an `X-CSRFTOKEN` header, which a cross-site form cannot add.
+ */
+export const LEGACY_COOKIE = 'refstack_access';
+
+export interface LegacySessionOptions {
+  secure: boolean;
+  maxAgeSeconds: number;
+}
+
+export function setLegacyCookie(reply: FastifyReply, body: Buffer, options: LegacySessionOptions): void {
+  let access: unknown;
+  try {
+    access = (JSON.parse(body.toString('utf8')) as { tokens?: { access?: unknown } }).tokens?.access;
+  } catch {
+    return;
+  }
+  if (typeof access !== 'string') return;
+  void reply.setCookie(LEGACY_COOKIE, access, {
+    httpOnly: true,
+    sameSite: 'strict',
+    secure: options.secure,
+    path: '/api/',
+    maxAge: options.maxAgeSeconds,
+  });
+}
+
+/** Upstream headers for a legacy request: the cookie becomes a bearer token when none was sent. */
+export function withLegacyAuthorization(request: FastifyRequest, headers: IncomingHttpHeaders): IncomingHttpHeaders {
+  const cookie = request.cookies[LEGACY_COOKIE];
+  if (headers.authorization || !cookie) return headers;
+  const unsafe = request.method !== 'GET' && request.method !== 'HEAD';
+  if (unsafe && !request.headers['x-csrftoken']) {
+    throw new AppError('forbidden', 'A cookie-authenticated change needs the X-CSRFTOKEN header.');
+  }
+  return { ...headers, authorization: `Bearer ${cookie}` };
+}
