@@ -69,7 +69,7 @@ export const ProfileSchema = Type.Object(
     email: Type.Union([Type.String(), Type.Null()]),
     created_at: Type.String({ format: 'date-time' }),
   },
-  { additionalProperties: false },
+  { additionalProperties: false, description: 'A user profile.' },
 );
 export type Profile = Static<typeof ProfileSchema>;
 
@@ -78,7 +78,7 @@ export const TokensSchema = Type.Object({
   refresh: Type.String({ description: 'Opaque; single use, rotates on refresh.' }),
   token_type: Type.Literal('Bearer'),
   expires_in: Type.Integer({ description: 'Seconds until the access token expires.' }),
-});
+}, { description: 'An access token and the next refresh token.' });
 export type Tokens = Static<typeof TokensSchema>;
 
 /** The internal sign-in answer of the referral service. */

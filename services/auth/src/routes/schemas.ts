@@ -8,7 +8,7 @@ export const SendCodeReply = Type.Object({
   phone: Type.String({ description: 'The phone in E.164.', examples: ['+79123456789'] }),
   expires_in: Type.Integer({ description: 'Seconds the code stays valid.', examples: [300] }),
   resend_in: Type.Integer({ description: 'Seconds before another code may be requested.', examples: [60] }),
-});
+}, { description: 'The code is on its way by SMS.' });
 
 export const VerifyBody = Type.Object({
   phone: PhoneInput,
@@ -23,7 +23,7 @@ export const VerifyReply = Type.Object({
   user: ProfileSchema,
   tokens: TokensSchema,
   created: Type.Boolean({ description: 'True when this sign-in created the user.' }),
-});
+}, { description: 'Signed in: the profile and a new session.' });
 
 export const RefreshBody = Type.Object({ refresh: Type.String({ minLength: 1, maxLength: 256 }) });
 
@@ -32,7 +32,7 @@ export const TokenVerifyReply = Type.Object({
   valid: Type.Literal(true),
   sub: Type.String(),
   exp: Type.Integer({ description: 'Expiry, seconds since the epoch.' }),
-});
+}, { description: 'The token is valid.' });
 
 export const JwksReply = Type.Object({
   keys: Type.Array(
@@ -46,4 +46,4 @@ export const JwksReply = Type.Object({
       use: Type.String(),
     }),
   ),
-});
+}, { description: 'The public keys that verify access tokens.' });

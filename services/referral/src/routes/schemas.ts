@@ -16,7 +16,7 @@ export const ActivateInviteBody = Type.Object({ invite_code: InviteCodeInput });
 export const ActivateInviteReply = Type.Object({
   status: Type.Literal('activated'),
   activated_invite_code: Type.String({ examples: ['AB12CD'] }),
-});
+}, { description: 'Activated (or already activated with this same code).' });
 
 const Limit = Type.Integer({ minimum: 1, maximum: 100, default: 50 });
 const Cursor = Type.String({ maxLength: 200, description: 'Opaque: a next_cursor from the previous page.' });
@@ -26,7 +26,7 @@ export const InvitedReply = Type.Object({
   items: Type.Array(Type.Object({ id: Type.String(), phone: Type.String(), activated_at: Type.String({ format: 'date-time' }) })),
   next_cursor: Type.Union([Type.String(), Type.Null()]),
   total: Type.Integer({ description: 'How many users activated this code.' }),
-});
+}, { description: 'One page of invitees, newest first.' });
 
 export const UserIdParams = Type.Object({ id: Type.String({ maxLength: 32 }) });
 export const PublicCardSchema = Type.Object({
@@ -35,7 +35,7 @@ export const PublicCardSchema = Type.Object({
   invited_count: Type.Integer(),
   first_name: Type.Union([Type.String(), Type.Null()]),
   created_at: Type.String({ format: 'date-time' }),
-}, { additionalProperties: false });
+}, { additionalProperties: false, description: 'Public card: no phone, no email.' });
 
 const { invited_users: _embedded, ...listItemProperties } = ProfileSchema.properties;
 export const ProfileListItemSchema = Type.Object(listItemProperties, { additionalProperties: false });
@@ -45,6 +45,9 @@ export const UsersQuery = Type.Object({
   limit: Type.Optional(Limit),
   cursor: Type.Optional(Cursor),
 });
-export const UsersReply = Type.Object({ items: Type.Array(ProfileListItemSchema), next_cursor: Type.Union([Type.String(), Type.Null()]) });
+export const UsersReply = Type.Object(
+  { items: Type.Array(ProfileListItemSchema), next_cursor: Type.Union([Type.String(), Type.Null()]) },
+  { description: 'One page of users, newest first.' },
+);
 
 export const SignInBody = Type.Object({ phone: PhoneInput, invite_code: Type.Optional(InviteCodeInput) });
