@@ -3,7 +3,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createInterface } from 'node:readline';
+import { Transform } from 'node:stream';
 import { checkStores, DEFAULT_DATABASE_URL, DEFAULT_REDIS_URL } from './stores.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -43,11 +43,36 @@ const width = Math.max(...processes.map((p) => p.name.length));
 const children = processes.map(({ name, args }) => {
   const child = spawn(process.execPath, args, { cwd: root, stdio: ['ignore', 'pipe', 'pipe'], detached: true, env: process.env });
   const prefix = `[${name}]`.padEnd(width + 3);
-  for (const stream of [child.stdout, child.stderr]) {
-    createInterface({ input: stream, crlfDelay: Infinity }).on('line', (line) => process.stdout.write(`${prefix}${line}\n`));
-  }
+  child.stdout.pipe(prefixLines(prefix)).pipe(process.stdout, { end: false });
+  child.stderr.pipe(prefixLines(prefix)).pipe(process.stdout, { end: false });
   return { name, child, exit: new Promise((resolve) => child.once('exit', (code, signal) => resolve({ name, code, signal }))) };
 });
+
+/**
+ * Prefixes every line with the process name. Works on whole chunks (one write per chunk, not per
+ * line) because under load the services log thousands of lines a second; a partial last line waits
+ * for its end, so lines of different processes never mix.
+ */
+function prefixLines(prefix) {
+  const head = Buffer.from(prefix);
+  let rest = Buffer.alloc(0);
+  return new Transform({
+    transform(chunk, _encoding, done) {
+      const data = rest.length > 0 ? Buffer.concat([rest, chunk]) : chunk;
+      const parts = [];
+      let from = 0;
+      for (let nl = data.indexOf(10); nl !== -1; nl = data.indexOf(10, from)) {
+        parts.push(head, data.subarray(from, nl + 1));
+        from = nl + 1;
+      }
+      rest = Buffer.from(data.subarray(from));
+      done(null, parts.length > 0 ? Buffer.concat(parts) : undefined);
+    },
+    flush(done) {
+      done(null, rest.length > 0 ? Buffer.concat([head, rest, Buffer.from('\n')]) : undefined);
+    },
+  });
+}
 
 let stopping = false;
 function stopAll(signal) {

@@ -1,7 +1,7 @@
 import { Ajv } from 'ajv';
 import addFormats from 'ajv-formats';
 import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify';
-import type { DestinationStream } from 'pino';
+import { pino, type DestinationStream } from 'pino';
 import type { Config } from './config.js';
 import { installProblemHandlers } from './error-handler.js';
 import { registerHealthRoutes, type HealthCheck } from './health.js';
@@ -18,6 +18,11 @@ export interface ServiceAppOptions {
   readiness?: Record<string, HealthCheck>;
   /** Where log lines go; defaults to stdout. Tests pass a stream to read them. */
   logStream?: DestinationStream;
+  /**
+   * Log answered requests below 500 at debug instead of info. For the gateway: the service behind
+   * it logs the same request under the same request id, so one line per request is enough.
+   */
+  quietSuccess?: boolean;
   /** Proxies whose `X-Forwarded-For` is believed (addresses or CIDRs). */
   trustProxy?: FastifyServerOptions['trustProxy'];
 }
@@ -30,7 +35,9 @@ export function createServiceApp(options: ServiceAppOptions): FastifyInstance {
   const { service, config } = options;
   const pinoOptions = loggerOptions(service, config.logLevel);
   const app = Fastify({
-    logger: options.logStream ? { ...pinoOptions, stream: options.logStream } : pinoOptions,
+    // Asynchronous writes: lines are batched while the process is busy instead of one blocking
+    // write per line; pino flushes what is pending when the process exits.
+    logger: { ...pinoOptions, stream: options.logStream ?? pino.destination({ dest: 1, sync: false }) },
     genReqId: requestIdFrom,
     requestIdHeader: false,
     // One line per request, written in onResponse below, instead of Fastify's two.
@@ -52,7 +59,8 @@ export function createServiceApp(options: ServiceAppOptions): FastifyInstance {
   });
   app.addHook('onResponse', async (request, reply) => {
     // Probe routes run at level warn, so this line is dropped for them.
-    request.log.info(
+    const level = options.quietSuccess && reply.statusCode < 500 ? 'debug' : 'info';
+    request.log[level](
       { method: request.method, url: request.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10 },
       'request completed',
     );

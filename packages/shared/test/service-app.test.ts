@@ -100,6 +100,20 @@ t.test('request ids are echoed or generated, and in every log line of the reques
   t.match(hostile.headers['x-request-id'], /^[0-9a-f-]{36}$/, 'an unsafe id is replaced');
 });
 
+t.test('quietSuccess logs answered requests at debug and failures at info', async (t) => {
+  const logs = new LogCapture();
+  const app = createServiceApp({ service: 'edge', config: testConfig({ LOG_LEVEL: 'info' }), logStream: logs, quietSuccess: true });
+  app.get('/ok', async () => ({ ok: true }));
+  app.get('/fail', async () => {
+    throw new Error('boom');
+  });
+  t.teardown(() => app.close());
+  await app.inject({ method: 'GET', url: '/ok', headers: { 'x-request-id': 'quiet-1' } });
+  await app.inject({ method: 'GET', url: '/fail', headers: { 'x-request-id': 'loud-1' } });
+  t.notOk(logs.lines.some((l) => l['request_id'] === 'quiet-1'), 'no info line for a success');
+  t.ok(logs.lines.some((l) => l['request_id'] === 'loud-1' && l['msg'] === 'request completed'), 'a failure is logged');
+});
+
 t.test('tokens, codes and authorization headers are redacted in logs', async (t) => {
   const { app, logs } = build();
   await app.inject({ method: 'GET', url: '/logs-a-secret' });

@@ -34,12 +34,12 @@ export function setLegacyCookie(reply: FastifyReply, body: Buffer, options: Lega
 }
 
 /** Upstream headers for a legacy request: the cookie becomes a bearer token when none was sent. */
-export function withLegacyAuthorization(request: FastifyRequest, headers: IncomingHttpHeaders): IncomingHttpHeaders {
+export function withLegacyAuthorization(request: FastifyRequest): IncomingHttpHeaders {
   const cookie = request.cookies[LEGACY_COOKIE];
-  if (headers.authorization || !cookie) return headers;
+  if (request.headers.authorization || !cookie) return {};
   const unsafe = request.method !== 'GET' && request.method !== 'HEAD';
   if (unsafe && !request.headers['x-csrftoken']) {
     throw new AppError('forbidden', 'A cookie-authenticated change needs the X-CSRFTOKEN header.');
   }
-  return { ...headers, authorization: `Bearer ${cookie}` };
+  return { authorization: `Bearer ${cookie}` };
 }

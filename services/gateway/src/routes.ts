@@ -1,6 +1,6 @@
-/** Which upstream serves a public path prefix. Anything not listed here is 404 at the gateway. */
-export type Upstream = 'auth' | 'referral';
+import type { Upstream } from './upstream-proxy.js';
 
+/** Which upstream serves a public path prefix. Anything not listed here is 404 at the gateway. */
 export interface ProxyRoute {
   upstream: Upstream;
   /** Fastify route pattern(s) at the gateway. */

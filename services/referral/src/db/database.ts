@@ -12,6 +12,16 @@ export interface DatabaseOptions {
   queryTimeoutMs?: number;
 }
 
+const pools = new WeakMap<Kysely<Database>, pg.Pool>();
+
+/**
+ * The pool behind a handle, for the few hot reads that run as named prepared statements (parsed
+ * and planned once per connection); everything else goes through Kysely.
+ */
+export function poolOf(db: Kysely<Database>): pg.Pool | undefined {
+  return pools.get(db);
+}
+
 export function createDatabase(options: DatabaseOptions): Kysely<Database> {
   const pool = new pg.Pool({
     connectionString: options.url,
@@ -23,7 +33,9 @@ export function createDatabase(options: DatabaseOptions): Kysely<Database> {
   });
   // An idle client losing its server emits here; the pool replaces it, requests see the next error.
   pool.on('error', () => undefined);
-  return new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  pools.set(db, pool);
+  return db;
 }
 
 export async function pingDatabase(db: Kysely<Database>): Promise<void> {

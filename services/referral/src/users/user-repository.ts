@@ -1,4 +1,5 @@
-import { sql, type Kysely, type Transaction } from 'kysely';
+import { CompiledQuery, sql, type Kysely, type Transaction } from 'kysely';
+import { poolOf } from '../db/database.js';
 import type { Database, UserRow } from '../db/schema.js';
 
 export type Db = Kysely<Database> | Transaction<Database>;
@@ -12,8 +13,7 @@ export type ProfileRow = UserRow & { invited_users: string[] };
  * A user with the phones of their newest invitees, in one round trip. The inner query is a scan of
  * users_invitees_idx in index order: no sort of the invitee set, however large it is.
  */
-export function profileQuery(where: { id: string } | { phone: string }) {
-  return sql<ProfileRow>`
+const PROFILE_SELECT = `
     SELECT u.*,
       COALESCE((
         SELECT array_agg(i.phone ORDER BY i.activated_at DESC, i.id DESC)
@@ -24,13 +24,23 @@ export function profileQuery(where: { id: string } | { phone: string }) {
           LIMIT ${EMBEDDED_INVITEES}
         ) i
       ), '{}') AS invited_users
-    FROM users u
-    WHERE ${'id' in where ? sql`u.id = ${where.id}` : sql`u.phone = ${where.phone}`}
-  `;
+    FROM users u`;
+
+export function profileQuery(where: { id: string } | { phone: string }) {
+  return sql<ProfileRow>`${sql.raw(PROFILE_SELECT)} WHERE ${'id' in where ? sql`u.id = ${where.id}` : sql`u.phone = ${where.phone}`}`;
 }
 
 export async function findProfileRow(db: Db, where: { id: string } | { phone: string }): Promise<ProfileRow | undefined> {
   return (await profileQuery(where).execute(db)).rows[0];
+}
+
+const PROFILE_BY_ID = { name: 'profile-by-id', text: `${PROFILE_SELECT} WHERE u.id = $1` };
+
+/** The profile read on every GET /profile: a named prepared statement outside any transaction. */
+export async function readProfile(db: Kysely<Database>, id: string): Promise<ProfileRow | undefined> {
+  const pool = poolOf(db);
+  if (!pool) return findProfileRow(db, { id });
+  return (await pool.query<ProfileRow>({ ...PROFILE_BY_ID, values: [id] })).rows[0];
 }
 
 export async function findByPhone(db: Db, phone: string): Promise<UserRow | undefined> {
@@ -56,6 +66,12 @@ export async function insertUser(db: Db, phone: string, inviteCode: string): Pro
  */
 export async function lockPair(db: Db, a: string, b: string): Promise<void> {
   await sql`SELECT id FROM users WHERE id IN (${a}, ${b}) ORDER BY id FOR UPDATE`.execute(db);
+}
+
+/** Whether anyone has activated this user's code: without invitees a user cannot close a cycle. */
+export async function hasInvitees(db: Db, userId: string): Promise<boolean> {
+  const row = await db.selectFrom('users').select('id').where('invited_by_id', '=', userId).limit(1).executeTakeFirst();
+  return row !== undefined;
 }
 
 /** True when `ancestorId` is `userId` itself or anywhere above it in the invite tree. */
@@ -101,19 +117,26 @@ export interface InviteeRow {
 }
 
 /** One page of invitees, newest first, continuing strictly after the given position. */
-export function inviteesQuery(inviterId: string, limit: number, after?: { activatedAt: string; id: string }) {
-  return sql<InviteeRow>`
+const INVITEES_SELECT = `
     SELECT id, phone, activated_at, activated_at::text AS activated_at_key
     FROM users
-    WHERE invited_by_id = ${inviterId}
-      ${after ? sql`AND (activated_at, id) < (${after.activatedAt}::timestamptz, ${after.id}::bigint)` : sql``}
-    ORDER BY activated_at DESC, id DESC
-    LIMIT ${limit}
-  `;
+    WHERE invited_by_id = $1`;
+const INVITEES_ORDER = 'ORDER BY activated_at DESC, id DESC LIMIT $2';
+const INVITEES_FIRST = { name: 'invitees-first', text: `${INVITEES_SELECT} ${INVITEES_ORDER}` };
+const INVITEES_AFTER = { name: 'invitees-after', text: `${INVITEES_SELECT} AND (activated_at, id) < ($3::timestamptz, $4::bigint) ${INVITEES_ORDER}` };
+
+export function inviteesQuery(inviterId: string, limit: number, after?: { activatedAt: string; id: string }) {
+  const statement = after ? INVITEES_AFTER : INVITEES_FIRST;
+  const values: unknown[] = after ? [inviterId, limit, after.activatedAt, after.id] : [inviterId, limit];
+  return { statement, values };
 }
 
-export async function listInvitees(db: Db, inviterId: string, limit: number, after?: { activatedAt: string; id: string }): Promise<InviteeRow[]> {
-  return (await inviteesQuery(inviterId, limit, after).execute(db)).rows;
+/** One page of invitees, newest first, continuing strictly after the given position. */
+export async function listInvitees(db: Kysely<Database>, inviterId: string, limit: number, after?: { activatedAt: string; id: string }): Promise<InviteeRow[]> {
+  const { statement, values } = inviteesQuery(inviterId, limit, after);
+  const pool = poolOf(db);
+  if (pool) return (await pool.query<InviteeRow>({ ...statement, values })).rows;
+  return (await db.executeQuery<InviteeRow>(CompiledQuery.raw(statement.text, values))).rows;
 }
 
 export interface ProfileChanges {

@@ -40,7 +40,9 @@ export function userServiceFactory({ db, sms, log }: UserServiceDeps) {
     if (!inviter) throw new AppError('invite_not_found', 'No user has this invite code.');
     if (inviter.id === user.id) throw new AppError('invite_self', 'You cannot activate your own invite code.');
     await repo.lockPair(trx, user.id, inviter.id);
-    if (await repo.isAncestor(trx, user.id, inviter.id)) {
+    // Only a user with invitees can sit above the inviter; the narrow check keeps the serializable
+    // read set small, so unrelated activations do not conflict with each other.
+    if ((await repo.hasInvitees(trx, user.id)) && (await repo.isAncestor(trx, user.id, inviter.id))) {
       throw new AppError('invite_cycle', 'This code belongs to someone you invited (directly or further down); invites cannot form a cycle.');
     }
     if (!(await repo.setInviter(trx, user.id, inviter.id, code))) {
@@ -71,7 +73,7 @@ export function userServiceFactory({ db, sms, log }: UserServiceDeps) {
   }
 
   async function profileOf(userId: string): Promise<Profile> {
-    const row = await repo.findProfileRow(db, { id: userId });
+    const row = await repo.readProfile(db, userId);
     if (!row) throw new AppError('unauthorized', 'The user of this token no longer exists.');
     return toProfile(row);
   }

@@ -1,0 +1,77 @@
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { IncomingHttpHeaders } from 'node:http';
+import { Pool } from 'undici';
+import { AppError, REQUEST_ID_HEADER } from '@refstack/shared';
+
+export type Upstream = 'auth' | 'referral';
+
+// Hop-by-hop headers (RFC 9110 §7.6.1) and the ones the gateway alone sets.
+const DROP_REQUEST = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'host', 'content-length', 'x-forwarded-for', 'x-real-ip', 'forwarded', 'x-forwarded-host', 'x-forwarded-proto', REQUEST_ID_HEADER]);
+const DROP_RESPONSE = new Set(['connection', 'keep-alive', 'transfer-encoding', 'content-length', 'date', REQUEST_ID_HEADER]);
+const UNAVAILABLE = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'ECONNRESET', 'EHOSTUNREACH', 'EPIPE', 'UND_ERR_SOCKET', 'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CLOSED']);
+
+export interface ProxyOptions {
+  bases: Record<Upstream, string>;
+  timeoutMs: number;
+}
+
+export interface ForwardOptions {
+  path: string;
+  /** Overrides for headers sent upstream (e.g. an Authorization made from the legacy cookie). */
+  headers?: IncomingHttpHeaders;
+  /** Sees the upstream answer before it is sent on (the legacy login sets its cookie here). */
+  onAnswer?: (status: number, body: Buffer, reply: FastifyReply) => void;
+}
+
+/**
+ * Forwards requests to the services over keep-alive pools (one per service), passing bodies
+ * through as bytes. API answers are small JSON documents, so each is read whole and sent on in
+ * one write. A service that is down or too slow becomes a 503 problem, never a hang.
+ */
+export class UpstreamProxy {
+  private readonly pools: Record<Upstream, Pool>;
+
+  constructor(private readonly options: ProxyOptions) {
+    const poolOptions = { connections: 128, keepAliveTimeout: 30_000, connectTimeout: 2000, headersTimeout: options.timeoutMs, bodyTimeout: options.timeoutMs };
+    this.pools = { auth: new Pool(options.bases.auth, poolOptions), referral: new Pool(options.bases.referral, poolOptions) };
+  }
+
+  async forward(upstream: Upstream, request: FastifyRequest, reply: FastifyReply, options: ForwardOptions): Promise<FastifyReply> {
+    const headers: Record<string, string | string[]> = {};
+    for (const [name, value] of Object.entries(request.headers)) {
+      if (value !== undefined && !DROP_REQUEST.has(name)) headers[name] = value;
+    }
+    for (const [name, value] of Object.entries(options.headers ?? {})) if (value !== undefined) headers[name] = value;
+    // The gateway is the only source of X-Forwarded-For: a client's own is dropped above, so a
+    // spoofed address cannot buy a fresh rate-limit window upstream.
+    headers['x-forwarded-for'] = request.socket.remoteAddress ?? '';
+    headers[REQUEST_ID_HEADER] = request.id;
+    const body = Buffer.isBuffer(request.body) ? request.body : undefined;
+
+    let status: number;
+    let answerHeaders: IncomingHttpHeaders;
+    let payload: Buffer;
+    try {
+      const res = await this.pools[upstream].request({ path: options.path, method: request.method as 'GET', headers, body });
+      status = res.statusCode;
+      answerHeaders = res.headers;
+      payload = Buffer.from(await res.body.arrayBuffer());
+    } catch (error) {
+      const code = (error as { code?: string }).code;
+      request.log.warn({ upstream, reason: (error as Error).message }, 'upstream failed');
+      if (code && UNAVAILABLE.has(code)) {
+        throw new AppError('service_unavailable', `The ${upstream} service is not answering; try again shortly.`, { retryAfter: 1 }, error);
+      }
+      throw new AppError('bad_gateway', `The ${upstream} service gave no usable answer.`, {}, error);
+    }
+    for (const [name, value] of Object.entries(answerHeaders)) {
+      if (value !== undefined && !DROP_RESPONSE.has(name)) void reply.header(name, value);
+    }
+    options.onAnswer?.(status, payload, reply);
+    return reply.code(status).send(payload);
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([this.pools.auth.close(), this.pools.referral.close()]);
+  }
+}
