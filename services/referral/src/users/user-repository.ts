@@ -116,27 +116,44 @@ export interface InviteeRow {
   activated_at_key: string;
 }
 
-/** One page of invitees, newest first, continuing strictly after the given position. */
-const INVITEES_SELECT = `
-    SELECT id, phone, activated_at, activated_at::text AS activated_at_key
-    FROM users
-    WHERE invited_by_id = $1`;
-const INVITEES_ORDER = 'ORDER BY activated_at DESC, id DESC LIMIT $2';
-const INVITEES_FIRST = { name: 'invitees-first', text: `${INVITEES_SELECT} ${INVITEES_ORDER}` };
-const INVITEES_AFTER = { name: 'invitees-after', text: `${INVITEES_SELECT} AND (activated_at, id) < ($3::timestamptz, $4::bigint) ${INVITEES_ORDER}` };
+export interface InviteePage {
+  /** The inviter's invited_count; undefined when the inviter does not exist. */
+  total: number | undefined;
+  rows: InviteeRow[];
+}
+
+// One round trip: the inviter's row (for the total) joined with one page of invitees, which is an
+// index-only scan of users_invitees_idx. Two statements, so that the cursor is an index condition
+// (where a later page starts), never a filter over the pages before it.
+const inviteePage = (name: string, after: string) => ({
+  name,
+  text: `
+    SELECT u.invited_count AS total, i.id, i.phone, i.activated_at, i.activated_at::text AS activated_at_key
+    FROM users u
+    LEFT JOIN LATERAL (
+      SELECT id, phone, activated_at FROM users
+      WHERE invited_by_id = u.id ${after}
+      ORDER BY activated_at DESC, id DESC
+      LIMIT $2
+    ) i ON true
+    WHERE u.id = $1`,
+});
+const INVITEES_FIRST = inviteePage('invitees-first', '');
+const INVITEES_AFTER = inviteePage('invitees-after', 'AND (activated_at, id) < ($3::timestamptz, $4::bigint)');
 
 export function inviteesQuery(inviterId: string, limit: number, after?: { activatedAt: string; id: string }) {
-  const statement = after ? INVITEES_AFTER : INVITEES_FIRST;
-  const values: unknown[] = after ? [inviterId, limit, after.activatedAt, after.id] : [inviterId, limit];
-  return { statement, values };
+  return after
+    ? { statement: INVITEES_AFTER, values: [inviterId, limit, after.activatedAt, after.id] as unknown[] }
+    : { statement: INVITEES_FIRST, values: [inviterId, limit] as unknown[] };
 }
 
 /** One page of invitees, newest first, continuing strictly after the given position. */
-export async function listInvitees(db: Kysely<Database>, inviterId: string, limit: number, after?: { activatedAt: string; id: string }): Promise<InviteeRow[]> {
+export async function listInvitees(db: Kysely<Database>, inviterId: string, limit: number, after?: { activatedAt: string; id: string }): Promise<InviteePage> {
   const { statement, values } = inviteesQuery(inviterId, limit, after);
   const pool = poolOf(db);
-  if (pool) return (await pool.query<InviteeRow>({ ...statement, values })).rows;
-  return (await db.executeQuery<InviteeRow>(CompiledQuery.raw(statement.text, values))).rows;
+  type Row = Omit<InviteeRow, 'id'> & { id: string | null; total: number };
+  const rows = pool ? (await pool.query<Row>({ ...statement, values })).rows : (await db.executeQuery<Row>(CompiledQuery.raw(statement.text, values))).rows;
+  return { total: rows[0]?.total, rows: rows.filter((r): r is Row & { id: string } => r.id !== null) };
 }
 
 export interface ProfileChanges {

@@ -129,15 +129,14 @@ export function userServiceFactory({ db, sms, log }: UserServiceDeps) {
 
     async invitees(userId: string, limit: number, cursor?: string) {
       const after = cursor ? decodeCursor(cursor, 2, ([at, id]) => PG_TIMESTAMP.test(at ?? '') && BIGINT_ID.test(id ?? '')) : undefined;
-      const user = await repo.findById(db, userId);
-      if (!user) throw new AppError('unauthorized', 'The user of this token no longer exists.');
-      const rows = await repo.listInvitees(db, userId, limit + 1, after ? { activatedAt: after[0] as string, id: after[1] as string } : undefined);
+      const { total, rows } = await repo.listInvitees(db, userId, limit + 1, after ? { activatedAt: after[0] as string, id: after[1] as string } : undefined);
+      if (total === undefined) throw new AppError('unauthorized', 'The user of this token no longer exists.');
       const page = rows.slice(0, limit);
       const last = page.at(-1);
       return {
         items: page.map((r) => ({ id: r.id, phone: r.phone, activated_at: r.activated_at.toISOString() })),
         next_cursor: rows.length > limit && last ? encodeCursor([last.activated_at_key, last.id]) : null,
-        total: user.invited_count,
+        total,
       };
     },
 

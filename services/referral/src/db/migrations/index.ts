@@ -1,5 +1,6 @@
 import type { Migration } from 'kysely';
 import * as createUsers from './2026-11-22T00-create-users.js';
+import * as inviteesIndexIncludePhone from './2026-11-22T01-invitees-index-include-phone.js';
 
 /**
  * Every migration by its date-prefixed name. A static list (not a folder scan) so that the same
@@ -7,4 +8,5 @@ import * as createUsers from './2026-11-22T00-create-users.js';
  */
 export const migrations: Record<string, Migration> = {
   '2026-11-22T00-create-users': createUsers,
+  '2026-11-22T01-invitees-index-include-phone': inviteesIndexIncludePhone,
 };
