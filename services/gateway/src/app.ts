@@ -70,12 +70,10 @@ export async function buildApp(config: Config, options: GatewayAppOptions = {}):
   const legacyCookie = { secure: config.isProduction, maxAgeSeconds: config.tokens.accessTtlSeconds };
 
   const forward = (upstream: Upstream, legacy?: LegacyRoute) => async (request: FastifyRequest, reply: FastifyReply) => {
+    if (!legacy) return proxy.forward(upstream, request, reply, { path: request.url });
     const queryAt = request.url.indexOf('?');
-    const query = queryAt >= 0 ? request.url.slice(queryAt) : '';
-    const path = `${legacy?.target ?? (queryAt >= 0 ? request.url.slice(0, queryAt) : request.url)}${query}`;
-    if (!legacy) return proxy.forward(upstream, request, reply, { path });
     return proxy.forward(upstream, request, reply, {
-      path,
+      path: `${legacy.target}${queryAt >= 0 ? request.url.slice(queryAt) : ''}`,
       headers: withLegacyAuthorization(request),
       onAnswer: legacy.target === '/api/v1/auth/verify' ? (status, body, answer) => status === 200 && setLegacyCookie(answer, body, legacyCookie) : undefined,
     });
