@@ -64,6 +64,10 @@ export function toProblem(error: unknown): { code: ErrorCode; detail: string; st
       return { code: 'unsupported_media_type', status: 415, detail: 'Send the body as application/json.' };
     case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
       return { code: 'validation_failed', status: 400, detail: 'The Content-Length header does not match the body.' };
+    case 'FST_ERR_BAD_URL':
+      return { code: 'validation_failed', status: 400, detail: 'The request path is not a valid URL.' };
+    case 'FST_ERR_MAX_PARAM_LENGTH':
+      return { code: 'uri_too_long', status: 414, detail: 'A path segment is too long.' };
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':
       return { code: 'malformed_json', status: 400, detail: 'The body is empty but declared as JSON.' };
     case 'FST_ERR_CTP_INVALID_JSON_BODY':

@@ -18,6 +18,7 @@ export const ERROR_CATALOG = {
   email_taken: { status: 409, title: 'Email already in use' },
   invite_already_activated: { status: 409, title: 'An invite code is already activated' },
   payload_too_large: { status: 413, title: 'Request body too large' },
+  uri_too_long: { status: 414, title: 'Request path too long' },
   unsupported_media_type: { status: 415, title: 'Unsupported media type' },
   invite_self: { status: 422, title: 'Own invite code' },
   invite_cycle: { status: 422, title: 'Invite would create a cycle' },

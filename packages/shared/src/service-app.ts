@@ -3,7 +3,7 @@ import addFormats from 'ajv-formats';
 import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import { pino, type DestinationStream } from 'pino';
 import type { Config } from './config.js';
-import { installProblemHandlers } from './error-handler.js';
+import { installProblemHandlers, sendProblem } from './error-handler.js';
 import { registerHealthRoutes, type HealthCheck } from './health.js';
 import { loggerOptions } from './logger.js';
 import { registerMetrics } from './metrics.js';
@@ -46,6 +46,11 @@ export function createServiceApp(options: ServiceAppOptions): FastifyInstance {
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 200 },
     trustProxy: options.trustProxy ?? false,
     return503OnClosing: true,
+    // Errors the router raises before any route (a malformed or oversized path) get the same
+    // problem+json treatment as everything else.
+    frameworkErrors: (error, _request, reply) => {
+      sendProblem(reply, error);
+    },
   });
 
   // JSON bodies are validated strictly (a number is not a string); query strings and params arrive

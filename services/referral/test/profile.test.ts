@@ -56,7 +56,7 @@ t.test('PATCH trims names, clears with null and validates', async (t) => {
   const cleared = await patch({ last_name: null });
   t.match(cleared.json(), { first_name: 'Анна', last_name: null, email: 'Anna@Example.com' }, 'only the named field changed');
 
-  for (const bad of [{ first_name: '   ' }, { first_name: 'x'.repeat(65) }, { email: 'not-an-email' }, { email: 'a@' }, { phone: '+79990000000' }, { is_admin: true }, { first_name: 42 }]) {
+  for (const bad of [{ first_name: '   ' }, { first_name: 'a\u0000b' }, { last_name: 'tab\there' }, { first_name: 'x'.repeat(65) }, { email: 'not-an-email' }, { email: 'a@' }, { phone: '+79990000000' }, { is_admin: true }, { first_name: 42 }]) {
     const res = await patch(bad);
     t.equal(res.statusCode, 400, JSON.stringify(bad));
     t.equal(res.json().code, 'validation_failed', JSON.stringify(bad));

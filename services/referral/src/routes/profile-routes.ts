@@ -9,6 +9,10 @@ const security = [{ bearerAuth: [] }];
 function cleanName(field: string, value: string | null | undefined): string | null | undefined {
   if (value === undefined || value === null) return value;
   const trimmed = value.trim();
+  // eslint-disable-next-line no-control-regex -- control characters are exactly what is refused
+  if (/[\u0000-\u001f\u007f]/.test(trimmed)) {
+    throw new AppError('validation_failed', `${field} must not contain control characters`, { errors: [{ field, message: 'must not contain control characters' }] });
+  }
   if (trimmed.length < 1 || trimmed.length > 64) {
     throw new AppError('validation_failed', `${field} must be 1 to 64 characters after trimming`, { errors: [{ field, message: 'must be 1 to 64 characters after trimming' }] });
   }

@@ -41,7 +41,7 @@ const { invited_users: _embedded, ...listItemProperties } = ProfileSchema.proper
 export const ProfileListItemSchema = Type.Object(listItemProperties, { additionalProperties: false });
 
 export const UsersQuery = Type.Object({
-  search: Type.Optional(Type.String({ maxLength: 64, description: 'Phone digits, an invite code, or the start of a name.' })),
+  search: Type.Optional(Type.String({ maxLength: 64, pattern: '^[^\\u0000-\\u001f\\u007f]*$', description: 'Phone digits, an invite code, or the start of a name.' })),
   limit: Type.Optional(Limit),
   cursor: Type.Optional(Cursor),
 });
