@@ -1,4 +1,4 @@
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { Stack } from './harness.js';
 
 // Every public route, hit with hostile bodies, queries and headers: each answer must be a 4xx
@@ -29,7 +29,7 @@ const ROUTES: Array<{ method: string; path: string; auth?: boolean }> = [
   { method: 'PUT', path: '/api/profile/set-invite/', auth: true },
 ];
 
-function check(t: typeof import('tap').default, label: string, res: { status: number; text: string; headers: Headers }, ms: number) {
+function check(t: Test, label: string, res: { status: number; text: string; headers: Headers }, ms: number) {
   const fine = res.status < 500 && (res.status < 400 || /^application\/problem\+json/.test(res.headers.get('content-type') ?? '')) && !/\bat .+:\d+:\d+/.test(res.text) && ms < 2000;
   if (!fine) t.fail(`${label}: ${res.status} in ${ms} ms: ${res.text.slice(0, 160)}`);
   return fine;
