@@ -26,7 +26,7 @@ t.test('no JSON body or query makes a referral route answer 5xx; every refusal i
   const queries = fc.record({ limit: fc.oneof(fc.string(), fc.integer()), cursor: fc.string(), search: fc.string() }, { requiredKeys: [] });
   await fc.assert(
     fc.asyncProperty(fc.constantFrom('/api/v1/profile/invited', '/api/v1/users', '/api/v1/users/1'), queries, async (url, query) => {
-      const qs = new URLSearchParams(Object.entries(query).map(([k, v]) => [k, String(v)])).toString();
+      const qs = new URLSearchParams(Object.fromEntries(Object.entries(query).map(([k, v]) => [k, String(v)]))).toString();
       const res = await ctx.app.inject({ method: 'GET', url: `${url}?${qs}`, headers: as(user) });
       const ok = res.statusCode < 500;
       if (!ok) failures.push(`GET ${url}?${qs} -> ${res.statusCode} ${res.body.slice(0, 120)}`);
