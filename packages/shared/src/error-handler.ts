@@ -96,6 +96,8 @@ export function toProblem(error: unknown): { code: ErrorCode; detail: string; st
 
 export function sendProblem(reply: FastifyReply, error: unknown): FastifyReply {
   const problem = toProblem(error);
+  // Also for errors raised before any hook ran (a malformed URL): every answer names its request.
+  void reply.header('x-request-id', reply.request.id);
   const body = problemBody(problem.code, problem.detail, problem);
   if (body.retry_after !== undefined) void reply.header('retry-after', String(body.retry_after));
   return reply.code(problem.status).type(PROBLEM_CONTENT_TYPE).send(body);
