@@ -1,0 +1,88 @@
+import t from 'tap';
+import { Processes, ThrowawayPostgres, ThrowawayRedis } from './processes.js';
+
+t.test('the referral service down while verify runs: 503, and the code is still valid after', async (t) => {
+  const stack = await Processes.create(t);
+  await stack.startAll();
+  const phone = '+79126660001';
+  t.equal((await stack.post('/api/v1/auth/send-code', { phone })).status, 200);
+  await stack.waitFor(() => stack.smsCode(phone) !== undefined, 10_000, 'the SMS');
+  const code = stack.smsCode(phone);
+
+  t.same(await stack.stop('referral'), { code: 0, signal: null }, 'referral stopped cleanly');
+  const during = await stack.post('/api/v1/auth/verify', { phone, code });
+  t.equal(during.status, 503);
+  t.equal(during.json['code'], 'service_unavailable');
+  t.ok(during.ms < 3000, `answered in ${during.ms} ms, no hang`);
+
+  stack.start('referral');
+  await stack.waitFor(async () => (await fetch(`${stack.url}/health/ready`)).status === 200, 20_000, 'referral to be back');
+  const after = await stack.post('/api/v1/auth/verify', { phone, code });
+  t.equal(after.status, 200, 'the same code signs in once referral is back');
+  t.equal(after.json['created'], true);
+});
+
+t.test('Redis restarted during logins: 503 meanwhile, recovery by itself, no queued SMS lost', async (t) => {
+  const redis = await ThrowawayRedis.start(t);
+  const stack = await Processes.create(t, { REDIS_URL: redis.url });
+  await stack.startAll();
+
+  // Messages accepted while the worker is away wait in Redis (append-only file on).
+  await stack.stop('sms-worker');
+  const queued = ['+79126660011', '+79126660012', '+79126660013'];
+  for (const phone of queued) t.equal((await stack.post('/api/v1/auth/send-code', { phone })).status, 200);
+
+  await redis.stop('SIGKILL');
+  const during = await stack.post('/api/v1/auth/send-code', { phone: '+79126660020' });
+  t.equal(during.status, 503, 'send-code during the outage');
+  t.equal(during.json['code'], 'service_unavailable');
+  t.ok(during.ms < 3000, `answered in ${during.ms} ms, no hang`);
+  const verifyDuring = await stack.post('/api/v1/auth/verify', { phone: '+79126660020', code: '1234' });
+  t.equal(verifyDuring.status, 503, 'verify during the outage');
+
+  await redis.up();
+  const recovered = await stack.waitFor(async () => (await stack.post('/api/v1/auth/send-code', { phone: '+79126660021' })).status === 200, 15_000, 'send-code to work again');
+  t.ok(recovered < 15_000, `recovered ${recovered} ms after Redis came back`);
+
+  stack.start('sms-worker');
+  for (const phone of queued) {
+    await stack.waitFor(() => stack.smsCode(phone) !== undefined, 15_000, `the SMS to ${phone}`);
+  }
+  t.pass('every message accepted before the outage was printed');
+  const code = stack.smsCode('+79126660011');
+  t.equal((await stack.post('/api/v1/auth/verify', { phone: '+79126660011', code })).status, 200, 'and its code works');
+  t.notOk(stack.lines.some((l) => /"level":(50|60)/.test(l) && !l.includes('ECONNREFUSED') && !l.includes('Connection is closed')), 'no unexpected error lines');
+});
+
+t.test('Postgres restarted: profile and activation answer 503 meanwhile, recover after, nothing half-applied', async (t) => {
+  const postgres = await ThrowawayPostgres.start(t);
+  const stack = await Processes.create(t, { DATABASE_URL: postgres.url });
+  await stack.startAll();
+  const signIn = async (phone: string) => {
+    await stack.post('/api/v1/auth/send-code', { phone });
+    await stack.waitFor(() => stack.smsCode(phone) !== undefined, 10_000, `the SMS to ${phone}`);
+    return (await stack.post('/api/v1/auth/verify', { phone, code: stack.smsCode(phone) })).json as { user: { invite_code: string }; tokens: { access: string } };
+  };
+  const inviter = await signIn('+79126660031');
+  const users = await Promise.all(['+79126660032', '+79126660033', '+79126660034', '+79126660035'].map(signIn));
+  const activate = (user: { tokens: { access: string } }) =>
+    fetch(`${stack.url}/api/v1/profile/invite`, { method: 'PUT', headers: { authorization: `Bearer ${user.tokens.access}`, 'content-type': 'application/json' }, body: JSON.stringify({ invite_code: inviter.user.invite_code }) });
+  const profile = () => fetch(`${stack.url}/api/v1/profile`, { headers: { authorization: `Bearer ${inviter.tokens.access}` } });
+
+  t.equal((await activate(users[0]!)).status, 200);
+  postgres.stop('immediate');
+  const started = Date.now();
+  const [p, a] = await Promise.all([profile(), activate(users[1]!)]);
+  t.equal(p.status, 503, 'profile during the outage');
+  t.equal(a.status, 503, 'activation during the outage');
+  t.equal(((await p.json()) as { code: string }).code, 'service_unavailable');
+  t.ok(Date.now() - started < 6000, 'no hang beyond the configured timeouts');
+
+  postgres.up();
+  const recovered = await stack.waitFor(async () => (await profile()).status === 200, 20_000, 'the profile to answer again');
+  t.ok(recovered < 20_000, `recovered ${recovered} ms after Postgres came back`);
+  for (const user of users.slice(1)) t.equal((await activate(user)).status, 200);
+  const body = (await (await profile()).json()) as { invited_count: number; invited_users: string[] };
+  t.equal(body.invited_count, 4, 'the count matches the relations: nothing half-applied');
+  t.equal(body.invited_users.length, 4);
+});
