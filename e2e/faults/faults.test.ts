@@ -86,3 +86,24 @@ t.test('Postgres restarted: profile and activation answer 503 meanwhile, recover
   t.equal(body.invited_count, 4, 'the count matches the relations: nothing half-applied');
   t.equal(body.invited_users.length, 4);
 });
+
+t.test('an SMS worker killed with SIGKILL mid-job: the job is retried and the SMS printed', async (t) => {
+  const stack = await Processes.create(t);
+  await stack.startAll();
+  await stack.stop('sms-worker');
+  const slow = stack.startExtra('slow-worker', ['--conditions=@refstack/source', '--import', 'tsx', 'e2e/faults/slow-worker.ts']);
+  await stack.waitFor(() => stack.lines.includes('[slow-worker] slow worker ready'), 20_000, 'the slow worker');
+
+  const phone = '+79126660041';
+  t.equal((await stack.post('/api/v1/auth/send-code', { phone })).status, 200);
+  await stack.waitFor(() => stack.lines.includes(`[slow-worker] sending to ${phone}`), 10_000, 'the job to be in hand');
+  const killed = new Promise((resolve) => slow.once('exit', resolve));
+  slow.kill('SIGKILL');
+  await killed;
+
+  stack.start('sms-worker');
+  const ms = await stack.waitFor(() => stack.smsCode(phone) !== undefined, 30_000, 'the retried SMS');
+  t.pass(`printed by the restarted worker ${ms} ms later (at-least-once delivery)`);
+  const code = stack.smsCode(phone);
+  t.equal((await stack.post('/api/v1/auth/verify', { phone, code })).status, 200, 'and the code works');
+});

@@ -54,6 +54,13 @@ export class Processes {
     this.children.set(name, child);
   }
 
+  /** Any other program with the stack's environment (a fault-test fixture). */
+  startExtra(name: string, args: string[]): ChildProcess {
+    const child = spawn(process.execPath, args, { cwd: ROOT, env: this.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    for (const stream of [child.stdout, child.stderr]) createInterface({ input: stream }).on('line', (line) => this.lines.push(`[${name}] ${line}`));
+    return child;
+  }
+
   async startAll(): Promise<void> {
     for (const name of Object.keys(ENTRY) as Name[]) this.start(name);
     await this.waitFor(async () => (await fetch(`${this.url}/health/ready`).catch(() => undefined))?.status === 200, 30_000, 'the stack to be ready');

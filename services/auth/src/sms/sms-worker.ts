@@ -1,4 +1,4 @@
-import { Worker, type Job } from 'bullmq';
+import { Worker, type Job, type WorkerOptions } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { SMS_QUEUE, type SmsJob } from '@refstack/shared';
 import type { SmsProvider } from './sms-provider.js';
@@ -15,6 +15,7 @@ export interface SmsWorkerOptions {
   provider: SmsProvider;
   concurrency: number;
   log: SmsWorkerLogger;
+  workerOptions?: Partial<WorkerOptions>;
 }
 
 /**
@@ -28,7 +29,17 @@ export function createSmsWorker(options: SmsWorkerOptions): Worker<SmsJob> {
     async (job: Job<SmsJob>) => {
       await provider.send(job.data.to, job.data.text);
     },
-    { connection: options.connection, prefix: options.prefix, concurrency: options.concurrency, autorun: true },
+    {
+      connection: options.connection,
+      prefix: options.prefix,
+      concurrency: options.concurrency,
+      autorun: true,
+      // A send takes milliseconds; a worker that died mid-send is noticed within seconds (not
+      // BullMQ's default half minute) and its job handed to another worker, well inside a code's life.
+      lockDuration: 10_000,
+      stalledInterval: 5_000,
+      ...options.workerOptions,
+    },
   );
   worker.on('completed', (job) => log.info({ job_id: job.id, kind: job.data.kind, attempt: job.attemptsMade }, 'sms sent'));
   worker.on('failed', (job, error) =>
