@@ -3,7 +3,7 @@ import type { Database } from './schema.js';
 
 // serialization_failure and deadlock_detected: the transaction lost a race and may simply run again.
 const RETRYABLE = new Set(['40001', '40P01']);
-const MAX_ATTEMPTS = 20;
+const MAX_ATTEMPTS = 40;
 // Namespace of this service's advisory locks (the first of the two int4 keys).
 const LOCK_NAMESPACE = 7270;
 
@@ -49,7 +49,7 @@ async function retrying<T>(run: () => Promise<T>): Promise<T> {
       const code = (error as { code?: string }).code;
       if (!code || !RETRYABLE.has(code) || attempt >= MAX_ATTEMPTS) throw error;
       // Jittered backoff so that the racers do not collide again in lockstep.
-      await new Promise((resolve) => setTimeout(resolve, Math.random() * Math.min(50, 2 * attempt * attempt)));
+      await new Promise((resolve) => setTimeout(resolve, Math.random() * Math.min(200, 4 * attempt * attempt)));
     }
   }
 }
