@@ -4,16 +4,25 @@ import type { Redis } from 'ioredis';
 // Every script takes "now" from the caller, so a test can move the clock without sleeping; Redis
 // TTLs only clean up and are set with a margin.
 
+/**
+ * Shared by the scripts below: a rolling window kept as a sorted set of timestamps. Drops what fell
+ * out of the window; when `limit` entries remain, returns the milliseconds until the oldest leaves.
+ */
+const WINDOW_FULL = `
+local function windowFull(key, now, window, limit)
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
+  if redis.call('ZCARD', key) < limit then return nil end
+  local oldest = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
+  return tonumber(oldest[2]) + window - now
+end
+`;
+
 /** Sliding-window counter: admits and records a call while fewer than `limit` lie within the window. */
-const SLIDING_WINDOW = `
+const SLIDING_WINDOW = `${WINDOW_FULL}
 local now = tonumber(ARGV[1])
 local window = tonumber(ARGV[2])
-local limit = tonumber(ARGV[3])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
-if redis.call('ZCARD', KEYS[1]) >= limit then
-  local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-  return {0, tonumber(oldest[2]) + window - now}
-end
+local retry = windowFull(KEYS[1], now, window, tonumber(ARGV[3]))
+if retry then return {0, retry} end
 redis.call('ZADD', KEYS[1], now, ARGV[4])
 redis.call('PEXPIRE', KEYS[1], window)
 return {1, 0}
@@ -23,7 +32,7 @@ return {1, 0}
  * Issues a code for one phone in one step: resend cooldown, hourly send limit, daily failure cap,
  * then replaces any previous code. KEYS: code hash, sends zset, fails zset (one hash tag: the phone).
  */
-const ISSUE = `
+const ISSUE = `${WINDOW_FULL}
 local now = tonumber(ARGV[1])
 local resendMs = tonumber(ARGV[2])
 local maxSends = tonumber(ARGV[3])
@@ -37,16 +46,8 @@ local sent = tonumber(redis.call('HGET', KEYS[1], 'sent'))
 if sent and now - sent < resendMs then
   return {'resend_too_soon', resendMs - (now - sent)}
 end
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - hourMs)
-if redis.call('ZCARD', KEYS[2]) >= maxSends then
-  local oldest = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
-  return {'rate_limited', tonumber(oldest[2]) + hourMs - now}
-end
-redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now - dayMs)
-if redis.call('ZCARD', KEYS[3]) >= maxFailed then
-  local oldest = redis.call('ZRANGE', KEYS[3], 0, 0, 'WITHSCORES')
-  return {'rate_limited', tonumber(oldest[2]) + dayMs - now}
-end
+local retry = windowFull(KEYS[2], now, hourMs, maxSends) or windowFull(KEYS[3], now, dayMs, maxFailed)
+if retry then return {'rate_limited', retry} end
 redis.call('DEL', KEYS[1])
 redis.call('HSET', KEYS[1], 'h', codeHash, 'exp', now + ttlMs, 'tries', 0, 'sent', now)
 redis.call('PEXPIRE', KEYS[1], math.max(ttlMs, resendMs) + 60000)
@@ -60,17 +61,14 @@ return {'ok', 0}
  * limit. The comparison visits every byte whatever differs. A success does not consume the code
  * (CONSUME does, after sign-in succeeded). KEYS: code hash, fails zset.
  */
-const CHECK = `
+const CHECK = `${WINDOW_FULL}
 local now = tonumber(ARGV[1])
 local candidate = ARGV[2]
 local maxAttempts = tonumber(ARGV[3])
 local maxFailed = tonumber(ARGV[4])
 local dayMs = tonumber(ARGV[5])
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - dayMs)
-if redis.call('ZCARD', KEYS[2]) >= maxFailed then
-  local oldest = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
-  return {'rate_limited', tonumber(oldest[2]) + dayMs - now}
-end
+local retry = windowFull(KEYS[2], now, dayMs, maxFailed)
+if retry then return {'rate_limited', retry} end
 local fields = redis.call('HMGET', KEYS[1], 'h', 'exp', 'burned')
 local stored, exp, burned = fields[1], fields[2], fields[3]
 if burned == '1' then return {'attempts_exceeded', 0} end
