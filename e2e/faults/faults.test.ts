@@ -107,3 +107,78 @@ t.test('an SMS worker killed with SIGKILL mid-job: the job is retried and the SM
   const code = stack.smsCode(phone);
   t.equal((await stack.post('/api/v1/auth/verify', { phone, code })).status, 200, 'and the code works');
 });
+
+t.test('each process sent SIGTERM under load: requests in flight complete, no client sees a reset', async (t) => {
+  const stack = await Processes.create(t, { SEND_CODE_IP_PER_HOUR: '100000' });
+  await stack.startAll();
+  const phone = '+79126660051';
+  await stack.post('/api/v1/auth/send-code', { phone });
+  await stack.waitFor(() => stack.smsCode(phone) !== undefined, 10_000, 'the SMS');
+  const { tokens } = (await stack.post('/api/v1/auth/verify', { phone, code: stack.smsCode(phone) })).json as { tokens: { access: string } };
+
+  /**
+   * Twenty keep-alive clients through the gateway, half reading the profile (referral), half the
+   * JWKS (auth), until told to stop. Allowed: an answer, a 503 problem while an upstream is away,
+   * a refused connection while the gateway itself is away. Anything else is counted as a failure.
+   */
+  async function underLoad(stop: () => Promise<void>): Promise<Record<string, number>> {
+    const outcomes: Record<string, number> = {};
+    const count = (key: string) => (outcomes[key] = (outcomes[key] ?? 0) + 1);
+    let running = true;
+    const loops = Array.from({ length: 20 }, async (_, i) => {
+      while (running) {
+        try {
+          const res = i % 2 === 0 ? await fetch(`${stack.url}/api/v1/profile`, { headers: { authorization: `Bearer ${tokens.access}` } }) : await fetch(`${stack.url}/.well-known/jwks.json`);
+          const body = (await res.json()) as { code?: string };
+          count(res.status === 200 ? '200' : `${res.status} ${body.code ?? ''}`);
+        } catch (error) {
+          count((error as { cause?: { code?: string } }).cause?.code ?? String(error));
+          await new Promise((resolve) => setTimeout(resolve, 20));
+        }
+      }
+    });
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    await stop();
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    running = false;
+    await Promise.all(loops);
+    return outcomes;
+  }
+
+  for (const name of ['referral', 'auth'] as const) {
+    let exit: unknown;
+    let ms = 0;
+    const outcomes = await underLoad(async () => {
+      const started = Date.now();
+      exit = await stack.stop(name);
+      ms = Date.now() - started;
+    });
+    t.same(exit, { code: 0, signal: null }, `${name} exited cleanly in ${ms} ms`);
+    t.ok(ms < 10_000, `${name} stopped within the 10 s budget`);
+    const failures = Object.keys(outcomes).filter((key) => key !== '200' && key !== '503 service_unavailable');
+    t.same(failures, [], `${name} stopped: ${JSON.stringify(outcomes)}`);
+    t.ok((outcomes['200'] ?? 0) > 50, 'traffic flowed before the stop');
+    stack.start(name);
+    await stack.waitFor(async () => (await fetch(`${stack.url}/health/ready`)).status === 200, 20_000, `${name} to be back`);
+  }
+
+  let exit: unknown;
+  const outcomes = await underLoad(async () => {
+    exit = await stack.stop('gateway');
+  });
+  t.same(exit, { code: 0, signal: null }, 'the gateway exited cleanly');
+  const failures = Object.keys(outcomes).filter((key) => key !== '200' && key !== 'ECONNREFUSED');
+  t.same(failures, [], `gateway stopped: ${JSON.stringify(outcomes)}`);
+
+  // The worker finishes the message in hand before it exits; what it had not taken waits in Redis.
+  stack.start('gateway');
+  await stack.waitFor(async () => (await fetch(`${stack.url}/health/ready`).catch(() => undefined))?.status === 200, 20_000, 'the gateway to be back');
+  const phones = Array.from({ length: 30 }, (_, i) => `+791266601${String(i).padStart(2, '0')}`);
+  const sends = phones.map((p) => stack.post('/api/v1/auth/send-code', { phone: p }));
+  const worker = await stack.stop('sms-worker');
+  t.same(worker, { code: 0, signal: null }, 'the SMS worker exited cleanly');
+  t.ok((await Promise.all(sends)).every((r) => r.status === 200), 'every send-code was accepted');
+  stack.start('sms-worker');
+  for (const p of phones) await stack.waitFor(() => stack.smsCode(p) !== undefined, 20_000, `the SMS to ${p}`);
+  t.pass('every accepted message was printed');
+});

@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import { isDraining } from './drain.js';
 
 /** A readiness probe: resolves when the dependency answers, rejects (or times out) otherwise. */
 export type HealthCheck = () => Promise<unknown>;
@@ -37,6 +38,8 @@ async function runCheck(check: HealthCheck): Promise<CheckResult> {
 export function registerHealthRoutes(app: FastifyInstance, service: string, checks: Record<string, HealthCheck>): void {
   app.get('/health/live', { logLevel: 'warn' }, async () => ({ status: 'ok', service }));
   app.get('/health/ready', { logLevel: 'warn' }, async (_request, reply) => {
+    // A load balancer stops sending new work as soon as shutdown begins.
+    if (isDraining(app)) return reply.code(503).send({ status: 'draining', service, checks: {} });
     const names = Object.keys(checks);
     const results = await Promise.all(names.map((name) => runCheck(checks[name] as HealthCheck)));
     const report = Object.fromEntries(names.map((name, i) => [name, results[i]]));

@@ -1,5 +1,6 @@
 export * from './api-schemas.js';
 export * from './config.js';
+export * from './drain.js';
 export * from './errors.js';
 export * from './error-handler.js';
 export * from './health.js';

@@ -1,6 +1,7 @@
 import closeWithGrace from 'close-with-grace';
 import type { FastifyInstance } from 'fastify';
 import { ConfigError } from './config.js';
+import { drainAndClose } from './drain.js';
 import { safeUrl } from './logger.js';
 
 /** Graceful shutdown must finish within this; the contract allows 10 s. */
@@ -54,6 +55,6 @@ export function closeOnSignals(name: string, close: () => Promise<void>, log: { 
 }
 
 export async function listen(app: FastifyInstance, name: string, host: string, port: number): Promise<void> {
-  closeOnSignals(name, () => app.close(), app.log);
+  closeOnSignals(name, () => drainAndClose(app), app.log);
   await app.listen({ host, port });
 }

@@ -3,6 +3,7 @@ import addFormats from 'ajv-formats';
 import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import { pino, type DestinationStream } from 'pino';
 import type { Config } from './config.js';
+import { isDraining } from './drain.js';
 import { installProblemHandlers, sendProblem } from './error-handler.js';
 import { registerHealthRoutes, type HealthCheck } from './health.js';
 import { loggerOptions } from './logger.js';
@@ -61,6 +62,8 @@ export function createServiceApp(options: ServiceAppOptions): FastifyInstance {
 
   app.addHook('onRequest', async (request, reply) => {
     void reply.header(REQUEST_ID_HEADER, request.id);
+    // While the process shuts down, each answer closes its connection (see drainAndClose).
+    if (isDraining(app)) void reply.header('connection', 'close');
   });
   app.addHook('onResponse', async (request, reply) => {
     // Probe routes run at level warn, so this line is dropped for them.

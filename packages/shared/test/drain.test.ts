@@ -1,0 +1,63 @@
+import type { AddressInfo } from 'node:net';
+import t from 'tap';
+import { drainAndClose } from '../src/drain.js';
+import { createServiceApp } from '../src/service-app.js';
+import { LogCapture, testConfig } from '../src/testing/index.js';
+
+function errorCode(error: unknown): string {
+  const cause = (error as { cause?: { code?: string } }).cause;
+  return cause?.code ?? String(error);
+}
+
+t.test('shutting down under keep-alive load: the request in flight completes and no client sees a reset', async (t) => {
+  const app = createServiceApp({ service: 'demo', config: testConfig({ LOG_LEVEL: 'silent' }), logStream: new LogCapture() });
+  app.get('/fast', async () => ({ ok: true }));
+  app.get('/slow', async () => {
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    return { ok: 'slow' };
+  });
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  const url = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
+
+  const outcomes = new Map<string, number>();
+  const count = (key: string) => outcomes.set(key, (outcomes.get(key) ?? 0) + 1);
+  let closeHeaders = 0;
+  let stop = false;
+  // Twenty clients, each on its own keep-alive connection, sending back to back.
+  const loops = Array.from({ length: 20 }, async () => {
+    while (!stop) {
+      try {
+        const res = await fetch(`${url}/fast`);
+        await res.arrayBuffer();
+        count(String(res.status));
+        if (res.headers.get('connection') === 'close') closeHeaders += 1;
+        if (res.status !== 200) return;
+      } catch (error) {
+        // Refused is what a client should see once the server no longer listens; anything else
+        // (a reset, a socket closed under a request) is a failure.
+        count(errorCode(error));
+        return;
+      }
+    }
+  });
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  const slow = fetch(`${url}/slow`).then(async (res) => ({ status: res.status, body: await res.json() }));
+  await new Promise((resolve) => setTimeout(resolve, 50));
+
+  const closing = drainAndClose(app, 500);
+  const ready = await app.inject('/health/ready');
+  t.equal(ready.statusCode, 503, 'readiness fails as soon as shutdown begins');
+  t.match(ready.json(), { status: 'draining' });
+  // The contract's shutdown budget is 10 s; a close that cannot finish well within it is a failure.
+  const closed = await Promise.race([closing.then(() => true), new Promise((resolve) => setTimeout(resolve, 5000, false))]);
+  stop = true;
+  t.ok(closed, 'closed within 5 s');
+  await Promise.all(loops);
+
+  t.same(await slow, { status: 200, body: { ok: 'slow' } }, 'the request in flight was answered');
+  const failures = [...outcomes].filter(([key]) => key !== '200' && key !== 'ECONNREFUSED');
+  t.same(failures, [], `outcomes: ${JSON.stringify(Object.fromEntries(outcomes))}`);
+  t.ok((outcomes.get('200') ?? 0) > 100, 'the clients were busy before and during shutdown');
+  t.ok(closeHeaders > 0, 'answers during shutdown asked the client to close the connection');
+  t.equal(app.server.listening, false);
+});
