@@ -1,0 +1,162 @@
+import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+export const SERVICES = ['postgres', 'redis', 'auth', 'sms-worker', 'referral', 'gateway'] as const;
+export const BUILT = ['auth', 'sms-worker', 'referral', 'gateway'] as const;
+export type Service = (typeof SERVICES)[number];
+export type Engine = 'docker' | 'podman';
+
+/**
+ * The project's own docker-compose.yml under a project name of its own, driven through a Docker
+ * engine or podman. Every command fails loudly with the engine's output.
+ */
+export class ComposeStack {
+  readonly url: string;
+
+  constructor(
+    readonly engine: Engine,
+    readonly project: string,
+    private readonly env: Record<string, string>,
+    private readonly standins: string | undefined,
+  ) {
+    this.url = `http://127.0.0.1:${env['GATEWAY_PORT']}`;
+  }
+
+  private run(command: string, args: string[], timeoutMs = 600_000): SpawnSyncReturns<string> {
+    return spawnSync(command, args, { cwd: ROOT, env: this.env, encoding: 'utf8', timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024 });
+  }
+
+  private must(command: string, args: string[], timeoutMs?: number): string {
+    const result = this.run(command, args, timeoutMs);
+    if (result.status !== 0) {
+      throw new Error(`${command} ${args.join(' ')} failed (${result.status ?? result.signal}):\n${(result.stdout ?? '').slice(-3000)}\n${(result.stderr ?? '').slice(-3000)}`);
+    }
+    return result.stdout;
+  }
+
+  private compose(args: string[], timeoutMs?: number): string {
+    return this.engine === 'docker'
+      ? this.must('docker', ['compose', '-f', 'docker-compose.yml', '-p', this.project, ...args], timeoutMs)
+      : this.must('podman-compose', ['-f', 'docker-compose.yml', '-p', this.project, ...args], timeoutMs);
+  }
+
+  build(): void {
+    this.compose(['build']);
+  }
+
+  /** Starts every service in dependency order and waits until the gateway is ready. */
+  async up(): Promise<void> {
+    if (this.engine === 'docker') {
+      this.compose(['up', '-d', '--wait', '--wait-timeout', '180']);
+    } else if (this.standins && existsSync(join(this.standins, 'compose-up-healthy.py'))) {
+      // podman-compose 1.0 ignores depends_on conditions; this starts each service once what it
+      // depends on is healthy.
+      this.must('python3', [join(this.standins, 'compose-up-healthy.py'), '-f', 'docker-compose.yml', '-p', this.project, '--timeout', '180']);
+    } else {
+      this.compose(['up', '-d']);
+    }
+    const deadline = Date.now() + 120_000;
+    for (;;) {
+      const ready = await fetch(`${this.url}/health/ready`, { signal: AbortSignal.timeout(3000) }).catch(() => undefined);
+      if (ready?.status === 200 && this.healthy('gateway')) return;
+      if (Date.now() > deadline) throw new Error(`the gateway did not become ready:\n${this.logs('gateway').slice(-3000)}`);
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+  }
+
+  /** The service's own healthcheck, as compose declares it. */
+  healthy(service: Service): boolean {
+    if (this.engine === 'podman') return this.run('podman', ['healthcheck', 'run', this.container(service)]).status === 0;
+    const status = this.run('docker', ['inspect', '--format', '{{.State.Health.Status}}', this.container(service)]).stdout.trim();
+    return status === 'healthy';
+  }
+
+  stop(services: readonly Service[] = []): void {
+    this.compose(['stop', '-t', '10', ...services]);
+  }
+
+  /** `down` without `-v`: containers and network go, volumes stay. */
+  down(): void {
+    this.compose(['down', '-t', '10']);
+    this.removeNetwork();
+  }
+
+  container(service: Service): string {
+    if (this.engine === 'podman') return `${this.project}_${service}_1`;
+    return this.must('docker', ['ps', '-aq', '--filter', `label=com.docker.compose.project=${this.project}`, '--filter', `label=com.docker.compose.service=${service}`]).trim().split('\n')[0] ?? '';
+  }
+
+  logs(service: Service): string {
+    const result = this.run(this.engine, ['logs', this.container(service)]);
+    return `${result.stdout}${result.stderr}`;
+  }
+
+  /** The exit code of a stopped service's container. */
+  exitCode(service: Service): number {
+    return Number(this.must(this.engine, ['inspect', '--format', '{{.State.ExitCode}}', this.container(service)]).trim());
+  }
+
+  /** Each container of the project with the host ports it publishes. */
+  publishedPorts(): Record<string, string> {
+    const out = this.must(this.engine, ['ps', '-a', '--filter', `label=com.docker.compose.project=${this.project}`, '--format', '{{.Names}}\t{{.Ports}}']);
+    return Object.fromEntries(
+      out
+        .trim()
+        .split('\n')
+        .filter(Boolean)
+        .map((line) => {
+          const [name = '', ports = ''] = line.split('\t');
+          return [name, ports.trim()];
+        }),
+    );
+  }
+
+  /** Bytes per built image. */
+  imageSizes(): Record<string, number> {
+    return Object.fromEntries(BUILT.map((service) => [service, Number(this.must(this.engine, ['image', 'inspect', '--format', '{{.Size}}', `refstack/${service}:latest`]).trim())]));
+  }
+
+  /** Bytes of the Node base image the Dockerfile builds on (shared by all four). */
+  baseImageSize(): number {
+    return Number(this.must(this.engine, ['image', 'inspect', '--format', '{{.Size}}', 'node:22-slim']).trim());
+  }
+
+  /** The packages installed in an image (pnpm's store folder names, `name@version`). */
+  installedPackages(service: (typeof BUILT)[number]): string[] {
+    return this.must(this.engine, ['run', '--rm', '--entrypoint', 'ls', `refstack/${service}:latest`, 'node_modules/.pnpm']).trim().split('\n');
+  }
+
+  /** The user an image runs as. */
+  imageUser(service: (typeof BUILT)[number]): string {
+    return this.must(this.engine, ['image', 'inspect', '--format', '{{.Config.User}}', `refstack/${service}:latest`]).trim();
+  }
+
+  private removeNetwork(): void {
+    // podman-compose 1.0 leaves the default network behind on `down`.
+    if (this.engine === 'podman') this.run('podman', ['network', 'rm', '-f', `${this.project}_default`]);
+  }
+
+  /** What the project still owns on the engine: containers, networks, volumes. */
+  leftovers(): { containers: string[]; networks: string[]; volumes: string[] } {
+    const list = (args: string[]) => this.run(this.engine, args).stdout.trim().split('\n').filter(Boolean);
+    const label = `label=com.docker.compose.project=${this.project}`;
+    return {
+      containers: list(['ps', '-aq', '--filter', label]),
+      networks: list(['network', 'ls', '--format', '{{.Name}}']).filter((name) => name.startsWith(`${this.project}_`)),
+      volumes: list(['volume', 'ls', '--format', '{{.Name}}']).filter((name) => name.startsWith(`${this.project}_`)),
+    };
+  }
+
+  /** Removes everything of the project, whatever state a failed step left it in. Never throws. */
+  teardown(): void {
+    if (this.engine === 'docker') this.run('docker', ['compose', '-f', 'docker-compose.yml', '-p', this.project, 'down', '-v', '-t', '5', '--remove-orphans']);
+    else this.run('podman-compose', ['-f', 'docker-compose.yml', '-p', this.project, 'down', '-v', '-t', '5']);
+    const { containers, networks, volumes } = this.leftovers();
+    if (containers.length > 0) this.run(this.engine, ['rm', '-f', '-v', ...containers]);
+    for (const network of networks) this.run(this.engine, ['network', 'rm', '-f', network]);
+    if (volumes.length > 0) this.run(this.engine, ['volume', 'rm', '-f', ...volumes]);
+  }
+}
