@@ -13,10 +13,14 @@ import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import { freePort } from '@refstack/shared/testing';
+import { cpuPerThousand, cpuSnapshot } from './cpu.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const QUICK = process.argv.includes('--quick');
 const SOAK = process.argv.includes('--soak');
+// `--only=<text>`: the bare server and the read scenarios whose name contains the text; for
+// iterating on one path. Writes no results.
+const ONLY = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.length);
 const DURATION = QUICK ? 3 : 15;
 const CONNECTIONS = 50;
 const ADMIN_URL = process.env['BENCH_DATABASE_URL'] ?? 'postgres://postgres@127.0.0.1:5432/postgres';
@@ -29,6 +33,8 @@ interface Scenario {
   name: string;
   via: 'gateway' | 'referral' | 'bare';
   result: autocannon.Result;
+  /** CPU ms per 1,000 requests by part of the system (load generator included). */
+  cpu: Record<string, number>;
 }
 
 /** Requests per second: over the run's real duration (a fixed-amount run ends mid-second). */
@@ -46,6 +52,7 @@ function summary(s: Scenario, bare: number) {
     total: r.requests.total,
     non_2xx: r.non2xx,
     errors: r.errors + r.timeouts,
+    cpu_ms_per_1000_requests: s.cpu,
   };
 }
 
@@ -189,11 +196,15 @@ async function main(): Promise<void> {
       });
     const scenarios: Scenario[] = [];
     const measure = async (name: string, via: Scenario['via'], opts: autocannon.Options) => {
+      if (ONLY !== undefined && via !== 'bare' && !`${name} ${via}`.includes(ONLY)) return;
       log(`${name} (${via})`);
+      const before = cpuSnapshot();
       const result = await run(opts);
-      scenarios.push({ name, via, result });
+      const cpu = cpuPerThousand(before, cpuSnapshot(), result.requests.total);
+      scenarios.push({ name, via, result, cpu });
       const statuses = Object.entries((result as unknown as { statusCodeStats?: Record<string, { count: number }> }).statusCodeStats ?? {}).map(([code, s]) => `${code}×${s.count}`).join(' ');
       log(`  ${Math.round(rate(result))} req/s, p50 ${result.latency.p50} ms, p99 ${result.latency.p99} ms, statuses ${statuses}, errors ${result.errors}`);
+      log(`  CPU ms per 1,000 requests: ${Object.entries(cpu).map(([part, ms]) => `${part} ${ms}`).join(', ')}`);
     };
 
     // Warm-up, so JIT and pools are comparable for every scenario.
@@ -205,6 +216,8 @@ async function main(): Promise<void> {
     await measure('GET /api/v1/profile', 'referral', { url: `${referral}/api/v1/profile`, headers: { authorization: ordinary } });
     await measure('GET /api/v1/profile, 100,000 invitees', 'gateway', { url: `${gateway}/api/v1/profile`, headers: { authorization: popular } });
     await measure('GET /api/v1/profile/invited (page 1)', 'gateway', { url: `${gateway}/api/v1/profile/invited`, headers: { authorization: popular } });
+
+    if (ONLY !== undefined) return;
 
     // Consumable scenarios: each request uses a fresh phone, code, refresh token or user.
     const phones = Array.from({ length: 60000 }, (_, i) => `+7912${String(i).padStart(7, '0')}`);

@@ -1,6 +1,5 @@
 import cookie from '@fastify/cookie';
 import cors from '@fastify/cors';
-import helmet from '@fastify/helmet';
 import type { FastifyInstance, FastifyReply, FastifyRequest, HTTPMethods } from 'fastify';
 import { request as undiciRequest } from 'undici';
 import { AppError, createServiceApp, type Config, type DestinationStream } from '@refstack/shared';
@@ -12,6 +11,19 @@ import { UpstreamProxy, type Upstream } from './upstream-proxy.js';
 export interface GatewayAppOptions {
   logStream?: DestinationStream;
 }
+
+/**
+ * The same on every answer, so written as constants rather than computed per request by a
+ * middleware. Answers are JSON and never framed; the docs page replaces the policy with its own.
+ */
+const SECURITY_HEADERS = {
+  'content-security-policy': "default-src 'none';frame-ancestors 'none'",
+  'cross-origin-resource-policy': 'same-site',
+  'referrer-policy': 'no-referrer',
+  'strict-transport-security': 'max-age=31536000; includeSubDomains',
+  'x-content-type-options': 'nosniff',
+  'x-frame-options': 'SAMEORIGIN',
+} as const;
 
 // OPTIONS is left to CORS preflight handling at the gateway; upstreams never see it.
 const PROXIED_METHODS: HTTPMethods[] = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'];
@@ -40,18 +52,8 @@ export async function buildApp(config: Config, options: GatewayAppOptions = {}):
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
 
-  // API answers are JSON and never framed; the docs page sets its own policy for its assets. Only
-  // the headers that matter for a JSON API: each one is paid for on every answer.
-  await app.register(helmet, {
-    contentSecurityPolicy: { useDefaults: false, directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] } },
-    crossOriginResourcePolicy: { policy: 'same-site' },
-    crossOriginOpenerPolicy: false,
-    originAgentCluster: false,
-    xDnsPrefetchControl: false,
-    xDownloadOptions: false,
-    xPermittedCrossDomainPolicies: false,
-    xXssProtection: false,
-    referrerPolicy: { policy: 'no-referrer' },
+  app.addHook('onRequest', async (_request, reply) => {
+    void reply.headers(SECURITY_HEADERS);
   });
   if (config.corsOrigins.length > 0) {
     await app.register(cors, {

@@ -98,3 +98,14 @@ t.test('413, 415 and malformed JSON are problems', async (t) => {
   t.equal(broken.statusCode, 400);
   t.equal(broken.json().code, 'malformed_json');
 });
+
+t.test('a remembered token stops working the moment it expires', async (t) => {
+  const ctx = await buildReferralTestApp(t);
+  const user = await createUser(ctx);
+  const token = ctx.issuer.sign({ sub: user.id, phone: user.phone, exp: Math.floor(Date.now() / 1000) + 2 });
+  for (let i = 0; i < 3; i += 1) t.equal((await ctx.app.inject({ method: 'GET', url: '/api/v1/profile', headers: { authorization: `Bearer ${token}` } })).statusCode, 200, 'verified once, then remembered');
+  await new Promise((resolve) => setTimeout(resolve, 2100));
+  const late = await ctx.app.inject({ method: 'GET', url: '/api/v1/profile', headers: { authorization: `Bearer ${token}` } });
+  t.equal(late.statusCode, 401);
+  t.equal(late.json().code, 'unauthorized');
+});

@@ -1,5 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { AppError, ProfileSchema, problemResponses } from '@refstack/shared';
+import { AppError, ProfileSchema, problemResponses, type Profile } from '@refstack/shared';
 import type { UserService } from '../users/user-service.js';
 import { ActivateInviteBody, ActivateInviteReply, InvitedQuery, InvitedReply, PatchProfileBody } from './schemas.js';
 
@@ -25,7 +25,13 @@ export const profileRoutes: FastifyPluginAsyncTypebox<{ users: UserService }> = 
 
   app.get('/api/v1/profile', {
     schema: { tags, security, summary: 'My profile, with the users who activated my invite code', response: { 200: ProfileSchema, ...problemResponses('unauthorized') } },
-  }, async (request) => users.profile(request.user.sub));
+  }, async (request, reply) => {
+    // PostgreSQL renders the document in the schema's exact shape (see readProfileJson), so it is
+    // sent as it arrives instead of being parsed and serialised again.
+    const document = await users.profileJson(request.user.sub);
+    // The type provider expects the object; a string is the same document already serialised.
+    return reply.type('application/json; charset=utf-8').send(document as unknown as Profile);
+  });
 
   app.patch('/api/v1/profile', {
     schema: {

@@ -1,6 +1,7 @@
 import { CompiledQuery, sql, type Kysely, type Transaction } from 'kysely';
 import { poolOf } from '../db/database.js';
 import type { Database, UserRow } from '../db/schema.js';
+import { toProfile } from './profile-mapper.js';
 
 export type Db = Kysely<Database> | Transaction<Database>;
 
@@ -36,7 +37,49 @@ export async function findProfileRow(db: Db, where: { id: string } | { phone: st
 
 const PROFILE_BY_ID = { name: 'profile-by-id', text: `${PROFILE_SELECT} WHERE u.id = $1` };
 
-/** The profile read on every GET /profile: a named prepared statement outside any transaction. */
+/**
+ * GET /profile's answer rendered by PostgreSQL as the JSON document itself, in the field order and
+ * formats of the Profile schema (ids as strings, created_at as ISO 8601 UTC with milliseconds):
+ * only the columns the document needs cross the wire and nothing is parsed into objects and
+ * serialised again. profile-json.test.ts holds it equal to toProfile() of the same row.
+ */
+const PROFILE_JSON_BY_ID = {
+  name: 'profile-json-by-id',
+  text: `
+    SELECT json_build_object(
+      'id', u.id::text,
+      'phone', u.phone,
+      'invite_code', u.invite_code,
+      'activated_invite_code', u.activated_invite_code,
+      'invited_users', COALESCE((
+        SELECT json_agg(i.phone ORDER BY i.activated_at DESC, i.id DESC)
+        FROM (
+          SELECT phone, activated_at, id FROM users
+          WHERE invited_by_id = u.id
+          ORDER BY activated_at DESC, id DESC
+          LIMIT ${EMBEDDED_INVITEES}
+        ) i
+      ), '[]'::json),
+      'invited_count', u.invited_count,
+      'first_name', u.first_name,
+      'last_name', u.last_name,
+      'email', u.email,
+      'created_at', to_char(u.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')
+    )::text AS document
+    FROM users u WHERE u.id = $1`,
+};
+
+/** The profile as its JSON answer, or undefined when the user does not exist. */
+export async function readProfileJson(db: Kysely<Database>, id: string): Promise<string | undefined> {
+  const pool = poolOf(db);
+  if (!pool) {
+    const row = await findProfileRow(db, { id });
+    return row ? JSON.stringify(toProfile(row)) : undefined;
+  }
+  return (await pool.query<{ document: string }>({ ...PROFILE_JSON_BY_ID, values: [id] })).rows[0]?.document;
+}
+
+/** The profile as a row (for the paths that change it first): a named prepared statement. */
 export async function readProfile(db: Kysely<Database>, id: string): Promise<ProfileRow | undefined> {
   const pool = poolOf(db);
   if (!pool) return findProfileRow(db, { id });

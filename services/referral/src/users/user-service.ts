@@ -106,6 +106,13 @@ export function userServiceFactory({ db, sms, log }: UserServiceDeps) {
 
     profile: profileOf,
 
+    /** The profile as its JSON answer, for GET /profile. */
+    async profileJson(userId: string): Promise<string> {
+      const document = await repo.readProfileJson(db, userId);
+      if (document === undefined) throw new AppError('unauthorized', 'The user of this token no longer exists.');
+      return document;
+    },
+
     async activateInvite(userId: string, inviteCode: string): Promise<{ status: 'activated'; activated_invite_code: string }> {
       const queueOn = await inviterToQueueOn(inviteCode);
       const activation = await serializable(db, async (trx) => {

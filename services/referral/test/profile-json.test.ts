@@ -1,0 +1,49 @@
+import t from 'tap';
+import { sql } from 'kysely';
+import { Value } from 'typebox/value';
+import { ProfileSchema } from '@refstack/shared';
+import { toProfile } from '../src/users/profile-mapper.js';
+import { findProfileRow } from '../src/users/user-repository.js';
+import { activate, as, buildReferralTestApp, createUser } from './helpers.js';
+
+// GET /profile is rendered by PostgreSQL; it must be the very document the mapper would produce.
+t.test('the PostgreSQL-rendered profile equals the mapped row, field for field', async (t) => {
+  const ctx = await buildReferralTestApp(t);
+  const plain = await createUser(ctx);
+  const named = await createUser(ctx);
+  const inviter = await createUser(ctx);
+  await sql`UPDATE users SET first_name = ${'Zoë "Z" \\ O\'Brien'}, last_name = ${'丁 🙂 \u2028'}, email = ${'a.b+c@example.com'},
+    created_at = '2026-03-04 05:06:07.891234+03' WHERE id = ${named.id}`.execute(ctx.db);
+  const invitees = [];
+  for (let i = 0; i < 103; i += 1) invitees.push(await createUser(ctx));
+  for (const u of invitees) t.equal((await activate(ctx.app, u, inviter.invite_code)).statusCode, 200);
+  // Ties in activation time are ordered by id, newest first, in both renderings.
+  await sql`UPDATE users SET activated_at = '2026-01-01T00:00:00Z' WHERE id IN (${invitees[0]!.id}, ${invitees[1]!.id}, ${invitees[2]!.id})`.execute(ctx.db);
+  t.equal((await activate(ctx.app, inviter, plain.invite_code)).statusCode, 200);
+
+  for (const user of [plain, named, inviter, invitees[0]!]) {
+    const res = await ctx.app.inject({ method: 'GET', url: '/api/v1/profile', headers: as(user) });
+    t.equal(res.statusCode, 200);
+    t.match(res.headers['content-type'], /^application\/json; charset=utf-8/);
+    const row = await findProfileRow(ctx.db, { id: user.id });
+    t.ok(row);
+    t.same(res.json(), toProfile(row!), `profile ${user.id}`);
+    t.ok(Value.Check(ProfileSchema, res.json()), 'and it satisfies the Profile schema');
+  }
+  const popular = (await ctx.app.inject({ method: 'GET', url: '/api/v1/profile', headers: as(inviter) })).json() as { invited_users: string[]; invited_count: number; activated_invite_code: string };
+  t.equal(popular.invited_users.length, 100, 'at most 100 embedded');
+  t.equal(popular.invited_count, 103);
+  t.equal(popular.activated_invite_code, plain.invite_code);
+  const named_ = (await ctx.app.inject({ method: 'GET', url: '/api/v1/profile', headers: as(named) })).json() as { created_at: string; first_name: string };
+  t.equal(named_.created_at, '2026-03-04T02:06:07.891Z', 'UTC, milliseconds, like Date#toISOString');
+  t.equal(named_.first_name, 'Zoë "Z" \\ O\'Brien');
+});
+
+t.test('a token whose user is gone is 401, not an empty document', async (t) => {
+  const ctx = await buildReferralTestApp(t);
+  const user = await createUser(ctx);
+  await sql`DELETE FROM users WHERE id = ${user.id}`.execute(ctx.db);
+  const res = await ctx.app.inject({ method: 'GET', url: '/api/v1/profile', headers: as(user) });
+  t.equal(res.statusCode, 401);
+  t.equal(res.json().code, 'unauthorized');
+});
