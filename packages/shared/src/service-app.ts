@@ -35,10 +35,14 @@ export interface ServiceAppOptions {
 export function createServiceApp(options: ServiceAppOptions): FastifyInstance {
   const { service, config } = options;
   const pinoOptions = loggerOptions(service, config.logLevel);
+  // Asynchronous writes: lines are batched while the process is busy instead of one blocking write
+  // per line; pino flushes what is pending when the process exits.
+  const stream = options.logStream ?? pino.destination({ dest: 1, sync: false });
+  // The access line has fixed fields and never carries a body or a header, so it skips redaction,
+  // which would otherwise walk every line for the wildcard paths: the line written most often.
+  const accessLog = pino({ level: config.logLevel, base: { service } }, stream);
   const app = Fastify({
-    // Asynchronous writes: lines are batched while the process is busy instead of one blocking
-    // write per line; pino flushes what is pending when the process exits.
-    logger: { ...pinoOptions, stream: options.logStream ?? pino.destination({ dest: 1, sync: false }) },
+    logger: { ...pinoOptions, stream },
     genReqId: requestIdFrom,
     requestIdHeader: false,
     // One line per request, written in onResponse below, instead of Fastify's two.
@@ -66,10 +70,12 @@ export function createServiceApp(options: ServiceAppOptions): FastifyInstance {
     if (isDraining(app)) void reply.header('connection', 'close');
   });
   app.addHook('onResponse', async (request, reply) => {
-    // Probe routes run at level warn, so this line is dropped for them.
     const level = options.quietSuccess && reply.statusCode < 500 ? 'debug' : 'info';
-    request.log[level](
-      { method: request.method, url: request.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10 },
+    // The request's own level counts: routes that declare a higher one (the probes) stay quiet.
+    const threshold = accessLog.levels.values[request.log.level] ?? Infinity;
+    if (accessLog.levels.values[level]! < threshold) return;
+    accessLog[level](
+      { request_id: request.id, method: request.method, url: request.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10 },
       'request completed',
     );
   });
