@@ -35,6 +35,8 @@ interface Scenario {
   result: autocannon.Result;
   /** CPU ms per 1,000 requests by part of the system (load generator included). */
   cpu: Record<string, number>;
+  /** The bare server's requests/s measured right before this scenario: its reference. */
+  bareAlongside?: number;
 }
 
 /** Requests per second: over the run's real duration (a fixed-amount run ends mid-second). */
@@ -42,13 +44,15 @@ const rate = (r: autocannon.Result) => r.requests.total / Math.max(r.duration, 0
 
 function summary(s: Scenario, bare: number) {
   const r = s.result;
+  const reference = s.bareAlongside ?? bare;
   return {
     scenario: s.name,
     via: s.via,
     requests_per_sec: Math.round(rate(r)),
     p50_ms: r.latency.p50,
     p99_ms: r.latency.p99,
-    ratio_to_bare: bare > 0 ? Math.round((rate(r) / bare) * 1000) / 1000 : null,
+    bare_alongside_per_sec: Math.round(reference),
+    ratio_to_bare: reference > 0 ? Math.round((rate(r) / reference) * 1000) / 1000 : null,
     total: r.requests.total,
     non_2xx: r.non2xx,
     errors: r.errors + r.timeouts,
@@ -198,12 +202,15 @@ async function main(): Promise<void> {
     const measure = async (name: string, via: Scenario['via'], opts: autocannon.Options) => {
       if (ONLY !== undefined && via !== 'bare' && !`${name} ${via}`.includes(ONLY)) return;
       log(`${name} (${via})`);
+      // This machine's speed drifts by ±15% within minutes, so each scenario gets its own bare
+      // measurement immediately before it and is compared with that.
+      const bareAlongside = via === 'bare' ? undefined : rate(await run({ url: `${bareUrl}/hello`, duration: QUICK ? 2 : 5 }));
       const before = cpuSnapshot();
       const result = await run(opts);
       const cpu = cpuPerThousand(before, cpuSnapshot(), result.requests.total);
-      scenarios.push({ name, via, result, cpu });
+      scenarios.push({ name, via, result, cpu, ...(bareAlongside === undefined ? {} : { bareAlongside }) });
       const statuses = Object.entries((result as unknown as { statusCodeStats?: Record<string, { count: number }> }).statusCodeStats ?? {}).map(([code, s]) => `${code}×${s.count}`).join(' ');
-      log(`  ${Math.round(rate(result))} req/s, p50 ${result.latency.p50} ms, p99 ${result.latency.p99} ms, statuses ${statuses}, errors ${result.errors}`);
+      log(`  ${Math.round(rate(result))} req/s${bareAlongside === undefined ? '' : ` (${Math.round((rate(result) / bareAlongside) * 1000) / 10}% of bare at ${Math.round(bareAlongside)} just before)`}, p50 ${result.latency.p50} ms, p99 ${result.latency.p99} ms, statuses ${statuses}, errors ${result.errors}`);
       log(`  CPU ms per 1,000 requests: ${Object.entries(cpu).map(([part, ms]) => `${part} ${ms}`).join(', ')}`);
     };
 
@@ -367,9 +374,14 @@ async function soakRun(startPid: number, load: () => Promise<unknown>) {
   return out;
 }
 
+/** CPU time per request of the parts that matter most, in µs (= ms per 1,000 requests). */
+function cpuCell(cpu: Record<string, number>): string {
+  return ['gateway', 'referral', 'auth', 'postgres', 'load generator'].map((part) => Math.round(cpu[part] ?? 0)).join(' / ');
+}
+
 function writeTable(results: { date: string; machine: Record<string, unknown>; scenarios: Array<ReturnType<typeof summary>>; send_code_to_sms_ms: { p50: number; p99: number; samples: number }; connections: number; duration_s: number; rss_profile_soak?: Record<string, { first_minute_mb: number; last_minute_mb: number; change_pct: number }> }) {
   const m = results.machine;
-  const rows = results.scenarios.map((s) => `| ${s.scenario} | ${s.via} | ${s.requests_per_sec} | ${s.p50_ms} | ${s.p99_ms} | ${s.ratio_to_bare === null ? '' : `${Math.round(s.ratio_to_bare * 1000) / 10}%`} | ${s.non_2xx} |`);
+  const rows = results.scenarios.map((s) => `| ${s.scenario} | ${s.via} | ${s.requests_per_sec} | ${s.p50_ms} | ${s.p99_ms} | ${s.bare_alongside_per_sec} | ${s.ratio_to_bare === null ? '' : `${Math.round(s.ratio_to_bare * 1000) / 10}%`} | ${s.non_2xx} | ${cpuCell(s.cpu_ms_per_1000_requests)} |`);
   const soak = results.rss_profile_soak
     ? ['', 'RSS during a 5-minute `GET /api/v1/profile` run (mean of the first minute against the last):', '', '| process | first minute (MB) | last minute (MB) | change |', '| --- | --- | --- | --- |',
        ...Object.entries(results.rss_profile_soak).map(([name, r]) => `| ${name} | ${r.first_minute_mb} | ${r.last_minute_mb} | ${r.change_pct}% |`)]
@@ -377,8 +389,8 @@ function writeTable(results: { date: string; machine: Record<string, unknown>; s
   const table = [
     `Latest full run: ${results.date} on ${m['cpus']} cores (${m['cpu_model']}), ${m['memory_gb']} GiB, Node ${m['node']}, PostgreSQL ${m['postgres']}, Redis ${m['redis']}; ${results.connections} connections, ${results.duration_s} s per scenario, load generator on the same machine.`,
     '',
-    '| scenario | via | req/s | p50 ms | p99 ms | of bare | non-2xx |',
-    '| --- | --- | --- | --- | --- | --- | --- |',
+    '| scenario | via | req/s | p50 ms | p99 ms | bare req/s alongside | of bare | non-2xx | CPU µs per request: gateway / referral / auth / postgres / load generator |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- | --- |',
     ...rows,
     '',
     `send-code answer → SMS line printed, at idle: p50 ${results.send_code_to_sms_ms.p50} ms, p99 ${results.send_code_to_sms_ms.p99} ms (${results.send_code_to_sms_ms.samples} samples).`,

@@ -43,7 +43,7 @@ const PROFILE_BY_ID = { name: 'profile-by-id', text: `${PROFILE_SELECT} WHERE u.
  * only the columns the document needs cross the wire and nothing is parsed into objects and
  * serialised again. profile-json.test.ts holds it equal to toProfile() of the same row.
  */
-const PROFILE_JSON_BY_ID = {
+export const PROFILE_JSON_BY_ID = {
   name: 'profile-json-by-id',
   text: `
     SELECT json_build_object(
@@ -51,15 +51,13 @@ const PROFILE_JSON_BY_ID = {
       'phone', u.phone,
       'invite_code', u.invite_code,
       'activated_invite_code', u.activated_invite_code,
-      'invited_users', COALESCE((
-        SELECT json_agg(i.phone ORDER BY i.activated_at DESC, i.id DESC)
-        FROM (
-          SELECT phone, activated_at, id FROM users
-          WHERE invited_by_id = u.id
-          ORDER BY activated_at DESC, id DESC
-          LIMIT ${EMBEDDED_INVITEES}
-        ) i
-      ), '[]'::json),
+      -- ARRAY() keeps the index order of its subquery: no aggregate, no second sort.
+      'invited_users', to_json(ARRAY(
+        SELECT phone FROM users
+        WHERE invited_by_id = u.id
+        ORDER BY activated_at DESC, id DESC
+        LIMIT ${EMBEDDED_INVITEES}
+      )),
       'invited_count', u.invited_count,
       'first_name', u.first_name,
       'last_name', u.last_name,
