@@ -114,23 +114,26 @@ async function main(): Promise<void> {
   const smsLine = /^\[sms-worker\]\s+SMS to (\+\d+): Your login code is (\d+)/gm;
   let readOffset = 0;
   let partial = '';
+  // Read in slices: a soak run leaves hundreds of megabytes of access lines behind.
+  const SCAN_SLICE = 16 * 1024 * 1024;
   const scanOutput = () => {
     const size = fstatSync(output).size;
-    if (size <= readOffset) return;
-    const buffer = Buffer.alloc(size - readOffset);
-    readSync(output, buffer, 0, buffer.length, readOffset);
-    readOffset = size;
-    const text = partial + buffer.toString('utf8');
-    const lastNewline = text.lastIndexOf('\n');
-    partial = text.slice(lastNewline + 1);
-    if (text.indexOf('SMS to') === -1) return;
-    const at = performance.now();
-    for (const match of text.slice(0, lastNewline + 1).matchAll(smsLine)) {
-      if (!match[1] || !match[2]) continue;
-      codes.set(match[1], match[2]);
-      const arrivals = smsArrivals.get(match[1]) ?? [];
-      arrivals.push(at);
-      smsArrivals.set(match[1], arrivals);
+    while (readOffset < size) {
+      const buffer = Buffer.alloc(Math.min(size - readOffset, SCAN_SLICE));
+      readSync(output, buffer, 0, buffer.length, readOffset);
+      readOffset += buffer.length;
+      const text = partial + buffer.toString('utf8');
+      const lastNewline = text.lastIndexOf('\n');
+      partial = text.slice(lastNewline + 1);
+      if (text.indexOf('SMS to') === -1) continue;
+      const at = performance.now();
+      for (const match of text.slice(0, lastNewline + 1).matchAll(smsLine)) {
+        if (!match[1] || !match[2]) continue;
+        codes.set(match[1], match[2]);
+        const arrivals = smsArrivals.get(match[1]) ?? [];
+        arrivals.push(at);
+        smsArrivals.set(match[1], arrivals);
+      }
     }
   };
   const bare = spawn(process.execPath, [join(ROOT, 'bench/bare-server.mjs')], { env: { ...env, PORT: String(ports.bare) }, stdio: ['ignore', 'ignore', 'inherit'] });
@@ -224,6 +227,11 @@ async function main(): Promise<void> {
     await measure('GET /api/v1/profile, 100,000 invitees', 'gateway', { url: `${gateway}/api/v1/profile`, headers: { authorization: popular } });
     await measure('GET /api/v1/profile/invited (page 1)', 'gateway', { url: `${gateway}/api/v1/profile/invited`, headers: { authorization: popular } });
 
+    // Before the write scenarios, so that what they leave behind (the worker's memory after
+    // tens of thousands of jobs, say) is not mistaken for the profile path's own trend.
+    let soak: Record<string, { first_minute_mb: number; last_minute_mb: number; change_pct: number }> | undefined;
+    if (SOAK && ONLY === undefined) soak = await soakRun(stack.pid ?? 0, () => run({ url: `${gateway}/api/v1/profile`, headers: { authorization: ordinary }, duration: 300 }));
+
     if (ONLY !== undefined) return;
 
     // Consumable scenarios: each request uses a fresh phone, code, refresh token or user.
@@ -297,8 +305,6 @@ async function main(): Promise<void> {
     latencies.sort((a, b) => a - b);
     const pct = (p: number) => Math.round((latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))] ?? NaN) * 10) / 10;
 
-    let soak: Record<string, { first_minute_mb: number; last_minute_mb: number; change_pct: number }> | undefined;
-    if (SOAK) soak = await soakRun(stack.pid ?? 0, () => run({ url: `${gateway}/api/v1/profile`, headers: { authorization: ordinary }, duration: 300 }));
 
     const bareResult = scenarios.find((s) => s.via === 'bare')?.result;
     const bareRate = bareResult ? rate(bareResult) : 0;
