@@ -45,8 +45,8 @@ t.test('profile and invitee reads stay index scans at a million users', async (t
   await sql`VACUUM ANALYZE users`.execute(db);
   t.comment(`seeded in ${Date.now() - started} ms`);
 
-  async function explain(query: RawBuilder<unknown> | { statement: { text: string }; values: unknown[] }): Promise<PlanNode[]> {
-    const { text, values } = 'statement' in query ? { text: query.statement.text, values: query.values } : (({ sql: t, parameters }) => ({ text: t, values: [...parameters] }))(query.compile(db));
+  async function explain(query: RawBuilder<unknown> | { statement: { text: string }; values: readonly unknown[] }): Promise<PlanNode[]> {
+    const { text, values } = 'statement' in query ? { text: query.statement.text, values: [...query.values] } : (({ sql: t, parameters }) => ({ text: t, values: [...parameters] }))(query.compile(db));
     const result = await db.executeQuery<{ 'QUERY PLAN': Array<{ Plan: PlanNode }> }>(CompiledQuery.raw(`EXPLAIN (ANALYZE, FORMAT JSON) ${text}`, values));
     const plan = result.rows[0]?.['QUERY PLAN'][0]?.Plan;
     if (!plan) throw new Error('no plan');
