@@ -59,3 +59,22 @@ t.test('limits and cursors are validated', async (t) => {
   const empty = (await ctx.app.inject({ method: 'GET', url: '/api/v1/profile/invited?limit=100', headers: as(user) })).json();
   t.same(empty, { items: [], next_cursor: null, total: 0 });
 });
+
+// The page's times are rendered by PostgreSQL; they must read exactly as a Date parsed from the
+// same value would print them (UTC, milliseconds, the microseconds dropped rather than rounded).
+t.test('activation times on a page read as Date#toISOString of the stored value', async (t) => {
+  const ctx = await buildReferralTestApp(t);
+  const inviter = await createUser(ctx);
+  const stored = ['2026-03-04 05:06:07.891999+03', '1999-12-31 23:59:59.9995+00', '2026-07-01 00:00:00+00', '2026-01-02 03:04:05.000001-11'];
+  for (const at of stored) {
+    const invitee = await createUser(ctx);
+    t.equal((await activate(ctx.app, invitee, inviter.invite_code)).statusCode, 200);
+    await sql`UPDATE users SET activated_at = ${at}::timestamptz WHERE id = ${invitee.id}`.execute(ctx.db);
+  }
+  const page = (await ctx.app.inject({ method: 'GET', url: '/api/v1/profile/invited', headers: as(inviter) })).json() as { items: Array<{ id: string; activated_at: string }> };
+  const asDates = await sql<{ id: string; activated_at: Date }>`SELECT id::text, activated_at FROM users WHERE invited_by_id = ${inviter.id}`.execute(ctx.db);
+  const expected = new Map(asDates.rows.map((r) => [r.id, r.activated_at.toISOString()]));
+  t.equal(page.items.length, stored.length);
+  for (const item of page.items) t.equal(item.activated_at, expected.get(item.id), `invitee ${item.id}`);
+  t.ok(page.items.some((item) => item.activated_at === '2026-03-04T02:06:07.891Z'), 'microseconds are truncated, as a Date does');
+});

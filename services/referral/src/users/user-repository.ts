@@ -38,6 +38,12 @@ export async function findProfileRow(db: Db, where: { id: string } | { phone: st
 const PROFILE_BY_ID = { name: 'profile-by-id', text: `${PROFILE_SELECT} WHERE u.id = $1` };
 
 /**
+ * A timestamptz as text in Date#toISOString's form (UTC, milliseconds, microseconds truncated as a
+ * Date would), so that answers need not parse it into a Date and format it again.
+ */
+const isoUtc = (column: string) => `to_char(${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
+
+/**
  * GET /profile's answer rendered by PostgreSQL as the JSON document itself, in the field order and
  * formats of the Profile schema (ids as strings, created_at as ISO 8601 UTC with milliseconds):
  * only the columns the document needs cross the wire and nothing is parsed into objects and
@@ -152,7 +158,8 @@ export async function incrementInvitedCount(db: Db, inviterId: string): Promise<
 export interface InviteeRow {
   id: string;
   phone: string;
-  activated_at: Date;
+  /** ISO 8601 UTC with milliseconds, as the answer carries it. */
+  activated_at: string;
   /** activated_at exactly as PostgreSQL holds it (microseconds), for the cursor. */
   activated_at_key: string;
 }
@@ -169,7 +176,7 @@ export interface InviteePage {
 const inviteePage = (name: string, after: string) => ({
   name,
   text: `
-    SELECT u.invited_count AS total, i.id, i.phone, i.activated_at, i.activated_at::text AS activated_at_key
+    SELECT u.invited_count AS total, i.id, i.phone, ${isoUtc('i.activated_at')} AS activated_at, i.activated_at::text AS activated_at_key
     FROM users u
     LEFT JOIN LATERAL (
       SELECT id, phone, activated_at FROM users

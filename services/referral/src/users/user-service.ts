@@ -141,7 +141,7 @@ export function userServiceFactory({ db, sms, log }: UserServiceDeps) {
       const page = rows.slice(0, limit);
       const last = page.at(-1);
       return {
-        items: page.map((r) => ({ id: r.id, phone: r.phone, activated_at: r.activated_at.toISOString() })),
+        items: page.map((r) => ({ id: r.id, phone: r.phone, activated_at: r.activated_at })),
         next_cursor: rows.length > limit && last ? encodeCursor([last.activated_at_key, last.id]) : null,
         total,
       };
