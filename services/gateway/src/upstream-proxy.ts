@@ -1,6 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { IncomingHttpHeaders } from 'node:http';
-import { Pool } from 'undici';
+import { Pool, type Dispatcher } from 'undici';
 import { AppError, REQUEST_ID_HEADER } from '@refstack/shared';
 
 export type Upstream = 'auth' | 'referral';
@@ -21,6 +21,43 @@ export interface ForwardOptions {
   headers?: IncomingHttpHeaders;
   /** Sees the upstream answer before it is sent on (the legacy login sets its cookie here). */
   onAnswer?: (status: number, body: Buffer, reply: FastifyReply) => void;
+}
+
+interface UpstreamAnswer {
+  status: number;
+  /** Names and values alternating, as they arrived. */
+  rawHeaders: Buffer[];
+  payload: Buffer;
+}
+
+/**
+ * One request through the pool, its answer collected whole. A plain dispatch handler instead of
+ * `pool.request()`: no response stream, no header object built and then copied, no async resource
+ * per request. Timeouts and connection errors are the pool's, as with `request()`.
+ */
+function requestWhole(pool: Pool, options: Dispatcher.DispatchOptions): Promise<UpstreamAnswer> {
+  return new Promise((resolve, reject) => {
+    let status = 0;
+    let rawHeaders: Buffer[] = [];
+    const chunks: Buffer[] = [];
+    pool.dispatch(options, {
+      onConnect: () => undefined,
+      onHeaders: (statusCode, headers) => {
+        // 1xx answers are interim; the final answer follows on the same request.
+        if (statusCode >= 200) {
+          status = statusCode;
+          rawHeaders = headers;
+        }
+        return true;
+      },
+      onData: (chunk) => {
+        chunks.push(chunk);
+        return true;
+      },
+      onComplete: () => resolve({ status, rawHeaders, payload: chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks) }),
+      onError: reject,
+    });
+  });
 }
 
 /**
@@ -48,14 +85,9 @@ export class UpstreamProxy {
     headers[REQUEST_ID_HEADER] = request.id;
     const body = Buffer.isBuffer(request.body) ? request.body : undefined;
 
-    let status: number;
-    let answerHeaders: IncomingHttpHeaders;
-    let payload: Buffer;
+    let answer: UpstreamAnswer;
     try {
-      const res = await this.pools[upstream].request({ path: options.path, method: request.method as 'GET', headers, body });
-      status = res.statusCode;
-      answerHeaders = res.headers;
-      payload = Buffer.from(await res.body.arrayBuffer());
+      answer = await requestWhole(this.pools[upstream], { path: options.path, method: request.method as Dispatcher.HttpMethod, headers, body });
     } catch (error) {
       const code = (error as { code?: string }).code;
       request.log.warn({ upstream, reason: (error as Error).message }, 'upstream failed');
@@ -64,8 +96,10 @@ export class UpstreamProxy {
       }
       throw new AppError('bad_gateway', `The ${upstream} service gave no usable answer.`, {}, error);
     }
-    for (const [name, value] of Object.entries(answerHeaders)) {
-      if (value !== undefined && !DROP_RESPONSE.has(name)) void reply.header(name, value);
+    const { status, rawHeaders, payload } = answer;
+    for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
+      const name = rawHeaders[i]!.toString('latin1').toLowerCase();
+      if (!DROP_RESPONSE.has(name)) void reply.header(name, rawHeaders[i + 1]!.toString('latin1'));
     }
     options.onAnswer?.(status, payload, reply);
     return reply.code(status).send(payload);

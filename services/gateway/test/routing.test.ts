@@ -16,6 +16,11 @@ async function fakeUpstream(t: Test, name: string): Promise<{ url: string; seen:
   const seen: Seen[] = [];
   const app = Fastify();
   app.get('/health/ready', async () => ({ status: 'ok', checks: { store: { status: 'up' } } }));
+  // An answer that arrives in many chunks, with a repeated header.
+  app.get('/api/v1/users/large', async (_request, reply) => {
+    void reply.code(201).header('cache-control', 'no-store').header('set-cookie', ['a=1; Path=/', 'b=2; Path=/']);
+    return { items: Array.from({ length: 10_000 }, (_, i) => ({ i, phone: `+7912${String(i).padStart(7, '0')}` })) };
+  });
   app.all('/*', async (request) => {
     const record = { upstream: name, method: request.method, url: request.url, headers: request.headers, body: request.body ?? null };
     seen.push(record);
@@ -55,6 +60,19 @@ t.test('public paths reach their service with path, query and body intact', asyn
     t.match(res.json(), { upstream, method, url: path }, `${method} ${url}`);
     if (payload) t.same(res.json().body, payload, 'the body passes through');
   }
+});
+
+t.test('a large answer arrives whole, with its status and repeated headers', async (t) => {
+  const { gateway, referral } = await setup(t);
+  const direct = await fetch(`${referral.url}/api/v1/users/large`);
+  const expected = await direct.text();
+  t.ok(expected.length > 200_000, 'big enough to arrive in several chunks');
+  const res = await gateway.inject({ method: 'GET', url: '/api/v1/users/large' });
+  t.equal(res.statusCode, 201);
+  t.equal(res.body, expected);
+  t.equal(res.headers['cache-control'], 'no-store');
+  t.same(res.headers['set-cookie'], ['a=1; Path=/', 'b=2; Path=/']);
+  t.equal(res.headers['content-length'], String(Buffer.byteLength(expected)));
 });
 
 t.test("the first seed's paths map to the v1 routes with their methods", async (t) => {
