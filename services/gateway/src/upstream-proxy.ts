@@ -97,10 +97,16 @@ export class UpstreamProxy {
       throw new AppError('bad_gateway', `The ${upstream} service gave no usable answer.`, {}, error);
     }
     const { status, rawHeaders, payload } = answer;
+    // A header the upstream repeats is passed on repeated, as it came.
+    const answerHeaders: Record<string, string | string[]> = {};
     for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
       const name = rawHeaders[i]!.toString('latin1').toLowerCase();
-      if (!DROP_RESPONSE.has(name)) void reply.header(name, rawHeaders[i + 1]!.toString('latin1'));
+      if (DROP_RESPONSE.has(name)) continue;
+      const value = rawHeaders[i + 1]!.toString('latin1');
+      const earlier = answerHeaders[name];
+      answerHeaders[name] = earlier === undefined ? value : Array.isArray(earlier) ? [...earlier, value] : [earlier, value];
     }
+    void reply.headers(answerHeaders);
     options.onAnswer?.(status, payload, reply);
     return reply.code(status).send(payload);
   }

@@ -18,7 +18,7 @@ async function fakeUpstream(t: Test, name: string): Promise<{ url: string; seen:
   app.get('/health/ready', async () => ({ status: 'ok', checks: { store: { status: 'up' } } }));
   // An answer that arrives in many chunks, with a repeated header.
   app.get('/api/v1/users/large', async (_request, reply) => {
-    void reply.code(201).header('cache-control', 'no-store').header('set-cookie', ['a=1; Path=/', 'b=2; Path=/']);
+    void reply.code(201).header('cache-control', 'no-store').header('set-cookie', ['a=1; Path=/', 'b=2; Path=/']).header('link', ['</a>; rel=a', '</b>; rel=b']);
     return { items: Array.from({ length: 10_000 }, (_, i) => ({ i, phone: `+7912${String(i).padStart(7, '0')}` })) };
   });
   app.all('/*', async (request) => {
@@ -72,6 +72,7 @@ t.test('a large answer arrives whole, with its status and repeated headers', asy
   t.equal(res.body, expected);
   t.equal(res.headers['cache-control'], 'no-store');
   t.same(res.headers['set-cookie'], ['a=1; Path=/', 'b=2; Path=/']);
+  t.same(res.headers['link'], ['</a>; rel=a', '</b>; rel=b'], 'a repeated header stays repeated');
   t.equal(res.headers['content-length'], String(Buffer.byteLength(expected)));
 });
 
