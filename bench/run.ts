@@ -223,12 +223,13 @@ async function main(): Promise<void> {
 
     // Before any other scenario, so that memory another one leaves behind (a page of 100,000
     // invitees, the worker's after tens of thousands of jobs) and gives back later is not read as
-    // the profile path's own trend; and after a minute of the same load, so that neither is the
-    // memory every process gives back in its first minutes after start-up.
+    // the profile path's own trend; and after two minutes of the same load, so that neither is the
+    // memory every process gives back after start-up, nor the gateway's heap before V8's first full
+    // collection under load (at about 90–100 s here), after which it settles.
     let soak: Record<string, { first_minute_mb: number; last_minute_mb: number; change_pct: number; every_5_s_mb: number[] }> | undefined;
     if (SOAK && ONLY === undefined) {
-      log('soak: one minute of GET /api/v1/profile before sampling');
-      await run({ url: `${gateway}/api/v1/profile`, headers: { authorization: ordinary }, duration: 60 });
+      log('soak: two minutes of GET /api/v1/profile before sampling');
+      await run({ url: `${gateway}/api/v1/profile`, headers: { authorization: ordinary }, duration: 120 });
       soak = await soakRun(stack.pid ?? 0, () => run({ url: `${gateway}/api/v1/profile`, headers: { authorization: ordinary }, duration: 300 }));
     }
 
