@@ -396,7 +396,7 @@ function writeTable(results: { date: string; machine: Record<string, unknown>; s
   const m = results.machine;
   const rows = results.scenarios.map((s) => `| ${s.scenario} | ${s.via} | ${s.requests_per_sec} | ${s.p50_ms} | ${s.p99_ms} | ${s.bare_alongside_per_sec} | ${s.ratio_to_bare === null ? '' : `${Math.round(s.ratio_to_bare * 1000) / 10}%`} | ${s.non_2xx} | ${cpuCell(s.cpu_ms_per_1000_requests)} |`);
   const soak = results.rss_profile_soak
-    ? ['', 'RSS during a 5-minute `GET /api/v1/profile` run (mean of the first minute against the last):', '', '| process | first minute (MB) | last minute (MB) | change |', '| --- | --- | --- | --- |',
+    ? ['', 'RSS during a 5-minute `GET /api/v1/profile` run that follows 2 minutes of the same load (mean of the first minute against the last):', '', '| process | first minute (MB) | last minute (MB) | change |', '| --- | --- | --- | --- |',
        ...Object.entries(results.rss_profile_soak).map(([name, r]) => `| ${name} | ${r.first_minute_mb} | ${r.last_minute_mb} | ${r.change_pct}% |`)]
     : [];
   const table = [
