@@ -226,11 +226,12 @@ async function main(): Promise<void> {
     // the profile path's own trend; and after two minutes of the same load, so that neither is the
     // memory every process gives back after start-up, nor the gateway's heap before V8's first full
     // collection under load (at about 90–100 s here), after which it settles.
-    let soak: Record<string, { first_minute_mb: number; last_minute_mb: number; change_pct: number; every_5_s_mb: number[] }> | undefined;
+    let soak: Record<string, RssTrend> | undefined;
     if (SOAK && ONLY === undefined) {
       log('soak: two minutes of GET /api/v1/profile before sampling');
-      await run({ url: `${gateway}/api/v1/profile`, headers: { authorization: ordinary }, duration: 120 });
-      soak = await soakRun(stack.pid ?? 0, () => run({ url: `${gateway}/api/v1/profile`, headers: { authorization: ordinary }, duration: 300 }));
+      const profileRead = { url: `${gateway}/api/v1/profile`, headers: { authorization: ordinary } };
+      await run({ ...profileRead, duration: 120 });
+      soak = await soakRun(stack.pid ?? 0, () => run({ ...profileRead, duration: 300 }));
     }
 
     await measure('bare Fastify hello', 'bare', { url: `${bareUrl}/hello` });
@@ -357,6 +358,14 @@ async function machine() {
 }
 
 /** RSS of each service process over a five-minute profile run: first minute against last minute. */
+/** One process's RSS over the soak: first and last minute's means, and every 5-second sample. */
+interface RssTrend {
+  first_minute_mb: number;
+  last_minute_mb: number;
+  change_pct: number;
+  every_5_s_mb: number[];
+}
+
 async function soakRun(startPid: number, load: () => Promise<unknown>) {
   const pids = spawnSync('ps', ['-o', 'pid=,args=', '--ppid', String(startPid)], { encoding: 'utf8' }).stdout
     .trim().split('\n').map((l) => l.trim().split(/\s+/)).map(([pid, , script]) => ({ pid: Number(pid), name: String(script).split('/').slice(-3).join('/') }));
@@ -377,7 +386,7 @@ async function soakRun(startPid: number, load: () => Promise<unknown>) {
   log('soak: 5 minutes of GET /api/v1/profile');
   await load();
   clearInterval(timer);
-  const out: Record<string, { first_minute_mb: number; last_minute_mb: number; change_pct: number; every_5_s_mb: number[] }> = {};
+  const out: Record<string, RssTrend> = {};
   const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
   for (const [name, list] of samples) {
     const first = mean(list.filter((s) => s.t <= 60_000).map((s) => s.rss));
@@ -392,7 +401,7 @@ function cpuCell(cpu: Record<string, number>): string {
   return ['gateway', 'referral', 'auth', 'postgres', 'load generator'].map((part) => Math.round(cpu[part] ?? 0)).join(' / ');
 }
 
-function writeTable(results: { date: string; machine: Record<string, unknown>; scenarios: Array<ReturnType<typeof summary>>; send_code_to_sms_ms: { p50: number; p99: number; samples: number }; connections: number; duration_s: number; rss_profile_soak?: Record<string, { first_minute_mb: number; last_minute_mb: number; change_pct: number }> }) {
+function writeTable(results: { date: string; machine: Record<string, unknown>; scenarios: Array<ReturnType<typeof summary>>; send_code_to_sms_ms: { p50: number; p99: number; samples: number }; connections: number; duration_s: number; rss_profile_soak?: Record<string, RssTrend> }) {
   const m = results.machine;
   const rows = results.scenarios.map((s) => `| ${s.scenario} | ${s.via} | ${s.requests_per_sec} | ${s.p50_ms} | ${s.p99_ms} | ${s.bare_alongside_per_sec} | ${s.ratio_to_bare === null ? '' : `${Math.round(s.ratio_to_bare * 1000) / 10}%`} | ${s.non_2xx} | ${cpuCell(s.cpu_ms_per_1000_requests)} |`);
   const soak = results.rss_profile_soak
