@@ -14,6 +14,9 @@ t.test('the profile needs a valid access token', async (t) => {
     ['alg none', { authorization: `Bearer ${user.token.split('.').slice(0, 2).join('.').replace(/^[^.]+/, Buffer.from(JSON.stringify({ alg: 'none', typ: 'JWT' })).toString('base64url'))}.` }],
     ['tampered', { authorization: `Bearer ${user.token.split('.')[0]}.${Buffer.from(JSON.stringify({ sub: '999', phone: user.phone, iss: 'refstack-auth', aud: 'refstack', exp: 9_999_999_999 })).toString('base64url')}.${user.token.split('.')[2]}` }],
     ['unknown kid', { authorization: `Bearer ${ctx.issuer.sign({ sub: user.id, phone: user.phone }, { header: { kid: 'nope' } })}` }],
+    // Signed, but no bigint: it must not reach (and fail) a statement other reads share.
+    ['subject beyond bigint', { authorization: `Bearer ${ctx.issuer.sign({ sub: '9223372036854775808', phone: user.phone })}` }],
+    ['subject not a number', { authorization: `Bearer ${ctx.issuer.sign({ sub: 'admin', phone: user.phone })}` }],
   ];
   for (const [name, headers] of cases) {
     const res = await ctx.app.inject({ method: 'GET', url: '/api/v1/profile', headers });

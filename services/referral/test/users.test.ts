@@ -10,7 +10,7 @@ t.test('the public card shows no phone or email', async (t) => {
   t.same(Object.keys(res.json()).sort(), ['created_at', 'first_name', 'id', 'invite_code', 'invited_count']);
   t.notMatch(res.body, other.phone.slice(1));
   t.notMatch(res.body, 'ivan@example.com');
-  for (const id of ['999999', 'abc', '0', '-1', '1'.repeat(25)]) {
+  for (const id of ['999999', 'abc', '0', '-1', '1'.repeat(25), '9223372036854775808', '9999999999999999999']) {
     const missing = await ctx.app.inject({ method: 'GET', url: `/api/v1/users/${id}`, headers: as(viewer) });
     t.equal(missing.statusCode, 404, id);
     t.equal(missing.json().code, 'not_found');

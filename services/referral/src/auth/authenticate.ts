@@ -3,6 +3,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { LRUCache } from 'lru-cache';
 import { AppError, type Config } from '@refstack/shared';
+import { isBigintId } from '../users/cursor.js';
 import type { JwksClient } from './jwks-client.js';
 
 export interface AccessTokenUser {
@@ -23,7 +24,6 @@ declare module 'fastify' {
 type Verify = (token: string) => AccessTokenUser;
 
 const TOKEN = /^Bearer ([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+)$/;
-const USER_ID = /^[1-9][0-9]{0,18}$/;
 const unauthorized = () => new AppError('unauthorized', 'A valid access token is required: `Authorization: Bearer <access>`.');
 
 /** How many verified tokens are remembered; the least recently used go first. */
@@ -77,7 +77,7 @@ export const authenticatePlugin = fp<{ jwks: JwksClient; config: Config }>(
       } catch {
         throw unauthorized();
       }
-      if (typeof user.sub !== 'string' || !USER_ID.test(user.sub)) throw new AppError('unauthorized', 'The access token has no valid subject.');
+      if (typeof user.sub !== 'string' || !isBigintId(user.sub)) throw new AppError('unauthorized', 'The access token has no valid subject.');
       verified.set(token, user as AccessTokenUser & { exp: number });
       request.user = user;
     });

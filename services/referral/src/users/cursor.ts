@@ -21,6 +21,12 @@ export function decodeCursor(cursor: string, arity: number, isValid: (parts: str
   return parts as string[];
 }
 
-export const BIGINT_ID = /^[1-9][0-9]{0,18}$/;
+const BIGINT_DIGITS = /^[1-9][0-9]{0,18}$/;
+const BIGINT_MAX = '9223372036854775807';
+
+/** A positive PostgreSQL bigint in its plain decimal form (19 digits may still be out of range). */
+export function isBigintId(value: string | undefined): value is string {
+  return value !== undefined && BIGINT_DIGITS.test(value) && (value.length < BIGINT_MAX.length || value <= BIGINT_MAX);
+}
 // PostgreSQL's text form of timestamptz, e.g. 2026-11-22 06:47:02.123456+00
 export const PG_TIMESTAMP = /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(\.\d{1,6})?[+-]\d{2}(:\d{2})?$/;

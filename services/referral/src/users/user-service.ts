@@ -2,7 +2,7 @@ import { AppError, generateInviteCode, parseInviteCode, type Profile, type SmsQu
 import type { Kysely } from 'kysely';
 import type { Database, UserRow } from '../db/schema.js';
 import { isUniqueViolation, serializable } from '../db/transaction.js';
-import { BIGINT_ID, decodeCursor, encodeCursor, PG_TIMESTAMP } from './cursor.js';
+import { decodeCursor, isBigintId, encodeCursor, PG_TIMESTAMP } from './cursor.js';
 import { toListItem, toProfile, toPublicCard, type ProfileListItem, type PublicCard } from './profile-mapper.js';
 import * as repo from './user-repository.js';
 
@@ -135,7 +135,7 @@ export function userServiceFactory({ db, sms, log }: UserServiceDeps) {
     },
 
     async invitees(userId: string, limit: number, cursor?: string) {
-      const after = cursor ? decodeCursor(cursor, 2, ([at, id]) => PG_TIMESTAMP.test(at ?? '') && BIGINT_ID.test(id ?? '')) : undefined;
+      const after = cursor ? decodeCursor(cursor, 2, ([at, id]) => PG_TIMESTAMP.test(at ?? '') && isBigintId(id)) : undefined;
       const { total, rows } = await repo.listInvitees(db, userId, limit + 1, after ? { activatedAt: after[0] as string, id: after[1] as string } : undefined);
       if (total === undefined) throw new AppError('unauthorized', 'The user of this token no longer exists.');
       const page = rows.slice(0, limit);
@@ -153,7 +153,7 @@ export function userServiceFactory({ db, sms, log }: UserServiceDeps) {
 
     /** Another user as the requester may see them: the public card, or everything for an admin. */
     async userById(id: string, requesterIsAdmin: boolean): Promise<PublicCard | Profile> {
-      if (!BIGINT_ID.test(id)) throw notFound();
+      if (!isBigintId(id)) throw notFound();
       if (requesterIsAdmin) {
         const row = await repo.findProfileRow(db, { id });
         if (!row) throw notFound();
@@ -165,7 +165,7 @@ export function userServiceFactory({ db, sms, log }: UserServiceDeps) {
     },
 
     async listUsers(options: { search?: string; limit: number; cursor?: string }): Promise<{ items: ProfileListItem[]; next_cursor: string | null }> {
-      const before = options.cursor ? decodeCursor(options.cursor, 1, ([id]) => BIGINT_ID.test(id ?? '')) : undefined;
+      const before = options.cursor ? decodeCursor(options.cursor, 1, ([id]) => isBigintId(id)) : undefined;
       const rows = await repo.searchUsers(db, { search: options.search, limit: options.limit + 1, beforeId: before?.[0] });
       const page = rows.slice(0, options.limit);
       const last = page.at(-1);
