@@ -3,7 +3,7 @@ import { CompiledQuery, sql, type RawBuilder } from 'kysely';
 import { createTestDatabase } from '@refstack/shared/testing';
 import { createDatabase } from '../src/db/database.js';
 import { migrateToLatest } from '../src/db/migrate.js';
-import { inviteesQuery, PROFILE_JSON_BY_ID, profileQuery } from '../src/users/user-repository.js';
+import { inviteesQuery, PROFILE_JSON_BY_IDS, profileQuery } from '../src/users/user-repository.js';
 
 interface PlanNode {
   'Node Type': string;
@@ -62,8 +62,9 @@ t.test('profile and invitee reads stay index scans at a million users', async (t
     ['first page of their invitees', inviteesQuery('1', 51)],
     ['a later page, deep in the list', inviteesQuery('1', 51, deepCursor)],
     ['profile of an ordinary user', profileQuery({ id: '500000' })],
-    ['GET /profile document of the user with 100,000 invitees', { statement: PROFILE_JSON_BY_ID, values: ['1'] }],
-    ['GET /profile document of an ordinary user', { statement: PROFILE_JSON_BY_ID, values: ['500000'] }],
+    ['GET /profile document of the user with 100,000 invitees', { statement: PROFILE_JSON_BY_IDS, values: [['1']] }],
+    ['GET /profile document of an ordinary user', { statement: PROFILE_JSON_BY_IDS, values: [['500000']] }],
+    ['GET /profile documents of reads arriving together', { statement: PROFILE_JSON_BY_IDS, values: [['500000', '1', '42', '500000', '999999']] }],
   ] as const) {
     const plan = await explain(query);
     const types = plan.map((n) => n['Node Type']);

@@ -3,7 +3,8 @@ import { sql } from 'kysely';
 import { Value } from 'typebox/value';
 import { ProfileSchema } from '@refstack/shared';
 import { toProfile } from '../src/users/profile-mapper.js';
-import { findProfileRow } from '../src/users/user-repository.js';
+import { poolOf } from '../src/db/database.js';
+import { findProfileRow, PROFILE_JSON_BY_IDS } from '../src/users/user-repository.js';
 import { activate, as, buildReferralTestApp, createUser } from './helpers.js';
 
 // GET /profile is rendered by PostgreSQL; it must be the very document the mapper would produce.
@@ -46,4 +47,40 @@ t.test('a token whose user is gone is 401, not an empty document', async (t) => 
   const res = await ctx.app.inject({ method: 'GET', url: '/api/v1/profile', headers: as(user) });
   t.equal(res.statusCode, 401);
   t.equal(res.json().code, 'unauthorized');
+});
+
+// Reads that arrive together share one statement; each must still get its own user's document.
+t.test('profile reads arriving together share a statement, and each gets its own answer', async (t) => {
+  const ctx = await buildReferralTestApp(t);
+  const users = [];
+  for (let i = 0; i < 12; i += 1) users.push(await createUser(ctx));
+  t.equal((await activate(ctx.app, users[1]!, users[0]!.invite_code)).statusCode, 200);
+  const gone = users[11]!;
+  await sql`DELETE FROM users WHERE id = ${gone.id}`.execute(ctx.db);
+
+  const pool = poolOf(ctx.db)!;
+  const query = pool.query.bind(pool);
+  let statements = 0;
+  // Counts the statements that reach PostgreSQL; the statements themselves run unchanged.
+  pool.query = ((...args: Parameters<typeof query>) => {
+    if ((args[0] as { name?: string }).name === PROFILE_JSON_BY_IDS.name) statements += 1;
+    return query(...args);
+  }) as typeof pool.query;
+  t.teardown(() => { pool.query = query; });
+
+  // Every user once, the first three twice more: a repeated id gets its own copy.
+  const readers = [...users, users[0]!, users[1]!, users[2]!, users[0]!, users[1]!, users[2]!];
+  const answers = await Promise.all(readers.map((user) => ctx.app.inject({ method: 'GET', url: '/api/v1/profile', headers: as(user) })));
+  t.ok(statements >= 1 && statements < readers.length / 2, `${readers.length} reads in ${statements} statements`);
+  for (const [i, res] of answers.entries()) {
+    const user = readers[i]!;
+    if (user === gone) {
+      t.equal(res.statusCode, 401, 'the deleted user alone is refused');
+      t.equal(res.json().code, 'unauthorized');
+      continue;
+    }
+    t.equal(res.statusCode, 200);
+    const row = await findProfileRow(ctx.db, { id: user.id });
+    t.same(res.json(), toProfile(row!), `read ${i} is user ${user.id}'s own profile`);
+  }
 });

@@ -48,11 +48,14 @@ const isoUtc = (column: string) => `to_char(${column} AT TIME ZONE 'UTC', 'YYYY-
  * formats of the Profile schema (ids as strings, created_at as ISO 8601 UTC with milliseconds):
  * only the columns the document needs cross the wire and nothing is parsed into objects and
  * serialised again. profile-json.test.ts holds it equal to toProfile() of the same row.
+ *
+ * It takes a list of ids and answers one row per position (`n`, from 1), so that reads arriving
+ * together share one round trip (see readProfileJsons); a repeated id gets a row for each position.
  */
-export const PROFILE_JSON_BY_ID = {
-  name: 'profile-json-by-id',
+export const PROFILE_JSON_BY_IDS = {
+  name: 'profile-json-by-ids',
   text: `
-    SELECT json_build_object(
+    SELECT k.n, json_build_object(
       'id', u.id::text,
       'phone', u.phone,
       'invite_code', u.invite_code,
@@ -68,19 +71,29 @@ export const PROFILE_JSON_BY_ID = {
       'first_name', u.first_name,
       'last_name', u.last_name,
       'email', u.email,
-      'created_at', to_char(u.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')
+      'created_at', ${isoUtc('u.created_at')}
     )::text AS document
-    FROM users u WHERE u.id = $1`,
+    FROM unnest($1::bigint[]) WITH ORDINALITY AS k(id, n)
+    JOIN users u ON u.id = k.id`,
 };
 
-/** The profile as its JSON answer, or undefined when the user does not exist. */
-export async function readProfileJson(db: Kysely<Database>, id: string): Promise<string | undefined> {
+/**
+ * The profiles of these users as their JSON answers, in the order asked, undefined where a user does
+ * not exist. Ids must be valid bigints (token subjects are checked before they get here): one bad
+ * id would fail every read it shares the statement with.
+ */
+export async function readProfileJsons(db: Kysely<Database>, ids: readonly string[]): Promise<Array<string | undefined>> {
   const pool = poolOf(db);
   if (!pool) {
-    const row = await findProfileRow(db, { id });
-    return row ? JSON.stringify(toProfile(row)) : undefined;
+    return Promise.all(ids.map(async (id) => {
+      const row = await findProfileRow(db, { id });
+      return row ? JSON.stringify(toProfile(row)) : undefined;
+    }));
   }
-  return (await pool.query<{ document: string }>({ ...PROFILE_JSON_BY_ID, values: [id] })).rows[0]?.document;
+  const documents = new Array<string | undefined>(ids.length).fill(undefined);
+  const { rows } = await pool.query<{ n: string; document: string }>({ ...PROFILE_JSON_BY_IDS, values: [ids] });
+  for (const row of rows) documents[Number(row.n) - 1] = row.document;
+  return documents;
 }
 
 /** The profile as a row (for the paths that change it first): a named prepared statement. */
