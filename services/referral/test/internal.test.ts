@@ -53,6 +53,22 @@ t.test('sign-in with an invite applies it in the same transaction', async (t) =>
   t.equal(row.invited_count, 1);
   t.equal(ctx.outbox.jobs.length, 1, 'the inviter is told');
   t.match(ctx.outbox.jobs[0], { kind: 'invite_activated', to: inviter.phone, text: new RegExp(inviter.invite_code) });
+  const back = await signInRaw(ctx.app, { phone: inviter.phone });
+  t.match(back.json(), { created: false, user: { id: inviter.id, invited_users: [phone], invited_count: 1 } }, "the inviter's next sign-in shows the invitee");
+});
+
+t.test('parallel first sign-ins of one phone, with and without an invite, make one user', async (t) => {
+  const ctx = await buildReferralTestApp(t);
+  const inviter = await createUser(ctx);
+  const phone = nextPhone();
+  const answers = await Promise.all(Array.from({ length: 10 }, (_, i) => signInRaw(ctx.app, i % 2 ? { phone } : { phone, invite_code: inviter.invite_code })));
+  t.ok(answers.every((r) => r.statusCode === 200), answers.map((r) => r.statusCode).join(' '));
+  t.equal(answers.filter((r) => r.json().created).length, 1);
+  t.equal(new Set(answers.map((r) => r.json().user.id)).size, 1);
+  const row = await ctx.db.selectFrom('users').select(['activated_invite_code']).where('phone', '=', answers[0]!.json().user.phone).executeTakeFirstOrThrow();
+  t.equal(row.activated_invite_code, inviter.invite_code, 'the invite applied once, whichever sign-in came first');
+  const count = await ctx.db.selectFrom('users').select('invited_count').where('id', '=', inviter.id).executeTakeFirstOrThrow();
+  t.equal(count.invited_count, 1);
 });
 
 t.test('a refused invite at sign-in writes nothing, not even the user', async (t) => {

@@ -85,6 +85,23 @@ export function userServiceFactory({ db, sms, log }: UserServiceDeps) {
     return inviter ? [inviter.id] : [];
   }
 
+  /**
+   * The user of this phone, inserted with a fresh invite code if there is none. An insert that
+   * finds the phone taken waits for the other sign-in to commit, so the lookup after it sees that
+   * user (in a serializable transaction PostgreSQL raises a retryable conflict instead).
+   */
+  async function findOrCreateUser(q: repo.Db, phone: string): Promise<{ user: UserRow; created: boolean }> {
+    let user = await repo.findByPhone(q, phone);
+    for (let attempt = 0; !user && attempt < INSERT_ATTEMPTS; attempt += 1) {
+      const inserted = await repo.insertUser(q, phone, generateInviteCode());
+      if (inserted) return { user: inserted, created: true };
+      // No row: another sign-in took the phone (found now) or the invite code collided (try another).
+      user = await repo.findByPhone(q, phone);
+    }
+    if (!user) throw new Error('could not allocate a unique invite code');
+    return { user, created: false };
+  }
+
   async function profileOf(userId: string): Promise<Profile> {
     const row = await repo.readProfile(db, userId);
     if (!row) throw new AppError('unauthorized', 'The user of this token no longer exists.');
@@ -97,23 +114,24 @@ export function userServiceFactory({ db, sms, log }: UserServiceDeps) {
      * if the invite is refused, nothing is written (not even a new user).
      */
     async signIn(phone: string, inviteCode?: string): Promise<{ user: Profile; created: boolean; roles: string[] }> {
+      if (!inviteCode) {
+        // Without an invite nothing depends on rows other than the user's own, and the unique
+        // constraints settle concurrent first sign-ins: no serializable transaction, so sign-ins
+        // of neighbouring phones never fail each other's snapshots and retry.
+        const { user, created } = await findOrCreateUser(db, phone);
+        const row = created ? { ...user, invited_users: [] } : await repo.readProfile(db, user.id);
+        if (!row) throw new Error('user vanished right after sign-in');
+        return { user: toProfile(row), created, roles: row.is_admin ? ['admin'] : [] };
+      }
       const queueOn = await inviterToQueueOn(inviteCode);
       const outcome = await serializable(db, async (trx) => {
-        let user = await repo.findByPhone(trx, phone);
-        let created = false;
-        for (let attempt = 0; !user && attempt < INSERT_ATTEMPTS; attempt += 1) {
-          user = await repo.insertUser(trx, phone, generateInviteCode());
-          if (user) created = true;
-          // No row: another sign-in took the phone (found on the retry) or the code collided.
-          else user = await repo.findByPhone(trx, phone);
-        }
-        if (!user) throw new Error('could not allocate a unique invite code');
-        const activation = inviteCode ? await activate(trx, user, inviteCode) : undefined;
+        const { user, created } = await findOrCreateUser(trx, phone);
+        const activation = await activate(trx, user, inviteCode);
         const row = await repo.findProfileRow(trx, { id: user.id });
         if (!row) throw new Error('user vanished inside its own transaction');
         return { row, created, activation };
       }, { queueOn });
-      if (outcome.activation) await notifyInviter(outcome.activation);
+      await notifyInviter(outcome.activation);
       return { user: toProfile(outcome.row), created: outcome.created, roles: outcome.row.is_admin ? ['admin'] : [] };
     },
 
