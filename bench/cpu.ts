@@ -12,10 +12,12 @@ const GROUPS: Array<[string, RegExp]> = [
   ['redis', /^redis-server/],
 ];
 
-/** CPU time (user + system, in ms) used so far by each part of the system, from /proc. */
-export function cpuSnapshot(loadGeneratorPid = process.pid): Map<string, number> {
+/** CPU time (user + system, in ms) used so far by each process of the system, from /proc. */
+export type CpuSnapshot = Map<string, { group: string; ms: number }>;
+
+export function cpuSnapshot(loadGeneratorPid = process.pid): CpuSnapshot {
   const ticksToMs = 10; // USER_HZ is 100 on Linux
-  const totals = new Map<string, number>();
+  const processes: CpuSnapshot = new Map();
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
@@ -23,23 +25,28 @@ export function cpuSnapshot(loadGeneratorPid = process.pid): Map<string, number>
       const group = Number(entry) === loadGeneratorPid ? 'load generator' : GROUPS.find(([, pattern]) => pattern.test(cmdline) || pattern.test(cmdline.split(' ').slice(1).join(' ')))?.[0];
       if (!group) continue;
       const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      // Fields after the command name (which may contain spaces): utime and stime are 14 and 15.
+      // Fields after the command name (which may contain spaces): utime and stime are 14 and 15,
+      // the start time 22 (a reused pid is another process).
       const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      const ms = (Number(fields[11]) + Number(fields[12])) * ticksToMs;
-      totals.set(group, (totals.get(group) ?? 0) + ms);
+      processes.set(`${entry}@${fields[19]}`, { group, ms: (Number(fields[11]) + Number(fields[12])) * ticksToMs });
     } catch {
       // the process ended between listing and reading
     }
   }
-  return totals;
+  return processes;
 }
 
-/** CPU milliseconds per 1,000 requests for each part that used any, between two snapshots. */
-export function cpuPerThousand(before: Map<string, number>, after: Map<string, number>, requests: number): Record<string, number> {
+/**
+ * CPU milliseconds per 1,000 requests for each part that used any, between two snapshots. Counted
+ * per process: one that started in between counts from zero; one that ended in between (an
+ * autovacuum worker, a pooled connection closed) is left out rather than subtracted from the rest.
+ */
+export function cpuPerThousand(before: CpuSnapshot, after: CpuSnapshot, requests: number): Record<string, number> {
+  const used = new Map<string, number>();
+  for (const [key, { group, ms }] of after) used.set(group, (used.get(group) ?? 0) + ms - (before.get(key)?.ms ?? 0));
   const out: Record<string, number> = {};
-  for (const [group, ms] of after) {
-    const used = ms - (before.get(group) ?? 0);
-    if (used > 0 && requests > 0) out[group] = Math.round((used / requests) * 1000 * 10) / 10;
+  for (const [group, ms] of used) {
+    if (ms > 0 && requests > 0) out[group] = Math.round((ms / requests) * 1000 * 10) / 10;
   }
   return out;
 }
