@@ -26,7 +26,7 @@ export const profileRoutes: FastifyPluginAsyncTypebox<{ users: UserService }> = 
   app.get('/api/v1/profile', {
     schema: { tags, security, summary: 'My profile, with the users who activated my invite code', response: { 200: ProfileSchema, ...problemResponses('unauthorized') } },
   }, async (request, reply) => {
-    // PostgreSQL renders the document in the schema's exact shape (see readProfileJson), so it is
+    // PostgreSQL renders the document in the schema's exact shape (see readProfileJsons), so it is
     // sent as it arrives instead of being parsed and serialised again.
     const document = await users.profileJson(request.user.sub);
     // The type provider expects the object; a string is the same document already serialised.
