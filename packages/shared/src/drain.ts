@@ -2,10 +2,14 @@ import { Server as NetServer } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 
 /**
- * How long a draining server waits for keep-alive clients to send their next request (answered,
- * then the connection closed) before it closes the connections that stayed idle all along.
+ * How long a draining server waits, after the last of its connections closed, for keep-alive
+ * clients to send their next request (answered, then the connection closed) before it closes the
+ * connections that stayed idle all along.
  */
 export const DRAIN_QUIET_MS = 1000;
+/** The whole wait is capped well inside the 10 s a process is given to stop. */
+const DRAIN_MAX_MS = 5000;
+const CHECK_MS = 25;
 
 // Keyed by the HTTP server, which every encapsulated Fastify context shares.
 const draining = new WeakSet<object>();
@@ -21,19 +25,35 @@ export function isDraining(app: FastifyInstance): boolean {
  * that has just written its next request on such a connection then sees a reset, not an answer.
  * So: stop accepting connections first (new ones are refused, which any client handles); answer
  * whatever arrives on open connections with `Connection: close`, so each closes after its answer;
- * close only the connections that stayed idle through a quiet period; then let Fastify finish the
+ * close only the connections left once none has closed for a quiet period; then let Fastify finish the
  * requests in flight and run its onClose hooks.
  */
 export async function drainAndClose(app: FastifyInstance, quietMs = DRAIN_QUIET_MS): Promise<void> {
   draining.add(app.server);
   const server = app.server;
   if (server.listening) {
+    // Closing a listening socket resets the connections still waiting in its accept queue, so the
+    // queue is emptied first: a pass over pending I/O accepts them, and they are then answered.
+    await new Promise((resolve) => setImmediate(resolve));
     // net.Server's close stops listening and leaves the open connections alone.
     NetServer.prototype.close.call(server);
-    const deadline = Date.now() + quietMs;
-    while (Date.now() < deadline && (await connectionCount(server)) > 0) {
-      await new Promise((resolve) => setTimeout(resolve, 25));
+    // The quiet period restarts whenever a connection closes: while clients are still coming back
+    // for their last answer, a busy (or slow) machine is given the time to let the others do so too.
+    // It is counted in checks, each after a pass over pending I/O, not in wall time: a process that
+    // waited long for the CPU must read the requests that arrived meanwhile before it calls their
+    // connections idle (closing a socket with unread data resets it).
+    const cap = Date.now() + Math.max(DRAIN_MAX_MS, quietMs);
+    const checksNeeded = Math.ceil(quietMs / CHECK_MS);
+    let open = await connectionCount(server);
+    let quietChecks = 0;
+    while (open > 0 && quietChecks < checksNeeded && Date.now() < cap) {
+      await new Promise((resolve) => setTimeout(resolve, CHECK_MS));
+      await new Promise((resolve) => setImmediate(resolve));
+      const now = await connectionCount(server);
+      quietChecks = now === open ? quietChecks + 1 : 0;
+      open = now;
     }
+    await new Promise((resolve) => setImmediate(resolve));
     if ('closeIdleConnections' in server && typeof server.closeIdleConnections === 'function') server.closeIdleConnections();
   }
   await app.close();
