@@ -2,7 +2,7 @@ import { Server as NetServer } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 
 /**
- * How long a draining server waits, after the last of its connections closed, for keep-alive
+ * How long a draining server waits, after the most recent of its connections closed, for keep-alive
  * clients to send their next request (answered, then the connection closed) before it closes the
  * connections that stayed idle all along.
  */
