@@ -32,8 +32,9 @@ export async function drainAndClose(app: FastifyInstance, quietMs = DRAIN_QUIET_
   draining.add(app.server);
   const server = app.server;
   if (server.listening) {
-    // Closing a listening socket resets the connections still waiting in its accept queue, so the
-    // queue is emptied first: a pass over pending I/O accepts them, and they are then answered.
+    // Closing a listening socket resets the connections still waiting in its accept queue, so one
+    // pass over pending I/O accepts those queued by now (they are then answered); one that arrives
+    // in the instant before the close is still reset by the kernel.
     await new Promise((resolve) => setImmediate(resolve));
     // net.Server's close stops listening and leaves the open connections alone.
     NetServer.prototype.close.call(server);
