@@ -12,7 +12,12 @@ t.test('paging over 250 invitees while new ones arrive: each seen once, newest f
            now() - (g / 2) * interval '1 second'
     FROM generate_series(1, 250) g
   `.execute(ctx.db);
-  await ctx.db.updateTable('users').set({ invited_count: 250 }).where('id', '=', inviter.id).execute();
+  // What 250 activations would have left on the inviter's row.
+  await sql`
+    UPDATE users SET invited_count = 250, invited_users = to_json(ARRAY(
+      SELECT phone FROM users WHERE invited_by_id = ${inviter.id} ORDER BY activated_at DESC, id DESC LIMIT 100))
+    WHERE id = ${inviter.id}
+  `.execute(ctx.db);
 
   const seen: string[] = [];
   const times: string[] = [];
@@ -44,6 +49,8 @@ t.test('paging over 250 invitees while new ones arrive: each seen once, newest f
   t.equal(page.total, 253);
   const profile = (await ctx.app.inject({ method: 'GET', url: '/api/v1/profile', headers: as(inviter) })).json();
   t.equal(profile.invited_users.length, 100, 'the profile embeds at most 100');
+  const first = (await ctx.app.inject({ method: 'GET', url: '/api/v1/profile/invited?limit=100', headers: as(inviter) })).json();
+  t.same(profile.invited_users, first.items.map((i: { phone: string }) => i.phone), 'the newest 100, as the first page lists them');
   t.equal(profile.invited_count, 253);
 });
 

@@ -4,7 +4,7 @@ import { Value } from 'typebox/value';
 import { ProfileSchema } from '@refstack/shared';
 import { toProfile } from '../src/users/profile-mapper.js';
 import { poolOf } from '../src/db/database.js';
-import { findProfileRow, PROFILE_JSON_BY_IDS } from '../src/users/user-repository.js';
+import { findById, PROFILE_JSON_BY_IDS } from '../src/users/user-repository.js';
 import { activate, as, buildReferralTestApp, createUser } from './helpers.js';
 
 // GET /profile is rendered by PostgreSQL; it must be the very document the mapper would produce.
@@ -18,21 +18,22 @@ t.test('the PostgreSQL-rendered profile equals the mapped row, field for field',
   const invitees = [];
   for (let i = 0; i < 103; i += 1) invitees.push(await createUser(ctx));
   for (const u of invitees) t.equal((await activate(ctx.app, u, inviter.invite_code)).statusCode, 200);
-  // Ties in activation time are ordered by id, newest first, in both renderings.
-  await sql`UPDATE users SET activated_at = '2026-01-01T00:00:00Z' WHERE id IN (${invitees[0]!.id}, ${invitees[1]!.id}, ${invitees[2]!.id})`.execute(ctx.db);
   t.equal((await activate(ctx.app, inviter, plain.invite_code)).statusCode, 200);
 
   for (const user of [plain, named, inviter, invitees[0]!]) {
     const res = await ctx.app.inject({ method: 'GET', url: '/api/v1/profile', headers: as(user) });
     t.equal(res.statusCode, 200);
     t.match(res.headers['content-type'], /^application\/json; charset=utf-8/);
-    const row = await findProfileRow(ctx.db, { id: user.id });
+    const row = await findById(ctx.db, user.id);
     t.ok(row);
     t.same(res.json(), toProfile(row!), `profile ${user.id}`);
     t.ok(Value.Check(ProfileSchema, res.json()), 'and it satisfies the Profile schema');
   }
   const popular = (await ctx.app.inject({ method: 'GET', url: '/api/v1/profile', headers: as(inviter) })).json() as { invited_users: string[]; invited_count: number; activated_invite_code: string };
   t.equal(popular.invited_users.length, 100, 'at most 100 embedded');
+  t.same(popular.invited_users, invitees.slice(3).reverse().map((u) => u.phone), 'the newest 100, newest first');
+  const page = (await ctx.app.inject({ method: 'GET', url: '/api/v1/profile/invited?limit=100', headers: as(inviter) })).json() as { items: Array<{ phone: string }> };
+  t.same(popular.invited_users, page.items.map((i) => i.phone), 'the same phones, in the same order, as the first page of invitees');
   t.equal(popular.invited_count, 103);
   t.equal(popular.activated_invite_code, plain.invite_code);
   const named_ = (await ctx.app.inject({ method: 'GET', url: '/api/v1/profile', headers: as(named) })).json() as { created_at: string; first_name: string };
@@ -80,7 +81,7 @@ t.test('profile reads arriving together share a statement, and each gets its own
       continue;
     }
     t.equal(res.statusCode, 200);
-    const row = await findProfileRow(ctx.db, { id: user.id });
+    const row = await findById(ctx.db, user.id);
     t.same(res.json(), toProfile(row!), `read ${i} is user ${user.id}'s own profile`);
   }
 });

@@ -20,6 +20,12 @@ async function assertForestAndCounts(t: Test, ctx: ReferralTestContext) {
     WHERE u.invited_count <> (SELECT count(*) FROM users i WHERE i.invited_by_id = u.id)
   `.execute(ctx.db);
   t.equal(wrongCounts.rows[0]?.n, '0', 'every invited_count equals its real count');
+  const wrongLists = await sql<{ n: string }>`
+    SELECT count(*) AS n FROM users u
+    WHERE u.invited_users::jsonb <> to_jsonb(ARRAY(
+      SELECT phone FROM users i WHERE i.invited_by_id = u.id ORDER BY i.activated_at DESC, i.id DESC LIMIT 100))
+  `.execute(ctx.db);
+  t.equal(wrongLists.rows[0]?.n, '0', 'every embedded invitee list is the newest 100, in index order');
 }
 
 t.test('10 parallel activations by one user leave exactly one winner', async (t) => {
@@ -75,13 +81,15 @@ t.test('two activations that would close a cycle of length 4 together never both
   await assertForestAndCounts(t, ctx);
 });
 
-t.test('many users activating one inviter at once keep invited_count exact', async (t) => {
+// More than the 100 a profile embeds, so the list is also cut while activations race.
+t.test('many users activating one inviter at once keep invited_count and the embedded list exact', async (t) => {
   const ctx = await buildReferralTestApp(t);
   const inviter = await createUser(ctx);
-  const users = await Promise.all(Array.from({ length: 100 }, () => createUser(ctx)));
+  const users = await Promise.all(Array.from({ length: 120 }, () => createUser(ctx)));
   const answers = await Promise.all(users.map((u) => activate(ctx.app, u, inviter.invite_code)));
   t.ok(answers.every((r) => r.statusCode === 200));
-  const row = await ctx.db.selectFrom('users').select('invited_count').where('id', '=', inviter.id).executeTakeFirstOrThrow();
-  t.equal(row.invited_count, 100);
+  const row = await ctx.db.selectFrom('users').select(['invited_count', 'invited_users']).where('id', '=', inviter.id).executeTakeFirstOrThrow();
+  t.equal(row.invited_count, 120);
+  t.equal(row.invited_users.length, 100);
   await assertForestAndCounts(t, ctx);
 });

@@ -8,6 +8,8 @@ export interface UsersTable {
   activated_invite_code: string | null;
   activated_at: Date | null;
   invited_count: Generated<number>;
+  /** The newest invitees' phones, at most 100, newest first: written only by an activation. */
+  invited_users: ColumnType<string[], never, never>;
   first_name: string | null;
   last_name: string | null;
   email: string | null;

@@ -1,6 +1,5 @@
 import type { Profile } from '@refstack/shared';
 import type { UserRow } from '../db/schema.js';
-import type { ProfileRow } from './user-repository.js';
 
 export interface PublicCard {
   id: string;
@@ -26,7 +25,7 @@ export function toListItem(row: UserRow): ProfileListItem {
   };
 }
 
-export function toProfile(row: ProfileRow): Profile {
+export function toProfile(row: UserRow): Profile {
   return { ...toListItem(row), invited_users: row.invited_users };
 }
 

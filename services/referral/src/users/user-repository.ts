@@ -8,34 +8,8 @@ export type Db = Kysely<Database> | Transaction<Database>;
 /** How many invitee phones a profile embeds; the rest are paged through /profile/invited. */
 export const EMBEDDED_INVITEES = 100;
 
-export type ProfileRow = UserRow & { invited_users: string[] };
-
-/**
- * A user with the phones of their newest invitees, in one round trip. The inner query is a scan of
- * users_invitees_idx in index order: no sort of the invitee set, however large it is.
- */
-const PROFILE_SELECT = `
-    SELECT u.*,
-      COALESCE((
-        SELECT array_agg(i.phone ORDER BY i.activated_at DESC, i.id DESC)
-        FROM (
-          SELECT phone, activated_at, id FROM users
-          WHERE invited_by_id = u.id
-          ORDER BY activated_at DESC, id DESC
-          LIMIT ${EMBEDDED_INVITEES}
-        ) i
-      ), '{}') AS invited_users
-    FROM users u`;
-
-export function profileQuery(where: { id: string } | { phone: string }) {
-  return sql<ProfileRow>`${sql.raw(PROFILE_SELECT)} WHERE ${'id' in where ? sql`u.id = ${where.id}` : sql`u.phone = ${where.phone}`}`;
-}
-
-export async function findProfileRow(db: Db, where: { id: string } | { phone: string }): Promise<ProfileRow | undefined> {
-  return (await profileQuery(where).execute(db)).rows[0];
-}
-
-const PROFILE_BY_ID = { name: 'profile-by-id', text: `${PROFILE_SELECT} WHERE u.id = $1` };
+/** A user's row, which carries the embedded invitee list itself (see recordInvitee). */
+export const PROFILE_BY_ID = { name: 'profile-by-id', text: 'SELECT * FROM users WHERE id = $1' };
 
 /**
  * A timestamptz as text in Date#toISOString's form (UTC, milliseconds, microseconds truncated as a
@@ -60,13 +34,7 @@ export const PROFILE_JSON_BY_IDS = {
       'phone', u.phone,
       'invite_code', u.invite_code,
       'activated_invite_code', u.activated_invite_code,
-      -- ARRAY() keeps the index order of its subquery: no aggregate, no second sort.
-      'invited_users', to_json(ARRAY(
-        SELECT phone FROM users
-        WHERE invited_by_id = u.id
-        ORDER BY activated_at DESC, id DESC
-        LIMIT ${EMBEDDED_INVITEES}
-      )),
+      'invited_users', u.invited_users,
       'invited_count', u.invited_count,
       'first_name', u.first_name,
       'last_name', u.last_name,
@@ -86,7 +54,7 @@ export async function readProfileJsons(db: Kysely<Database>, ids: readonly strin
   const pool = poolOf(db);
   if (!pool) {
     return Promise.all(ids.map(async (id) => {
-      const row = await findProfileRow(db, { id });
+      const row = await findById(db, id);
       return row ? JSON.stringify(toProfile(row)) : undefined;
     }));
   }
@@ -97,10 +65,10 @@ export async function readProfileJsons(db: Kysely<Database>, ids: readonly strin
 }
 
 /** The profile as a row (for the paths that change it first): a named prepared statement. */
-export async function readProfile(db: Kysely<Database>, id: string): Promise<ProfileRow | undefined> {
+export async function readProfile(db: Kysely<Database>, id: string): Promise<UserRow | undefined> {
   const pool = poolOf(db);
-  if (!pool) return findProfileRow(db, { id });
-  return (await pool.query<ProfileRow>({ ...PROFILE_BY_ID, values: [id] })).rows[0];
+  if (!pool) return findById(db, id);
+  return (await pool.query<UserRow>({ ...PROFILE_BY_ID, values: [id] })).rows[0];
 }
 
 export async function findByPhone(db: Db, phone: string): Promise<UserRow | undefined> {
@@ -147,24 +115,37 @@ export async function isAncestor(db: Db, ancestorId: string, userId: string): Pr
   return result.rows[0]?.found === true;
 }
 
-/** The conditional write: only a user who has not activated a code yet can be changed. */
+/**
+ * The conditional write: only a user who has not activated a code yet can be changed. The time is
+ * the clock's, taken while both rows are locked (lockPair), not the transaction's start: so an
+ * inviter's invitees get increasing times in the order their activations commit, the order in
+ * which recordInvitee lists them, and a newcomer never lands between invitee pages already read.
+ */
 export async function setInviter(db: Db, userId: string, inviterId: string, inviteCode: string): Promise<boolean> {
   const result = await db
     .updateTable('users')
-    .set({ invited_by_id: inviterId, activated_invite_code: inviteCode, activated_at: sql<Date>`now()`, updated_at: sql<Date>`now()` })
+    .set({ invited_by_id: inviterId, activated_invite_code: inviteCode, activated_at: sql<Date>`clock_timestamp()`, updated_at: sql<Date>`now()` })
     .where('id', '=', userId)
     .where('invited_by_id', 'is', null)
     .executeTakeFirst();
   return result.numUpdatedRows === 1n;
 }
 
-export async function incrementInvitedCount(db: Db, inviterId: string): Promise<number> {
-  const row = await db
-    .updateTable('users')
-    .set((eb) => ({ invited_count: eb('invited_count', '+', 1) }))
-    .where('id', '=', inviterId)
-    .returning('invited_count')
-    .executeTakeFirstOrThrow();
+/**
+ * Counts a new invitee on the inviter's row and puts their phone first in its embedded list, which
+ * keeps the newest EMBEDDED_INVITEES. Runs in the activation's transaction with the inviter's row
+ * locked, so activations of one inviter apply one after another, each on the list the last left.
+ */
+export async function recordInvitee(db: Db, inviterId: string, inviteePhone: string): Promise<number> {
+  const result = await sql<{ invited_count: number }>`
+    UPDATE users SET
+      invited_count = invited_count + 1,
+      invited_users = to_json((ARRAY[${inviteePhone}::text] || ARRAY(SELECT json_array_elements_text(invited_users)))[1:${EMBEDDED_INVITEES}])
+    WHERE id = ${inviterId}
+    RETURNING invited_count
+  `.execute(db);
+  const row = result.rows[0];
+  if (!row) throw new Error('the inviter vanished while locked');
   return row.invited_count;
 }
 

@@ -61,7 +61,7 @@ export function userServiceFactory({ db, sms, log }: UserServiceDeps) {
     if (!(await repo.setInviter(trx, user.id, inviter.id, code))) {
       throw new AppError('invite_already_activated', 'An invite code is already activated; it can be activated only once.');
     }
-    const invitedCount = await repo.incrementInvitedCount(trx, inviter.id);
+    const invitedCount = await repo.recordInvitee(trx, inviter.id, user.phone);
     return { status: 'activated', inviter: { id: inviter.id, phone: inviter.phone, invitedCount }, code };
   }
 
@@ -119,7 +119,7 @@ export function userServiceFactory({ db, sms, log }: UserServiceDeps) {
         // constraints settle concurrent first sign-ins: no serializable transaction, so sign-ins
         // of neighbouring phones never fail each other's snapshots and retry.
         const { user, created } = await findOrCreateUser(db, phone);
-        const row = created ? { ...user, invited_users: [] } : await repo.readProfile(db, user.id);
+        const row = created ? user : await repo.readProfile(db, user.id);
         if (!row) throw new Error('user vanished right after sign-in');
         return { user: toProfile(row), created, roles: row.is_admin ? ['admin'] : [] };
       }
@@ -127,7 +127,7 @@ export function userServiceFactory({ db, sms, log }: UserServiceDeps) {
       const outcome = await serializable(db, async (trx) => {
         const { user, created } = await findOrCreateUser(trx, phone);
         const activation = await activate(trx, user, inviteCode);
-        const row = await repo.findProfileRow(trx, { id: user.id });
+        const row = await repo.findById(trx, user.id);
         if (!row) throw new Error('user vanished inside its own transaction');
         return { row, created, activation };
       }, { queueOn });
@@ -185,14 +185,9 @@ export function userServiceFactory({ db, sms, log }: UserServiceDeps) {
     /** Another user as the requester may see them: the public card, or everything for an admin. */
     async userById(id: string, requesterIsAdmin: boolean): Promise<PublicCard | Profile> {
       if (!isBigintId(id)) throw notFound();
-      if (requesterIsAdmin) {
-        const row = await repo.findProfileRow(db, { id });
-        if (!row) throw notFound();
-        return toProfile(row);
-      }
       const row = await repo.findById(db, id);
       if (!row) throw notFound();
-      return toPublicCard(row);
+      return requesterIsAdmin ? toProfile(row) : toPublicCard(row);
     },
 
     async listUsers(options: { search?: string; limit: number; cursor?: string }): Promise<{ items: ProfileListItem[]; next_cursor: string | null }> {

@@ -1,6 +1,7 @@
 import type { Migration } from 'kysely';
 import * as createUsers from './2026-11-22T00-create-users.js';
 import * as inviteesIndexIncludePhone from './2026-11-22T01-invitees-index-include-phone.js';
+import * as invitedUsersColumn from './2026-11-30T00-invited-users-column.js';
 
 /**
  * Every migration by its date-prefixed name. A static list (not a folder scan) so that the same
@@ -9,4 +10,5 @@ import * as inviteesIndexIncludePhone from './2026-11-22T01-invitees-index-inclu
 export const migrations: Record<string, Migration> = {
   '2026-11-22T00-create-users': createUsers,
   '2026-11-22T01-invitees-index-include-phone': inviteesIndexIncludePhone,
+  '2026-11-30T00-invited-users-column': invitedUsersColumn,
 };
