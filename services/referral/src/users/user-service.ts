@@ -119,9 +119,7 @@ export function userServiceFactory({ db, sms, log }: UserServiceDeps) {
         // constraints settle concurrent first sign-ins: no serializable transaction, so sign-ins
         // of neighbouring phones never fail each other's snapshots and retry.
         const { user, created } = await findOrCreateUser(db, phone);
-        const row = created ? user : await repo.readProfile(db, user.id);
-        if (!row) throw new Error('user vanished right after sign-in');
-        return { user: toProfile(row), created, roles: row.is_admin ? ['admin'] : [] };
+        return { user: toProfile(user), created, roles: user.is_admin ? ['admin'] : [] };
       }
       const queueOn = await inviterToQueueOn(inviteCode);
       const outcome = await serializable(db, async (trx) => {
