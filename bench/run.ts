@@ -208,7 +208,7 @@ async function main(): Promise<void> {
     const measure = async (name: string, via: Scenario['via'], opts: autocannon.Options) => {
       if (ONLY !== undefined && via !== 'bare' && !`${name} ${via}`.includes(ONLY)) return;
       log(`${name} (${via})`);
-      // This machine's speed drifts by ±15% within minutes, so each scenario gets its own bare
+      // The machine's speed drifts within minutes, so each scenario gets its own bare
       // measurement immediately before it and is compared with that.
       const bareAlongside = via === 'bare' ? undefined : rate(await run({ url: `${bareUrl}/hello`, duration: QUICK ? 2 : 5 }));
       const before = cpuSnapshot();
