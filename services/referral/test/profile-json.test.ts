@@ -4,7 +4,7 @@ import { Value } from 'typebox/value';
 import { ProfileSchema } from '@refstack/shared';
 import { toProfile } from '../src/users/profile-mapper.js';
 import { poolOf } from '../src/db/database.js';
-import { findById, PROFILE_JSON_BY_IDS } from '../src/users/user-repository.js';
+import { findById, PROFILE_BY_ID, PROFILE_JSON_BY_IDS } from '../src/users/user-repository.js';
 import { activate, as, buildReferralTestApp, createUser } from './helpers.js';
 
 // GET /profile is rendered by PostgreSQL; it must be the very document the mapper would produce.
@@ -84,4 +84,20 @@ t.test('profile reads arriving together share a statement, and each gets its own
     const row = await findById(ctx.db, user.id);
     t.same(res.json(), toProfile(row!), `read ${i} is user ${user.id}'s own profile`);
   }
+});
+
+// The row statement is prepared once per connection; it must survive a migration that adds a column.
+t.test('the prepared profile row names every column, and survives a column added while it is prepared', async (t) => {
+  const ctx = await buildReferralTestApp(t);
+  const user = await createUser(ctx);
+  const columns = await sql<{ column_name: string }>`SELECT column_name FROM information_schema.columns WHERE table_name = 'users'`.execute(ctx.db);
+  const pool = poolOf(ctx.db)!;
+  // One connection, so the second read runs on the connection that prepared the statement.
+  const client = await pool.connect();
+  t.teardown(() => client.release());
+  const first = (await client.query({ ...PROFILE_BY_ID, values: [user.id] })).rows[0] as Record<string, unknown>;
+  t.same(Object.keys(first).sort(), columns.rows.map((c) => c.column_name).sort(), 'every column of users, no more');
+  await client.query(`ALTER TABLE users ADD COLUMN later_addition text`);
+  const again = (await client.query({ ...PROFILE_BY_ID, values: [user.id] })).rows[0] as Record<string, unknown>;
+  t.equal(again['id'], user.id, 'the prepared statement still answers');
 });

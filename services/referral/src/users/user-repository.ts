@@ -8,8 +8,17 @@ export type Db = Kysely<Database> | Transaction<Database>;
 /** How many invitee phones a profile embeds; the rest are paged through /profile/invited. */
 export const EMBEDDED_INVITEES = 100;
 
-/** A user's row, which carries the embedded invitee list itself (see recordInvitee). */
-export const PROFILE_BY_ID = { name: 'profile-by-id', text: 'SELECT * FROM users WHERE id = $1' };
+/**
+ * A user's row, which carries the embedded invitee list itself (see recordInvitee). The columns are
+ * named, not `*`: a prepared statement whose result changes shape (a column added by a migration
+ * while this instance runs) fails on every connection that prepared it, until that one closes.
+ */
+export const PROFILE_BY_ID = {
+  name: 'profile-by-id',
+  text: `SELECT id, phone, invite_code, invited_by_id, activated_invite_code, activated_at, invited_count, invited_users,
+    first_name, last_name, email, is_admin, created_at, updated_at
+    FROM users WHERE id = $1`,
+};
 
 /**
  * A timestamptz as text in Date#toISOString's form (UTC, milliseconds, microseconds truncated as a
