@@ -4,6 +4,7 @@ import { createTestDatabase } from '@refstack/shared/testing';
 import { createDatabase } from '../src/db/database.js';
 import { migrateToLatest } from '../src/db/migrate.js';
 import { inviteesQuery, PROFILE_BY_ID, PROFILE_JSON_BY_IDS } from '../src/users/user-repository.js';
+import { recordInviteesAsActivations } from '../test/helpers.js';
 
 interface PlanNode {
   'Node Type': string;
@@ -41,12 +42,7 @@ t.test('profile and invitee reads stay index scans at a million users', async (t
     UPDATE users SET invited_by_id = 1, activated_invite_code = '000001', activated_at = now() - id * interval '1 second'
     WHERE id BETWEEN 2 AND 100001
   `.execute(db);
-  // What 100,000 activations would have left on the inviter's row.
-  await sql`
-    UPDATE users SET invited_count = 100000, invited_users = to_json(ARRAY(
-      SELECT phone FROM users WHERE invited_by_id = 1 ORDER BY activated_at DESC, id DESC LIMIT 100))
-    WHERE id = 1
-  `.execute(db);
+  await recordInviteesAsActivations(db, '1');
   // As autovacuum would after a bulk load: the visibility map lets index-only scans skip the table.
   await sql`VACUUM ANALYZE users`.execute(db);
   t.comment(`seeded in ${Date.now() - started} ms`);

@@ -1,7 +1,7 @@
 import { createSign, generateKeyPairSync, randomUUID, type KeyObject } from 'node:crypto';
 import Fastify from 'fastify';
 import type { FastifyInstance } from 'fastify';
-import type { Kysely } from 'kysely';
+import { sql, type Kysely } from 'kysely';
 import type { Profile, SmsJob, SmsQueue } from '@refstack/shared';
 import { createTestDatabase, LogCapture, testConfig, type Teardownable } from '@refstack/shared/testing';
 import { buildApp } from '../src/app.js';
@@ -9,6 +9,7 @@ import { JwksClient } from '../src/auth/jwks-client.js';
 import { createDatabase } from '../src/db/database.js';
 import { migrateToLatest } from '../src/db/migrate.js';
 import type { Database } from '../src/db/schema.js';
+import { EMBEDDED_INVITEES } from '../src/users/user-repository.js';
 
 export const INTERNAL_TOKEN = 'test-internal-token-0123456789abcdef';
 
@@ -122,4 +123,18 @@ export function as(user: { token: string }) {
 
 export async function activate(app: FastifyInstance, user: { token: string }, code: string) {
   return app.inject({ method: 'PUT', url: '/api/v1/profile/invite', headers: as(user), payload: { invite_code: code } });
+}
+
+/**
+ * For invitees a test inserted directly: what their activations would have left on the inviter's
+ * row, the count and the newest phones in the invitee index's order.
+ */
+export async function recordInviteesAsActivations(db: Kysely<Database>, inviterId: string): Promise<void> {
+  await sql`
+    UPDATE users SET
+      invited_count = (SELECT count(*) FROM users WHERE invited_by_id = ${inviterId}),
+      invited_users = to_json(ARRAY(
+        SELECT phone FROM users WHERE invited_by_id = ${inviterId} ORDER BY activated_at DESC, id DESC LIMIT ${EMBEDDED_INVITEES}))
+    WHERE id = ${inviterId}
+  `.execute(db);
 }

@@ -1,6 +1,6 @@
 import t from 'tap';
 import { sql } from 'kysely';
-import { activate, as, buildReferralTestApp, createUser } from './helpers.js';
+import { activate, as, buildReferralTestApp, createUser, recordInviteesAsActivations } from './helpers.js';
 
 t.test('paging over 250 invitees while new ones arrive: each seen once, newest first', async (t) => {
   const ctx = await buildReferralTestApp(t);
@@ -12,12 +12,7 @@ t.test('paging over 250 invitees while new ones arrive: each seen once, newest f
            now() - (g / 2) * interval '1 second'
     FROM generate_series(1, 250) g
   `.execute(ctx.db);
-  // What 250 activations would have left on the inviter's row.
-  await sql`
-    UPDATE users SET invited_count = 250, invited_users = to_json(ARRAY(
-      SELECT phone FROM users WHERE invited_by_id = ${inviter.id} ORDER BY activated_at DESC, id DESC LIMIT 100))
-    WHERE id = ${inviter.id}
-  `.execute(ctx.db);
+  await recordInviteesAsActivations(ctx.db, inviter.id);
 
   const seen: string[] = [];
   const times: string[] = [];
