@@ -95,7 +95,11 @@ async function main(): Promise<void> {
     OTP_RESEND_SECONDS: '0',
     OTP_MAX_SENDS_PER_HOUR: '1000000',
     OTP_MAX_FAILED_PER_DAY: '1000000',
+    OTP_PHONE_FAILED_PER_DAY: '1000000',
+    // Production refuses shorter codes.
+    OTP_LENGTH: '6',
     SEND_CODE_IP_PER_HOUR: '100000000',
+    VERIFY_IP_FAILED_PER_HOUR: '100000000',
   };
 
   // Production refuses to create databases: migrate first, as an operator would.

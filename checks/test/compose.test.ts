@@ -738,7 +738,7 @@ const breakages: Record<string, Breakage[]> = {
     { what: 'an env name the config does not read', compose: (c) => void (envMap(svc(c, 'auth')).REDIS_HOST = 'redis') },
   ],
   'compose defaults of config variables equal the schema defaults': [
-    { what: 'a default that drifted from the schema', compose: (c) => void (envMap(svc(c, 'auth')).OTP_LENGTH = '${OTP_LENGTH:-6}') },
+    { what: 'a default that drifted from the schema', compose: (c) => void (envMap(svc(c, 'auth')).OTP_LENGTH = '${OTP_LENGTH:-4}') },
   ],
   'only the gateway publishes a port, and the one it listens on': [
     { what: 'redis published', compose: (c) => void (svc(c, 'redis').ports = ['6379:6379']) },

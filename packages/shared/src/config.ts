@@ -31,13 +31,16 @@ export const EnvSchema = Type.Object({
   REDIS_KEY_PREFIX: Type.String({ pattern: '^[A-Za-z0-9_.-]{1,32}$', default: 'refstack' }),
   DEFAULT_REGION: Type.String({ pattern: '^[A-Z]{2}$', default: 'RU' }),
   ALLOWED_COUNTRIES: Type.String({ pattern: '^(\\*|[A-Z]{2}(,[A-Z]{2})*)$', default: 'RU' }),
-  OTP_LENGTH: Type.Integer({ minimum: 4, maximum: 8, default: 4 }),
+  OTP_LENGTH: Type.Integer({ minimum: 4, maximum: 8, default: 6 }),
   OTP_TTL_SECONDS: PositiveInt(300, 86_400),
   OTP_MAX_ATTEMPTS: PositiveInt(5, 100),
   OTP_RESEND_SECONDS: Type.Integer({ minimum: 0, maximum: 86_400, default: 60 }),
   OTP_MAX_SENDS_PER_HOUR: PositiveInt(5, 1_000_000),
   OTP_MAX_FAILED_PER_DAY: PositiveInt(20, 1_000_000),
+  OTP_PHONE_FAILED_PER_DAY: PositiveInt(100, 1_000_000),
+  OTP_ALLOW_SHORT: Type.Boolean({ default: false }),
   SEND_CODE_IP_PER_HOUR: PositiveInt(30, 100_000_000),
+  VERIFY_IP_FAILED_PER_HOUR: PositiveInt(30, 100_000_000),
   OTP_HMAC_SECRET: Type.Optional(Type.String()),
   ACCESS_TOKEN_TTL_SECONDS: PositiveInt(900, 86_400),
   REFRESH_TOKEN_TTL_SECONDS: PositiveInt(2_592_000, 31_536_000),
@@ -48,7 +51,8 @@ export const EnvSchema = Type.Object({
   INTERNAL_TOKEN: Type.Optional(Type.String()),
   TRUSTED_PROXIES: Type.String({ default: '127.0.0.1,::1' }),
   CORS_ORIGINS: Type.String({ default: '' }),
-  UPSTREAM_TIMEOUT_MS: PositiveInt(5000, 120_000),
+  UPSTREAM_TIMEOUT_MS: PositiveInt(12_000, 120_000),
+  REFERRAL_TIMEOUT_MS: PositiveInt(5000, 60_000),
   SMS_PROVIDER: Type.Union([Type.Literal('console')], { default: 'console' }),
   SMS_CONCURRENCY: PositiveInt(10, 1000),
 });
@@ -82,10 +86,14 @@ export interface Config {
     maxAttempts: number;
     resendSeconds: number;
     maxSendsPerHour: number;
+    /** Wrong tries for one phone from one client per rolling 24 h. */
     maxFailedPerDay: number;
+    /** Wrong tries for one phone from all clients per rolling 24 h before verify slows down. */
+    phoneFailedPerDay: number;
     hmacSecret: string;
   };
   sendCodeIpPerHour: number;
+  verifyIpFailedPerHour: number;
   tokens: {
     accessTtlSeconds: number;
     refreshTtlSeconds: number;
@@ -98,6 +106,8 @@ export interface Config {
   trustedProxies: string[];
   corsOrigins: string[];
   upstreamTimeoutMs: number;
+  /** Auth's limit for the referral service's answer to a sign-in. */
+  referralTimeoutMs: number;
   sms: { provider: Env['SMS_PROVIDER']; concurrency: number };
 }
 
@@ -113,7 +123,18 @@ export class ConfigError extends Error {
 export interface LoadConfigOptions {
   /** Secrets this process needs; in production each must be set to a non-default value. */
   requiredSecrets?: readonly SecretName[];
+  /** This process issues one-time codes: production refuses codes too short to resist guessing. */
+  issuesOtps?: boolean;
 }
+
+/**
+ * How much longer than REFERRAL_TIMEOUT_MS a verify may take in auth: a second before the point of
+ * no return (spending the code), checked there, and after it two Redis commands (spend the code,
+ * open the session), each bounded by its command timeout.
+ */
+export const AUTH_VERIFY_OVERHEAD_MS = 5000;
+/** Codes shorter than this are refused in production unless OTP_ALLOW_SHORT=true. */
+export const MIN_PRODUCTION_OTP_LENGTH = 6;
 
 const list = (value: string): string[] =>
   value
@@ -155,6 +176,23 @@ export function loadConfig(
   if (isProduction && options.requiredSecrets?.includes('JWT_PRIVATE_KEY') && !env.JWT_PRIVATE_KEY) {
     problems.push('JWT_PRIVATE_KEY: must be set to a PEM-encoded P-256 private key when NODE_ENV=production');
   }
+  if (isProduction && options.issuesOtps && env.OTP_LENGTH < MIN_PRODUCTION_OTP_LENGTH && !env.OTP_ALLOW_SHORT) {
+    problems.push(
+      `OTP_LENGTH: ${env.OTP_LENGTH}-digit codes are refused in production: ${env.OTP_MAX_ATTEMPTS} guesses break one ` +
+        `code in ${10 ** env.OTP_LENGTH / env.OTP_MAX_ATTEMPTS}, and an attacker spread over many phones and addresses ` +
+        `makes guesses at scale (see SECURITY.md). Set OTP_LENGTH=${MIN_PRODUCTION_OTP_LENGTH} or more, or ` +
+        'OTP_ALLOW_SHORT=true to accept that risk',
+    );
+  }
+  // A sign-in that succeeded must never reach the client as the gateway's timeout. (Tests and
+  // development may shorten the gateway's timeout to see it fire.)
+  if (isProduction && env.UPSTREAM_TIMEOUT_MS <= env.REFERRAL_TIMEOUT_MS + AUTH_VERIFY_OVERHEAD_MS) {
+    problems.push(
+      `UPSTREAM_TIMEOUT_MS: must exceed REFERRAL_TIMEOUT_MS + ${AUTH_VERIFY_OVERHEAD_MS} ms ` +
+        `(${env.REFERRAL_TIMEOUT_MS + AUTH_VERIFY_OVERHEAD_MS}), ` +
+        'the longest a verify can take in auth, or a sign-in that succeeded would be answered as a timeout',
+    );
+  }
   if (problems.length > 0) throw new ConfigError(problems);
 
   const authUrl = (env.AUTH_URL ?? `http://127.0.0.1:${env.AUTH_PORT}`).replace(/\/+$/, '');
@@ -181,9 +219,11 @@ export function loadConfig(
       resendSeconds: env.OTP_RESEND_SECONDS,
       maxSendsPerHour: env.OTP_MAX_SENDS_PER_HOUR,
       maxFailedPerDay: env.OTP_MAX_FAILED_PER_DAY,
+      phoneFailedPerDay: env.OTP_PHONE_FAILED_PER_DAY,
       hmacSecret,
     },
     sendCodeIpPerHour: env.SEND_CODE_IP_PER_HOUR,
+    verifyIpFailedPerHour: env.VERIFY_IP_FAILED_PER_HOUR,
     tokens: {
       accessTtlSeconds: env.ACCESS_TOKEN_TTL_SECONDS,
       refreshTtlSeconds: env.REFRESH_TOKEN_TTL_SECONDS,
@@ -196,6 +236,7 @@ export function loadConfig(
     trustedProxies: list(env.TRUSTED_PROXIES),
     corsOrigins: list(env.CORS_ORIGINS),
     upstreamTimeoutMs: env.UPSTREAM_TIMEOUT_MS,
+    referralTimeoutMs: env.REFERRAL_TIMEOUT_MS,
     sms: { provider: env.SMS_PROVIDER, concurrency: env.SMS_CONCURRENCY },
   };
 }

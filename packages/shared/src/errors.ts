@@ -82,11 +82,15 @@ export function isErrorCode(value: unknown): value is ErrorCode {
   return typeof value === 'string' && Object.hasOwn(ERROR_CATALOG, value);
 }
 
+const TOO_MANY_REQUESTS_FALLBACK_SECONDS = 60;
+
 export function problemBody(code: ErrorCode, detail: string, extras: AppErrorExtras = {}): ProblemBody {
   const { status, title } = ERROR_CATALOG[code];
   const body: ProblemBody = { type: problemType(code), title, status, code, detail };
   if (extras.errors) body.errors = extras.errors;
   if (extras.retryAfter !== undefined) body.retry_after = Math.max(1, Math.ceil(extras.retryAfter));
+  // Every 429 says when to come back (the contract); one raised without a hint gets a cautious one.
+  else if (status === 429) body.retry_after = TOO_MANY_REQUESTS_FALLBACK_SECONDS;
   if (extras.extensions) Object.assign(body, extras.extensions);
   return body;
 }

@@ -17,3 +17,4 @@ export type { DestinationStream } from 'pino';
 export * from './sms-queue.js';
 export * from './phone-input.js';
 export * from './openapi.js';
+export * from './client-address.js';

@@ -19,16 +19,37 @@ export interface SmsJob {
   to: string;
   /** The whole message text as it is sent. */
   text: string;
+  /**
+   * Milliseconds since the epoch after which the message is worthless (a login code has expired):
+   * retries stop then and a job still waiting is dropped unsent.
+   */
+  expiresAt: number;
+}
+
+/** How long an inviter notice is worth sending. */
+export const NOTICE_LIFETIME_MS = 24 * 3600 * 1000;
+
+/** The backoff type the SMS worker implements (`smsRetryDelay`). */
+export const SMS_BACKOFF = 'sms-capped';
+const FIRST_RETRY_MS = 500;
+const MAX_RETRY_MS = 30_000;
+
+/**
+ * Delay before retry `attemptsMade` (1 for the first retry): doubling from half a second, capped
+ * at 30 s so that a provider that comes back is used within half a minute, with jitter so that
+ * many failed sends do not return together.
+ */
+export function smsRetryDelay(attemptsMade: number, random: () => number = Math.random): number {
+  const delay = Math.min(MAX_RETRY_MS, FIRST_RETRY_MS * 2 ** Math.max(0, attemptsMade - 1));
+  return Math.round(delay * (0.5 + random() / 2));
 }
 
 /**
- * Sends retry with exponential backoff and jitter. A finished job leaves Redis at once because an
- * OTP message holds a live code; a failed one is kept briefly for inspection (its code has expired
- * by then) and bounded in number.
+ * Options for one message. Retries go on while it is worth sending (the worker drops it at its
+ * expiry): the attempt count only has to outlast its lifetime. Whatever the outcome, the job leaves
+ * Redis at once, because an OTP message holds a live code.
  */
-export const SMS_JOB_OPTIONS: JobsOptions = {
-  attempts: 6,
-  backoff: { type: 'exponential', delay: 500, jitter: 0.5 },
-  removeOnComplete: true,
-  removeOnFail: { age: 24 * 3600, count: 1000 },
-};
+export function smsJobOptions(job: SmsJob, now: number = Date.now()): JobsOptions {
+  const retries = Math.ceil(Math.max(0, job.expiresAt - now) / (MAX_RETRY_MS / 2)) + 8;
+  return { attempts: retries + 1, backoff: { type: SMS_BACKOFF }, removeOnComplete: true, removeOnFail: true };
+}

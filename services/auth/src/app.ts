@@ -69,7 +69,8 @@ async function compose(config: Config, options: AuthAppOptions, redis: Redis): P
     redis,
     redisKeyPrefix: config.redisKeyPrefix,
   });
-  const verifyOptions = { algorithms: ['ES256' as const], allowedIss: config.tokens.issuer, allowedAud: config.tokens.audience };
+  // A token without an issuer, audience, expiry or subject is refused, not waved through.
+  const verifyOptions = { algorithms: ['ES256' as const], allowedIss: config.tokens.issuer, allowedAud: config.tokens.audience, requiredClaims: ['iss', 'aud', 'exp', 'sub'] };
   await app.register(fastifyJwt, {
     secret: { private: keyring.signing.privatePem, public: keyring.signing.publicPem },
     sign: { algorithm: 'ES256', kid: keyring.signing.kid, iss: config.tokens.issuer, aud: config.tokens.audience, expiresIn: `${config.tokens.accessTtlSeconds}s` },
@@ -80,7 +81,7 @@ async function compose(config: Config, options: AuthAppOptions, redis: Redis): P
   if (!options.sms) app.addHook('onClose', () => sms.close());
   const referral =
     options.referral ??
-    createReferralClient({ baseUrl: config.urls.referral, internalToken: config.internalToken, timeoutMs: config.upstreamTimeoutMs, log: app.log });
+    createReferralClient({ baseUrl: config.urls.referral, internalToken: config.internalToken, log: app.log });
   if (!options.referral) app.addHook('onClose', () => referral.close());
 
   const otp = otpServiceFactory({ store: new OtpStore(redis, config.redisKeyPrefix), sms, config, now });

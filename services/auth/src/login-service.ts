@@ -7,7 +7,9 @@ export interface LoginServiceDeps {
   otp: OtpService;
   referral: ReferralClient;
   tokens: TokenService;
-  config: Pick<Config, 'phone'>;
+  config: Pick<Config, 'phone' | 'referralTimeoutMs'>;
+  /** A monotonic clock in milliseconds for the verify's own deadline (not the codes' clock). */
+  elapsed?: () => number;
 }
 
 export interface VerifyInput {
@@ -16,14 +18,22 @@ export interface VerifyInput {
   invite_code?: string | null;
 }
 
+/** Time a verify may spend in auth before it calls the referral service (two Redis steps). */
+const BEFORE_REFERRAL_MS = 1000;
+
+const unavailable = () => new AppError('service_unavailable', 'Sign-in took too long; the code stays valid, try again shortly.', { retryAfter: 1 });
+
 /**
- * Verify = check the code (counted), sign in at referral (creates the user, applies the invite),
- * and only then spend the code and open a session. A refused invite or an unreachable referral
- * service leaves the code valid.
+ * Verify = check the code (counted) and claim it, sign in at referral (creates the user, applies
+ * the invite), and only then spend the code and open a session. Parallel verifies with the right
+ * code: one claims it, the others are refused before they reach referral. A refused invite, an
+ * unreachable referral service or a sign-in that ran past its deadline gives the code back, so a
+ * login is never answered as failed after it was spent, nor spent after its caller gave up.
  */
-export function loginServiceFactory({ otp, referral, tokens, config }: LoginServiceDeps) {
+export function loginServiceFactory({ otp, referral, tokens, config, elapsed = () => performance.now() }: LoginServiceDeps) {
   return {
-    async verify(input: VerifyInput, requestId: string): Promise<{ user: Profile; tokens: Tokens; created: boolean }> {
+    async verify(input: VerifyInput, requestId: string, ip: string): Promise<{ user: Profile; tokens: Tokens; created: boolean }> {
+      const deadline = elapsed() + BEFORE_REFERRAL_MS + config.referralTimeoutMs;
       const phone = requirePhone(input.phone, config.phone);
       let inviteCode: string | undefined;
       if (input.invite_code !== undefined && input.invite_code !== null && input.invite_code.trim() !== '') {
@@ -34,9 +44,19 @@ export function loginServiceFactory({ otp, referral, tokens, config }: LoginServ
         }
         inviteCode = parsed;
       }
-      const codeHash = await otp.check(phone, input.code);
-      const signedIn = await referral.signIn({ phone, inviteCode }, requestId);
-      if (!(await otp.consume(phone, codeHash))) {
+      const claim = await otp.check(phone, input.code, ip);
+      let signedIn;
+      try {
+        const left = Math.min(config.referralTimeoutMs, deadline - elapsed());
+        if (left <= 0) throw unavailable();
+        signedIn = await referral.signIn({ phone, inviteCode }, requestId, left);
+        // Past the deadline the gateway may have given up on this request: do not spend the code.
+        if (elapsed() > deadline) throw unavailable();
+      } catch (error) {
+        await otp.release(claim).catch(() => undefined);
+        throw error;
+      }
+      if (!(await otp.consume(claim))) {
         throw new AppError('otp_expired', 'This code has just been used.');
       }
       const issued = await tokens.issue({ sub: signedIn.user.id, phone: signedIn.user.phone, roles: signedIn.roles });

@@ -2,7 +2,8 @@ import { Pool } from 'undici';
 import { AppError, INTERNAL_TOKEN_HEADER, isErrorCode, REQUEST_ID_HEADER, type SignInResult } from '@refstack/shared';
 
 export interface ReferralClient {
-  signIn(input: { phone: string; inviteCode?: string }, requestId: string): Promise<SignInResult>;
+  /** `timeoutMs`: how long this call may wait for referral's answer. */
+  signIn(input: { phone: string; inviteCode?: string }, requestId: string, timeoutMs: number): Promise<SignInResult>;
   close(): Promise<void>;
 }
 
@@ -15,12 +16,12 @@ export interface ReferralClientLog {
  * Invite refusals come back as the same problem; anything else that goes wrong is a 503, so the
  * caller keeps its code and can retry.
  */
-export function createReferralClient(options: { baseUrl: string; internalToken: string; timeoutMs: number; log: ReferralClientLog }): ReferralClient {
-  const pool = new Pool(options.baseUrl, { connections: 32, keepAliveTimeout: 30_000, connectTimeout: 2000, headersTimeout: options.timeoutMs, bodyTimeout: options.timeoutMs });
+export function createReferralClient(options: { baseUrl: string; internalToken: string; log: ReferralClientLog }): ReferralClient {
+  const pool = new Pool(options.baseUrl, { connections: 32, keepAliveTimeout: 30_000, connectTimeout: 2000 });
   const unavailable = (cause: unknown) => new AppError('service_unavailable', 'Sign-in is temporarily unavailable; the code stays valid, try again shortly.', { retryAfter: 1 }, cause);
 
   return {
-    async signIn(input, requestId) {
+    async signIn(input, requestId, timeoutMs) {
       let response;
       try {
         response = await pool.request({
@@ -28,6 +29,8 @@ export function createReferralClient(options: { baseUrl: string; internalToken: 
           method: 'POST',
           headers: { 'content-type': 'application/json', [INTERNAL_TOKEN_HEADER]: options.internalToken, [REQUEST_ID_HEADER]: requestId },
           body: JSON.stringify({ phone: input.phone, ...(input.inviteCode ? { invite_code: input.inviteCode } : {}) }),
+          headersTimeout: timeoutMs,
+          bodyTimeout: timeoutMs,
         });
       } catch (error) {
         options.log.error({ reason: (error as Error).message }, 'referral service unreachable');

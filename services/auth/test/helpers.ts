@@ -97,12 +97,13 @@ export async function buildAuthTestApp(t: Teardownable, env: Record<string, stri
 
 export const PHONE = '+79123456789';
 
-export async function sendCode(app: FastifyInstance, phone: string = PHONE, headers: Record<string, string> = {}) {
-  return app.inject({ method: 'POST', url: '/api/v1/auth/send-code', payload: { phone }, headers });
+/** `from`: the client's address (the default is the loopback a test client has). */
+export async function sendCode(app: FastifyInstance, phone: string = PHONE, headers: Record<string, string> = {}, from?: string) {
+  return app.inject({ method: 'POST', url: '/api/v1/auth/send-code', payload: { phone }, headers, ...(from ? { remoteAddress: from } : {}) });
 }
 
-export async function verify(app: FastifyInstance, body: Record<string, unknown>) {
-  return app.inject({ method: 'POST', url: '/api/v1/auth/verify', payload: body });
+export async function verify(app: FastifyInstance, body: Record<string, unknown>, from?: string) {
+  return app.inject({ method: 'POST', url: '/api/v1/auth/verify', payload: body, ...(from ? { remoteAddress: from } : {}) });
 }
 
 /** Send-code then verify; returns the verify answer's body. */

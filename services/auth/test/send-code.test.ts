@@ -9,7 +9,7 @@ t.test('normalises any notation and answers with E.164, never the code', async (
   t.equal(outbox.jobs.length, 1, 'one SMS job');
   const job = outbox.jobs[0];
   t.equal(job?.to, PHONE);
-  t.match(job?.text, /^Your login code is \d{4}\. It expires in 5 minutes\.$/);
+  t.match(job?.text, /^Your login code is \d{6}\. It expires in 5 minutes\.$/);
   const code = outbox.lastCodeFor(PHONE);
   t.notMatch(res.body, code);
 });
@@ -98,6 +98,40 @@ t.test('per-phone hourly limit: rate_limited until the window rolls', async (t) 
   t.equal((await sendCode(app, '+79001234567')).statusCode, 200, 'another phone is unaffected');
   clock.advance(3600);
   t.equal((await sendCode(app)).statusCode, 200);
+});
+
+t.test("one client's codes do not use up the owner's: past the free sends the resend gap doubles, up to 15 minutes", async (t) => {
+  const { app, clock } = await buildAuthTestApp(t, { OTP_MAX_SENDS_PER_HOUR: '3' });
+  const stranger = '203.0.113.70';
+  for (let i = 0; i < 3; i += 1) {
+    t.equal((await sendCode(app, PHONE, {}, stranger)).statusCode, 200);
+    clock.advance(60);
+  }
+  t.equal((await sendCode(app, PHONE, {}, stranger)).json().code, 'rate_limited', 'the stranger used its three');
+  // Three codes went to the phone this hour: from now on each further one waits twice as long as the last.
+  const gaps: number[] = [];
+  let client = 0;
+  for (let i = 0; i < 6; i += 1) {
+    client += 1;
+    const early = await sendCode(app, PHONE, {}, `198.51.100.${client}`);
+    t.equal(early.json().code, 'resend_too_soon');
+    const wait = Number(early.headers['retry-after']);
+    clock.advance(wait);
+    t.equal((await sendCode(app, PHONE, {}, `198.51.100.${client}`)).statusCode, 200, `a code after ${wait} s`);
+    gaps.push(wait);
+  }
+  t.same(gaps, [60, 240, 480, 900, 900, 900], 'a minute left of the cooldown, then 4, 8 and at most 15 minutes');
+});
+
+t.test('IPv6 clients are counted per /64', async (t) => {
+  const { app } = await buildAuthTestApp(t, { SEND_CODE_IP_PER_HOUR: '2' });
+  const answers = [];
+  for (const [i, from] of ['2001:db8:1:2::1', '2001:db8:1:2:ffff:ffff:ffff:fffe', '2001:db8:1:2::abcd'].entries()) {
+    answers.push((await sendCode(app, `+7900123458${i}`, {}, from)).statusCode);
+  }
+  t.same(answers, [200, 200, 429], 'three addresses of one /64 are one client');
+  t.equal((await sendCode(app, '+79001234589', {}, '2001:db8:1:3::1')).statusCode, 200, 'the next /64 is another client');
+  t.equal((await sendCode(app, '+79001234588', {}, '::ffff:203.0.113.5')).statusCode, 200, 'an IPv4-mapped address counts as its IPv4 address');
 });
 
 t.test('per-IP hourly limit across phones', async (t) => {

@@ -1,5 +1,6 @@
 import t from 'tap';
 import { createHmac, createPublicKey, createVerify, generateKeyPairSync } from 'node:crypto';
+import { createSigner } from 'fast-jwt';
 import { buildAuthTestApp, signIn } from './helpers.js';
 
 const b64 = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
@@ -142,4 +143,21 @@ t.test('the refresh session has an absolute lifetime', async (t) => {
   t.ok(rotated.refresh);
   t.ok((await ctx.redis.pttl(key)) <= before, 'rotation does not extend it');
   t.ok((await ctx.redis.pttl(`${key}:spent`)) <= before, 'spent tokens leave with the session');
+});
+
+t.test('token/verify requires iss, aud, exp and sub: a token signed with the real key but missing one is refused', async (t) => {
+  const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
+  const pem = privateKey.export({ format: 'pem', type: 'pkcs8' }).toString();
+  const ctx = await buildAuthTestApp(t, { JWT_PRIVATE_KEY: pem });
+  const kid = (await ctx.app.inject({ method: 'GET', url: '/.well-known/jwks.json' })).json().keys[0].kid as string;
+  const now = Math.floor(Date.now() / 1000);
+  const complete = { sub: '1', phone: '+79123456789', roles: [], iss: 'refstack-auth', aud: 'refstack', iat: now, exp: now + 900, jti: 'x' };
+  const sign = createSigner({ key: pem, algorithm: 'ES256', kid });
+  t.equal((await tokenVerify(ctx.app, sign(complete))).statusCode, 200, 'the complete token is valid');
+  for (const claim of ['iss', 'aud', 'exp', 'sub'] as const) {
+    const { [claim]: _dropped, ...rest } = complete;
+    const res = await tokenVerify(ctx.app, sign(rest));
+    t.equal(res.statusCode, 401, `without ${claim}`);
+    t.equal(res.json().code, 'token_invalid', `without ${claim}`);
+  }
 });

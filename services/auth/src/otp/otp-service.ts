@@ -1,11 +1,12 @@
-import { AppError, requirePhone, type Config, type SmsQueue } from '@refstack/shared';
+import { randomBytes } from 'node:crypto';
+import { AppError, AUTH_VERIFY_OVERHEAD_MS, clientBucket, requirePhone, type Config, type SmsQueue } from '@refstack/shared';
 import { canonicalOtp, generateOtp, hashOtp } from './otp-code.js';
 import type { OtpLimits, OtpStore } from './otp-store.js';
 
 export interface OtpServiceDeps {
   store: OtpStore;
   sms: SmsQueue;
-  config: Pick<Config, 'otp' | 'phone' | 'sendCodeIpPerHour'>;
+  config: Pick<Config, 'otp' | 'phone' | 'sendCodeIpPerHour' | 'verifyIpFailedPerHour' | 'referralTimeoutMs'>;
   now: () => number;
 }
 
@@ -14,6 +15,12 @@ export interface SendCodeResult {
   phone: string;
   expires_in: number;
   resend_in: number;
+}
+
+/** A matched code, held for the sign-in that matched it until `consume` or `release`. */
+export interface OtpClaim {
+  phone: string;
+  claimId: string;
 }
 
 const seconds = (ms: number) => Math.max(1, Math.ceil(ms / 1000));
@@ -32,58 +39,86 @@ export function otpServiceFactory({ store, sms, config, now }: OtpServiceDeps) {
     resendMs: otp.resendSeconds * 1000,
     maxSendsPerHour: otp.maxSendsPerHour,
     maxFailedPerDay: otp.maxFailedPerDay,
+    phoneFailedPerDay: otp.phoneFailedPerDay,
+    // Longer than a verify can take in auth, so a live sign-in never loses its code to a parallel one.
+    claimMs: config.referralTimeoutMs + AUTH_VERIFY_OVERHEAD_MS,
   };
 
   return {
     /**
-     * Limits are checked in the contract's order: the caller's address, then the phone's cooldown,
-     * then the phone's hourly count. The answer never depends on whether the phone has an account.
+     * Limits are checked in the contract's order: the caller's address, then the phone's limits for
+     * this caller and the phone's resend gap. The answer never depends on whether the phone has an account.
      */
     async sendCode(phoneInput: string, ip: string): Promise<SendCodeResult> {
       const phone = requirePhone(phoneInput, config.phone);
+      const bucket = clientBucket(ip);
       const at = now();
-      const ipAdmission = await store.admitIp(ip, config.sendCodeIpPerHour, at);
-      if (!ipAdmission.allowed) {
-        throw new AppError('rate_limited', 'Too many code requests from this address; try again later.', { retryAfter: seconds(ipAdmission.retryAfterMs) });
+      const admission = await store.admitSend(bucket, config.sendCodeIpPerHour, at);
+      if (!admission.allowed) {
+        throw new AppError('rate_limited', 'Too many code requests from this address; try again later.', { retryAfter: seconds(admission.retryAfterMs) });
       }
       const code = generateOtp(otp.length);
-      const issued = await store.issue(phone, hashOtp(otp.hmacSecret, phone, code), limits, at);
+      const issued = await store.issue(phone, bucket, hashOtp(otp.hmacSecret, phone, code), limits, at);
       if (issued.result === 'resend_too_soon') {
         throw new AppError('resend_too_soon', 'A code was sent to this phone moments ago; wait before asking again.', { retryAfter: seconds(issued.retryAfterMs) });
       }
       if (issued.result === 'rate_limited') {
-        throw new AppError('rate_limited', 'Too many codes for this phone; try again later.', { retryAfter: seconds(issued.retryAfterMs) });
+        throw new AppError('rate_limited', 'Too many codes or wrong tries for this phone; try again later.', { retryAfter: seconds(issued.retryAfterMs) });
       }
-      await sms.send({ kind: 'otp', to: phone, text: `Your login code is ${code}. It expires in ${lifetimeText(otp.ttlSeconds)}.` });
+      await sms.send({
+        kind: 'otp',
+        to: phone,
+        text: `Your login code is ${code}. It expires in ${lifetimeText(otp.ttlSeconds)}.`,
+        expiresAt: at + limits.ttlMs,
+      });
       return { message: 'Code sent', phone, expires_in: otp.ttlSeconds, resend_in: otp.resendSeconds };
     },
 
-    /** Checks a code and counts the attempt; returns the code's hash for `consume` on success. */
-    async check(phone: string, codeInput: string | number): Promise<string> {
+    /**
+     * Checks a code and counts the attempt. A match is claimed for this caller, who must then
+     * `consume` it (signed in) or `release` it (the sign-in failed, the code stays valid).
+     */
+    async check(phone: string, codeInput: string | number, ip: string): Promise<OtpClaim> {
       const code = canonicalOtp(codeInput, otp.length);
       if (code === null) {
         const message = `must be ${otp.length} digits`;
         throw new AppError('validation_failed', `code ${message}`, { errors: [{ field: 'code', message }] });
       }
-      const codeHash = hashOtp(otp.hmacSecret, phone, code);
-      const outcome = await store.check(phone, codeHash, limits, now());
+      const bucket = clientBucket(ip);
+      const at = now();
+      // A try is reserved from the client's hourly budget before the guess is looked at; only a
+      // wrong code, a burned code or no code at all keeps it spent.
+      const reservation = await store.reserveVerify(bucket, config.verifyIpFailedPerHour, at);
+      if (!reservation.allowed) {
+        throw new AppError('rate_limited', 'Too many failed sign-in attempts from this address; try again later.', { retryAfter: seconds(reservation.retryAfterMs) });
+      }
+      const claimId = randomBytes(12).toString('base64url');
+      const outcome = await store.check(phone, bucket, hashOtp(otp.hmacSecret, phone, code), claimId, limits, at);
+      if (outcome.result === 'ok' || outcome.result === 'claimed' || outcome.result === 'rate_limited') await reservation.release();
       switch (outcome.result) {
         case 'ok':
-          return codeHash;
+          return { phone, claimId };
+        case 'claimed':
+          throw new AppError('otp_expired', 'This code is being used by another sign-in right now.');
         case 'invalid':
           throw new AppError('otp_invalid', 'The code is wrong.', { extensions: { attempts_left: outcome.attemptsLeft } });
         case 'expired':
           throw new AppError('otp_expired', 'No valid code for this phone: it expired, was used, or was never requested.');
         case 'attempts_exceeded':
-          throw new AppError('otp_attempts_exceeded', 'Too many wrong codes; request a new one.', { extensions: { attempts_left: 0 } });
+          throw new AppError('otp_attempts_exceeded', 'Too many wrong codes; request a new one.', { retryAfter: seconds(outcome.retryAfterMs), extensions: { attempts_left: 0 } });
         case 'rate_limited':
-          throw new AppError('rate_limited', 'Too many wrong codes for this phone today; try again later.', { retryAfter: seconds(outcome.retryAfterMs) });
+          throw new AppError('rate_limited', 'Too many wrong codes for this phone; try again later.', { retryAfter: seconds(outcome.retryAfterMs) });
       }
     },
 
-    /** Spends a checked code; false when a parallel request spent it first. */
-    consume(phone: string, codeHash: string): Promise<boolean> {
-      return store.consume(phone, codeHash, now());
+    /** Spends a claimed code; false when the claim was lost (it outlived its lease). */
+    consume(claim: OtpClaim): Promise<boolean> {
+      return store.consume(claim.phone, claim.claimId);
+    },
+
+    /** Gives a claimed code back for a retry. */
+    release(claim: OtpClaim): Promise<void> {
+      return store.release(claim.phone, claim.claimId);
     },
   };
 }

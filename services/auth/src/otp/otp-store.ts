@@ -5,20 +5,46 @@ import type { Redis } from 'ioredis';
 // TTLs only clean up and are set with a margin.
 
 /**
- * Shared by the scripts below: a rolling window kept as a sorted set of timestamps. Drops what fell
- * out of the window; when `limit` entries remain, returns the milliseconds until the oldest leaves.
+ * Shared by the scripts below. A rolling window is a sorted set of timestamps: `windowFull` drops
+ * what fell out of it and, when `limit` entries remain, returns the milliseconds until enough have
+ * left for one more. `sendGap` is the least time between two codes to a phone: the resend cooldown,
+ * doubled for each send beyond `free` within the hour, up to `max`. `phoneClosed` slows guessing at
+ * one phone once `free` wrong tries lie within the day: each further wrong try closes verify for the
+ * phone for `base`, then twice that, up to `max`; it returns the milliseconds until it opens.
  */
-const WINDOW_FULL = `
+const FUNCTIONS = `
 local function windowFull(key, now, window, limit)
   redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
-  if redis.call('ZCARD', key) < limit then return nil end
-  local oldest = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
-  return tonumber(oldest[2]) + window - now
+  local count = redis.call('ZCARD', key)
+  if count < limit then return nil end
+  local leaving = redis.call('ZRANGE', key, count - limit, count - limit, 'WITHSCORES')
+  return tonumber(leaving[2]) + window - now
+end
+local function sendGap(key, now, hour, free, resend, base, max)
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', now - hour)
+  local sent = redis.call('ZCARD', key)
+  if sent < free then return resend end
+  return math.max(resend, math.min(max, base * 2 ^ (sent - free + 1)))
+end
+local function sendWait(key, now, hour, free, resend, base, max)
+  local gap = sendGap(key, now, hour, free, resend, base, max)
+  local last = redis.call('ZRANGE', key, -1, -1, 'WITHSCORES')[2]
+  if not last then return 0 end
+  return math.max(0, gap - (now - tonumber(last)))
+end
+local function phoneClosed(key, now, day, free, base, max)
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', now - day)
+  local failed = redis.call('ZCARD', key)
+  if failed < free then return nil end
+  local newest = redis.call('ZRANGE', key, -1, -1, 'WITHSCORES')
+  local opens = tonumber(newest[2]) + math.min(max, base * 2 ^ (failed - free))
+  if now < opens then return opens - now end
+  return nil
 end
 `;
 
 /** Sliding-window counter: admits and records a call while fewer than `limit` lie within the window. */
-const SLIDING_WINDOW = `${WINDOW_FULL}
+const SLIDING_WINDOW = `${FUNCTIONS}
 local now = tonumber(ARGV[1])
 local window = tonumber(ARGV[2])
 local retry = windowFull(KEYS[1], now, window, tonumber(ARGV[3]))
@@ -28,104 +54,146 @@ redis.call('PEXPIRE', KEYS[1], window)
 return {1, 0}
 `;
 
+/** Takes back a call the sliding window admitted (it turned out not to count). */
+const WINDOW_RELEASE = `
+redis.call('ZREM', KEYS[1], ARGV[1])
+return 1
+`;
+
 /**
- * Issues a code for one phone in one step: resend cooldown, hourly send limit, daily failure cap,
- * then replaces any previous code. KEYS: code hash, sends zset, fails zset (one hash tag: the phone).
+ * Issues a code for one phone to one client in one step: the client's daily failure cap and hourly
+ * send cap for the phone, the phone's resend gap, then replaces any previous code.
+ * KEYS: code hash, phone's sends, client's sends, client's fails (one hash tag: the phone).
  */
-const ISSUE = `${WINDOW_FULL}
+const ISSUE = `${FUNCTIONS}
 local now = tonumber(ARGV[1])
-local resendMs = tonumber(ARGV[2])
-local maxSends = tonumber(ARGV[3])
-local hourMs = tonumber(ARGV[4])
-local codeHash = ARGV[5]
-local ttlMs = tonumber(ARGV[6])
-local maxFailed = tonumber(ARGV[7])
-local dayMs = tonumber(ARGV[8])
-local member = ARGV[9]
-local sent = tonumber(redis.call('HGET', KEYS[1], 'sent'))
-if sent and now - sent < resendMs then
-  return {'resend_too_soon', resendMs - (now - sent)}
-end
-local retry = windowFull(KEYS[2], now, hourMs, maxSends) or windowFull(KEYS[3], now, dayMs, maxFailed)
+local hourMs, dayMs = tonumber(ARGV[2]), tonumber(ARGV[3])
+local maxSends, maxFailed = tonumber(ARGV[4]), tonumber(ARGV[5])
+local resendMs, backoffBase, backoffMax = tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
+local codeHash, ttlMs, member = ARGV[9], tonumber(ARGV[10]), ARGV[11]
+local retry = windowFull(KEYS[4], now, dayMs, maxFailed) or windowFull(KEYS[3], now, hourMs, maxSends)
 if retry then return {'rate_limited', retry} end
+local wait = sendWait(KEYS[2], now, hourMs, maxSends, resendMs, backoffBase, backoffMax)
+if wait > 0 then return {'resend_too_soon', wait} end
 redis.call('DEL', KEYS[1])
-redis.call('HSET', KEYS[1], 'h', codeHash, 'exp', now + ttlMs, 'tries', 0, 'sent', now)
-redis.call('PEXPIRE', KEYS[1], math.max(ttlMs, resendMs) + 60000)
-redis.call('ZADD', KEYS[2], now, member)
-redis.call('PEXPIRE', KEYS[2], hourMs)
+redis.call('HSET', KEYS[1], 'h', codeHash, 'exp', now + ttlMs)
+redis.call('PEXPIRE', KEYS[1], ttlMs + 60000)
+for _, key in ipairs({KEYS[2], KEYS[3]}) do
+  redis.call('ZADD', key, now, member)
+  redis.call('PEXPIRE', key, hourMs)
+end
 return {'ok', 0}
 `;
 
 /**
  * Checks a candidate and counts the attempt in one step, so parallel guesses cannot exceed the
- * limit. The comparison visits every byte whatever differs. A success does not consume the code
- * (CONSUME does, after sign-in succeeded). KEYS: code hash, fails zset.
+ * limits. Refused before any comparison: a client past its daily failure cap for the phone, and
+ * any client while the phone is closed after too many wrong tries from everyone. Wrong tries count
+ * per client: a stranger's guesses burn the code for that stranger only, never for its owner. The
+ * comparison visits every byte whatever differs. A match claims the code for this sign-in (a lease,
+ * so a crashed sign-in frees it); a parallel match sees it claimed. CONSUME spends it later.
+ * KEYS: code hash, phone's fails, client's fails, phone's sends, client's sends (one hash tag).
  */
-const CHECK = `${WINDOW_FULL}
+const CHECK = `${FUNCTIONS}
 local now = tonumber(ARGV[1])
-local candidate = ARGV[2]
-local maxAttempts = tonumber(ARGV[3])
-local maxFailed = tonumber(ARGV[4])
-local dayMs = tonumber(ARGV[5])
-local retry = windowFull(KEYS[2], now, dayMs, maxFailed)
+local hourMs, dayMs = tonumber(ARGV[2]), tonumber(ARGV[3])
+local maxSends, maxFailed = tonumber(ARGV[4]), tonumber(ARGV[5])
+local resendMs, backoffBase, backoffMax = tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
+local candidate, member, bucket = ARGV[9], ARGV[10], ARGV[11]
+local maxAttempts, phoneFree, claimId, leaseMs = tonumber(ARGV[12]), tonumber(ARGV[13]), ARGV[14], tonumber(ARGV[15])
+local function nextCode()
+  local capped = windowFull(KEYS[5], now, hourMs, maxSends) or 0
+  return math.max(1, capped, sendWait(KEYS[4], now, hourMs, maxSends, resendMs, backoffBase, backoffMax))
+end
+local retry = windowFull(KEYS[3], now, dayMs, maxFailed) or phoneClosed(KEYS[2], now, dayMs, phoneFree, backoffBase, backoffMax)
 if retry then return {'rate_limited', retry} end
-local fields = redis.call('HMGET', KEYS[1], 'h', 'exp', 'burned')
-local stored, exp, burned = fields[1], fields[2], fields[3]
-if burned == '1' then return {'attempts_exceeded', 0} end
+local fields = redis.call('HMGET', KEYS[1], 'h', 'exp', 't:' .. bucket, 'claim', 'claimExp')
+local stored, exp, tries = fields[1], fields[2], tonumber(fields[3]) or 0
 if not stored or now >= tonumber(exp) then return {'expired', 0} end
+if tries >= maxAttempts then return {'attempts_exceeded', nextCode()} end
 local diff = 0
 if #stored ~= #candidate then diff = 1 end
 for i = 1, #stored do
   diff = bit.bor(diff, bit.bxor(string.byte(stored, i), string.byte(candidate, i) or 0))
 end
-if diff == 0 then return {'ok', 0} end
-local tries = redis.call('HINCRBY', KEYS[1], 'tries', 1)
-redis.call('ZADD', KEYS[2], now, ARGV[6])
-redis.call('PEXPIRE', KEYS[2], dayMs)
-if tries >= maxAttempts then
-  redis.call('HDEL', KEYS[1], 'h')
-  redis.call('HSET', KEYS[1], 'burned', '1')
-  return {'attempts_exceeded', 0}
+if diff == 0 then
+  if fields[4] and tonumber(fields[5]) > now then return {'claimed', 0} end
+  redis.call('HSET', KEYS[1], 'claim', claimId, 'claimExp', now + leaseMs)
+  return {'ok', 0}
 end
+tries = redis.call('HINCRBY', KEYS[1], 't:' .. bucket, 1)
+for _, key in ipairs({KEYS[2], KEYS[3]}) do
+  redis.call('ZADD', key, now, member)
+  redis.call('PEXPIRE', key, dayMs)
+end
+if tries >= maxAttempts then return {'attempts_exceeded', nextCode()} end
 return {'invalid', maxAttempts - tries}
 `;
 
-/** Spends the code if it is still the one that was checked; the resend cooldown mark stays. */
+/** Spends the code if this sign-in still holds its claim; the phone's send history stays. */
 const CONSUME = `
-local fields = redis.call('HMGET', KEYS[1], 'h', 'exp')
-if fields[1] ~= ARGV[1] or tonumber(ARGV[2]) >= tonumber(fields[2]) then return 0 end
-redis.call('HDEL', KEYS[1], 'h', 'exp', 'tries')
+if redis.call('HGET', KEYS[1], 'claim') ~= ARGV[1] then return 0 end
+redis.call('DEL', KEYS[1])
+return 1
+`;
+
+/** Gives a claimed code back (the sign-in failed): it stays valid for a retry. */
+const RELEASE = `
+if redis.call('HGET', KEYS[1], 'claim') == ARGV[1] then redis.call('HDEL', KEYS[1], 'claim', 'claimExp') end
 return 1
 `;
 
 interface OtpCommands {
   otpSlidingWindow(key: string, now: number, windowMs: number, limit: number, member: string): Promise<[number, number]>;
-  otpIssue(codeKey: string, sendsKey: string, failsKey: string, ...args: Array<string | number>): Promise<[string, number]>;
-  otpCheck(codeKey: string, failsKey: string, ...args: Array<string | number>): Promise<[string, number]>;
-  otpConsume(codeKey: string, codeHash: string, now: number): Promise<number>;
+  otpWindowRelease(key: string, member: string): Promise<number>;
+  otpIssue(...keysThenArgs: Array<string | number>): Promise<[string, number]>;
+  otpCheck(...keysThenArgs: Array<string | number>): Promise<[string, number]>;
+  otpConsume(codeKey: string, claimId: string): Promise<number>;
+  otpRelease(codeKey: string, claimId: string): Promise<number>;
 }
 
 export type IssueOutcome = { result: 'ok' } | { result: 'resend_too_soon' | 'rate_limited'; retryAfterMs: number };
 export type CheckOutcome =
-  | { result: 'ok' | 'expired' | 'attempts_exceeded' }
+  | { result: 'ok' | 'expired' | 'claimed' }
   | { result: 'invalid'; attemptsLeft: number }
-  | { result: 'rate_limited'; retryAfterMs: number };
+  | { result: 'attempts_exceeded' | 'rate_limited'; retryAfterMs: number };
 
 export interface OtpLimits {
   ttlMs: number;
+  /** Wrong tries of one code by one client. */
   maxAttempts: number;
   resendMs: number;
+  /** Codes to one phone per client per hour; beyond as many from all clients the resend gap grows. */
   maxSendsPerHour: number;
+  /** Wrong tries for one phone by one client per day. */
   maxFailedPerDay: number;
+  /** Wrong tries for one phone by all clients per day before verify for it slows down. */
+  phoneFailedPerDay: number;
+  /** How long a matched code is held for the sign-in that matched it. */
+  claimMs: number;
+}
+
+export interface Admission {
+  allowed: boolean;
+  retryAfterMs: number;
+}
+
+export interface VerifyReservation extends Admission {
+  /** Gives the reserved try back: the verify turned out not to be a failed guess. */
+  release(): Promise<void>;
 }
 
 const HOUR_MS = 3_600_000;
 const DAY_MS = 24 * HOUR_MS;
+/** Backoff steps (resend gap beyond the free sends, closed verify beyond the free failures): 1 min doubling. */
+export const BACKOFF_BASE_MS = 60_000;
+/** No backoff keeps a phone waiting longer than this. */
+export const BACKOFF_MAX_MS = 15 * 60_000;
 const member = (now: number) => `${now}:${randomBytes(6).toString('base64url')}`;
 
 /**
  * OTP state in Redis. All keys of one phone share a hash tag (`{+7…}`), so each script touches a
- * single Redis Cluster slot.
+ * single Redis Cluster slot; a client's own counters for the phone carry its bucket after the tag.
  */
 export class OtpStore {
   private readonly redis: Redis & OtpCommands;
@@ -136,42 +204,78 @@ export class OtpStore {
   ) {
     if (!('otpIssue' in redis)) {
       redis.defineCommand('otpSlidingWindow', { numberOfKeys: 1, lua: SLIDING_WINDOW });
-      redis.defineCommand('otpIssue', { numberOfKeys: 3, lua: ISSUE });
-      redis.defineCommand('otpCheck', { numberOfKeys: 2, lua: CHECK });
+      redis.defineCommand('otpWindowRelease', { numberOfKeys: 1, lua: WINDOW_RELEASE });
+      redis.defineCommand('otpIssue', { numberOfKeys: 4, lua: ISSUE });
+      redis.defineCommand('otpCheck', { numberOfKeys: 5, lua: CHECK });
       redis.defineCommand('otpConsume', { numberOfKeys: 1, lua: CONSUME });
+      redis.defineCommand('otpRelease', { numberOfKeys: 1, lua: RELEASE });
     }
     this.redis = redis as Redis & OtpCommands;
   }
 
-  private keys(phone: string) {
+  private keys(phone: string, bucket: string) {
     const base = `${this.prefix}:otp:{${phone}}`;
-    return { code: base, sends: `${base}:sends`, fails: `${base}:fails` };
+    return {
+      code: base,
+      sends: `${base}:sends`,
+      fails: `${base}:fails`,
+      clientSends: `${base}:sends:${bucket}`,
+      clientFails: `${base}:fails:${bucket}`,
+    };
   }
 
-  /** Counts one send-code call from an address; refused once `limit` lie within the last hour. */
-  async admitIp(ip: string, limit: number, now: number): Promise<{ allowed: boolean; retryAfterMs: number }> {
-    const [allowed, retryAfterMs] = await this.redis.otpSlidingWindow(`${this.prefix}:ip:{${ip}}:send-code`, now, HOUR_MS, limit, member(now));
+  private limitArgs(limits: OtpLimits): number[] {
+    return [HOUR_MS, DAY_MS, limits.maxSendsPerHour, limits.maxFailedPerDay, limits.resendMs, BACKOFF_BASE_MS, BACKOFF_MAX_MS];
+  }
+
+  /** Counts one send-code call from a client; refused once `limit` lie within the last hour. */
+  async admitSend(bucket: string, limit: number, now: number): Promise<Admission> {
+    const [allowed, retryAfterMs] = await this.redis.otpSlidingWindow(`${this.prefix}:ip:{${bucket}}:send-code`, now, HOUR_MS, limit, member(now));
     return { allowed: allowed === 1, retryAfterMs };
   }
 
-  async issue(phone: string, codeHash: string, limits: OtpLimits, now: number): Promise<IssueOutcome> {
-    const k = this.keys(phone);
+  /**
+   * Reserves one of a client's failed-verify tries for the hour before its guess is looked at, so
+   * parallel guesses cannot exceed the budget; a verify that was not a failed guess gives it back.
+   */
+  async reserveVerify(bucket: string, limit: number, now: number): Promise<VerifyReservation> {
+    const key = `${this.prefix}:ip:{${bucket}}:verify`;
+    const reserved = member(now);
+    const [allowed, retryAfterMs] = await this.redis.otpSlidingWindow(key, now, HOUR_MS, limit, reserved);
+    return {
+      allowed: allowed === 1,
+      retryAfterMs,
+      release: async () => {
+        if (allowed === 1) await this.redis.otpWindowRelease(key, reserved);
+      },
+    };
+  }
+
+  async issue(phone: string, bucket: string, codeHash: string, limits: OtpLimits, now: number): Promise<IssueOutcome> {
+    const k = this.keys(phone, bucket);
     const [result, retryAfterMs] = await this.redis.otpIssue(
-      k.code, k.sends, k.fails,
-      now, limits.resendMs, limits.maxSendsPerHour, HOUR_MS, codeHash, limits.ttlMs, limits.maxFailedPerDay, DAY_MS, member(now),
+      k.code, k.sends, k.clientSends, k.clientFails,
+      now, ...this.limitArgs(limits), codeHash, limits.ttlMs, member(now),
     );
     return result === 'ok' ? { result: 'ok' } : { result: result as 'resend_too_soon' | 'rate_limited', retryAfterMs };
   }
 
-  async check(phone: string, candidateHash: string, limits: OtpLimits, now: number): Promise<CheckOutcome> {
-    const k = this.keys(phone);
-    const [result, value] = await this.redis.otpCheck(k.code, k.fails, now, candidateHash, limits.maxAttempts, limits.maxFailedPerDay, DAY_MS, member(now));
+  async check(phone: string, bucket: string, candidateHash: string, claimId: string, limits: OtpLimits, now: number): Promise<CheckOutcome> {
+    const k = this.keys(phone, bucket);
+    const [result, value] = await this.redis.otpCheck(
+      k.code, k.fails, k.clientFails, k.sends, k.clientSends,
+      now, ...this.limitArgs(limits), candidateHash, member(now), bucket, limits.maxAttempts, limits.phoneFailedPerDay, claimId, limits.claimMs,
+    );
     if (result === 'invalid') return { result, attemptsLeft: value };
-    if (result === 'rate_limited') return { result, retryAfterMs: value };
-    return { result: result as 'ok' | 'expired' | 'attempts_exceeded' };
+    if (result === 'rate_limited' || result === 'attempts_exceeded') return { result, retryAfterMs: value };
+    return { result: result as 'ok' | 'expired' | 'claimed' };
   }
 
-  async consume(phone: string, codeHash: string, now: number): Promise<boolean> {
-    return (await this.redis.otpConsume(this.keys(phone).code, codeHash, now)) === 1;
+  async consume(phone: string, claimId: string): Promise<boolean> {
+    return (await this.redis.otpConsume(`${this.prefix}:otp:{${phone}}`, claimId)) === 1;
+  }
+
+  async release(phone: string, claimId: string): Promise<void> {
+    await this.redis.otpRelease(`${this.prefix}:otp:{${phone}}`, claimId);
   }
 }

@@ -41,7 +41,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<AuthRoutesOptions> = async (a
         ),
       },
     },
-  }, async (request) => login.verify(request.body, request.id));
+  }, async (request) => login.verify(request.body, request.id, request.ip));
 
   app.post('/api/v1/auth/refresh', {
     schema: {

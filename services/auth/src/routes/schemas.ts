@@ -14,7 +14,7 @@ export const VerifyBody = Type.Object({
   phone: PhoneInput,
   code: Type.Union([Type.String({ maxLength: 16 }), Type.Integer({ minimum: 0 })], {
     description: 'The digits from the SMS; a JSON number is accepted and left-padded with zeros.',
-    examples: ['1234'],
+    examples: ['123456'],
   }),
   invite_code: Type.Optional(Type.Union([InviteCodeInput, Type.Null()])),
 });

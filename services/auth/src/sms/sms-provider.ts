@@ -1,7 +1,13 @@
 /** Where an SMS goes. A real gateway (an HTTP API) implements this and is chosen by SMS_PROVIDER. */
 export interface SmsProvider {
   readonly name: string;
+  /** Resolves once the provider accepted the message; rejects with SmsPermanentError when it never will. */
   send(to: string, text: string): Promise<void>;
+}
+
+/** The provider refused this message for good (a bad or blocked number): retrying cannot help. */
+export class SmsPermanentError extends Error {
+  override name = 'SmsPermanentError';
 }
 
 /**

@@ -1,4 +1,4 @@
-import { AppError, generateInviteCode, parseInviteCode, type Profile, type SmsQueue } from '@refstack/shared';
+import { AppError, generateInviteCode, NOTICE_LIFETIME_MS, parseInviteCode, type Profile, type SmsQueue } from '@refstack/shared';
 import DataLoader from 'dataloader';
 import type { Kysely } from 'kysely';
 import type { Database, UserRow } from '../db/schema.js';
@@ -71,7 +71,12 @@ export function userServiceFactory({ db, sms, log }: UserServiceDeps) {
     const { phone, invitedCount } = activation.inviter;
     const people = invitedCount === 1 ? '1 person has' : `${invitedCount} people have`;
     try {
-      await sms.send({ kind: 'invite_activated', to: phone, text: `Someone just activated your invite code ${activation.code}. ${people} joined with it so far.` });
+      await sms.send({
+        kind: 'invite_activated',
+        to: phone,
+        text: `Someone just activated your invite code ${activation.code}. ${people} joined with it so far.`,
+        expiresAt: Date.now() + NOTICE_LIFETIME_MS,
+      });
     } catch (error) {
       log.warn({ reason: (error as Error).message, inviter_id: activation.inviter.id }, 'inviter notification not queued');
     }
