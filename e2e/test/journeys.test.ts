@@ -51,6 +51,21 @@ t.test('invites: sign-up with a code, activation, and the inviter is told by SMS
   t.equal(retry.json.created, true);
 });
 
+t.test('parallel verifies with the right code and an invite: one sign-in, one activation', async (t) => {
+  const inviter = await stack.signIn('+79120000060');
+  const since = stack.sms.length;
+  const sent = await stack.request('POST', '/api/v1/auth/send-code', { body: { phone: '+79120000061' } });
+  t.equal(sent.status, 200);
+  const code = /code is (\d+)/.exec(await stack.nextSms('+79120000061', /login code/, since))?.[1];
+  const body = { phone: '+79120000061', code, invite_code: inviter.json.user.invite_code };
+  const answers = await Promise.all(Array.from({ length: 8 }, () => stack.request('POST', '/api/v1/auth/verify', { body })));
+  t.same(answers.map((a) => a.status).sort(), [200, 401, 401, 401, 401, 401, 401, 401], 'one winner');
+  t.ok(answers.filter((a) => a.status === 401).every((a) => a.json.code === 'otp_expired'), 'the others: otp_expired');
+  const profile = await stack.request('GET', '/api/v1/profile', { headers: { authorization: `Bearer ${inviter.json.tokens.access}` } });
+  t.equal(profile.json.invited_count, 1, 'the invite was applied once');
+  t.same(profile.json.invited_users, ['+79120000061']);
+});
+
 t.test('refresh rotates, reuse revokes, logout ends the session', async (t) => {
   const login = await stack.signIn('+79120000020');
   const first = login.json.tokens;
