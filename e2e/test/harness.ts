@@ -24,6 +24,8 @@ export class Stack {
     readonly child: ChildProcess,
     readonly url: string,
     readonly ports: { gateway: number; auth: number; referral: number },
+    /** The stack's own database and Redis key prefix, for tests that look inside. */
+    readonly stores: { databaseUrl: string; redisPrefix: string },
   ) {
     this.exit = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
     for (const stream of [child.stdout, child.stderr]) {
@@ -56,7 +58,7 @@ export class Stack {
         ...env,
       },
     });
-    const stack = new Stack(child, `http://127.0.0.1:${ports.gateway}`, ports);
+    const stack = new Stack(child, `http://127.0.0.1:${ports.gateway}`, ports, { databaseUrl, redisPrefix: prefix });
     t.teardown(async () => {
       if (child.exitCode === null && child.signalCode === null) {
         child.kill('SIGTERM');

@@ -11,11 +11,14 @@ export const INTERNAL_TOKEN = 'test-internal-token-0123456789abcdef';
  * A stand-in for the referral service's internal sign-in, over real HTTP: it creates users on first
  * sign-in and refuses the invite code `NOPE00` the way referral does.
  */
-export async function startReferralStandIn(t: Teardownable): Promise<{ url: string; users: Map<string, Profile>; calls: Array<{ phone: string; invite_code?: string }>; app: FastifyInstance }> {
+export async function startReferralStandIn(t: Teardownable): Promise<{ url: string; users: Map<string, Profile>; calls: Array<{ phone: string; invite_code?: string }>; app: FastifyInstance; delay: { ms: number } }> {
   const users = new Map<string, Profile>();
   const calls: Array<{ phone: string; invite_code?: string }> = [];
+  /** How long each sign-in takes to answer; a test raises it to play a slow referral service. */
+  const delay = { ms: 0 };
   const app = Fastify();
   app.post<{ Body: { phone: string; invite_code?: string } }>('/internal/v1/users/sign-in', async (request, reply) => {
+    if (delay.ms > 0) await new Promise((resolve) => setTimeout(resolve, delay.ms));
     if (request.headers['x-internal-token'] !== INTERNAL_TOKEN) {
       return reply.code(401).type(PROBLEM_CONTENT_TYPE).send(problemBody('unauthorized', 'bad service credential'));
     }
@@ -44,7 +47,7 @@ export async function startReferralStandIn(t: Teardownable): Promise<{ url: stri
   t.teardown(() => app.close());
   const address = app.server.address();
   if (!address || typeof address === 'string') throw new Error('no port');
-  return { url: `http://127.0.0.1:${address.port}`, users, calls, app };
+  return { url: `http://127.0.0.1:${address.port}`, users, calls, app, delay };
 }
 
 /** Records what would go on the SMS queue, so a test can read the code as a user reads the SMS. */

@@ -294,6 +294,18 @@ t.test('referral unreachable: 503 and the code stays valid', async (t) => {
   t.equal((await verify(app2, { phone: PHONE, code })).statusCode, 200);
 });
 
+t.test('a sign-in slower than auth may wait is a 503 that leaves the code valid, not a spent code', async (t) => {
+  const ctx = await buildAuthTestApp(t, { REFERRAL_TIMEOUT_MS: '300' });
+  await sendCode(ctx.app);
+  const code = ctx.outbox.lastCodeFor(PHONE);
+  ctx.referral.delay.ms = 1500;
+  const slow = await verify(ctx.app, { phone: PHONE, code });
+  t.equal(slow.statusCode, 503);
+  t.equal(slow.json().code, 'service_unavailable');
+  ctx.referral.delay.ms = 0;
+  t.equal((await verify(ctx.app, { phone: PHONE, code })).statusCode, 200, 'the same code signs in once referral answers in time');
+});
+
 t.test('a wrong service credential at referral is a 503 for the client, not a leak', async (t) => {
   const ctx = await buildAuthTestApp(t, { INTERNAL_TOKEN: 'not-the-one-referral-knows-xxxxxxxx' });
   await sendCode(ctx.app);
