@@ -16,6 +16,18 @@ function build(readiness = {}) {
   });
   app.get('/logs-a-secret', async (request) => {
     request.log.info({ req: { headers: { authorization: 'Bearer abc.def.ghi' } }, body: { code: '1234' } }, 'tempting');
+    // Objects that no serializer touches: only the redaction stands between them and the log.
+    request.log.info(
+      {
+        headers: { authorization: 'Bearer h1.h2.h3', cookie: 'refstack_access=c1.c2.c3', 'x-internal-token': 'internal-secret-1' },
+        body: { code: '918273', refresh: 'refresh-secret-1', token: 'token-secret-1' },
+        session: {
+          otp: '554433', refresh: 'refresh-secret-2', access: 'access-secret-1', token: 'token-secret-2', tokens: { access: 'access-secret-2' },
+          secret: 'secret-1', internalToken: 'internal-secret-2', privateKeyPem: 'pem-secret-1', hmacSecret: 'hmac-secret-1',
+        },
+      },
+      'more tempting',
+    );
     return { ok: true };
   });
   t.teardown(() => app.close());
@@ -119,6 +131,9 @@ t.test('tokens, codes and authorization headers are redacted in logs', async (t)
   await app.inject({ method: 'GET', url: '/logs-a-secret' });
   t.notMatch(logs.text(), /abc\.def\.ghi|"1234"/);
   t.match(logs.text(), /\[redacted\]/);
+  for (const secret of ['h1.h2.h3', 'c1.c2.c3', 'internal-secret', '918273', 'refresh-secret', 'token-secret', '554433', 'access-secret', 'secret-1', 'pem-secret', 'hmac-secret']) {
+    t.notMatch(logs.text(), secret, `${secret} is redacted`);
+  }
 });
 
 t.test('a trailing slash is accepted', async (t) => {
