@@ -3,7 +3,7 @@ import DataLoader from 'dataloader';
 import type { Kysely } from 'kysely';
 import type { Database, UserRow } from '../db/schema.js';
 import { isUniqueViolation, serializable } from '../db/transaction.js';
-import { decodeCursor, isBigintId, encodeCursor, PG_TIMESTAMP } from './cursor.js';
+import { decodeCursor, isBigintId, isPgTimestamp, encodeCursor } from './cursor.js';
 import { toListItem, toProfile, toPublicCard, type ProfileListItem, type PublicCard } from './profile-mapper.js';
 import * as repo from './user-repository.js';
 
@@ -164,7 +164,7 @@ export function userServiceFactory({ db, sms, log }: UserServiceDeps) {
     },
 
     async invitees(userId: string, limit: number, cursor?: string) {
-      const after = cursor ? decodeCursor(cursor, 2, ([at, id]) => PG_TIMESTAMP.test(at ?? '') && isBigintId(id)) : undefined;
+      const after = cursor ? decodeCursor(cursor, 2, ([at, id]) => isPgTimestamp(at) && isBigintId(id)) : undefined;
       const { total, rows } = await repo.listInvitees(db, userId, limit + 1, after ? { activatedAt: after[0] as string, id: after[1] as string } : undefined);
       if (total === undefined) throw new AppError('unauthorized', 'The user of this token no longer exists.');
       const page = rows.slice(0, limit);
