@@ -20,6 +20,10 @@ export class TestIssuer {
   readonly keys: Array<{ kid: string; privateKey: KeyObject; publicKey: KeyObject }> = [];
   jwksUrl = '';
   jwksFetches = 0;
+  /** Kids still signing here but no longer published (a retired or leaked key). */
+  readonly retired = new Set<string>();
+  /** What the JWKS endpoint answers instead of the keys: an HTTP error, or a set with no usable key. */
+  fault: 'http_500' | 'no_keys' | undefined;
   private server: FastifyInstance | undefined;
 
   addKey(): string {
@@ -32,9 +36,12 @@ export class TestIssuer {
   async start(t: Teardownable): Promise<void> {
     this.addKey();
     const server = Fastify();
-    server.get('/.well-known/jwks.json', async () => {
+    server.get('/.well-known/jwks.json', async (_request, reply) => {
       this.jwksFetches += 1;
-      return { keys: this.keys.map((k) => ({ ...k.publicKey.export({ format: 'jwk' }), kid: k.kid, alg: 'ES256', use: 'sig' })) };
+      if (this.fault === 'http_500') return reply.code(500).send({ error: 'down' });
+      if (this.fault === 'no_keys') return { keys: [] };
+      const published = this.keys.filter((k) => !this.retired.has(k.kid));
+      return { keys: published.map((k) => ({ ...k.publicKey.export({ format: 'jwk' }), kid: k.kid, alg: 'ES256', use: 'sig' })) };
     });
     await server.listen({ host: '127.0.0.1', port: 0 });
     t.teardown(() => server.close());
