@@ -51,7 +51,9 @@ export const authenticatePlugin = fp<{ jwks: JwksClient; config: Config }>(
         algorithms: ['ES256'],
         allowedIss: config.tokens.issuer,
         allowedAud: config.tokens.audience,
-        requiredClaims: ['sub', 'exp'],
+        // allowedIss and allowedAud only check a claim that is present: without these names here a
+        // token minted with no issuer or no audience at all would pass.
+        requiredClaims: ['sub', 'exp', 'iss', 'aud'],
       }) as unknown as Verify;
       verifiers.set(kid as string, verify);
       return verify;
