@@ -1,20 +1,10 @@
 import t from 'tap';
 import type { FastifyInstance } from 'fastify';
 import { JwksClient } from '../src/auth/jwks-client.js';
-import { as, buildReferralTestApp, createUser } from './helpers.js';
+import { as, buildReferralTestApp, createUser, eventually } from './helpers.js';
 
 const profileStatus = async (app: FastifyInstance, token: string) =>
   (await app.inject({ method: 'GET', url: '/api/v1/profile', headers: { authorization: `Bearer ${token}` } })).statusCode;
-
-/** Polls until the condition holds; fails the test with `what` if the deadline passes first. */
-async function eventually(what: string, condition: () => Promise<boolean> | boolean, deadlineMs: number): Promise<number> {
-  const start = Date.now();
-  while (!(await condition())) {
-    if (Date.now() - start > deadlineMs) throw new Error(`not within ${deadlineMs} ms: ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  return Date.now() - start;
-}
 
 t.test('keys are fetched once, not per request', async (t) => {
   const ctx = await buildReferralTestApp(t);
