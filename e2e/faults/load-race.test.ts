@@ -33,8 +33,13 @@ t.test('200 concurrent users: sign-up, crossing activations, parallel refreshes'
       }).then(async (r) => ({ status: r.status, code: ((await r.json()) as { code?: string }).code }));
     }),
   );
-  const unexpected = answers.filter((a) => a.status !== 200 && !(a.status === 422 && a.code === 'invite_cycle'));
-  t.same(unexpected, [], 'each activation either succeeded or was a refused cycle');
+  // An activation that runs out of its deadline (3 s) on a loaded machine answers 503
+  // service_unavailable, which must mean that it applied nothing: the last check below counts
+  // exactly the 200s as relations.
+  const refusedOrLate = (a: { status: number; code?: string }) => (a.status === 422 && a.code === 'invite_cycle') || (a.status === 503 && a.code === 'service_unavailable');
+  const unexpected = answers.filter((a) => a.status !== 200 && !refusedOrLate(a));
+  const late = answers.filter((a) => a.status === 503).length;
+  t.same(unexpected, [], `each activation succeeded, was a refused cycle, or ran out of time (${late} of ${USERS} did)`);
   t.ok(answers.filter((a) => a.status === 200).length > USERS / 2, 'most activations succeeded');
 
   // Each user refreshes the same token twice at once: exactly one wins, the session stays whole.

@@ -25,6 +25,7 @@ export const EnvSchema = Type.Object({
   AUTH_URL: Type.Optional(Type.String({ pattern: '^https?://' })),
   REFERRAL_URL: Type.Optional(Type.String({ pattern: '^https?://' })),
   JWKS_URL: Type.Optional(Type.String({ pattern: '^https?://' })),
+  JWKS_REFRESH_SECONDS: PositiveInt(60, 86_400),
   DATABASE_URL: Type.String({ pattern: '^postgres(ql)?://', default: 'postgres://postgres@127.0.0.1:5432/referral' }),
   DATABASE_POOL_SIZE: PositiveInt(10, 200),
   REDIS_URL: Type.String({ pattern: '^rediss?://', default: 'redis://127.0.0.1:6379' }),
@@ -75,6 +76,8 @@ export interface Config {
   logLevel: Env['LOG_LEVEL'];
   ports: { gateway: number; auth: number; referral: number };
   urls: { auth: string; referral: string; jwks: string };
+  /** How often referral fetches auth's keys again, so that a key auth stops publishing stops verifying. */
+  jwksRefreshSeconds: number;
   databaseUrl: string;
   databasePoolSize: number;
   redisUrl: string;
@@ -204,6 +207,7 @@ export function loadConfig(
     logLevel: env.LOG_LEVEL,
     ports: { gateway: env.GATEWAY_PORT, auth: env.AUTH_PORT, referral: env.REFERRAL_PORT },
     urls: { auth: authUrl, referral: referralUrl, jwks: env.JWKS_URL ?? `${authUrl}/.well-known/jwks.json` },
+    jwksRefreshSeconds: env.JWKS_REFRESH_SECONDS,
     databaseUrl: env.DATABASE_URL,
     databasePoolSize: env.DATABASE_POOL_SIZE,
     redisUrl: env.REDIS_URL,

@@ -28,6 +28,8 @@ const UNAVAILABLE_ERROR_CODES = new Set([
   '57P01', '57P02', '57P03', '08000', '08001', '08003', '08006', '53300',
   // Still losing a serialization race after the retries: the client may simply try again.
   '40001', '40P01',
+  // PostgreSQL gave up a wait: lock_timeout (lock_not_available), statement_timeout (query_canceled).
+  '55P03', '57014',
 ]);
 const UNAVAILABLE_MESSAGES = /Stream isn't writeable|Connection is closed|Command timed out|Reached the max retries|Connection terminated|timeout exceeded when trying to connect|Query read timeout|Client has encountered a connection error/i;
 

@@ -17,6 +17,12 @@ t.test('defaults follow the contract', async (t) => {
   t.equal(config.urls.jwks, 'http://127.0.0.1:3001/.well-known/jwks.json');
 });
 
+t.test('JWKS_REFRESH_SECONDS: 60 by default, 1 to 86400', async (t) => {
+  t.equal(loadConfig({}).jwksRefreshSeconds, 60);
+  t.equal(loadConfig({ JWKS_REFRESH_SECONDS: '5' }).jwksRefreshSeconds, 5);
+  for (const value of ['0', '86401', 'soon']) t.throws(() => loadConfig({ JWKS_REFRESH_SECONDS: value }), { message: /JWKS_REFRESH_SECONDS/ }, value);
+});
+
 t.test('env overrides are converted and validated', async (t) => {
   const config = loadConfig({ AUTH_PORT: '4001', OTP_LENGTH: '8', ALLOWED_COUNTRIES: 'RU,KZ', AUTH_URL: 'http://auth:3001/' });
   t.equal(config.ports.auth, 4001);

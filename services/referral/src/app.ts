@@ -54,6 +54,8 @@ export async function buildApp(config: Config, options: ReferralAppOptions = {})
 
   await registerOpenApi(app, { title: 'Refstack referral', description: 'Users, profiles and invite codes.' });
   const jwks = options.jwks ?? new JwksClient({ url: config.urls.jwks, timeoutMs: 2000 });
+  jwks.start(config.jwksRefreshSeconds * 1000, app.log);
+  app.addHook('onClose', () => jwks.stop());
   await app.register(authenticatePlugin, { jwks, config });
 
   const users = userServiceFactory({ db, sms, log: app.log });

@@ -1,7 +1,7 @@
 import t from 'tap';
 import { CompiledQuery, sql, type RawBuilder } from 'kysely';
 import { createTestDatabase } from '@refstack/shared/testing';
-import { createDatabase } from '../src/db/database.js';
+import { createDatabase, NO_TIMEOUTS } from '../src/db/database.js';
 import { migrateToLatest } from '../src/db/migrate.js';
 import { inviteesQuery, PROFILE_BY_ID, PROFILE_JSON_BY_IDS } from '../src/users/user-repository.js';
 import { recordInviteesAsActivations } from '../test/helpers.js';
@@ -25,7 +25,7 @@ function nodes(plan: PlanNode): PlanNode[] {
  * does not read the invitee index at all: its embedded list lives on the owner's row.
  */
 t.test('profile and invitee reads stay index scans at a million users', async (t) => {
-  const db = createDatabase({ url: await createTestDatabase(t), poolSize: 2, queryTimeoutMs: 300_000 });
+  const db = createDatabase({ url: await createTestDatabase(t), poolSize: 2, timeouts: { ...NO_TIMEOUTS, queryMs: 300_000 } });
   t.teardown(() => db.destroy());
   await migrateToLatest(db);
 

@@ -6,7 +6,7 @@ import type { Profile, SmsJob, SmsQueue } from '@refstack/shared';
 import { createTestDatabase, LogCapture, testConfig, type Teardownable } from '@refstack/shared/testing';
 import { buildApp } from '../src/app.js';
 import { JwksClient } from '../src/auth/jwks-client.js';
-import { createDatabase } from '../src/db/database.js';
+import { createDatabase, type DatabaseTimeouts } from '../src/db/database.js';
 import { migrateToLatest } from '../src/db/migrate.js';
 import type { Database } from '../src/db/schema.js';
 import { EMBEDDED_INVITEES } from '../src/users/user-repository.js';
@@ -20,6 +20,10 @@ export class TestIssuer {
   readonly keys: Array<{ kid: string; privateKey: KeyObject; publicKey: KeyObject }> = [];
   jwksUrl = '';
   jwksFetches = 0;
+  /** Kids still signing here but no longer published (a retired or leaked key). */
+  readonly retired = new Set<string>();
+  /** What the JWKS endpoint answers instead of the keys: an HTTP error, or a set with no usable key. */
+  fault: 'http_500' | 'no_keys' | undefined;
   private server: FastifyInstance | undefined;
 
   addKey(): string {
@@ -32,9 +36,12 @@ export class TestIssuer {
   async start(t: Teardownable): Promise<void> {
     this.addKey();
     const server = Fastify();
-    server.get('/.well-known/jwks.json', async () => {
+    server.get('/.well-known/jwks.json', async (_request, reply) => {
       this.jwksFetches += 1;
-      return { keys: this.keys.map((k) => ({ ...k.publicKey.export({ format: 'jwk' }), kid: k.kid, alg: 'ES256', use: 'sig' })) };
+      if (this.fault === 'http_500') return reply.code(500).send({ error: 'down' });
+      if (this.fault === 'no_keys') return { keys: [] };
+      const published = this.keys.filter((k) => !this.retired.has(k.kid));
+      return { keys: published.map((k) => ({ ...k.publicKey.export({ format: 'jwk' }), kid: k.kid, alg: 'ES256', use: 'sig' })) };
     });
     await server.listen({ host: '127.0.0.1', port: 0 });
     t.teardown(() => server.close());
@@ -76,10 +83,13 @@ export interface ReferralTestContext {
   logs: LogCapture;
 }
 
-/** A referral app on a fresh, migrated database of its own, with a token issuer and an SMS outbox. */
-export async function buildReferralTestApp(t: Teardownable, env: Record<string, string> = {}): Promise<ReferralTestContext> {
+/**
+ * A referral app on a fresh, migrated database of its own, with a token issuer and an SMS outbox.
+ * `timeouts` replaces the service's database timeouts, for the tests of what they guard against.
+ */
+export async function buildReferralTestApp(t: Teardownable, env: Record<string, string> = {}, options: { timeouts?: DatabaseTimeouts } = {}): Promise<ReferralTestContext> {
   const databaseUrl = await createTestDatabase(t);
-  const db = createDatabase({ url: databaseUrl, poolSize: 10 });
+  const db = createDatabase({ url: databaseUrl, poolSize: 10, timeouts: options.timeouts });
   // Registered first, so it runs after the app's own teardown and before the database is dropped.
   t.teardown(() => db.destroy());
   await migrateToLatest(db);
@@ -137,4 +147,14 @@ export async function recordInviteesAsActivations(db: Kysely<Database>, inviterI
         SELECT phone FROM users WHERE invited_by_id = ${inviterId} ORDER BY activated_at DESC, id DESC LIMIT ${EMBEDDED_INVITEES}))
     WHERE id = ${inviterId}
   `.execute(db);
+}
+
+/** Polls until the condition holds, and says how long it took; throws naming `what` past the deadline. */
+export async function eventually(what: string, condition: () => Promise<boolean> | boolean, deadlineMs: number): Promise<number> {
+  const start = Date.now();
+  while (!(await condition())) {
+    if (Date.now() - start > deadlineMs) throw new Error(`not within ${deadlineMs} ms: ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  return Date.now() - start;
 }

@@ -80,3 +80,35 @@ t.test('activation times on a page read as Date#toISOString of the stored value'
   for (const item of page.items) t.equal(item.activated_at, expected.get(item.id), `invitee ${item.id}`);
   t.ok(page.items.some((item) => item.activated_at === '2026-03-04T02:06:07.891Z'), 'microseconds are truncated, as a Date does');
 });
+
+// Cursors that decode into the right shape but name a time or an id that cannot exist: PostgreSQL
+// would refuse them (a 500 if they got that far), so they are the client's 400.
+t.test('a cursor naming an impossible time or id is validation_failed on both paged routes', async (t) => {
+  const ctx = await buildReferralTestApp(t);
+  const user = await createUser(ctx);
+  await ctx.db.updateTable('users').set({ is_admin: true }).where('id', '=', user.id).execute();
+  const cursor = (parts: string[]) => Buffer.from(JSON.stringify(parts)).toString('base64url');
+  const impossibleTimes = [
+    '2026-13-01 00:00:00+00', '2026-00-10 00:00:00+00', '2026-01-32 00:00:00+00', '2026-02-29 00:00:00+00', '2026-04-31 00:00:00+00',
+    '2026-01-01 25:00:00+00', '2026-01-01 24:00:00+00', '2026-01-01 00:60:00+00', '2026-01-01 00:00:60+00', '0000-01-01 00:00:00+00',
+    '2026-01-01 00:00:00+99', '2026-01-01 00:00:00+16', '2026-01-01 00:00:00+05:60',
+  ];
+  const impossibleIds = ['0', '-1', '9223372036854775808', '99999999999999999999', '01'];
+  const cases = [
+    ...impossibleTimes.map((at) => ['/api/v1/profile/invited', cursor([at, '1'])] as const),
+    ...impossibleIds.map((id) => ['/api/v1/profile/invited', cursor(['2026-01-01 00:00:00.123456+00', id])] as const),
+    ...impossibleIds.map((id) => ['/api/v1/users', cursor([id])] as const),
+  ];
+  for (const [path, value] of cases) {
+    const res = await ctx.app.inject({ method: 'GET', url: `${path}?cursor=${value}`, headers: as(user) });
+    const label = `${path} ${Buffer.from(value, 'base64url').toString('utf8')}`;
+    t.equal(res.statusCode, 400, label);
+    t.equal(res.json().code, 'validation_failed', label);
+  }
+  // The edges that do exist still page.
+  for (const at of ['2024-02-29 23:59:59.999999+00', '0001-01-01 00:00:00+15', '9999-12-31 23:59:59-15:59', '2026-01-01 00:00:00+05:45']) {
+    const res = await ctx.app.inject({ method: 'GET', url: `/api/v1/profile/invited?cursor=${cursor([at, '9223372036854775807'])}`, headers: as(user) });
+    t.equal(res.statusCode, 200, at);
+  }
+  t.equal((await ctx.app.inject({ method: 'GET', url: `/api/v1/users?cursor=${cursor(['9223372036854775807'])}`, headers: as(user) })).statusCode, 200, 'the largest bigint');
+});

@@ -112,3 +112,18 @@ t.test('a remembered token stops working the moment it expires', async (t) => {
   t.equal(late.statusCode, 401);
   t.equal(late.json().code, 'unauthorized');
 });
+
+// Signed with a published key, so only the missing claim can be why it is refused.
+t.test('a token without iss, aud, exp or sub is refused', async (t) => {
+  const ctx = await buildReferralTestApp(t);
+  const user = await createUser(ctx);
+  t.equal((await ctx.app.inject({ method: 'GET', url: '/api/v1/profile', headers: as(user) })).statusCode, 200, 'the same claims with all four are accepted');
+  for (const claim of ['iss', 'aud', 'exp', 'sub']) {
+    // JSON drops undefined members: the token is signed without the claim at all.
+    const token = ctx.issuer.sign({ sub: user.id, phone: user.phone, [claim]: undefined });
+    t.notOk(claim in JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString('utf8')), `the token has no ${claim}`);
+    const res = await ctx.app.inject({ method: 'GET', url: '/api/v1/profile', headers: { authorization: `Bearer ${token}` } });
+    t.equal(res.statusCode, 401, `without ${claim}`);
+    t.equal(res.json().code, 'unauthorized', `without ${claim}`);
+  }
+});

@@ -22,6 +22,8 @@ declare module 'fastify' {
 }
 
 type Verify = (token: string) => AccessTokenUser;
+/** A verified token: what it says, when it expires, and which key signed it. */
+type Remembered = { user: AccessTokenUser; exp: number; kid: string };
 
 const TOKEN = /^Bearer ([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+)$/;
 const unauthorized = () => new AppError('unauthorized', 'A valid access token is required: `Authorization: Bearer <access>`.');
@@ -33,13 +35,15 @@ export const VERIFIED_TOKEN_CACHE_SIZE = 10_000;
  * Verifies access tokens locally with auth's published keys: ES256 only, issuer and audience
  * checked, one verifier per key id. Verified tokens are remembered whole (the key is the entire
  * token, so no other token can hit an entry) until they expire, in a bounded LRU: a token is
- * checked cryptographically once, and a repeat costs one map lookup.
+ * checked cryptographically once, and a repeat costs one map lookup. When auth stops publishing a
+ * key, its verifier and every remembered token it signed are dropped with it.
  */
 export const authenticatePlugin = fp<{ jwks: JwksClient; config: Config }>(
   async (app: FastifyInstance, { jwks, config }) => {
     const verifiers = new Map<string, Verify>();
     const verifierFor = async (kid: unknown): Promise<Verify> => {
-      const known = typeof kid === 'string' ? verifiers.get(kid) : undefined;
+      // Published still: a verifier made while its key was being retired is not used.
+      const known = typeof kid === 'string' && jwks.isPublished(kid) ? verifiers.get(kid) : undefined;
       if (known) return known;
       const key = await jwks.publicPem(kid);
       const verify = createVerifier({
@@ -47,21 +51,29 @@ export const authenticatePlugin = fp<{ jwks: JwksClient; config: Config }>(
         algorithms: ['ES256'],
         allowedIss: config.tokens.issuer,
         allowedAud: config.tokens.audience,
-        requiredClaims: ['sub', 'exp'],
+        // allowedIss and allowedAud only check a claim that is present: without these names here a
+        // token minted with no issuer or no audience at all would pass.
+        requiredClaims: ['sub', 'exp', 'iss', 'aud'],
       }) as unknown as Verify;
       verifiers.set(kid as string, verify);
       return verify;
     };
 
-    const verified = new LRUCache<string, AccessTokenUser & { exp: number }>({ max: VERIFIED_TOKEN_CACHE_SIZE });
+    const verified = new LRUCache<string, Remembered>({ max: VERIFIED_TOKEN_CACHE_SIZE });
+    jwks.onRetired((kids) => {
+      for (const kid of kids) verifiers.delete(kid);
+      const signedByRetired = [...verified.entries()].filter(([, entry]) => kids.has(entry.kid)).map(([token]) => token);
+      for (const token of signedByRetired) verified.delete(token);
+    });
 
     app.decorateRequest('user', null as unknown as AccessTokenUser);
     app.decorate('authenticate', async (request: FastifyRequest) => {
       const token = TOKEN.exec(request.headers.authorization ?? '')?.[1];
       if (!token) throw unauthorized();
       const known = verified.get(token);
-      if (known && known.exp * 1000 > Date.now()) {
-        request.user = known;
+      // Published still: a token whose first check ended just as its key was retired.
+      if (known && known.exp * 1000 > Date.now() && jwks.isPublished(known.kid)) {
+        request.user = known.user;
         return;
       }
       let kid: unknown;
@@ -78,7 +90,7 @@ export const authenticatePlugin = fp<{ jwks: JwksClient; config: Config }>(
         throw unauthorized();
       }
       if (typeof user.sub !== 'string' || !isBigintId(user.sub)) throw new AppError('unauthorized', 'The access token has no valid subject.');
-      verified.set(token, user as AccessTokenUser & { exp: number });
+      verified.set(token, { user, exp: (user as AccessTokenUser & { exp: number }).exp, kid: kid as string });
       request.user = user;
     });
   },

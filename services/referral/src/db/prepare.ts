@@ -1,6 +1,6 @@
 import type { MigrationResult } from 'kysely';
 import { StoreUnreachableError } from '@refstack/shared';
-import { createDatabase } from './database.js';
+import { createDatabase, NO_TIMEOUTS } from './database.js';
 import { ensureDatabaseExists, migrateToLatest } from './migrate.js';
 
 const UNREACHABLE_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'EHOSTUNREACH', '3D000', '28P01', '28000']);
@@ -27,7 +27,7 @@ export async function prepareDatabase(url: string, options: { createIfMissing: b
     throw error;
   };
   const created = options.createIfMissing ? await ensureDatabaseExists(url).catch(unreachable) : false;
-  const db = createDatabase({ url, poolSize: 1 });
+  const db = createDatabase({ url, poolSize: 1, timeouts: NO_TIMEOUTS });
   try {
     const results = await migrateToLatest(db).catch(unreachable);
     return { created, results };

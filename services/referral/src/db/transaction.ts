@@ -1,11 +1,18 @@
-import { sql, type Kysely, type Transaction } from 'kysely';
+import { Kysely, PostgresDialect, type Transaction } from 'kysely';
+import pLimit, { type LimitFunction } from 'p-limit';
+import type pg from 'pg';
+import { poolOf } from './database.js';
+import type { Deadline } from './deadline.js';
 import type { Database } from './schema.js';
+import { failedOnClientSide, WatchedClient } from './watched-client.js';
 
 // serialization_failure and deadlock_detected: the transaction lost a race and may simply run again.
 const RETRYABLE = new Set(['40001', '40P01']);
-const MAX_ATTEMPTS = 40;
-// Namespace of this service's advisory locks (the first of the two int4 keys).
+// Namespace of this service's advisory locks (the first of the two int4 keys). The low 31 bits of
+// an id are its key; a collision only queues more.
 const LOCK_NAMESPACE = 7270;
+const LOCK = `SELECT pg_advisory_lock(${LOCK_NAMESPACE}, ($1::bigint % 2147483647)::int)`;
+const UNLOCK = `SELECT pg_advisory_unlock(${LOCK_NAMESPACE}, ($1::bigint % 2147483647)::int) AS unlocked`;
 
 export function isUniqueViolation(error: unknown, constraint?: string): boolean {
   const e = error as { code?: string; constraint?: string };
@@ -19,37 +26,104 @@ export interface SerializableOptions {
    * last one's commit, instead of all failing serialization together and retrying in a storm.
    */
   queueOn?: readonly string[];
+  /** No attempt starts, and none commits, after this; the caller then answers 503 (see Deadline). */
+  deadline: Deadline;
+}
+
+/**
+ * How many of a pool's connections may be queued on advisory locks at once: half, so that however
+ * many activations wait on busy inviters, reads always find the other half free. The rest of the
+ * activations wait here, in memory, for as long as their deadline allows.
+ */
+const lockSlots = new WeakMap<pg.Pool, LimitFunction>();
+function lockSlotsOf(pool: pg.Pool): LimitFunction {
+  let slots = lockSlots.get(pool);
+  if (!slots) {
+    slots = pLimit(Math.max(1, Math.floor((pool.options.max ?? 10) / 2)));
+    lockSlots.set(pool, slots);
+  }
+  return slots;
 }
 
 /**
  * Runs `fn` in a SERIALIZABLE transaction and retries it when PostgreSQL reports that it lost a
- * race. The invite graph's rules (one activation, no cycles of any length) depend on rows other
- * than the ones written, so the database's serializable isolation settles races, not hope.
+ * race, until the deadline. The invite graph's rules (one activation, no cycles of any length)
+ * depend on rows other than the ones written, so the database's serializable isolation settles
+ * races, not hope.
  */
-export async function serializable<T>(db: Kysely<Database>, fn: (trx: Transaction<Database>) => Promise<T>, options: SerializableOptions = {}): Promise<T> {
-  const keys = [...new Set(options.queueOn ?? [])].sort();
-  if (keys.length === 0) return retrying(() => db.transaction().setIsolationLevel('serializable').execute(fn));
-  return db.connection().execute(async (conn) => {
-    // Session locks, taken before BEGIN: a serializable snapshot taken after the wait sees the
-    // previous holder's commit. The low 31 bits of an id are its key; a collision only queues more.
-    for (const key of keys) await sql`SELECT pg_advisory_lock(${LOCK_NAMESPACE}, (${key}::bigint % 2147483647)::int)`.execute(conn);
-    try {
-      return await retrying(() => conn.transaction().setIsolationLevel('serializable').execute(fn));
-    } finally {
-      for (const key of keys.reverse()) await sql`SELECT pg_advisory_unlock(${LOCK_NAMESPACE}, (${key}::bigint % 2147483647)::int)`.execute(conn);
-    }
+export async function serializable<T>(db: Kysely<Database>, fn: (trx: Transaction<Database>) => Promise<T>, options: SerializableOptions): Promise<T> {
+  const { deadline } = options;
+  const attempt = (on: Kysely<Database>) => on.transaction().setIsolationLevel('serializable').execute(async (trx) => {
+    const result = await fn(trx);
+    // Past the deadline the caller answers 503, which must mean that nothing was applied.
+    deadline.beginCommit();
+    return result;
+  }).catch((error: unknown) => {
+    deadline.endCommit();
+    throw error;
   });
+  const keys = [...new Set(options.queueOn ?? [])].sort();
+  const pool = poolOf(db);
+  if (keys.length === 0 || !pool) return retrying(() => attempt(db), deadline);
+  return lockSlotsOf(pool)(() => whileLocked(pool, keys, deadline, (locked) => retrying(() => attempt(locked), deadline)));
 }
 
-async function retrying<T>(run: () => Promise<T>): Promise<T> {
+/**
+ * Takes the session locks on one connection of its own, before BEGIN (a serializable snapshot taken
+ * after the wait sees the previous holder's commit), and runs `work` on that connection. The wait
+ * is bounded by the connection's lock_timeout. A connection that may still hold a lock, or wait for
+ * one (its query failed on the client side, an unlock failed), is destroyed, never reused: the
+ * server then drops its locks with the session.
+ */
+async function whileLocked<T>(pool: pg.Pool, keys: readonly string[], deadline: Deadline, work: (db: Kysely<Database>) => Promise<T>): Promise<T> {
+  deadline.check();
+  const client = await pool.connect();
+  let reusable = true;
+  const held: string[] = [];
+  try {
+    deadline.check();
+    for (const key of keys) {
+      try {
+        await client.query(LOCK, [key]);
+      } catch (error) {
+        if (failedOnClientSide(error)) reusable = false;
+        throw error;
+      }
+      held.push(key);
+    }
+    const watched = new WatchedClient(client, () => undefined);
+    try {
+      return await work(onClient(watched));
+    } finally {
+      if (watched.broken) reusable = false;
+    }
+  } finally {
+    for (const key of held.reverse()) {
+      if (!reusable) break;
+      const unlocked = await client.query<{ unlocked: boolean }>(UNLOCK, [key]).then((r) => r.rows[0]?.unlocked === true, () => false);
+      if (!unlocked) reusable = false;
+    }
+    client.release(!reusable);
+  }
+}
+
+/** A Kysely handle on one connection that the caller holds (and releases). */
+function onClient(client: WatchedClient): Kysely<Database> {
+  return new Kysely<Database>({ dialect: new PostgresDialect({ pool: { connect: async () => client, end: async () => undefined } }) });
+}
+
+async function retrying<T>(run: () => Promise<T>, deadline: Deadline): Promise<T> {
   for (let attempt = 1; ; attempt += 1) {
+    deadline.check();
     try {
       return await run();
     } catch (error) {
       const code = (error as { code?: string }).code;
-      if (!code || !RETRYABLE.has(code) || attempt >= MAX_ATTEMPTS) throw error;
+      if (!code || !RETRYABLE.has(code)) throw error;
       // Jittered backoff so that the racers do not collide again in lockstep.
-      await new Promise((resolve) => setTimeout(resolve, Math.random() * Math.min(200, 4 * attempt * attempt)));
+      const pause = Math.random() * Math.min(200, 4 * attempt * attempt);
+      if (pause >= deadline.remainingMs()) throw error;
+      await new Promise((resolve) => setTimeout(resolve, pause));
     }
   }
 }

@@ -92,6 +92,26 @@ export async function findIdByInviteCode(db: Db, inviteCode: string): Promise<{ 
   return db.selectFrom('users').select(['id', 'phone']).where('invite_code', '=', inviteCode).executeTakeFirst();
 }
 
+/**
+ * A user (by id or phone) and the owner of an invite code, in one plain read: what an activation can
+ * answer before it queues on the inviter's lock. Either may be missing.
+ */
+export async function findWithInviter(db: Db, who: { id: string } | { phone: string }, inviteCode: string): Promise<{ user: UserRow | undefined; inviter: { id: string } | undefined }> {
+  const match = 'id' in who ? sql`u.id = ${who.id}` : sql`u.phone = ${who.phone}`;
+  // Without a user every column of u is null.
+  type Row = { inviter_id: string | null } & (UserRow | { id: null });
+  const { rows } = await sql<Row>`
+    SELECT i.id AS inviter_id, u.*
+    FROM (SELECT 1) AS one
+    LEFT JOIN users u ON ${match}
+    LEFT JOIN users i ON i.invite_code = ${inviteCode}
+  `.execute(db);
+  const row = rows[0];
+  if (!row) throw new Error('a row is always returned');
+  const { inviter_id: inviterId, ...user } = row;
+  return { user: user.id === null ? undefined : (user as UserRow), inviter: inviterId === null ? undefined : { id: inviterId } };
+}
+
 /** Inserts unless the phone or the invite code is taken; undefined tells the caller which to check. */
 export async function insertUser(db: Db, phone: string, inviteCode: string): Promise<UserRow | undefined> {
   return db.insertInto('users').values({ phone, invite_code: inviteCode }).onConflict((oc) => oc.doNothing()).returningAll().executeTakeFirst();

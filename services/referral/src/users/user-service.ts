@@ -2,8 +2,9 @@ import { AppError, generateInviteCode, NOTICE_LIFETIME_MS, parseInviteCode, type
 import DataLoader from 'dataloader';
 import type { Kysely } from 'kysely';
 import type { Database, UserRow } from '../db/schema.js';
+import { Deadline } from '../db/deadline.js';
 import { isUniqueViolation, serializable } from '../db/transaction.js';
-import { decodeCursor, isBigintId, encodeCursor, PG_TIMESTAMP } from './cursor.js';
+import { decodeCursor, isBigintId, isPgTimestamp, encodeCursor } from './cursor.js';
 import { toListItem, toProfile, toPublicCard, type ProfileListItem, type PublicCard } from './profile-mapper.js';
 import * as repo from './user-repository.js';
 
@@ -17,8 +18,42 @@ type Activation = { status: 'activated' | 'already'; inviter?: { id: string; pho
 
 const INSERT_ATTEMPTS = 5;
 
+/**
+ * How long an activation (PUT /profile/invite, a sign-in with an invite) has from its start to
+ * answer; past it the answer is 503 and nothing was applied. Whoever calls with a timeout of their
+ * own (auth's call to referral, the gateway's upstream limit) must allow more than this.
+ */
+export const ACTIVATION_DEADLINE_MS = 3000;
+
 function notFound(): AppError {
   return new AppError('not_found', 'No such user.');
+}
+
+function userGone(): AppError {
+  return new AppError('unauthorized', 'The user of this token no longer exists.');
+}
+
+function parseCode(input: string): string {
+  const code = parseInviteCode(input);
+  if (code === null) {
+    const message = 'must be 6 letters or digits';
+    throw new AppError('validation_failed', `invite_code ${message}`, { errors: [{ field: 'invite_code', message }] });
+  }
+  return code;
+}
+
+/** A user who activated a code already: the same code again is a repeat (200), another is refused. */
+function isRepeat(user: UserRow | undefined, code: string): boolean {
+  if (!user || user.invited_by_id === null) return false;
+  if (user.activated_invite_code === code) return true;
+  throw new AppError('invite_already_activated', `An invite code (${user.activated_invite_code}) is already activated; it can be activated only once.`);
+}
+
+/** The owner of the code, who must exist and be someone else. */
+function requireInviter<I extends { id: string }>(user: UserRow | undefined, inviter: I | undefined): I {
+  if (!inviter) throw new AppError('invite_not_found', 'No user has this invite code.');
+  if (inviter.id === user?.id) throw new AppError('invite_self', 'You cannot activate your own invite code.');
+  return inviter;
 }
 
 export function userServiceFactory({ db, sms, log }: UserServiceDeps) {
@@ -39,19 +74,9 @@ export function userServiceFactory({ db, sms, log }: UserServiceDeps) {
    * code again is a no-op), never one's own code, never a code whose owner sits below the user in
    * the invite tree. The conditional write is the last guard against a concurrent activation.
    */
-  async function activate(trx: repo.Db, user: UserRow, input: string): Promise<Activation> {
-    const code = parseInviteCode(input);
-    if (code === null) {
-      const message = 'must be 6 letters or digits';
-      throw new AppError('validation_failed', `invite_code ${message}`, { errors: [{ field: 'invite_code', message }] });
-    }
-    if (user.invited_by_id !== null) {
-      if (user.activated_invite_code === code) return { status: 'already', code };
-      throw new AppError('invite_already_activated', `An invite code (${user.activated_invite_code}) is already activated; it can be activated only once.`);
-    }
-    const inviter = await repo.findIdByInviteCode(trx, code);
-    if (!inviter) throw new AppError('invite_not_found', 'No user has this invite code.');
-    if (inviter.id === user.id) throw new AppError('invite_self', 'You cannot activate your own invite code.');
+  async function activate(trx: repo.Db, user: UserRow, code: string): Promise<Activation> {
+    if (isRepeat(user, code)) return { status: 'already', code };
+    const inviter = requireInviter(user, await repo.findIdByInviteCode(trx, code));
     await repo.lockPair(trx, user.id, inviter.id);
     // Only a user with invitees can sit above the inviter; the narrow check keeps the serializable
     // read set small, so unrelated activations do not conflict with each other.
@@ -82,14 +107,6 @@ export function userServiceFactory({ db, sms, log }: UserServiceDeps) {
     }
   }
 
-  /** The inviter whose activations should run one at a time; the transaction re-checks everything. */
-  async function inviterToQueueOn(input: string | undefined): Promise<string[]> {
-    const code = input === undefined ? null : parseInviteCode(input);
-    if (code === null) return [];
-    const inviter = await repo.findIdByInviteCode(db, code);
-    return inviter ? [inviter.id] : [];
-  }
-
   /**
    * The user of this phone, inserted with a fresh invite code if there is none. An insert that
    * finds the phone taken waits for the other sign-in to commit, so the lookup after it sees that
@@ -109,7 +126,7 @@ export function userServiceFactory({ db, sms, log }: UserServiceDeps) {
 
   async function profileOf(userId: string): Promise<Profile> {
     const row = await repo.readProfile(db, userId);
-    if (!row) throw new AppError('unauthorized', 'The user of this token no longer exists.');
+    if (!row) throw userGone();
     return toProfile(row);
   }
 
@@ -126,15 +143,22 @@ export function userServiceFactory({ db, sms, log }: UserServiceDeps) {
         const { user, created } = await findOrCreateUser(db, phone);
         return { user: toProfile(user), created, roles: user.is_admin ? ['admin'] : [] };
       }
-      const queueOn = await inviterToQueueOn(inviteCode);
-      const outcome = await serializable(db, async (trx) => {
-        const { user, created } = await findOrCreateUser(trx, phone);
-        const activation = await activate(trx, user, inviteCode);
-        const row = await repo.findById(trx, user.id);
-        if (!row) throw new Error('user vanished inside its own transaction');
-        return { row, created, activation };
-      }, { queueOn });
-      await notifyInviter(outcome.activation);
+      const code = parseCode(inviteCode);
+      const deadline = Deadline.in(ACTIVATION_DEADLINE_MS);
+      const outcome = await deadline.race((async (): Promise<{ row: UserRow; created: boolean; activation?: Activation }> => {
+        // Answered from a plain read when it can be (see activateInvite); a first sign-in has no row yet.
+        const seen = await repo.findWithInviter(db, { phone }, code);
+        if (seen.user && isRepeat(seen.user, code)) return { row: seen.user, created: false };
+        const inviter = requireInviter(seen.user, seen.inviter);
+        return serializable(db, async (trx) => {
+          const { user, created } = await findOrCreateUser(trx, phone);
+          const activation = await activate(trx, user, code);
+          const row = await repo.findById(trx, user.id);
+          if (!row) throw new Error('user vanished inside its own transaction');
+          return { row, created, activation };
+        }, { queueOn: [inviter.id], deadline });
+      })());
+      if (outcome.activation) await notifyInviter(outcome.activation);
       return { user: toProfile(outcome.row), created: outcome.created, roles: outcome.row.is_admin ? ['admin'] : [] };
     },
 
@@ -148,12 +172,24 @@ export function userServiceFactory({ db, sms, log }: UserServiceDeps) {
     },
 
     async activateInvite(userId: string, inviteCode: string): Promise<{ status: 'activated'; activated_invite_code: string }> {
-      const queueOn = await inviterToQueueOn(inviteCode);
-      const activation = await serializable(db, async (trx) => {
-        const user = await repo.findById(trx, userId);
-        if (!user) throw new AppError('unauthorized', 'The user of this token no longer exists.');
-        return activate(trx, user, inviteCode);
-      }, { queueOn });
+      const code = parseCode(inviteCode);
+      const deadline = Deadline.in(ACTIVATION_DEADLINE_MS);
+      const activation = await deadline.race((async (): Promise<Activation> => {
+        // A repeat and the refusals are answered from this plain read, without the inviter's lock
+        // or a transaction: answers that change nothing must not queue, or one user repeating a
+        // request could park every pooled connection behind a busy inviter. The transaction
+        // checks all of it again.
+        const seen = await repo.findWithInviter(db, { id: userId }, code);
+        if (!seen.user) throw userGone();
+        if (isRepeat(seen.user, code)) return { status: 'already', code };
+        const inviter = requireInviter(seen.user, seen.inviter);
+        return serializable(db, async (trx) => {
+          const user = await repo.findById(trx, userId);
+          if (!user) throw userGone();
+          return activate(trx, user, code);
+        }, { queueOn: [inviter.id], deadline });
+      })());
+      // After commit and outside the deadline: the activation stands whatever the bus does.
       await notifyInviter(activation);
       return { status: 'activated', activated_invite_code: activation.code };
     },
@@ -169,7 +205,7 @@ export function userServiceFactory({ db, sms, log }: UserServiceDeps) {
     },
 
     async invitees(userId: string, limit: number, cursor?: string) {
-      const after = cursor ? decodeCursor(cursor, 2, ([at, id]) => PG_TIMESTAMP.test(at ?? '') && isBigintId(id)) : undefined;
+      const after = cursor ? decodeCursor(cursor, 2, ([at, id]) => isPgTimestamp(at) && isBigintId(id)) : undefined;
       const { total, rows } = await repo.listInvitees(db, userId, limit + 1, after ? { activatedAt: after[0] as string, id: after[1] as string } : undefined);
       if (total === undefined) throw new AppError('unauthorized', 'The user of this token no longer exists.');
       const page = rows.slice(0, limit);
