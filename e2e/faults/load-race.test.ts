@@ -33,7 +33,7 @@ t.test('200 concurrent users: sign-up, crossing activations, parallel refreshes'
       }).then(async (r) => ({ status: r.status, code: ((await r.json()) as { code?: string }).code }));
     }),
   );
-  // An activation that runs out of its deadline (3 s) on a loaded machine answers 503
+  // An activation that runs out of its deadline on a loaded machine answers 503
   // service_unavailable, which must mean that it applied nothing: the last check below counts
   // exactly the 200s as relations.
   const refusedOrLate = (a: { status: number; code?: string }) => (a.status === 422 && a.code === 'invite_cycle') || (a.status === 503 && a.code === 'service_unavailable');

@@ -41,7 +41,6 @@ export class Processes {
       GATEWAY_PORT: String(await freePort()),
       AUTH_PORT: String(await freePort()),
       REFERRAL_PORT: String(await freePort()),
-      UPSTREAM_TIMEOUT_MS: '2000',
       ...env,
     });
     t.teardown(() => processes.stopAll());

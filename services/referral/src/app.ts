@@ -18,7 +18,7 @@ import type { Database } from './db/schema.js';
 import { internalRoutes } from './routes/internal-routes.js';
 import { profileRoutes } from './routes/profile-routes.js';
 import { usersRoutes } from './routes/users-routes.js';
-import { userServiceFactory } from './users/user-service.js';
+import { activationDeadlines, userServiceFactory } from './users/user-service.js';
 
 export interface ReferralAppOptions {
   logStream?: DestinationStream;
@@ -58,7 +58,7 @@ export async function buildApp(config: Config, options: ReferralAppOptions = {})
   app.addHook('onClose', () => jwks.stop());
   await app.register(authenticatePlugin, { jwks, config });
 
-  const users = userServiceFactory({ db, sms, log: app.log });
+  const users = userServiceFactory({ db, sms, log: app.log, deadlines: activationDeadlines(config) });
   await app.register(profileRoutes, { users });
   await app.register(usersRoutes, { users });
   await app.register(internalRoutes, { users, config });

@@ -1,11 +1,13 @@
 import t from 'tap';
 import { sql } from 'kysely';
-import { ACTIVATION_DEADLINE_MS } from '../src/users/user-service.js';
+import { testConfig } from '@refstack/shared/testing';
+import { activationDeadlines } from '../src/users/user-service.js';
 import { activate, as, buildReferralTestApp, createUser, eventually, type ReferralTestContext } from './helpers.js';
 import { holdInviterLocks, lockObserver } from './locks.js';
 
 // What the service guarantees: an answer by its activation deadline; the rest is a loaded machine's
 // scheduling slack, not a promise.
+const ACTIVATION_DEADLINE_MS = activationDeadlines(testConfig()).activateMs;
 const BOUND_MS = ACTIVATION_DEADLINE_MS + 1000;
 
 const statuses = (answers: Array<{ statusCode: number }>) =>

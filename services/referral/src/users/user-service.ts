@@ -1,4 +1,4 @@
-import { AppError, generateInviteCode, NOTICE_LIFETIME_MS, parseInviteCode, type Profile, type SmsQueue } from '@refstack/shared';
+import { AppError, generateInviteCode, NOTICE_LIFETIME_MS, parseInviteCode, type Config, type Profile, type SmsQueue } from '@refstack/shared';
 import DataLoader from 'dataloader';
 import type { Kysely } from 'kysely';
 import type { Database, UserRow } from '../db/schema.js';
@@ -12,18 +12,33 @@ export interface UserServiceDeps {
   db: Kysely<Database>;
   sms: SmsQueue;
   log: { warn(obj: object, msg: string): void };
+  deadlines: ActivationDeadlines;
 }
 
 type Activation = { status: 'activated' | 'already'; inviter?: { id: string; phone: string; invitedCount: number }; code: string };
 
 const INSERT_ATTEMPTS = 5;
 
+export interface ActivationDeadlines {
+  /** A sign-in that carries an invite code (auth's internal call). */
+  signInMs: number;
+  /** PUT /profile/invite (through the gateway). */
+  activateMs: number;
+}
+
 /**
- * How long an activation (PUT /profile/invite, a sign-in with an invite) has from its start to
- * answer; past it the answer is 503 and nothing was applied. Whoever calls with a timeout of their
- * own (auth's call to referral, the gateway's upstream limit) must allow more than this.
+ * How long an activation has from its start to answer; past it the answer is 503 and nothing was
+ * applied. Each is inside its caller's own limit, so the caller always hears the outcome: auth gives
+ * up on referral after REFERRAL_TIMEOUT_MS and needs a moment to give the code back; the gateway
+ * gives up after UPSTREAM_TIMEOUT_MS, and fetching unknown keys (up to 4 s) or a commit already
+ * under way at the deadline come on top of the activation's own time.
  */
-export const ACTIVATION_DEADLINE_MS = 3000;
+export function activationDeadlines(config: Pick<Config, 'referralTimeoutMs' | 'upstreamTimeoutMs'>): ActivationDeadlines {
+  return {
+    signInMs: Math.max(1000, config.referralTimeoutMs - 1000),
+    activateMs: Math.max(1000, config.upstreamTimeoutMs - 5000),
+  };
+}
 
 function notFound(): AppError {
   return new AppError('not_found', 'No such user.');
@@ -56,7 +71,7 @@ function requireInviter<I extends { id: string }>(user: UserRow | undefined, inv
   return inviter;
 }
 
-export function userServiceFactory({ db, sms, log }: UserServiceDeps) {
+export function userServiceFactory({ db, sms, log, deadlines }: UserServiceDeps) {
   /**
    * Profile reads that arrive in the same turn of the event loop share one statement: under load a
    * round trip to PostgreSQL (a write, a wake-up on either side, a protocol exchange) costs more
@@ -144,7 +159,7 @@ export function userServiceFactory({ db, sms, log }: UserServiceDeps) {
         return { user: toProfile(user), created, roles: user.is_admin ? ['admin'] : [] };
       }
       const code = parseCode(inviteCode);
-      const deadline = Deadline.in(ACTIVATION_DEADLINE_MS);
+      const deadline = Deadline.in(deadlines.signInMs);
       const outcome = await deadline.race((async (): Promise<{ row: UserRow; created: boolean; activation?: Activation }> => {
         // Answered from a plain read when it can be (see activateInvite); a first sign-in has no row yet.
         const seen = await repo.findWithInviter(db, { phone }, code);
@@ -173,7 +188,7 @@ export function userServiceFactory({ db, sms, log }: UserServiceDeps) {
 
     async activateInvite(userId: string, inviteCode: string): Promise<{ status: 'activated'; activated_invite_code: string }> {
       const code = parseCode(inviteCode);
-      const deadline = Deadline.in(ACTIVATION_DEADLINE_MS);
+      const deadline = Deadline.in(deadlines.activateMs);
       const activation = await deadline.race((async (): Promise<Activation> => {
         // A repeat and the refusals are answered from this plain read, without the inviter's lock
         // or a transaction: answers that change nothing must not queue, or one user repeating a
