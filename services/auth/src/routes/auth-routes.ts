@@ -77,8 +77,9 @@ export const authRoutes: FastifyPluginAsyncTypebox<AuthRoutesOptions> = async (a
   app.get('/.well-known/jwks.json', {
     schema: { tags, summary: 'Public keys that verify access tokens (JWK set)', response: { 200: JwksReply } },
   }, async (_request, reply) => {
-    // Verifiers cache this; a new key is picked up when they meet an unknown kid.
-    void reply.header('cache-control', 'public, max-age=300');
+    // Verifiers and caches may keep this for a minute, no longer: a key removed because it leaked
+    // must stop verifying within JWKS_REFRESH_SECONDS (60 by default) everywhere.
+    void reply.header('cache-control', 'public, max-age=60');
     return keyring.jwks();
   });
 };

@@ -58,9 +58,9 @@ function signingKeyFromPem(pem: string): SigningKey {
 const PEM_BLOCK = /-----BEGIN PUBLIC KEY-----[\s\S]+?-----END PUBLIC KEY-----/g;
 
 /**
- * The key that signs (the newest) and every key still published for verification. Rotation: put
- * the new key in JWT_PRIVATE_KEY and the old key's public PEM in JWT_PUBLIC_KEYS until the tokens
- * it signed have expired.
+ * The key that signs (the newest) and every key still published for verification: JWT_PUBLIC_KEYS
+ * carries a key about to sign (published first, so every verifier knows it in time) and a retired
+ * one whose tokens have not expired yet. The README's key rotation section gives the phases.
  */
 export class Keyring {
   private readonly byKid: Map<string, PublishedKey>;
