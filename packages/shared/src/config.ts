@@ -1,5 +1,6 @@
 import { Type, type Static } from 'typebox';
 import { Value } from 'typebox/value';
+import { maskUrlPassword } from './logger.js';
 
 const Port = (port: number) => Type.Integer({ minimum: 1, maximum: 65535, default: port });
 const PositiveInt = (value: number, maximum = 100_000_000) =>
@@ -132,13 +133,19 @@ export function loadConfig(
     if (value !== undefined && value !== '') raw[key] = value;
   }
   const converted = Value.Convert(EnvSchema, Value.Default(EnvSchema, raw));
+  // A value is quoted back to help the operator, except secrets, and never a URL's password.
+  const got = (name: string): string =>
+    name in raw && !/SECRET|TOKEN|KEY/.test(name) ? ` (got ${JSON.stringify(maskUrlPassword(String(raw[name])))})` : '';
   const problems = [...Value.Errors(EnvSchema, converted)].map((error) => {
     const name = error.instancePath.replace(/^\//, '') || '(environment)';
-    const got = name in raw && !/SECRET|TOKEN|KEY/.test(name) ? ` (got ${JSON.stringify(raw[name])})` : '';
-    return `${name}: ${error.message}${got}`;
+    return `${name}: ${error.message}${got(name)}`;
   });
   if (problems.length > 0) throw new ConfigError(problems);
   const env = converted as Env;
+  for (const name of URL_VARIABLES) {
+    const value = env[name];
+    if (value !== undefined && !URL.canParse(value)) problems.push(`${name}: is not a valid URL${got(name)}`);
+  }
   const isProduction = env.NODE_ENV === 'production';
 
   const secret = (name: keyof typeof DEV_SECRETS): string => {
@@ -199,3 +206,5 @@ export function loadConfig(
     sms: { provider: env.SMS_PROVIDER, concurrency: env.SMS_CONCURRENCY },
   };
 }
+
+const URL_VARIABLES = ['AUTH_URL', 'REFERRAL_URL', 'JWKS_URL', 'DATABASE_URL', 'REDIS_URL'] as const;

@@ -65,6 +65,23 @@ t.test('secret values never appear in validation messages', async (t) => {
   t.notMatch(error.message, 'hunter2');
 });
 
+t.test('a URL password never appears in a validation message', async (t) => {
+  const cases: Array<[Record<string, string>, RegExp]> = [
+    [{ DATABASE_URL: 'mysql://u:s3cret-pw@db.internal/referral' }, /DATABASE_URL: .*\(got "mysql:\/\/u:\*\*\*@db\.internal\/referral"\)/],
+    [{ REDIS_URL: 'http://:s3cret-pw@redis.internal:6379' }, /REDIS_URL: .*\(got "http:\/\/:\*\*\*@redis\.internal:6379"\)/],
+    [{ AUTH_URL: 'ftp://svc:s3cret-pw@auth' }, /AUTH_URL: .*\(got "ftp:\/\/svc:\*\*\*@auth"\)/],
+    // Values that match the pattern but do not parse as URLs at all.
+    [{ DATABASE_URL: 'postgres://u:s3cret-pw@127.0.0.1:99999/db' }, /DATABASE_URL: is not a valid URL \(got "postgres:\/\/u:\*\*\*@127\.0\.0\.1:99999\/db"\)/],
+    [{ REDIS_URL: 'redis://:s3cret-pw@[::1/0' }, /REDIS_URL: is not a valid URL \(got "redis:\/\/:\*\*\*@\[::1\/0"\)/],
+    [{ DATABASE_URL: 'postgres://u:s3cr@t pw"@bad host/db' }, /DATABASE_URL: is not a valid URL \(got "postgres:\/\/u:\*\*\*@bad host\/db"\)/],
+  ];
+  for (const [env, pattern] of cases) {
+    const error = t.throws(() => loadConfig(env), { name: 'ConfigError' }, JSON.stringify(env)) as Error;
+    t.match(error.message, pattern);
+    t.notMatch(error.message, /s3cr/, 'the password is masked');
+  }
+});
+
 t.test('the list of known variables covers the contract', async (t) => {
   for (const name of ['GATEWAY_PORT', 'AUTH_PORT', 'REFERRAL_PORT', 'DATABASE_URL', 'REDIS_URL', 'HOST', 'DEFAULT_REGION', 'ALLOWED_COUNTRIES', 'OTP_LENGTH', 'OTP_TTL_SECONDS', 'OTP_MAX_ATTEMPTS', 'OTP_RESEND_SECONDS', 'OTP_MAX_SENDS_PER_HOUR', 'OTP_MAX_FAILED_PER_DAY', 'SEND_CODE_IP_PER_HOUR', 'ACCESS_TOKEN_TTL_SECONDS', 'REFRESH_TOKEN_TTL_SECONDS', 'INTERNAL_TOKEN', 'TRUSTED_PROXIES', 'CORS_ORIGINS']) {
     t.ok(ENV_VARIABLES.includes(name), name);
