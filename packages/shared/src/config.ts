@@ -1,3 +1,4 @@
+import { compile as compileTrust } from '@fastify/proxy-addr';
 import { Type, type Static } from 'typebox';
 import { Value } from 'typebox/value';
 import { maskUrlPassword } from './logger.js';
@@ -52,6 +53,14 @@ export const EnvSchema = Type.Object({
   UPSTREAM_TIMEOUT_MS: PositiveInt(5000, 120_000),
   SMS_PROVIDER: Type.Union([Type.Literal('console')], { default: 'console' }),
   SMS_CONCURRENCY: PositiveInt(10, 1000),
+  // The gateway's public edge: whose X-Forwarded-For it believes, its operations port, and the
+  // limits of its listening socket.
+  GATEWAY_TRUSTED_PROXIES: Type.String({ default: '' }),
+  GATEWAY_METRICS_PORT: Port(9091),
+  GATEWAY_MAX_CONNECTIONS: PositiveInt(4096, 1_000_000),
+  GATEWAY_HEADERS_TIMEOUT_MS: PositiveInt(10_000, 300_000),
+  GATEWAY_REQUEST_TIMEOUT_MS: PositiveInt(15_000, 300_000),
+  GATEWAY_KEEP_ALIVE_TIMEOUT_MS: PositiveInt(72_000, 3_600_000),
 });
 
 export type Env = Static<typeof EnvSchema>;
@@ -100,6 +109,18 @@ export interface Config {
   corsOrigins: string[];
   upstreamTimeoutMs: number;
   sms: { provider: Env['SMS_PROVIDER']; concurrency: number };
+  gateway: GatewayEdgeConfig;
+}
+
+export interface GatewayEdgeConfig {
+  /** Peers (addresses/CIDRs) whose X-Forwarded-For names the client; empty: the socket's address does. */
+  trustedProxies: string[];
+  /** The internal port of /metrics and the detailed readiness report. */
+  metricsPort: number;
+  maxConnections: number;
+  headersTimeoutMs: number;
+  requestTimeoutMs: number;
+  keepAliveTimeoutMs: number;
 }
 
 export class ConfigError extends Error {
@@ -146,6 +167,7 @@ export function loadConfig(
     const value = env[name];
     if (value !== undefined && !URL.canParse(value)) problems.push(`${name}: is not a valid URL${got(name)}`);
   }
+  const gateway = gatewayEdge(env, problems);
   const isProduction = env.NODE_ENV === 'production';
 
   const secret = (name: keyof typeof DEV_SECRETS): string => {
@@ -204,7 +226,31 @@ export function loadConfig(
     corsOrigins: list(env.CORS_ORIGINS),
     upstreamTimeoutMs: env.UPSTREAM_TIMEOUT_MS,
     sms: { provider: env.SMS_PROVIDER, concurrency: env.SMS_CONCURRENCY },
+    gateway,
   };
 }
 
 const URL_VARIABLES = ['AUTH_URL', 'REFERRAL_URL', 'JWKS_URL', 'DATABASE_URL', 'REDIS_URL'] as const;
+
+/** The gateway's edge settings, with the checks that span more than one variable. */
+function gatewayEdge(env: Env, problems: string[]): GatewayEdgeConfig {
+  const trustedProxies = list(env.GATEWAY_TRUSTED_PROXIES);
+  try {
+    // The parser Fastify itself uses for the list, so what passes here is what the gateway trusts.
+    compileTrust(trustedProxies);
+  } catch (error) {
+    problems.push(`GATEWAY_TRUSTED_PROXIES: ${(error as Error).message}; expected addresses or CIDRs, comma-separated`);
+  }
+  if (env.GATEWAY_METRICS_PORT === env.GATEWAY_PORT) problems.push('GATEWAY_METRICS_PORT: must differ from GATEWAY_PORT');
+  if (env.GATEWAY_HEADERS_TIMEOUT_MS > env.GATEWAY_REQUEST_TIMEOUT_MS) {
+    problems.push('GATEWAY_HEADERS_TIMEOUT_MS: must not exceed GATEWAY_REQUEST_TIMEOUT_MS (the headers are part of the request)');
+  }
+  return {
+    trustedProxies,
+    metricsPort: env.GATEWAY_METRICS_PORT,
+    maxConnections: env.GATEWAY_MAX_CONNECTIONS,
+    headersTimeoutMs: env.GATEWAY_HEADERS_TIMEOUT_MS,
+    requestTimeoutMs: env.GATEWAY_REQUEST_TIMEOUT_MS,
+    keepAliveTimeoutMs: env.GATEWAY_KEEP_ALIVE_TIMEOUT_MS,
+  };
+}
