@@ -2,6 +2,7 @@ import { Ajv } from 'ajv';
 import addFormats from 'ajv-formats';
 import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import { pino, type DestinationStream } from 'pino';
+import { answerClientError } from './client-errors.js';
 import type { Config } from './config.js';
 import { isDraining } from './drain.js';
 import { installProblemHandlers, sendProblem } from './error-handler.js';
@@ -9,6 +10,7 @@ import { registerHealthRoutes, type HealthCheck } from './health.js';
 import { loggerOptions } from './logger.js';
 import { registerMetrics } from './metrics.js';
 import { REQUEST_ID_HEADER, requestIdFrom } from './request-id.js';
+import { defaultServerLimits, serverLimitOptions, type ServerLimits } from './server-limits.js';
 
 export const BODY_LIMIT_BYTES = 64 * 1024;
 
@@ -26,11 +28,13 @@ export interface ServiceAppOptions {
   quietSuccess?: boolean;
   /** Proxies whose `X-Forwarded-For` is believed (addresses or CIDRs). */
   trustProxy?: FastifyServerOptions['trustProxy'];
+  /** Overrides of the listening socket's timeouts and connection cap (see `ServerLimits`). */
+  limits?: Partial<ServerLimits>;
 }
 
 /**
  * A Fastify instance with everything every service shares: logging with request ids and redaction,
- * problem+json errors, body limit, trailing-slash tolerance, health and metrics routes.
+ * problem+json errors, body limit, socket limits, trailing-slash tolerance, health and metrics.
  */
 export function createServiceApp(options: ServiceAppOptions): FastifyInstance {
   const { service, config } = options;
@@ -41,7 +45,10 @@ export function createServiceApp(options: ServiceAppOptions): FastifyInstance {
   // The access line has fixed fields and never carries a body or a header, so it skips redaction,
   // which would otherwise walk every line for the wildcard paths: the line written most often.
   const accessLog = pino({ level: config.logLevel, base: { service } }, stream);
+  const limits = { ...defaultServerLimits(config), ...options.limits };
   const app = Fastify({
+    ...serverLimitOptions(limits),
+    clientErrorHandler: answerClientError,
     logger: { ...pinoOptions, stream },
     genReqId: requestIdFrom,
     requestIdHeader: false,
@@ -57,6 +64,7 @@ export function createServiceApp(options: ServiceAppOptions): FastifyInstance {
       sendProblem(reply, error);
     },
   });
+  if (limits.maxConnections > 0) app.server.maxConnections = limits.maxConnections;
 
   // JSON bodies are validated strictly (a number is not a string); query strings and params arrive
   // as text and are converted to the declared types.

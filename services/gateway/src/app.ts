@@ -2,7 +2,7 @@ import cookie from '@fastify/cookie';
 import cors from '@fastify/cors';
 import type { FastifyInstance, FastifyReply, FastifyRequest, HTTPMethods } from 'fastify';
 import { request as undiciRequest } from 'undici';
-import { AppError, createServiceApp, type Config, type DestinationStream } from '@refstack/shared';
+import { AppError, createServiceApp, type Config, type DestinationStream, type ServerLimits } from '@refstack/shared';
 import { DocsCache, registerDocs } from './docs.js';
 import { setLegacyCookie, withLegacyAuthorization } from './legacy-session.js';
 import { LEGACY_ROUTES, PROXY_ROUTES, type LegacyRoute } from './routes.js';
@@ -35,6 +35,12 @@ async function upstreamReady(base: string, timeoutMs: number): Promise<unknown> 
   return body.checks;
 }
 
+/** The public port's socket limits, from the operator's settings. */
+function edgeLimits(config: Config): Partial<ServerLimits> {
+  const { headersTimeoutMs, requestTimeoutMs, keepAliveTimeoutMs, maxConnections } = config.gateway;
+  return { headersTimeoutMs, requestTimeoutMs, keepAliveTimeoutMs, maxConnections };
+}
+
 export async function buildApp(config: Config, options: GatewayAppOptions = {}): Promise<FastifyInstance> {
   const bases: Record<Upstream, string> = { auth: config.urls.auth, referral: config.urls.referral };
   const app = createServiceApp({
@@ -42,6 +48,7 @@ export async function buildApp(config: Config, options: GatewayAppOptions = {}):
     config,
     quietSuccess: true,
     logStream: options.logStream,
+    limits: edgeLimits(config),
     readiness: {
       auth: () => upstreamReady(bases.auth, 2000),
       referral: () => upstreamReady(bases.referral, 2000),
