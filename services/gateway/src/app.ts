@@ -83,7 +83,7 @@ export async function buildApp(config: Config, options: GatewayAppOptions = {}):
     const queryAt = request.url.indexOf('?');
     return proxy.forward(upstream, request, reply, {
       path: `${legacy.target}${queryAt >= 0 ? request.url.slice(queryAt) : ''}`,
-      headers: withLegacyAuthorization(request),
+      headers: legacy.cookieSession ? withLegacyAuthorization(request) : {},
       onAnswer: legacy.target === '/api/v1/auth/verify' ? (status, body, answer) => status === 200 && setLegacyCookie(answer, body, legacyCookie) : undefined,
     });
   };

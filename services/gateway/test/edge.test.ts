@@ -62,6 +62,27 @@ t.test('legacy clients keep their login in a cookie; v1 routes ignore it', async
   t.equal(up.seen.at(-1)?.headers['authorization'], 'Bearer header.payload.signature');
 });
 
+t.test('a malformed legacy cookie is a 401 unauthorized problem, never forwarded; the login paths ignore it', async (t) => {
+  const { gateway, up } = await setup(t);
+  const broken = ['a%0Ab.c.d', 'a.b.c%0A', '%E2%80%AE', '\u202e.b.c', '%FF', 'é.b.c', 'x'.repeat(3000), 'a.b', 'a.b.c.d', 'a..c', 'a b.c.d', '"a.b.c"'];
+  for (const value of broken) {
+    const count = up.seen.length;
+    for (const [method, url] of [['GET', '/api/profile/'], ['PUT', '/api/profile/set-invite/']] as const) {
+      const res = await gateway.inject({ method, url, headers: { cookie: `refstack_access=${value}`, 'x-csrftoken': 'abc' }, payload: method === 'PUT' ? { invite_code: 'AB12CD' } : undefined });
+      t.equal(res.statusCode, 401, `${method} ${url} ${JSON.stringify(value).slice(0, 30)}`);
+      t.match(res.headers['content-type'], /^application\/problem\+json/);
+      t.equal(res.json().code, 'unauthorized');
+    }
+    t.equal(up.seen.length, count, 'nothing was forwarded');
+  }
+  const login = await gateway.inject({ method: 'POST', url: '/api/auth/verify/', headers: { cookie: 'refstack_access=a%0Ab', 'x-csrftoken': 'abc' }, payload: { phone: '79346559036', code: '1434' } });
+  t.equal(login.statusCode, 200, 'a client with a broken cookie can sign in again');
+  t.match(String(login.headers['set-cookie']), /^refstack_access=header\.payload\.signature;/, 'and gets a good cookie');
+  const sent = await gateway.inject({ method: 'POST', url: '/api/auth/send-code/', headers: { cookie: 'refstack_access=header.payload.signature' }, payload: { phone: '79346559036' } });
+  t.equal(sent.statusCode, 200, 'the login paths do not treat the cookie as a session');
+  t.notOk(up.seen.at(-1)?.headers['authorization']);
+});
+
 t.test('security headers on every answer', async (t) => {
   const { gateway } = await setup(t);
   for (const url of ['/api/v1/profile', '/nope', '/health/live']) {

@@ -135,6 +135,22 @@ t.test("a client's own X-Forwarded-For never reaches an upstream", async (t) => 
   t.notOk(headers['forwarded']);
 });
 
+t.test('headers the client names in Connection, and a client-sent service credential, never reach an upstream', async (t) => {
+  const { gateway, auth } = await setup(t);
+  const res = await gateway.inject({
+    method: 'POST',
+    url: '/api/v1/auth/send-code',
+    headers: { connection: 'keep-alive, X-Secret, x-other', 'x-secret': 'hop', 'x-other': 'hop', 'x-internal-token': 'forged', 'x-kept': 'end-to-end' },
+    payload: {},
+  });
+  t.equal(res.statusCode, 200);
+  const headers = auth.seen.at(-1)?.headers ?? {};
+  t.notOk(headers['x-secret'], 'a header named in Connection is hop-by-hop');
+  t.notOk(headers['x-other']);
+  t.notOk(headers['x-internal-token'], 'no client may present the service credential');
+  t.equal(headers['x-kept'], 'end-to-end', 'other headers pass');
+});
+
 t.test('an upstream that is down is a 503 problem', async (t) => {
   const { gateway, auth } = await setup(t);
   await auth.app.close();
