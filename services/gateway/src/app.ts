@@ -48,6 +48,7 @@ export async function buildApp(config: Config, options: GatewayAppOptions = {}):
     config,
     quietSuccess: true,
     logStream: options.logStream,
+    trustProxy: config.gateway.trustedProxies.length > 0 ? config.gateway.trustedProxies : false,
     limits: edgeLimits(config),
     readiness: {
       auth: () => upstreamReady(bases.auth, 2000),

@@ -89,8 +89,9 @@ export class UpstreamProxy {
     }
     for (const [name, value] of Object.entries(options.headers ?? {})) if (value !== undefined) headers[name] = value;
     // The gateway is the only source of X-Forwarded-For: a client's own is dropped above, so a
-    // spoofed address cannot buy a fresh rate-limit window upstream.
-    headers['x-forwarded-for'] = request.socket.remoteAddress ?? '';
+    // spoofed address cannot buy a fresh rate-limit window upstream. `request.ip` is the socket's
+    // address unless that is a proxy of GATEWAY_TRUSTED_PROXIES, whose header then names the client.
+    headers['x-forwarded-for'] = request.ip;
     headers[REQUEST_ID_HEADER] = request.id;
     const body = Buffer.isBuffer(request.body) ? request.body : undefined;
 
