@@ -1,6 +1,7 @@
 import { connect, type AddressInfo } from 'node:net';
 import t, { type Test } from 'tap';
-import { createServiceApp } from '../src/service-app.js';
+import { drainAndClose } from '../src/drain.js';
+import { createOperationsApp, createServiceApp } from '../src/service-app.js';
 import { LogCapture, testConfig } from '../src/testing/index.js';
 
 async function listening(t: Test) {
@@ -64,4 +65,34 @@ t.test('bytes that are not HTTP, and headers over the size limit, are problem+js
   const huge = await exchange(port, `GET /health/live HTTP/1.1\r\nHost: demo\r\nX-Big: ${'a'.repeat(20 * 1024)}\r\n\r\n`, 10_000);
   t.match(huge.data, /^HTTP\/1\.1 431 Request Header Fields Too Large\r\n/);
   t.match(problemOf(huge.data), { status: 431, code: 'headers_too_large' });
+});
+
+t.test('a public app serves no /metrics and says only up or down; its operations app serves both and follows its drain', async (t) => {
+  const config = testConfig();
+  const readiness = { store: async () => ({ at: 'db.internal:5432' }), cache: async () => Promise.reject(new Error('connect ECONNREFUSED 10.0.0.7:6379')) };
+  const app = createServiceApp({ service: 'edge', config, exposure: 'public', readiness });
+  app.get('/hello', async () => ({ hello: true }));
+  const operations = createOperationsApp(app, { service: 'edge', config, readiness });
+  let operationsClosed = false;
+  operations.addHook('onClose', async () => {
+    operationsClosed = true;
+  });
+  await app.inject({ method: 'GET', url: '/hello' });
+
+  t.equal((await app.inject({ method: 'GET', url: '/metrics' })).statusCode, 404);
+  const brief = await app.inject({ method: 'GET', url: '/health/ready' });
+  t.equal(brief.statusCode, 503);
+  t.same(brief.json(), { status: 'unavailable', service: 'edge', checks: { store: { status: 'up' }, cache: { status: 'down' } } });
+
+  const metrics = await operations.inject({ method: 'GET', url: '/metrics' });
+  t.match(metrics.body, /http_request_duration_seconds_count\{[^}]*route="\/hello"[^}]*\} 1/);
+  const full = await operations.inject({ method: 'GET', url: '/health/ready' });
+  t.match(full.json(), { checks: { store: { status: 'up', details: { at: 'db.internal:5432' } }, cache: { status: 'down', error: /ECONNREFUSED 10\.0\.0\.7/ } } });
+
+  const closing = drainAndClose(app);
+  const draining = await operations.inject({ method: 'GET', url: '/health/ready' });
+  t.equal(draining.statusCode, 503);
+  t.match(draining.json(), { status: 'draining' }, 'the operations port reports the public app draining');
+  await closing;
+  t.ok(operationsClosed, 'and closes with it');
 });
