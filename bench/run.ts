@@ -75,7 +75,7 @@ async function main(): Promise<void> {
   const dbUrl = new URL(ADMIN_URL);
   dbUrl.pathname = `/${dbName}`;
   const prefix = `bench-${randomBytes(4).toString('hex')}`;
-  const ports = { gateway: await freePort(), auth: await freePort(), referral: await freePort(), bare: await freePort() };
+  const ports = { gateway: await freePort(), metrics: await freePort(), auth: await freePort(), referral: await freePort(), bare: await freePort() };
 
   const env = {
     ...process.env,
@@ -89,6 +89,7 @@ async function main(): Promise<void> {
     REDIS_URL,
     REDIS_KEY_PREFIX: prefix,
     GATEWAY_PORT: String(ports.gateway),
+    GATEWAY_METRICS_PORT: String(ports.metrics),
     AUTH_PORT: String(ports.auth),
     REFERRAL_PORT: String(ports.referral),
     // Raised for the run: the load comes from one address and cycles over few phones.

@@ -27,8 +27,10 @@ if (failures.length > 0) {
 
 const host = process.env.HOST || '127.0.0.1';
 const gatewayPort = process.env.GATEWAY_PORT || '8080';
+const metricsPort = process.env.GATEWAY_METRICS_PORT || '9091';
 const shownHost = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host;
 log(`gateway on http://${shownHost}:${gatewayPort} (API docs at /docs); SMS codes appear in the [sms-worker] lines below`);
+log(`gateway metrics and the detailed readiness report on http://${shownHost}:${metricsPort} (/metrics, /health/ready), not for clients`);
 
 const processes = [
   { name: 'referral', args: ['services/referral/dist/server.js'] },

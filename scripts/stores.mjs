@@ -6,13 +6,18 @@ import net from 'node:net';
 export const DEFAULT_DATABASE_URL = 'postgres://postgres@127.0.0.1:5432/referral';
 export const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
 
+/** The URL with its password masked; also when it does not parse (as `safeUrl` in packages/shared). */
 export function safeUrl(url) {
   try {
     const parsed = new URL(url);
     if (parsed.password) parsed.password = '***';
     return parsed.toString();
   } catch {
-    return '(unparseable URL)';
+    // The password is everything between the user's `:` and the last `@`.
+    const start = url.indexOf('://');
+    const at = url.lastIndexOf('@');
+    const colon = start < 0 || at < start ? -1 : url.slice(start + 3, at).indexOf(':');
+    return colon < 0 ? url : `${url.slice(0, start + 3 + colon + 1)}***${url.slice(at)}`;
   }
 }
 

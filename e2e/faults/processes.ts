@@ -39,6 +39,7 @@ export class Processes {
       DATABASE_URL: await createTestDatabase(t),
       REDIS_KEY_PREFIX: createTestRedisPrefix(t),
       GATEWAY_PORT: String(await freePort()),
+      GATEWAY_METRICS_PORT: String(await freePort()),
       AUTH_PORT: String(await freePort()),
       REFERRAL_PORT: String(await freePort()),
       ...env,

@@ -23,7 +23,7 @@ export class Stack {
   private constructor(
     readonly child: ChildProcess,
     readonly url: string,
-    readonly ports: { gateway: number; auth: number; referral: number },
+    readonly ports: { gateway: number; metrics: number; auth: number; referral: number },
     /** The stack's own database and Redis key prefix, for tests that look inside. */
     readonly stores: { databaseUrl: string; redisPrefix: string },
   ) {
@@ -42,7 +42,7 @@ export class Stack {
   static async start(t: Teardownable, env: Record<string, string> = {}): Promise<Stack> {
     const databaseUrl = await createTestDatabase(t);
     const prefix = createTestRedisPrefix(t);
-    const ports = { gateway: await freePort(), auth: await freePort(), referral: await freePort() };
+    const ports = { gateway: await freePort(), metrics: await freePort(), auth: await freePort(), referral: await freePort() };
     const child = spawn(process.execPath, ['scripts/start.mjs'], {
       cwd: ROOT,
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -51,6 +51,7 @@ export class Stack {
         NODE_ENV: 'development',
         LOG_LEVEL: 'info',
         GATEWAY_PORT: String(ports.gateway),
+        GATEWAY_METRICS_PORT: String(ports.metrics),
         AUTH_PORT: String(ports.auth),
         REFERRAL_PORT: String(ports.referral),
         DATABASE_URL: databaseUrl,

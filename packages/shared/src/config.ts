@@ -1,5 +1,7 @@
+import { compile as compileTrust } from '@fastify/proxy-addr';
 import { Type, type Static } from 'typebox';
 import { Value } from 'typebox/value';
+import { maskUrlPassword } from './logger.js';
 
 const Port = (port: number) => Type.Integer({ minimum: 1, maximum: 65535, default: port });
 const PositiveInt = (value: number, maximum = 100_000_000) =>
@@ -56,6 +58,14 @@ export const EnvSchema = Type.Object({
   REFERRAL_TIMEOUT_MS: PositiveInt(5000, 60_000),
   SMS_PROVIDER: Type.Union([Type.Literal('console')], { default: 'console' }),
   SMS_CONCURRENCY: PositiveInt(10, 1000),
+  // The gateway's public edge: whose X-Forwarded-For it believes, its operations port, and the
+  // limits of its listening socket.
+  GATEWAY_TRUSTED_PROXIES: Type.String({ default: '' }),
+  GATEWAY_METRICS_PORT: Port(9091),
+  GATEWAY_MAX_CONNECTIONS: PositiveInt(4096, 1_000_000),
+  GATEWAY_HEADERS_TIMEOUT_MS: PositiveInt(10_000, 300_000),
+  GATEWAY_REQUEST_TIMEOUT_MS: PositiveInt(15_000, 300_000),
+  GATEWAY_KEEP_ALIVE_TIMEOUT_MS: PositiveInt(72_000, 3_600_000),
 });
 
 export type Env = Static<typeof EnvSchema>;
@@ -112,6 +122,18 @@ export interface Config {
   /** Auth's limit for the referral service's answer to a sign-in. */
   referralTimeoutMs: number;
   sms: { provider: Env['SMS_PROVIDER']; concurrency: number };
+  gateway: GatewayEdgeConfig;
+}
+
+export interface GatewayEdgeConfig {
+  /** Peers (addresses/CIDRs) whose X-Forwarded-For names the client; empty: the socket's address does. */
+  trustedProxies: string[];
+  /** The internal port of /metrics and the detailed readiness report. */
+  metricsPort: number;
+  maxConnections: number;
+  headersTimeoutMs: number;
+  requestTimeoutMs: number;
+  keepAliveTimeoutMs: number;
 }
 
 export class ConfigError extends Error {
@@ -156,13 +178,20 @@ export function loadConfig(
     if (value !== undefined && value !== '') raw[key] = value;
   }
   const converted = Value.Convert(EnvSchema, Value.Default(EnvSchema, raw));
+  // A value is quoted back to help the operator, except secrets, and never a URL's password.
+  const got = (name: string): string =>
+    name in raw && !/SECRET|TOKEN|KEY/.test(name) ? ` (got ${JSON.stringify(maskUrlPassword(String(raw[name])))})` : '';
   const problems = [...Value.Errors(EnvSchema, converted)].map((error) => {
     const name = error.instancePath.replace(/^\//, '') || '(environment)';
-    const got = name in raw && !/SECRET|TOKEN|KEY/.test(name) ? ` (got ${JSON.stringify(raw[name])})` : '';
-    return `${name}: ${error.message}${got}`;
+    return `${name}: ${error.message}${got(name)}`;
   });
   if (problems.length > 0) throw new ConfigError(problems);
   const env = converted as Env;
+  for (const name of URL_VARIABLES) {
+    const value = env[name];
+    if (value !== undefined && !URL.canParse(value)) problems.push(`${name}: is not a valid URL${got(name)}`);
+  }
+  const gateway = gatewayEdge(env, problems);
   const isProduction = env.NODE_ENV === 'production';
 
   const secret = (name: keyof typeof DEV_SECRETS): string => {
@@ -242,5 +271,31 @@ export function loadConfig(
     upstreamTimeoutMs: env.UPSTREAM_TIMEOUT_MS,
     referralTimeoutMs: env.REFERRAL_TIMEOUT_MS,
     sms: { provider: env.SMS_PROVIDER, concurrency: env.SMS_CONCURRENCY },
+    gateway,
+  };
+}
+
+const URL_VARIABLES = ['AUTH_URL', 'REFERRAL_URL', 'JWKS_URL', 'DATABASE_URL', 'REDIS_URL'] as const;
+
+/** The gateway's edge settings, with the checks that span more than one variable. */
+function gatewayEdge(env: Env, problems: string[]): GatewayEdgeConfig {
+  const trustedProxies = list(env.GATEWAY_TRUSTED_PROXIES);
+  try {
+    // The parser Fastify itself uses for the list, so what passes here is what the gateway trusts.
+    compileTrust(trustedProxies);
+  } catch (error) {
+    problems.push(`GATEWAY_TRUSTED_PROXIES: ${(error as Error).message}; expected addresses or CIDRs, comma-separated`);
+  }
+  if (env.GATEWAY_METRICS_PORT === env.GATEWAY_PORT) problems.push('GATEWAY_METRICS_PORT: must differ from GATEWAY_PORT');
+  if (env.GATEWAY_HEADERS_TIMEOUT_MS > env.GATEWAY_REQUEST_TIMEOUT_MS) {
+    problems.push('GATEWAY_HEADERS_TIMEOUT_MS: must not exceed GATEWAY_REQUEST_TIMEOUT_MS (the headers are part of the request)');
+  }
+  return {
+    trustedProxies,
+    metricsPort: env.GATEWAY_METRICS_PORT,
+    maxConnections: env.GATEWAY_MAX_CONNECTIONS,
+    headersTimeoutMs: env.GATEWAY_HEADERS_TIMEOUT_MS,
+    requestTimeoutMs: env.GATEWAY_REQUEST_TIMEOUT_MS,
+    keepAliveTimeoutMs: env.GATEWAY_KEEP_ALIVE_TIMEOUT_MS,
   };
 }

@@ -11,6 +11,16 @@ export interface CheckResult {
   details?: unknown;
 }
 
+export interface HealthRouteOptions {
+  /**
+   * `false` on a public port: each check says only `up` or `down`, without the error messages,
+   * timings and upstream reports that name internal addresses.
+   */
+  details?: boolean;
+  /** The app whose shutdown makes readiness answer `draining` (another app, for an internal port). */
+  drainingOf?: FastifyInstance;
+}
+
 const CHECK_TIMEOUT_MS = 2000;
 
 async function runCheck(check: HealthCheck): Promise<CheckResult> {
@@ -35,14 +45,16 @@ async function runCheck(check: HealthCheck): Promise<CheckResult> {
 }
 
 /** `/health/live` (the process answers) and `/health/ready` (every dependency answers). */
-export function registerHealthRoutes(app: FastifyInstance, service: string, checks: Record<string, HealthCheck>): void {
+export function registerHealthRoutes(app: FastifyInstance, service: string, checks: Record<string, HealthCheck>, options: HealthRouteOptions = {}): void {
+  const details = options.details ?? true;
+  const drainingOf = options.drainingOf ?? app;
   app.get('/health/live', { logLevel: 'warn' }, async () => ({ status: 'ok', service }));
   app.get('/health/ready', { logLevel: 'warn' }, async (_request, reply) => {
     // A load balancer stops sending new work as soon as shutdown begins.
-    if (isDraining(app)) return reply.code(503).send({ status: 'draining', service, checks: {} });
+    if (isDraining(drainingOf)) return reply.code(503).send({ status: 'draining', service, checks: {} });
     const names = Object.keys(checks);
     const results = await Promise.all(names.map((name) => runCheck(checks[name] as HealthCheck)));
-    const report = Object.fromEntries(names.map((name, i) => [name, results[i]]));
+    const report = Object.fromEntries(names.map((name, i) => [name, details ? results[i] : { status: results[i]?.status }]));
     const ready = results.every((r) => r.status === 'up');
     return reply.code(ready ? 200 : 503).send({ status: ready ? 'ok' : 'unavailable', service, checks: report });
   });

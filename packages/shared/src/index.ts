@@ -12,6 +12,8 @@ export * from './process.js';
 export * from './queues.js';
 export * from './request-id.js';
 export * from './service-app.js';
+export * from './server-limits.js';
+export * from './client-errors.js';
 export * from './redis.js';
 export type { DestinationStream } from 'pino';
 export * from './sms-queue.js';

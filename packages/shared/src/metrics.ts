@@ -2,10 +2,10 @@ import type { FastifyInstance } from 'fastify';
 import { collectDefaultMetrics, Histogram, Registry } from 'prom-client';
 
 /**
- * Prometheus `/metrics` with process metrics and a request histogram. Each app owns its registry,
- * so several apps in one process (tests) do not collide.
+ * Prometheus metrics: process metrics and a request histogram. Each app owns its registry, so
+ * several apps in one process (tests) do not collide.
  */
-export function registerMetrics(app: FastifyInstance, service: string): Registry {
+export function collectMetrics(app: FastifyInstance, service: string): Registry {
   const registry = new Registry();
   registry.setDefaultLabels({ service });
   collectDefaultMetrics({ register: registry });
@@ -25,9 +25,13 @@ export function registerMetrics(app: FastifyInstance, service: string): Registry
       reply.elapsedTime / 1000,
     );
   });
+  return registry;
+}
+
+/** `GET /metrics` in Prometheus text, on the app given (which may be another app's internal port). */
+export function serveMetrics(app: FastifyInstance, registry: Registry): void {
   app.get('/metrics', { logLevel: 'warn' }, async (_request, reply) => {
     const body = await registry.metrics();
     return reply.type(registry.contentType).send(body);
   });
-  return registry;
 }

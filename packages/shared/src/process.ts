@@ -2,7 +2,7 @@ import closeWithGrace from 'close-with-grace';
 import type { FastifyInstance } from 'fastify';
 import { ConfigError } from './config.js';
 import { drainAndClose } from './drain.js';
-import { safeUrl } from './logger.js';
+import { redactUrlCredentials, safeUrl } from './logger.js';
 
 /** Graceful shutdown must finish within this; the contract allows 10 s. */
 export const SHUTDOWN_TIMEOUT_MS = 9000;
@@ -29,16 +29,21 @@ const START_HINT: Record<StoreUnreachableError['store'], string> = {
     '(`redis-server --daemonize yes --port 6379`), or point REDIS_URL at a running server.',
 };
 
-/** Explains a start-up failure in a sentence or two and exits non-zero. */
+/**
+ * Explains a start-up failure in a sentence or two and exits non-zero. Whatever is printed, a
+ * library's message included, has the passwords of the URLs in it masked.
+ */
 export function exitOnStartupError(name: string, error: unknown): never {
+  let text: string;
   if (error instanceof ConfigError) {
-    process.stderr.write(`[${name}] ${error.message}\n`);
+    text = `[${name}] ${error.message}\n`;
   } else if (error instanceof StoreUnreachableError) {
-    process.stderr.write(`[${name}] ${error.message}\n[${name}] ${START_HINT[error.store]}\n`);
+    text = `[${name}] ${error.message}\n[${name}] ${START_HINT[error.store]}\n`;
   } else {
     const message = error instanceof Error ? (error.stack ?? error.message) : String(error);
-    process.stderr.write(`[${name}] failed to start: ${message}\n`);
+    text = `[${name}] failed to start: ${message}\n`;
   }
+  process.stderr.write(redactUrlCredentials(text));
   process.exit(1);
 }
 

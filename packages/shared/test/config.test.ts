@@ -72,8 +72,41 @@ t.test('secret values never appear in validation messages', async (t) => {
   t.notMatch(error.message, 'hunter2');
 });
 
+t.test('a URL password never appears in a validation message', async (t) => {
+  const cases: Array<[Record<string, string>, RegExp]> = [
+    [{ DATABASE_URL: 'mysql://u:s3cret-pw@db.internal/referral' }, /DATABASE_URL: .*\(got "mysql:\/\/u:\*\*\*@db\.internal\/referral"\)/],
+    [{ REDIS_URL: 'http://:s3cret-pw@redis.internal:6379' }, /REDIS_URL: .*\(got "http:\/\/:\*\*\*@redis\.internal:6379"\)/],
+    [{ AUTH_URL: 'ftp://svc:s3cret-pw@auth' }, /AUTH_URL: .*\(got "ftp:\/\/svc:\*\*\*@auth"\)/],
+    // Values that match the pattern but do not parse as URLs at all.
+    [{ DATABASE_URL: 'postgres://u:s3cret-pw@127.0.0.1:99999/db' }, /DATABASE_URL: is not a valid URL \(got "postgres:\/\/u:\*\*\*@127\.0\.0\.1:99999\/db"\)/],
+    [{ REDIS_URL: 'redis://:s3cret-pw@[::1/0' }, /REDIS_URL: is not a valid URL \(got "redis:\/\/:\*\*\*@\[::1\/0"\)/],
+    [{ DATABASE_URL: 'postgres://u:s3cr@t pw"@bad host/db' }, /DATABASE_URL: is not a valid URL \(got "postgres:\/\/u:\*\*\*@bad host\/db"\)/],
+  ];
+  for (const [env, pattern] of cases) {
+    const error = t.throws(() => loadConfig(env), { name: 'ConfigError' }, JSON.stringify(env)) as Error;
+    t.match(error.message, pattern);
+    t.notMatch(error.message, /s3cr/, 'the password is masked');
+  }
+});
+
+t.test("the gateway's edge settings: defaults, overrides and the checks across variables", async (t) => {
+  t.same(loadConfig({}).gateway, { trustedProxies: [], metricsPort: 9091, maxConnections: 4096, headersTimeoutMs: 10_000, requestTimeoutMs: 15_000, keepAliveTimeoutMs: 72_000 });
+  const set = loadConfig({ GATEWAY_TRUSTED_PROXIES: '10.0.0.0/8, 192.0.2.1,::1', GATEWAY_METRICS_PORT: '9100', GATEWAY_MAX_CONNECTIONS: '500', GATEWAY_KEEP_ALIVE_TIMEOUT_MS: '65000' });
+  t.same(set.gateway.trustedProxies, ['10.0.0.0/8', '192.0.2.1', '::1']);
+  t.match(set.gateway, { metricsPort: 9100, maxConnections: 500, keepAliveTimeoutMs: 65_000 });
+  const refused: Array<[Record<string, string>, RegExp]> = [
+    [{ GATEWAY_TRUSTED_PROXIES: '10.0.0.0/8,balancer.internal' }, /GATEWAY_TRUSTED_PROXIES: invalid IP address: balancer\.internal/],
+    [{ GATEWAY_TRUSTED_PROXIES: '10.0.0.0/33' }, /GATEWAY_TRUSTED_PROXIES: invalid range/],
+    [{ GATEWAY_METRICS_PORT: '8080' }, /GATEWAY_METRICS_PORT: must differ from GATEWAY_PORT/],
+    [{ GATEWAY_HEADERS_TIMEOUT_MS: '20000', GATEWAY_REQUEST_TIMEOUT_MS: '15000' }, /GATEWAY_HEADERS_TIMEOUT_MS: must not exceed GATEWAY_REQUEST_TIMEOUT_MS/],
+    [{ GATEWAY_MAX_CONNECTIONS: '0' }, /GATEWAY_MAX_CONNECTIONS/],
+    [{ GATEWAY_KEEP_ALIVE_TIMEOUT_MS: 'forever' }, /GATEWAY_KEEP_ALIVE_TIMEOUT_MS/],
+  ];
+  for (const [env, pattern] of refused) t.throws(() => loadConfig(env), { name: 'ConfigError', message: pattern }, JSON.stringify(env));
+});
+
 t.test('the list of known variables covers the contract', async (t) => {
-  for (const name of ['GATEWAY_PORT', 'AUTH_PORT', 'REFERRAL_PORT', 'DATABASE_URL', 'REDIS_URL', 'HOST', 'DEFAULT_REGION', 'ALLOWED_COUNTRIES', 'OTP_LENGTH', 'OTP_TTL_SECONDS', 'OTP_MAX_ATTEMPTS', 'OTP_RESEND_SECONDS', 'OTP_MAX_SENDS_PER_HOUR', 'OTP_MAX_FAILED_PER_DAY', 'SEND_CODE_IP_PER_HOUR', 'VERIFY_IP_FAILED_PER_HOUR', 'OTP_PHONE_FAILED_PER_DAY', 'OTP_ALLOW_SHORT', 'REFERRAL_TIMEOUT_MS', 'ACCESS_TOKEN_TTL_SECONDS', 'REFRESH_TOKEN_TTL_SECONDS', 'INTERNAL_TOKEN', 'TRUSTED_PROXIES', 'CORS_ORIGINS']) {
+  for (const name of ['GATEWAY_PORT', 'AUTH_PORT', 'REFERRAL_PORT', 'DATABASE_URL', 'REDIS_URL', 'HOST', 'DEFAULT_REGION', 'ALLOWED_COUNTRIES', 'OTP_LENGTH', 'OTP_TTL_SECONDS', 'OTP_MAX_ATTEMPTS', 'OTP_RESEND_SECONDS', 'OTP_MAX_SENDS_PER_HOUR', 'OTP_MAX_FAILED_PER_DAY', 'SEND_CODE_IP_PER_HOUR', 'VERIFY_IP_FAILED_PER_HOUR', 'OTP_PHONE_FAILED_PER_DAY', 'OTP_ALLOW_SHORT', 'REFERRAL_TIMEOUT_MS', 'ACCESS_TOKEN_TTL_SECONDS', 'REFRESH_TOKEN_TTL_SECONDS', 'INTERNAL_TOKEN', 'TRUSTED_PROXIES', 'CORS_ORIGINS', 'GATEWAY_TRUSTED_PROXIES', 'GATEWAY_METRICS_PORT', 'GATEWAY_MAX_CONNECTIONS', 'GATEWAY_KEEP_ALIVE_TIMEOUT_MS', 'GATEWAY_HEADERS_TIMEOUT_MS', 'GATEWAY_REQUEST_TIMEOUT_MS']) {
     t.ok(ENV_VARIABLES.includes(name), name);
   }
 });

@@ -1,10 +1,10 @@
 import cookie from '@fastify/cookie';
 import cors from '@fastify/cors';
 import type { FastifyInstance, FastifyReply, FastifyRequest, HTTPMethods } from 'fastify';
-import { request as undiciRequest } from 'undici';
-import { AppError, createServiceApp, type Config, type DestinationStream } from '@refstack/shared';
+import { AppError, createServiceApp, type Config, type DestinationStream, type ServerLimits } from '@refstack/shared';
 import { DocsCache, registerDocs } from './docs.js';
 import { setLegacyCookie, withLegacyAuthorization } from './legacy-session.js';
+import { upstreamChecks } from './readiness.js';
 import { LEGACY_ROUTES, PROXY_ROUTES, type LegacyRoute } from './routes.js';
 import { UpstreamProxy, type Upstream } from './upstream-proxy.js';
 
@@ -28,11 +28,10 @@ const SECURITY_HEADERS = {
 // OPTIONS is left to CORS preflight handling at the gateway; upstreams never see it.
 const PROXIED_METHODS: HTTPMethods[] = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'];
 
-async function upstreamReady(base: string, timeoutMs: number): Promise<unknown> {
-  const res = await undiciRequest(`${base}/health/ready`, { headersTimeout: timeoutMs, bodyTimeout: timeoutMs });
-  const body = (await res.body.json()) as { checks?: unknown };
-  if (res.statusCode !== 200) throw new Error(`not ready (HTTP ${res.statusCode})`);
-  return body.checks;
+/** The public port's socket limits, from the operator's settings. */
+function edgeLimits(config: Config): Partial<ServerLimits> {
+  const { headersTimeoutMs, requestTimeoutMs, keepAliveTimeoutMs, maxConnections } = config.gateway;
+  return { headersTimeoutMs, requestTimeoutMs, keepAliveTimeoutMs, maxConnections };
 }
 
 export async function buildApp(config: Config, options: GatewayAppOptions = {}): Promise<FastifyInstance> {
@@ -42,10 +41,11 @@ export async function buildApp(config: Config, options: GatewayAppOptions = {}):
     config,
     quietSuccess: true,
     logStream: options.logStream,
-    readiness: {
-      auth: () => upstreamReady(bases.auth, 2000),
-      referral: () => upstreamReady(bases.referral, 2000),
-    },
+    // Metrics and the detailed readiness report are on the operations port (operations.ts).
+    exposure: 'public',
+    trustProxy: config.gateway.trustedProxies.length > 0 ? config.gateway.trustedProxies : false,
+    limits: edgeLimits(config),
+    readiness: upstreamChecks(config),
   });
 
   // Bodies pass through untouched; the upstream parses and validates them (and answers 400/415).
@@ -76,7 +76,7 @@ export async function buildApp(config: Config, options: GatewayAppOptions = {}):
     const queryAt = request.url.indexOf('?');
     return proxy.forward(upstream, request, reply, {
       path: `${legacy.target}${queryAt >= 0 ? request.url.slice(queryAt) : ''}`,
-      headers: withLegacyAuthorization(request),
+      headers: legacy.cookieSession ? withLegacyAuthorization(request) : {},
       onAnswer: legacy.target === '/api/v1/auth/verify' ? (status, body, answer) => status === 200 && setLegacyCookie(answer, body, legacyCookie) : undefined,
     });
   };

@@ -33,10 +33,15 @@ export function setLegacyCookie(reply: FastifyReply, body: Buffer, options: Lega
   });
 }
 
+// A compact JWS: three base64url parts. Anything else (a decoded `%0A`, a character outside
+// Latin-1) could not even be sent on as a header, and is no credential anyway.
+const COMPACT_JWT = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
+
 /** Upstream headers for a legacy request: the cookie becomes a bearer token when none was sent. */
 export function withLegacyAuthorization(request: FastifyRequest): IncomingHttpHeaders {
   const cookie = request.cookies[LEGACY_COOKIE];
   if (request.headers.authorization || !cookie) return {};
+  if (!COMPACT_JWT.test(cookie)) throw new AppError('unauthorized', 'The login cookie is not a valid token; sign in again.');
   const unsafe = request.method !== 'GET' && request.method !== 'HEAD';
   if (unsafe && !request.headers['x-csrftoken']) {
     throw new AppError('forbidden', 'A cookie-authenticated change needs the X-CSRFTOKEN header.');

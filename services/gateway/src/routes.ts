@@ -20,11 +20,16 @@ export interface LegacyRoute {
   path: string;
   upstream: Upstream;
   target: string;
+  /**
+   * Authenticated by the legacy login cookie. The login paths ignore it, so that a client with a
+   * stale or broken cookie can still sign in (and get a good one).
+   */
+  cookieSession: boolean;
 }
 
 export const LEGACY_ROUTES: readonly LegacyRoute[] = [
-  { method: 'POST', path: '/api/auth/send-code/', upstream: 'auth', target: '/api/v1/auth/send-code' },
-  { method: 'POST', path: '/api/auth/verify/', upstream: 'auth', target: '/api/v1/auth/verify' },
-  { method: 'GET', path: '/api/profile/', upstream: 'referral', target: '/api/v1/profile' },
-  { method: 'PUT', path: '/api/profile/set-invite/', upstream: 'referral', target: '/api/v1/profile/invite' },
+  { method: 'POST', path: '/api/auth/send-code/', upstream: 'auth', target: '/api/v1/auth/send-code', cookieSession: false },
+  { method: 'POST', path: '/api/auth/verify/', upstream: 'auth', target: '/api/v1/auth/verify', cookieSession: false },
+  { method: 'GET', path: '/api/profile/', upstream: 'referral', target: '/api/v1/profile', cookieSession: true },
+  { method: 'PUT', path: '/api/profile/set-invite/', upstream: 'referral', target: '/api/v1/profile/invite', cookieSession: true },
 ];

@@ -1,9 +1,12 @@
 import { exitOnStartupError, listen, loadConfig } from '@refstack/shared';
 import { buildApp } from './app.js';
+import { buildOperationsApp } from './operations.js';
 
 async function main(): Promise<void> {
   const config = loadConfig(process.env);
   const app = await buildApp(config);
+  const operations = buildOperationsApp(app, config);
+  await operations.listen({ host: config.host, port: config.gateway.metricsPort });
   await listen(app, 'gateway', config.host, config.ports.gateway);
 }
 

@@ -1,12 +1,14 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { IncomingHttpHeaders } from 'node:http';
 import { Pool, type Dispatcher } from 'undici';
-import { AppError, REQUEST_ID_HEADER } from '@refstack/shared';
+import { AppError, INTERNAL_TOKEN_HEADER, REQUEST_ID_HEADER } from '@refstack/shared';
 
 export type Upstream = 'auth' | 'referral';
 
-// Hop-by-hop headers (RFC 9110 §7.6.1) and the ones the gateway alone sets.
-const DROP_REQUEST = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'host', 'content-length', 'x-forwarded-for', 'x-real-ip', 'forwarded', 'x-forwarded-host', 'x-forwarded-proto', REQUEST_ID_HEADER]);
+// Hop-by-hop headers (RFC 9110 §7.6.1), the ones the gateway alone sets, and the service
+// credential, which no client may present. `expect` is answered here: the gateway has read the
+// whole body before it forwards anything (and undici refuses to send the header at all).
+const DROP_REQUEST = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'expect', 'host', 'content-length', 'x-forwarded-for', 'x-real-ip', 'forwarded', 'x-forwarded-host', 'x-forwarded-proto', REQUEST_ID_HEADER, INTERNAL_TOKEN_HEADER]);
 const DROP_RESPONSE = new Set(['connection', 'keep-alive', 'transfer-encoding', 'content-length', 'date', REQUEST_ID_HEADER]);
 const UNAVAILABLE = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'ECONNRESET', 'EHOSTUNREACH', 'EPIPE', 'UND_ERR_SOCKET', 'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CLOSED']);
 
@@ -28,6 +30,11 @@ interface UpstreamAnswer {
   /** Names and values alternating, as they arrived. */
   rawHeaders: Buffer[];
   payload: Buffer;
+}
+
+function connectionOptions(value: string | string[] | undefined): Set<string> {
+  if (value === undefined) return new Set();
+  return new Set((Array.isArray(value) ? value.join(',') : value).split(',').map((name) => name.trim().toLowerCase()));
 }
 
 /**
@@ -74,14 +81,17 @@ export class UpstreamProxy {
   }
 
   async forward(upstream: Upstream, request: FastifyRequest, reply: FastifyReply, options: ForwardOptions): Promise<FastifyReply> {
+    // Headers the client names in its Connection header are hop-by-hop too (RFC 9110 §7.6.1).
+    const named = connectionOptions(request.headers.connection);
     const headers: Record<string, string | string[]> = {};
     for (const [name, value] of Object.entries(request.headers)) {
-      if (value !== undefined && !DROP_REQUEST.has(name)) headers[name] = value;
+      if (value !== undefined && !DROP_REQUEST.has(name) && !named.has(name)) headers[name] = value;
     }
     for (const [name, value] of Object.entries(options.headers ?? {})) if (value !== undefined) headers[name] = value;
     // The gateway is the only source of X-Forwarded-For: a client's own is dropped above, so a
-    // spoofed address cannot buy a fresh rate-limit window upstream.
-    headers['x-forwarded-for'] = request.socket.remoteAddress ?? '';
+    // spoofed address cannot buy a fresh rate-limit window upstream. `request.ip` is the socket's
+    // address unless that is a proxy of GATEWAY_TRUSTED_PROXIES, whose header then names the client.
+    headers['x-forwarded-for'] = request.ip;
     headers[REQUEST_ID_HEADER] = request.id;
     const body = Buffer.isBuffer(request.body) ? request.body : undefined;
 

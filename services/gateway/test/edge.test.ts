@@ -2,6 +2,7 @@ import t, { type Test } from 'tap';
 import Fastify from 'fastify';
 import { testConfig } from '@refstack/shared/testing';
 import { buildApp } from '../src/app.js';
+import { buildOperationsApp } from '../src/operations.js';
 
 /** A stand-in upstream: verify answers tokens; everything else echoes what arrived. */
 async function upstream(t: Test) {
@@ -60,6 +61,53 @@ t.test('legacy clients keep their login in a cookie; v1 routes ignore it', async
   const real = await gateway.inject({ method: 'PUT', url: '/api/profile/set-invite/', headers: { cookie, 'x-csrftoken': 'abc' }, payload: { invite_code: 'AB12CD' } });
   t.equal(real.statusCode, 200);
   t.equal(up.seen.at(-1)?.headers['authorization'], 'Bearer header.payload.signature');
+});
+
+t.test('a malformed legacy cookie is a 401 unauthorized problem, never forwarded; the login paths ignore it', async (t) => {
+  const { gateway, up } = await setup(t);
+  const broken = ['a%0Ab.c.d', 'a.b.c%0A', '%E2%80%AE', '\u202e.b.c', '%FF', 'é.b.c', 'x'.repeat(3000), 'a.b', 'a.b.c.d', 'a..c', 'a b.c.d', '"a.b.c"'];
+  for (const value of broken) {
+    const count = up.seen.length;
+    for (const [method, url] of [['GET', '/api/profile/'], ['PUT', '/api/profile/set-invite/']] as const) {
+      const res = await gateway.inject({ method, url, headers: { cookie: `refstack_access=${value}`, 'x-csrftoken': 'abc' }, payload: method === 'PUT' ? { invite_code: 'AB12CD' } : undefined });
+      t.equal(res.statusCode, 401, `${method} ${url} ${JSON.stringify(value).slice(0, 30)}`);
+      t.match(res.headers['content-type'], /^application\/problem\+json/);
+      t.equal(res.json().code, 'unauthorized');
+    }
+    t.equal(up.seen.length, count, 'nothing was forwarded');
+  }
+  const login = await gateway.inject({ method: 'POST', url: '/api/auth/verify/', headers: { cookie: 'refstack_access=a%0Ab', 'x-csrftoken': 'abc' }, payload: { phone: '79346559036', code: '1434' } });
+  t.equal(login.statusCode, 200, 'a client with a broken cookie can sign in again');
+  t.match(String(login.headers['set-cookie']), /^refstack_access=header\.payload\.signature;/, 'and gets a good cookie');
+  const sent = await gateway.inject({ method: 'POST', url: '/api/auth/send-code/', headers: { cookie: 'refstack_access=header.payload.signature' }, payload: { phone: '79346559036' } });
+  t.equal(sent.statusCode, 200, 'the login paths do not treat the cookie as a session');
+  t.notOk(up.seen.at(-1)?.headers['authorization']);
+});
+
+t.test('the public port serves no /metrics and no readiness details; the operations port serves both', async (t) => {
+  const { gateway: healthy } = await setup(t);
+  const ok = await healthy.inject({ method: 'GET', url: '/health/ready' });
+  t.equal(ok.statusCode, 200);
+  t.same(ok.json(), { status: 'ok', service: 'gateway', checks: { auth: { status: 'up' }, referral: { status: 'up' } } }, 'up or down per upstream, nothing else');
+
+  const { gateway, up } = await setup(t, { REFERRAL_URL: 'http://127.0.0.1:1' });
+  const operations = buildOperationsApp(gateway, testConfig({ AUTH_URL: up.url, REFERRAL_URL: 'http://127.0.0.1:1' }));
+  await gateway.inject({ method: 'GET', url: '/api/v1/users/7' });
+
+  const metrics = await gateway.inject({ method: 'GET', url: '/metrics' });
+  t.equal(metrics.statusCode, 404, 'no /metrics on the public port');
+  t.equal(metrics.json().code, 'not_found');
+  const down = await gateway.inject({ method: 'GET', url: '/health/ready' });
+  t.equal(down.statusCode, 503, 'readiness keeps its status codes');
+  t.same(down.json(), { status: 'unavailable', service: 'gateway', checks: { auth: { status: 'up' }, referral: { status: 'down' } } });
+  t.notMatch(down.body, /127\.0\.0\.1|ECONNREFUSED|latency|details/, 'no address, error message or upstream report');
+
+  const internalMetrics = await operations.inject({ method: 'GET', url: '/metrics' });
+  t.equal(internalMetrics.statusCode, 200);
+  t.match(internalMetrics.body, /http_request_duration_seconds_count\{[^}]*route="\/api\/v1\/users\/\*"[^}]*\} 1/, "the public port's requests are counted");
+  const report = await operations.inject({ method: 'GET', url: '/health/ready' });
+  t.equal(report.statusCode, 503);
+  t.match(report.json(), { status: 'unavailable', checks: { auth: { status: 'up', latency_ms: Number }, referral: { status: 'down', error: /ECONNREFUSED/ } } }, 'the full report is on the operations port');
 });
 
 t.test('security headers on every answer', async (t) => {

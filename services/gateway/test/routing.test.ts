@@ -135,6 +135,44 @@ t.test("a client's own X-Forwarded-For never reaches an upstream", async (t) => 
   t.notOk(headers['forwarded']);
 });
 
+t.test('headers the client names in Connection, and a client-sent service credential, never reach an upstream', async (t) => {
+  const { gateway, auth } = await setup(t);
+  const res = await gateway.inject({
+    method: 'POST',
+    url: '/api/v1/auth/send-code',
+    headers: { connection: 'keep-alive, X-Secret, x-other', 'x-secret': 'hop', 'x-other': 'hop', 'x-internal-token': 'forged', 'x-kept': 'end-to-end' },
+    payload: {},
+  });
+  t.equal(res.statusCode, 200);
+  const headers = auth.seen.at(-1)?.headers ?? {};
+  t.notOk(headers['x-secret'], 'a header named in Connection is hop-by-hop');
+  t.notOk(headers['x-other']);
+  t.notOk(headers['x-internal-token'], 'no client may present the service credential');
+  t.equal(headers['x-kept'], 'end-to-end', 'other headers pass');
+});
+
+t.test('X-Forwarded-For: the socket address is the client unless GATEWAY_TRUSTED_PROXIES names the peer', async (t) => {
+  const spoofed = { 'x-forwarded-for': '203.0.113.9' };
+  const send = (gateway: Awaited<ReturnType<typeof setup>>['gateway'], remoteAddress: string, headers: Record<string, string>) =>
+    gateway.inject({ method: 'POST', url: '/api/v1/auth/send-code', remoteAddress, headers, payload: {} });
+
+  const untrusting = await setup(t);
+  await send(untrusting.gateway, '198.51.100.7', spoofed);
+  t.equal(untrusting.auth.seen.at(-1)?.headers['x-forwarded-for'], '198.51.100.7', 'by default no peer is a proxy: the spoofed header is ignored');
+
+  const { gateway, auth } = await setup(t, { GATEWAY_TRUSTED_PROXIES: '10.0.0.0/8, 192.0.2.1' });
+  await send(gateway, '198.51.100.7', spoofed);
+  t.equal(auth.seen.at(-1)?.headers['x-forwarded-for'], '198.51.100.7', 'an untrusted peer is the client, whatever it claims');
+  await send(gateway, '10.1.2.3', spoofed);
+  t.equal(auth.seen.at(-1)?.headers['x-forwarded-for'], '203.0.113.9', 'a trusted balancer names the client');
+  await send(gateway, '10.1.2.3', { 'x-forwarded-for': '203.0.113.66, 203.0.113.9' });
+  t.equal(auth.seen.at(-1)?.headers['x-forwarded-for'], '203.0.113.9', "a client's spoofed entry before the real one buys nothing");
+  await send(gateway, '10.1.2.3', { 'x-forwarded-for': '203.0.113.9, 192.0.2.1' });
+  t.equal(auth.seen.at(-1)?.headers['x-forwarded-for'], '203.0.113.9', 'a chain of trusted proxies is walked to the first untrusted address');
+  await send(gateway, '10.1.2.3', {});
+  t.equal(auth.seen.at(-1)?.headers['x-forwarded-for'], '10.1.2.3', 'a trusted peer without the header is the client itself');
+});
+
 t.test('an upstream that is down is a 503 problem', async (t) => {
   const { gateway, auth } = await setup(t);
   await auth.app.close();
