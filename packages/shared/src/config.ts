@@ -192,6 +192,7 @@ export function loadConfig(
     if (value !== undefined && !URL.canParse(value)) problems.push(`${name}: is not a valid URL${got(name)}`);
   }
   const gateway = gatewayEdge(env, problems);
+  const trustedProxies = proxyList('TRUSTED_PROXIES', env.TRUSTED_PROXIES, problems);
   const isProduction = env.NODE_ENV === 'production';
 
   const secret = (name: keyof typeof DEV_SECRETS): string => {
@@ -266,7 +267,7 @@ export function loadConfig(
       audience: env.JWT_AUDIENCE,
     },
     internalToken,
-    trustedProxies: list(env.TRUSTED_PROXIES),
+    trustedProxies,
     corsOrigins: list(env.CORS_ORIGINS),
     upstreamTimeoutMs: env.UPSTREAM_TIMEOUT_MS,
     referralTimeoutMs: env.REFERRAL_TIMEOUT_MS,
@@ -278,14 +279,19 @@ export function loadConfig(
 const URL_VARIABLES = ['AUTH_URL', 'REFERRAL_URL', 'JWKS_URL', 'DATABASE_URL', 'REDIS_URL'] as const;
 
 /** The gateway's edge settings, with the checks that span more than one variable. */
-function gatewayEdge(env: Env, problems: string[]): GatewayEdgeConfig {
-  const trustedProxies = list(env.GATEWAY_TRUSTED_PROXIES);
+/** A list of proxies, checked with the parser Fastify itself uses, so what passes is what is trusted. */
+function proxyList(name: 'TRUSTED_PROXIES' | 'GATEWAY_TRUSTED_PROXIES', value: string, problems: string[]): string[] {
+  const proxies = list(value);
   try {
-    // The parser Fastify itself uses for the list, so what passes here is what the gateway trusts.
-    compileTrust(trustedProxies);
+    compileTrust(proxies);
   } catch (error) {
-    problems.push(`GATEWAY_TRUSTED_PROXIES: ${(error as Error).message}; expected addresses or CIDRs, comma-separated`);
+    problems.push(`${name}: ${(error as Error).message}; expected addresses or CIDRs, comma-separated`);
   }
+  return proxies;
+}
+
+function gatewayEdge(env: Env, problems: string[]): GatewayEdgeConfig {
+  const trustedProxies = proxyList('GATEWAY_TRUSTED_PROXIES', env.GATEWAY_TRUSTED_PROXIES, problems);
   if (env.GATEWAY_METRICS_PORT === env.GATEWAY_PORT) problems.push('GATEWAY_METRICS_PORT: must differ from GATEWAY_PORT');
   if (env.GATEWAY_HEADERS_TIMEOUT_MS > env.GATEWAY_REQUEST_TIMEOUT_MS) {
     problems.push('GATEWAY_HEADERS_TIMEOUT_MS: must not exceed GATEWAY_REQUEST_TIMEOUT_MS (the headers are part of the request)');

@@ -9,6 +9,12 @@ import type { FastifyInstance } from 'fastify';
 export const DRAIN_QUIET_MS = 1000;
 /** The whole wait is capped well inside the 10 s a process is given to stop. */
 const DRAIN_MAX_MS = 5000;
+/**
+ * From the start of the drain, how long requests still open may take before their connections are
+ * cut: a client that sent headers and then stalls would otherwise hold the process until its request
+ * timeout, past the 9 s the process has to exit cleanly.
+ */
+export const DRAIN_FORCE_MS = 8000;
 const CHECK_MS = 25;
 
 // Keyed by the HTTP server, which every encapsulated Fastify context shares.
@@ -28,9 +34,10 @@ export function isDraining(app: FastifyInstance): boolean {
  * close only the connections left once none has closed for a quiet period; then let Fastify finish the
  * requests in flight and run its onClose hooks.
  */
-export async function drainAndClose(app: FastifyInstance, quietMs = DRAIN_QUIET_MS): Promise<void> {
+export async function drainAndClose(app: FastifyInstance, quietMs = DRAIN_QUIET_MS, forceMs = DRAIN_FORCE_MS): Promise<void> {
   draining.add(app.server);
   const server = app.server;
+  const forceAt = Date.now() + forceMs;
   if (server.listening) {
     // Closing a listening socket resets the connections still waiting in its accept queue, so one
     // pass over pending I/O accepts those queued by now (they are then answered); one that arrives
@@ -57,7 +64,14 @@ export async function drainAndClose(app: FastifyInstance, quietMs = DRAIN_QUIET_
     await new Promise((resolve) => setImmediate(resolve));
     if ('closeIdleConnections' in server && typeof server.closeIdleConnections === 'function') server.closeIdleConnections();
   }
-  await app.close();
+  const force = setTimeout(() => {
+    if ('closeAllConnections' in server && typeof server.closeAllConnections === 'function') server.closeAllConnections();
+  }, Math.max(0, forceAt - Date.now()));
+  try {
+    await app.close();
+  } finally {
+    clearTimeout(force);
+  }
 }
 
 function connectionCount(server: NetServer): Promise<number> {

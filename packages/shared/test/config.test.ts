@@ -97,6 +97,7 @@ t.test("the gateway's edge settings: defaults, overrides and the checks across v
   const refused: Array<[Record<string, string>, RegExp]> = [
     [{ GATEWAY_TRUSTED_PROXIES: '10.0.0.0/8,balancer.internal' }, /GATEWAY_TRUSTED_PROXIES: invalid IP address: balancer\.internal/],
     [{ GATEWAY_TRUSTED_PROXIES: '10.0.0.0/33' }, /GATEWAY_TRUSTED_PROXIES: invalid range/],
+    [{ TRUSTED_PROXIES: '127.0.0.1,gateway' }, /TRUSTED_PROXIES: invalid IP address: gateway/],
     [{ GATEWAY_METRICS_PORT: '8080' }, /GATEWAY_METRICS_PORT: must differ from GATEWAY_PORT/],
     [{ GATEWAY_HEADERS_TIMEOUT_MS: '20000', GATEWAY_REQUEST_TIMEOUT_MS: '15000' }, /GATEWAY_HEADERS_TIMEOUT_MS: must not exceed GATEWAY_REQUEST_TIMEOUT_MS/],
     [{ GATEWAY_MAX_CONNECTIONS: '0' }, /GATEWAY_MAX_CONNECTIONS/],

@@ -1,4 +1,4 @@
-import type { AddressInfo } from 'node:net';
+import { connect, type AddressInfo } from 'node:net';
 import t from 'tap';
 import { Client } from 'undici';
 import { drainAndClose } from '../src/drain.js';
@@ -64,4 +64,25 @@ t.test('shutting down under keep-alive load: the request in flight completes and
   t.ok((outcomes.get('200') ?? 0) > 100, 'the clients were busy before and during shutdown');
   t.ok(closeHeaders > 0, 'answers during shutdown asked the client to close the connection');
   t.equal(app.server.listening, false);
+});
+
+t.test('a client that sent its headers and stalls does not hold the shutdown past its budget', async (t) => {
+  const app = createServiceApp({ service: 'demo', config: testConfig({ LOG_LEVEL: 'silent' }), logStream: new LogCapture() });
+  app.post('/echo', async (request) => request.body);
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  const { port } = app.server.address() as AddressInfo;
+  const stalled = connect(port, '127.0.0.1');
+  t.teardown(() => stalled.destroy());
+  const closedByServer = new Promise<void>((resolve) => stalled.once('close', () => resolve()));
+  stalled.on('error', () => undefined);
+  await new Promise<void>((resolve) => stalled.once('connect', () => resolve()));
+  stalled.write('POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"a"');
+  // The request is in the server's hands (headers read, body awaited) before shutdown begins.
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  const started = Date.now();
+  await drainAndClose(app, 50, 1500);
+  const took = Date.now() - started;
+  t.ok(took < 5000, `closed in ${took} ms, cut at the forcing point rather than at the request timeout`);
+  await closedByServer;
+  t.pass('the stalled connection was closed by the server');
 });
