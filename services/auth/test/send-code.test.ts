@@ -41,7 +41,10 @@ t.test('malformed, oversize and non-JSON bodies are problems, not crashes', asyn
   const form = await app.inject({ method: 'POST', url: '/api/v1/auth/send-code', headers: { 'content-type': 'application/x-www-form-urlencoded' }, payload: 'phone=%2B79123456789' });
   t.equal(form.statusCode, 415);
   t.equal(form.json().code, 'unsupported_media_type');
-  for (const res of [malformed, large, form]) t.match(res.headers['content-type'], /^application\/problem\+json/);
+  const text = await app.inject({ method: 'POST', url: '/api/v1/auth/send-code', headers: { 'content-type': 'text/plain' }, payload: '{"phone": "+79123456789"}' });
+  t.equal(text.statusCode, 415, 'text/plain is not JSON either, whatever it holds');
+  t.equal(text.json().code, 'unsupported_media_type');
+  for (const res of [malformed, large, form, text]) t.match(res.headers['content-type'], /^application\/problem\+json/);
 });
 
 t.test('no enumeration: a known and an unknown phone get the same answer', async (t) => {

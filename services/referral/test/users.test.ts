@@ -59,4 +59,8 @@ t.test('a roles claim in the token does not make an admin', async (t) => {
   const token = ctx.issuer.sign({ sub: user.id, phone: user.phone, roles: ['admin'] });
   const res = await ctx.app.inject({ method: 'GET', url: '/api/v1/users', headers: { authorization: `Bearer ${token}` } });
   t.equal(res.statusCode, 403);
+  const other = await createUser(ctx);
+  const card = await ctx.app.inject({ method: 'GET', url: `/api/v1/users/${other.id}`, headers: { authorization: `Bearer ${token}` } });
+  t.equal(card.statusCode, 200);
+  t.notOk('phone' in card.json(), 'another user is shown as a public card, not a full profile');
 });
