@@ -71,7 +71,7 @@ t.test('200 parallel repeats of an activation leave every concurrent profile rea
   await holder.release();
 });
 
-t.test('refusals are answered without the lock: another code, an unknown code, one\'s own code', async (t) => {
+t.test("refusals are answered without the lock: another code, an unknown code, one's own code", async (t) => {
   const ctx = await buildReferralTestApp(t);
   const [inviter, other, user] = [await createUser(ctx), await createUser(ctx), await createUser(ctx)];
   t.equal((await activate(ctx.app, user, inviter.invite_code)).statusCode, 200);
