@@ -16,6 +16,20 @@ export default tseslint.config(
     },
   },
   {
+    // Contracts are what every process agrees on; they must load in any of them without a framework
+    // or a store client (test/contracts/module-graph.test.ts checks the loaded graph as well).
+    files: ['packages/shared/src/contracts/**'],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': ['error', {
+        patterns: [{
+          group: ['fastify', 'fastify/*', '@fastify/*', '!@fastify/proxy-addr', 'ioredis', 'pg', 'pg/*', 'bullmq', 'pino', '../platform/*', '../testing/*'],
+          allowTypeImports: true,
+          message: 'contracts load no framework, store client or platform module at run time',
+        }],
+      }],
+    },
+  },
+  {
     files: ['scripts/**', '**/test/**', 'bench/**', 'e2e/**', 'checks/**'],
     rules: { 'no-console': 'off' },
   },

@@ -14,6 +14,7 @@ import { Redis } from 'ioredis';
 import pg from 'pg';
 import { freePort } from '@refstack/shared/testing';
 import { cpuPerThousand, cpuSnapshot } from './cpu.js';
+import { newestInviteePhones } from '../services/referral/src/invites/invitee-list-sql.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const QUICK = process.argv.includes('--quick');
@@ -183,8 +184,7 @@ async function main(): Promise<void> {
         SELECT '+791' || lpad(g::text, 8, '0'), 'I' || lpad(upper(to_hex(g)), 5, '0'), 2, 'POPULR', now() - g * interval '1 second'
         FROM generate_series(1, 100000) g;
       -- What 100,000 activations would have left on the inviter's row: the count and the newest 100.
-      UPDATE users SET invited_count = 100000, invited_users = to_json(ARRAY(
-        SELECT phone FROM users WHERE invited_by_id = 2 ORDER BY activated_at DESC, id DESC LIMIT 100))
+      UPDATE users SET invited_count = 100000, invited_users = to_json(${newestInviteePhones('users.id')})
       WHERE id = 2;
       INSERT INTO users (phone, invite_code)
         SELECT '+792' || lpad(g::text, 8, '0'), 'A' || lpad(upper(to_hex(g)), 5, '0') FROM generate_series(1, 60000) g;

@@ -15,8 +15,9 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
+import { PROCESSES } from '@refstack/shared/contracts';
 import { parse as parseYaml } from 'yaml';
-import { ENV_VARIABLES, EnvSchema } from '@refstack/shared';
+import { ENV_VARIABLES, EnvSchema } from '@refstack/shared/contracts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const read = (file: string): string => readFileSync(path.join(ROOT, file), 'utf8');
@@ -593,15 +594,9 @@ const rules: Record<string, Rule> = {
       return problems;
     }),
 
-  'secrets come only from ${VAR:?...} interpolation, and only where needed': (a, ws) => {
+  'secrets come only from ${VAR:?...} interpolation, and only where needed': (a) => {
     const problems: string[] = [];
-    const required = (name: string): string[] => {
-      const expected = APP_SERVICES[name];
-      const dir = expected && ws.packages.get(expected.pkg);
-      if (!expected || !dir || !ws.exists(`${dir}/${expected.entry}`)) return [];
-      const m = /requiredSecrets\s*[:=]\s*\[([^\]]*)\]/.exec(ws.read(`${dir}/${expected.entry}`));
-      return m ? [...(m[1] as string).matchAll(/'([A-Z_]+)'|"([A-Z_]+)"/g)].map((x) => (x[1] ?? x[2]) as string) : [];
-    };
+    const required = (name: string): readonly string[] => PROCESSES.find((p) => p.name === name)?.secrets ?? [];
     for (const [name, service] of Object.entries(a.compose.services)) {
       const env = environmentOf(service);
       for (const [key, value] of Object.entries(env)) {

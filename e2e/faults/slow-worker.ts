@@ -1,7 +1,8 @@
 // A fault-test fixture: the real SMS worker code with a provider that takes its time, so a test can
 // SIGKILL the process while a job is in hand.
-import { connectRedis, loadConfig, queuePrefix } from '@refstack/shared';
-import { createSmsWorker } from '../../services/auth/src/sms/sms-worker.js';
+import { loadConfig, queuePrefix } from '@refstack/shared/contracts';
+import { connectRedis } from '@refstack/shared/platform/redis';
+import { createSmsWorker } from '../../services/auth/src/sms/sms-consumer.js';
 
 const config = loadConfig(process.env);
 const connection = await connectRedis(config.redisUrl, 'worker');

@@ -1,9 +1,9 @@
 import t from 'tap';
 import fc from 'fast-check';
-import { ERROR_CATALOG } from '../src/errors.js';
-import { toProblem } from '../src/error-handler.js';
-import { generateInviteCode, parseInviteCode } from '../src/invite-code.js';
-import { normalizePhone } from '../src/phone.js';
+import { ERROR_CATALOG } from '../src/contracts/errors.js';
+import { toProblem } from '../src/platform/error-handler.js';
+import { generateInviteCode, parseInviteCode } from '../src/contracts/invite-code.js';
+import { normalizePhone } from '../src/contracts/phone.js';
 
 const ru = { defaultRegion: 'RU', allowedCountries: ['RU'] };
 const any = { defaultRegion: 'RU', allowedCountries: '*' as const };

@@ -1,18 +1,7 @@
-import fastifyJwt from '@fastify/jwt';
 import type { FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
-import {
-  closeRedis,
-  createServiceApp,
-  createSmsQueue,
-  lazyRedis,
-  pingRedis,
-  registerOpenApi,
-  StoreUnreachableError,
-  type Config,
-  type DestinationStream,
-  type SmsQueue,
-} from '@refstack/shared';
+import { type Config } from '@refstack/shared/contracts';
+import { closeRedis, createServiceApp, createSmsQueue, lazyRedis, pingRedis, registerOpenApi, StoreUnreachableError, type DestinationStream, type SmsQueue } from '@refstack/shared/platform';
 import { loginServiceFactory } from './login-service.js';
 import { OtpStore } from './otp/otp-store.js';
 import { otpServiceFactory } from './otp/otp-service.js';
@@ -20,7 +9,8 @@ import { createReferralClient, type ReferralClient } from './referral-client.js'
 import { authRoutes } from './routes/auth-routes.js';
 import { loadKeyring } from './tokens/keyring.js';
 import { SessionStore } from './tokens/session-store.js';
-import { tokenServiceFactory, type AccessClaims, type VerifiedClaims } from './tokens/token-service.js';
+import { registerAccessTokens } from './tokens/jwt.js';
+import { tokenServiceFactory } from './tokens/token-service.js';
 
 export interface AuthAppOptions {
   logStream?: DestinationStream;
@@ -69,13 +59,7 @@ async function compose(config: Config, options: AuthAppOptions, redis: Redis): P
     redis,
     redisKeyPrefix: config.redisKeyPrefix,
   });
-  // A token without an issuer, audience, expiry or subject is refused, not waved through.
-  const verifyOptions = { algorithms: ['ES256' as const], allowedIss: config.tokens.issuer, allowedAud: config.tokens.audience, requiredClaims: ['iss', 'aud', 'exp', 'sub'] };
-  await app.register(fastifyJwt, {
-    secret: { private: keyring.signing.privatePem, public: keyring.signing.publicPem },
-    sign: { algorithm: 'ES256', kid: keyring.signing.kid, iss: config.tokens.issuer, aud: config.tokens.audience, expiresIn: `${config.tokens.accessTtlSeconds}s` },
-    verify: verifyOptions,
-  });
+  const accessTokens = await registerAccessTokens(app, keyring, config, now);
 
   const sms = options.sms ?? createSmsQueue(redis, config.redisKeyPrefix);
   if (!options.sms) app.addHook('onClose', () => sms.close());
@@ -87,13 +71,7 @@ async function compose(config: Config, options: AuthAppOptions, redis: Redis): P
   const otp = otpServiceFactory({ store: new OtpStore(redis, config.redisKeyPrefix), sms, config, now });
   const tokens = tokenServiceFactory({
     sessions: new SessionStore(redis, config.redisKeyPrefix),
-    signAccess: (claims: AccessClaims) => app.jwt.sign({ ...claims, iat: Math.floor(now() / 1000) }),
-    verifyAccess: async (token: string) => {
-      const kid = (app.jwt.decode<{ header: { kid?: string } }>(token, { complete: true }))?.header.kid;
-      const key = keyring.publicPem(kid);
-      if (!key) throw new Error('unknown key');
-      return app.jwt.verify<VerifiedClaims>(token, { key, ...verifyOptions });
-    },
+    accessTokens,
     accessTtlSeconds: config.tokens.accessTtlSeconds,
     refreshTtlSeconds: config.tokens.refreshTtlSeconds,
   });

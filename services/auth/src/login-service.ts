@@ -1,4 +1,4 @@
-import { AppError, parseInviteCode, requirePhone, type Config, type Profile, type Tokens } from '@refstack/shared';
+import { AppError, requireInviteCode, requirePhone, type Config, type Profile, type Tokens } from '@refstack/shared/contracts';
 import type { OtpService } from './otp/otp-service.js';
 import type { ReferralClient } from './referral-client.js';
 import type { TokenService } from './tokens/token-service.js';
@@ -37,12 +37,7 @@ export function loginServiceFactory({ otp, referral, tokens, config, elapsed = (
       const phone = requirePhone(input.phone, config.phone);
       let inviteCode: string | undefined;
       if (input.invite_code !== undefined && input.invite_code !== null && input.invite_code.trim() !== '') {
-        const parsed = parseInviteCode(input.invite_code);
-        if (parsed === null) {
-          const message = 'must be 6 letters or digits';
-          throw new AppError('validation_failed', `invite_code ${message}`, { errors: [{ field: 'invite_code', message }] });
-        }
-        inviteCode = parsed;
+        inviteCode = requireInviteCode(input.invite_code);
       }
       const claim = await otp.check(phone, input.code, ip);
       let signedIn;

@@ -1,5 +1,14 @@
 import { Pool } from 'undici';
-import { AppError, INTERNAL_TOKEN_HEADER, isErrorCode, REQUEST_ID_HEADER, type SignInResult } from '@refstack/shared';
+import {
+  AppError,
+  INTERNAL_TOKEN_HEADER,
+  isErrorCode,
+  parseSignInResult,
+  REQUEST_ID_HEADER,
+  SIGN_IN_PATH,
+  type SignInRequest,
+  type SignInResult,
+} from '@refstack/shared/contracts';
 
 export interface ReferralClient {
   /** `timeoutMs`: how long this call may wait for referral's answer. */
@@ -25,10 +34,10 @@ export function createReferralClient(options: { baseUrl: string; internalToken: 
       let response;
       try {
         response = await pool.request({
-          path: '/internal/v1/users/sign-in',
+          path: SIGN_IN_PATH,
           method: 'POST',
           headers: { 'content-type': 'application/json', [INTERNAL_TOKEN_HEADER]: options.internalToken, [REQUEST_ID_HEADER]: requestId },
-          body: JSON.stringify({ phone: input.phone, ...(input.inviteCode ? { invite_code: input.inviteCode } : {}) }),
+          body: JSON.stringify({ phone: input.phone, ...(input.inviteCode ? { invite_code: input.inviteCode } : {}) } satisfies SignInRequest),
           headersTimeout: timeoutMs,
           bodyTimeout: timeoutMs,
         });
@@ -37,7 +46,13 @@ export function createReferralClient(options: { baseUrl: string; internalToken: 
         throw unavailable(error);
       }
       const body = (await response.body.json().catch(() => null)) as Record<string, unknown> | null;
-      if (response.statusCode === 200 && body) return body as unknown as SignInResult;
+      if (response.statusCode === 200) {
+        const result = parseSignInResult(body);
+        if (result) return result;
+        // The services disagree on the contract (a version skew): the caller's code stays valid.
+        options.log.error({ status: 200 }, 'referral sign-in answer does not match its schema');
+        throw unavailable(null);
+      }
       const code = body?.['code'];
       // Only the client's own mistakes (invite refusals, validation) pass through; a 401 here
       // means the services disagree on INTERNAL_TOKEN, which is an operator problem, not the user's.

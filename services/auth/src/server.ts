@@ -1,9 +1,10 @@
-import { ConfigError, connectRedis, exitOnStartupError, listen, loadConfig } from '@refstack/shared';
+import { ConfigError, loadConfig, processSpec } from '@refstack/shared/contracts';
+import { connectRedis, exitOnStartupError, listen } from '@refstack/shared/platform';
 import { buildApp } from './app.js';
 import { KeyError } from './tokens/keyring.js';
 
 async function main(): Promise<void> {
-  const config = loadConfig(process.env, { requiredSecrets: ['INTERNAL_TOKEN', 'OTP_HMAC_SECRET', 'JWT_PRIVATE_KEY'], issuesOtps: true });
+  const config = loadConfig(process.env, { requiredSecrets: processSpec('auth').secrets, issuesOtps: true });
   const redis = await connectRedis(config.redisUrl, 'api');
   const app = await buildApp(config, { redis }).catch((error: unknown) => {
     throw error instanceof KeyError ? new ConfigError([error.message]) : error;

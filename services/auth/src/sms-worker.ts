@@ -1,7 +1,11 @@
 import { pino } from 'pino';
-import { closeOnSignals, connectRedis, exitOnStartupError, loadConfig, loggerOptions, queuePrefix } from '@refstack/shared';
+import { loadConfig, queuePrefix } from '@refstack/shared/contracts';
+// Module by module, not the platform barrel: the worker serves no HTTP and loads no Fastify.
+import { loggerOptions } from '@refstack/shared/platform/logger';
+import { closeOnSignals, exitOnStartupError } from '@refstack/shared/platform/process';
+import { connectRedis } from '@refstack/shared/platform/redis';
 import { createSmsProvider } from './sms/sms-provider.js';
-import { createSmsWorker } from './sms/sms-worker.js';
+import { createSmsWorker } from './sms/sms-consumer.js';
 
 /** Second entry point of the auth service: the BullMQ consumer that sends (prints) SMS. */
 async function main(): Promise<void> {

@@ -1,6 +1,6 @@
 import t from 'tap';
 import fc from 'fast-check';
-import { buildAuthTestApp } from './helpers.js';
+import { buildAuthTestApp } from './auth-test-app.js';
 
 const ROUTES = ['/api/v1/auth/send-code', '/api/v1/auth/verify', '/api/v1/auth/refresh', '/api/v1/auth/logout', '/api/v1/auth/token/verify'];
 

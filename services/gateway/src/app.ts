@@ -1,7 +1,8 @@
 import cookie from '@fastify/cookie';
 import cors from '@fastify/cors';
 import type { FastifyInstance, FastifyReply, FastifyRequest, HTTPMethods } from 'fastify';
-import { AppError, createServiceApp, type Config, type DestinationStream, type ServerLimits } from '@refstack/shared';
+import { AppError, type Config } from '@refstack/shared/contracts';
+import { createServiceApp, type DestinationStream, type ServerLimits } from '@refstack/shared/platform';
 import { DocsCache, registerDocs } from './docs.js';
 import { setLegacyCookie, withLegacyAuthorization } from './legacy-session.js';
 import { upstreamChecks } from './readiness.js';

@@ -2,7 +2,8 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { FastifyInstance } from 'fastify';
 import { request } from 'undici';
-import { AppError, OPENAPI_PATH } from '@refstack/shared';
+import { AppError } from '@refstack/shared/contracts';
+import { OPENAPI_PATH } from '@refstack/shared/platform';
 import { mergeOpenApi, type OpenApiDocument } from './openapi-merge.js';
 import { LEGACY_ROUTES } from './routes.js';
 

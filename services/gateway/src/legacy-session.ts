@@ -1,6 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { IncomingHttpHeaders } from 'node:http';
-import { AppError } from '@refstack/shared';
+import { AppError } from '@refstack/shared/contracts';
 
 /**
  * The first version's clients kept their login in a cookie (its Postman collection sends no

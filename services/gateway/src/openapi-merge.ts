@@ -1,4 +1,4 @@
-import { isPublicPath } from '@refstack/shared';
+import { isPublicPath } from '@refstack/shared/platform';
 import type { LegacyRoute } from './routes.js';
 
 // A loose view of OpenAPI 3.1: only the parts the merge reads or writes are typed.

@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
-import { createOperationsApp, type Config } from '@refstack/shared';
+import { type Config } from '@refstack/shared/contracts';
+import { createOperationsApp } from '@refstack/shared/platform';
 import type { GatewayAppOptions } from './app.js';
 import { upstreamChecks } from './readiness.js';
 

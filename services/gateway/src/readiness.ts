@@ -1,5 +1,6 @@
 import { request } from 'undici';
-import type { Config, HealthCheck } from '@refstack/shared';
+import type { Config } from '@refstack/shared/contracts';
+import type { HealthCheck } from '@refstack/shared/platform';
 import type { Upstream } from './upstream-proxy.js';
 
 const CHECK_TIMEOUT_MS = 2000;

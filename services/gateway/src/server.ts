@@ -1,4 +1,5 @@
-import { exitOnStartupError, listen, loadConfig } from '@refstack/shared';
+import { loadConfig } from '@refstack/shared/contracts';
+import { exitOnStartupError, listen } from '@refstack/shared/platform';
 import { buildApp } from './app.js';
 import { buildOperationsApp } from './operations.js';
 

@@ -1,7 +1,8 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { IncomingHttpHeaders } from 'node:http';
 import { Pool, type Dispatcher } from 'undici';
-import { AppError, INTERNAL_TOKEN_HEADER, REQUEST_ID_HEADER } from '@refstack/shared';
+import { AppError, INTERNAL_TOKEN_HEADER, REQUEST_ID_HEADER } from '@refstack/shared/contracts';
+import { isDependencyUnavailable } from '@refstack/shared/platform';
 
 export type Upstream = 'auth' | 'referral';
 
@@ -10,7 +11,6 @@ export type Upstream = 'auth' | 'referral';
 // whole body before it forwards anything (and undici refuses to send the header at all).
 const DROP_REQUEST = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'expect', 'host', 'content-length', 'x-forwarded-for', 'x-real-ip', 'forwarded', 'x-forwarded-host', 'x-forwarded-proto', REQUEST_ID_HEADER, INTERNAL_TOKEN_HEADER]);
 const DROP_RESPONSE = new Set(['connection', 'keep-alive', 'transfer-encoding', 'content-length', 'date', REQUEST_ID_HEADER]);
-const UNAVAILABLE = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'ECONNRESET', 'EHOSTUNREACH', 'EPIPE', 'UND_ERR_SOCKET', 'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CLOSED']);
 
 export interface ProxyOptions {
   bases: Record<Upstream, string>;
@@ -99,9 +99,8 @@ export class UpstreamProxy {
     try {
       answer = await requestWhole(this.pools[upstream], { path: options.path, method: request.method as Dispatcher.HttpMethod, headers, body });
     } catch (error) {
-      const code = (error as { code?: string }).code;
       request.log.warn({ upstream, reason: (error as Error).message }, 'upstream failed');
-      if (code && UNAVAILABLE.has(code)) {
+      if (isDependencyUnavailable(error)) {
         throw new AppError('service_unavailable', `The ${upstream} service is not answering; try again shortly.`, { retryAfter: 1 }, error);
       }
       throw new AppError('bad_gateway', `The ${upstream} service gave no usable answer.`, {}, error);

@@ -1,24 +1,18 @@
 import type { FastifyInstance } from 'fastify';
 import type { Kysely } from 'kysely';
 import type { Redis } from 'ioredis';
-import {
-  closeRedis,
-  createServiceApp,
-  createSmsQueue,
-  lazyRedis,
-  registerOpenApi,
-  type Config,
-  type DestinationStream,
-  type SmsQueue,
-} from '@refstack/shared';
-import { authenticatePlugin } from './auth/authenticate.js';
-import { JwksClient } from './auth/jwks-client.js';
+import { type Config } from '@refstack/shared/contracts';
+import { closeRedis, createServiceApp, createSmsQueue, lazyRedis, registerOpenApi, type DestinationStream, type SmsQueue } from '@refstack/shared/platform';
+import { authenticatePlugin } from './tokens/authenticate.js';
+import { AccessTokenVerifier } from './tokens/access-token-verifier.js';
+import { JwksClient } from './tokens/jwks-client.js';
 import { createDatabase, pingDatabase } from './db/database.js';
 import type { Database } from './db/schema.js';
 import { internalRoutes } from './routes/internal-routes.js';
 import { profileRoutes } from './routes/profile-routes.js';
 import { usersRoutes } from './routes/users-routes.js';
-import { activationDeadlines, userServiceFactory } from './users/user-service.js';
+import { activationDeadlines, inviteServiceFactory } from './invites/invite-service.js';
+import { userServiceFactory } from './users/user-service.js';
 
 export interface ReferralAppOptions {
   logStream?: DestinationStream;
@@ -28,6 +22,8 @@ export interface ReferralAppOptions {
   sms?: SmsQueue;
   redis?: Redis;
   jwks?: JwksClient;
+  /** Milliseconds since the epoch; tests move it instead of sleeping. */
+  now?: () => number;
 }
 
 /** The composition root of the referral service: database, bus, token verification, routes. */
@@ -56,10 +52,12 @@ export async function buildApp(config: Config, options: ReferralAppOptions = {})
   const jwks = options.jwks ?? new JwksClient({ url: config.urls.jwks, timeoutMs: 2000 });
   jwks.start(config.jwksRefreshSeconds * 1000, app.log);
   app.addHook('onClose', () => jwks.stop());
-  await app.register(authenticatePlugin, { jwks, config });
+  const now = options.now ?? Date.now;
+  await app.register(authenticatePlugin, { verifier: new AccessTokenVerifier(jwks, config, now) });
 
-  const users = userServiceFactory({ db, sms, log: app.log, deadlines: activationDeadlines(config) });
-  await app.register(profileRoutes, { users });
+  const invites = inviteServiceFactory({ db, sms, log: app.log, deadlines: activationDeadlines(config), now });
+  const users = userServiceFactory({ db, invites });
+  await app.register(profileRoutes, { users, invites });
   await app.register(usersRoutes, { users });
   await app.register(internalRoutes, { users, config });
   return app;

@@ -1,10 +1,11 @@
-import { exitOnStartupError, listen, loadConfig } from '@refstack/shared';
+import { loadConfig, processSpec } from '@refstack/shared/contracts';
+import { exitOnStartupError, listen } from '@refstack/shared/platform';
 import { buildApp } from './app.js';
-import { JwksClient } from './auth/jwks-client.js';
+import { JwksClient } from './tokens/jwks-client.js';
 import { prepareDatabase } from './db/prepare.js';
 
 async function main(): Promise<void> {
-  const config = loadConfig(process.env, { requiredSecrets: ['INTERNAL_TOKEN'] });
+  const config = loadConfig(process.env, { requiredSecrets: processSpec('referral').secrets });
   await prepareDatabase(config.databaseUrl, { createIfMissing: !config.isProduction });
   const jwks = new JwksClient({ url: config.urls.jwks, timeoutMs: 2000 });
   const app = await buildApp(config, { jwks });

@@ -3,8 +3,9 @@ import { CompiledQuery, sql, type RawBuilder } from 'kysely';
 import { createTestDatabase } from '@refstack/shared/testing';
 import { createDatabase, NO_TIMEOUTS } from '../src/db/database.js';
 import { migrateToLatest } from '../src/db/migrate.js';
-import { inviteesQuery, PROFILE_BY_ID, PROFILE_JSON_BY_IDS } from '../src/users/user-repository.js';
-import { recordInviteesAsActivations } from '../test/helpers.js';
+import { inviteesQuery } from '../src/invites/invite-repository.js';
+import { PROFILE_BY_ID, PROFILE_JSON_BY_IDS } from '../src/users/user-repository.js';
+import { recordInviteesAsActivations } from '../test/referral-test-app.js';
 
 interface PlanNode {
   'Node Type': string;

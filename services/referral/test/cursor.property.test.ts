@@ -1,9 +1,9 @@
 import t, { type Test } from 'tap';
 import fc from 'fast-check';
 import pg from 'pg';
-import { AppError } from '@refstack/shared';
+import { AppError } from '@refstack/shared/contracts';
 import { TEST_POSTGRES_URL } from '@refstack/shared/testing';
-import { decodeCursor, isBigintId, isPgTimestamp, encodeCursor } from '../src/users/cursor.js';
+import { decodeCursor, isBigintId, isPgTimestamp, encodeCursor } from '../src/paging/cursor.js';
 
 const valid = (parts: string[]) => isPgTimestamp(parts[0]) && isBigintId(parts[1]);
 

@@ -2,7 +2,7 @@ import t from 'tap';
 import { sql } from 'kysely';
 import { testConfig, UNREACHABLE_POSTGRES_URL } from '@refstack/shared/testing';
 import { buildApp } from '../src/app.js';
-import { buildReferralTestApp as buildTestApp } from './helpers.js';
+import { buildReferralTestApp as buildTestApp } from './referral-test-app.js';
 
 t.test('live and ready with a real database', async (t) => {
   const { app } = await buildTestApp(t);

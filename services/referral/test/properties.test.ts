@@ -1,6 +1,6 @@
 import t from 'tap';
 import fc from 'fast-check';
-import { as, buildReferralTestApp, createUser } from './helpers.js';
+import { as, buildReferralTestApp, createUser } from './referral-test-app.js';
 
 t.test('no JSON body or query makes a referral route answer 5xx; every refusal is problem+json', async (t) => {
   const ctx = await buildReferralTestApp(t);

@@ -1,4 +1,4 @@
-import { loadConfig, type Config } from '../config.js';
+import { loadConfig, type Config } from '../contracts/config.js';
 
 /** Config for a test: the contract's defaults, quiet logs, overrides given as env strings. */
 export function testConfig(overrides: Record<string, string | undefined> = {}): Config {

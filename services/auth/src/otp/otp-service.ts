@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { AppError, AUTH_VERIFY_OVERHEAD_MS, clientBucket, requirePhone, type Config, type SmsQueue } from '@refstack/shared';
+import { AppError, AUTH_VERIFY_OVERHEAD_MS, clientBucket, requirePhone, type Config } from '@refstack/shared/contracts';
+import { type SmsQueue } from '@refstack/shared/platform';
 import { canonicalOtp, generateOtp, hashOtp } from './otp-code.js';
 import type { OtpLimits, OtpStore } from './otp-store.js';
 

@@ -1,5 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { problemResponses, TokensSchema } from '@refstack/shared';
+import { problemResponses, TokensSchema } from '@refstack/shared/contracts';
 import { Type } from 'typebox';
 import type { LoginService } from '../login-service.js';
 import type { OtpService } from '../otp/otp-service.js';

@@ -1,5 +1,5 @@
 import { Type } from 'typebox';
-import { InviteCodeInput, PhoneInput, ProfileSchema, TokensSchema } from '@refstack/shared';
+import { InviteCodeInput, PhoneInput, ProfileSchema, TokensSchema } from '@refstack/shared/contracts';
 
 export const SendCodeBody = Type.Object({ phone: PhoneInput });
 

@@ -1,3 +1,5 @@
+import { formatSmsLine } from '@refstack/shared/contracts';
+
 /** Where an SMS goes. A real gateway (an HTTP API) implements this and is chosen by SMS_PROVIDER. */
 export interface SmsProvider {
   readonly name: string;
@@ -18,7 +20,7 @@ export function consoleSmsProvider(write: (line: string) => void = (line) => pro
   return {
     name: 'console',
     async send(to, text) {
-      write(`SMS to ${to}: ${text.replace(/[\r\n]+/g, ' ')}\n`);
+      write(`${formatSmsLine(to, text)}\n`);
     },
   };
 }

@@ -1,31 +1,18 @@
 import { randomUUID } from 'node:crypto';
-import { AppError, type Tokens } from '@refstack/shared';
+import { AppError, type Tokens } from '@refstack/shared/contracts';
+import type { AccessTokenCodec } from './jwt.js';
 import type { SessionIdentity, SessionStore } from './session-store.js';
-
-export interface AccessClaims {
-  sub: string;
-  phone: string;
-  roles: string[];
-  jti: string;
-}
-
-export interface VerifiedClaims extends AccessClaims {
-  exp: number;
-}
 
 export interface TokenServiceDeps {
   sessions: SessionStore;
-  /** Signs with the current key (kid, iss, aud, iat and exp are added by the signer). */
-  signAccess: (claims: AccessClaims) => string;
-  /** Resolves with the claims of a valid token; rejects otherwise. */
-  verifyAccess: (token: string) => Promise<VerifiedClaims>;
+  accessTokens: AccessTokenCodec;
   accessTtlSeconds: number;
   refreshTtlSeconds: number;
 }
 
 export function tokenServiceFactory(deps: TokenServiceDeps) {
   const pair = (identity: SessionIdentity, refresh: string): Tokens => ({
-    access: deps.signAccess({ sub: identity.sub, phone: identity.phone, roles: identity.roles, jti: randomUUID() }),
+    access: deps.accessTokens.sign({ sub: identity.sub, phone: identity.phone, roles: identity.roles, jti: randomUUID() }),
     refresh,
     token_type: 'Bearer',
     expires_in: deps.accessTtlSeconds,
@@ -52,7 +39,7 @@ export function tokenServiceFactory(deps: TokenServiceDeps) {
 
     async verify(access: string): Promise<{ valid: true; sub: string; exp: number }> {
       try {
-        const claims = await deps.verifyAccess(access);
+        const claims = await deps.accessTokens.verify(access);
         return { valid: true, sub: claims.sub, exp: claims.exp };
       } catch {
         throw new AppError('token_invalid', 'The access token is not valid.');

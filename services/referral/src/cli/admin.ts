@@ -1,4 +1,5 @@
-import { ConfigError, exitOnStartupError, loadConfig, normalizePhone, phoneProblemDetail } from '@refstack/shared';
+import { ConfigError, loadConfig, normalizePhone, phoneProblemDetail } from '@refstack/shared/contracts';
+import { exitOnStartupError } from '@refstack/shared/platform';
 import { createDatabase } from '../db/database.js';
 import { setAdmin } from '../users/user-repository.js';
 

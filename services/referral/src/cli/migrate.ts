@@ -1,4 +1,5 @@
-import { exitOnStartupError, loadConfig } from '@refstack/shared';
+import { loadConfig } from '@refstack/shared/contracts';
+import { exitOnStartupError } from '@refstack/shared/platform';
 import { prepareDatabase } from '../db/prepare.js';
 
 /** `pnpm db:migrate`: applies pending migrations and prints each one's outcome. */

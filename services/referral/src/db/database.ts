@@ -43,8 +43,11 @@ const pools = new WeakMap<Kysely<Database>, pg.Pool>();
  * and planned once per connection) and for the connections that hold advisory locks; everything
  * else goes through Kysely. (pool.query destroys a client whose query failed in any way.)
  */
-export function poolOf(db: Kysely<Database>): pg.Pool | undefined {
-  return pools.get(db);
+export function poolOf(db: Kysely<Database>): pg.Pool {
+  const pool = pools.get(db);
+  // Every handle comes from createDatabase: there is no second, pool-less way to run these reads.
+  if (!pool) throw new Error('this database handle was not made by createDatabase');
+  return pool;
 }
 
 export function createDatabase(options: DatabaseOptions): Kysely<Database> {

@@ -1,4 +1,4 @@
-import { AppError } from '@refstack/shared';
+import { AppError } from '@refstack/shared/contracts';
 
 export function tooLate(): AppError {
   return new AppError('service_unavailable', 'The request could not be completed in time; try again shortly.', { retryAfter: 1 });

@@ -64,7 +64,7 @@ export async function serializable<T>(db: Kysely<Database>, fn: (trx: Transactio
   });
   const keys = [...new Set(options.queueOn ?? [])].sort();
   const pool = poolOf(db);
-  if (keys.length === 0 || !pool) return retrying(() => attempt(db), deadline);
+  if (keys.length === 0) return retrying(() => attempt(db), deadline);
   return lockSlotsOf(pool)(() => whileLocked(pool, keys, deadline, (locked) => retrying(() => attempt(locked), deadline)));
 }
 

@@ -1,8 +1,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { AppError, INTERNAL_TOKEN_HEADER, requirePhone, SignInResultSchema, problemResponses, type Config } from '@refstack/shared';
+import { AppError, INTERNAL_TOKEN_HEADER, requirePhone, SIGN_IN_PATH, SignInBody, SignInResultSchema, problemResponses, type Config } from '@refstack/shared/contracts';
 import type { UserService } from '../users/user-service.js';
-import { SignInBody } from './schemas.js';
 
 function sameSecret(given: unknown, expected: string): boolean {
   if (typeof given !== 'string') return false;
@@ -19,7 +18,7 @@ export const internalRoutes: FastifyPluginAsyncTypebox<{ users: UserService; con
     }
   });
 
-  app.post('/internal/v1/users/sign-in', {
+  app.post(SIGN_IN_PATH, {
     schema: {
       body: SignInBody,
       response: {

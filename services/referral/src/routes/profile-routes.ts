@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { AppError, ProfileSchema, problemResponses, type Profile } from '@refstack/shared';
+import { AppError, ProfileSchema, problemResponses, type Profile } from '@refstack/shared/contracts';
+import type { InviteService } from '../invites/invite-service.js';
 import type { UserService } from '../users/user-service.js';
 import { ActivateInviteBody, ActivateInviteReply, InvitedQuery, InvitedReply, PatchProfileBody } from './schemas.js';
 
@@ -20,7 +21,7 @@ function cleanName(field: string, value: string | null | undefined): string | nu
 }
 
 /** The signed-in user's own profile; every route here needs a valid access token. */
-export const profileRoutes: FastifyPluginAsyncTypebox<{ users: UserService }> = async (app, { users }) => {
+export const profileRoutes: FastifyPluginAsyncTypebox<{ users: UserService; invites: InviteService }> = async (app, { users, invites }) => {
   app.addHook('onRequest', app.authenticate);
 
   app.get('/api/v1/profile', {
@@ -58,7 +59,7 @@ export const profileRoutes: FastifyPluginAsyncTypebox<{ users: UserService }> = 
       body: ActivateInviteBody,
       response: { 200: ActivateInviteReply, ...problemResponses('validation_failed', 'unauthorized', 'invite_not_found', 'invite_already_activated', 'invite_self', 'invite_cycle') },
     },
-  }, async (request) => users.activateInvite(request.user.sub, request.body.invite_code));
+  }, async (request) => invites.activate(request.user.sub, request.body.invite_code));
 
   app.get('/api/v1/profile/invited', {
     schema: {
@@ -67,5 +68,5 @@ export const profileRoutes: FastifyPluginAsyncTypebox<{ users: UserService }> = 
       querystring: InvitedQuery,
       response: { 200: InvitedReply, ...problemResponses('validation_failed', 'unauthorized') },
     },
-  }, async (request) => users.invitees(request.user.sub, request.query.limit ?? 50, request.query.cursor));
+  }, async (request) => invites.invitees(request.user.sub, request.query.limit ?? 50, request.query.cursor));
 };

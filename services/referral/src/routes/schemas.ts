@@ -1,5 +1,5 @@
 import { Type } from 'typebox';
-import { InviteCodeInput, PhoneInput, ProfileSchema } from '@refstack/shared';
+import { InviteCodeInput, ProfileSchema } from '@refstack/shared/contracts';
 
 const Name = Type.Union([Type.String({ maxLength: 256 }), Type.Null()], { description: 'Trimmed, 1 to 64 characters; null clears it.' });
 
@@ -50,4 +50,3 @@ export const UsersReply = Type.Object(
   { description: 'One page of users, newest first.' },
 );
 
-export const SignInBody = Type.Object({ phone: PhoneInput, invite_code: Type.Optional(InviteCodeInput) });

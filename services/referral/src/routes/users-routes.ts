@@ -1,5 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { AppError, ProfileSchema, problemResponses } from '@refstack/shared';
+import { AppError, ProfileSchema, problemResponses } from '@refstack/shared/contracts';
 import { Type } from 'typebox';
 import type { UserService } from '../users/user-service.js';
 import { PublicCardSchema, UserIdParams, UsersQuery, UsersReply } from './schemas.js';

@@ -1,4 +1,4 @@
-import type { Profile } from '@refstack/shared';
+import type { Profile } from '@refstack/shared/contracts';
 import type { UserRow } from '../db/schema.js';
 
 export interface PublicCard {

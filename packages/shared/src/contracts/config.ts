@@ -1,0 +1,307 @@
+import { compile as compileTrust } from '@fastify/proxy-addr';
+import { Type, type Static } from 'typebox';
+import { Value } from 'typebox/value';
+import { maskUrlPassword } from './credentials.js';
+
+const Port = (port: number) => Type.Integer({ minimum: 1, maximum: 65535, default: port });
+const PositiveInt = (value: number, maximum = 100_000_000) =>
+  Type.Integer({ minimum: 1, maximum, default: value });
+
+/**
+ * Every environment variable the system reads, with the contract's defaults. Unknown variables are
+ * ignored (the process environment holds many), known ones are validated and converted once here;
+ * code reads the typed `Config`, never `process.env`.
+ */
+export const EnvSchema = Type.Object({
+  NODE_ENV: Type.Union([Type.Literal('development'), Type.Literal('test'), Type.Literal('production')], {
+    default: 'development',
+  }),
+  HOST: Type.String({ minLength: 1, default: '127.0.0.1' }),
+  LOG_LEVEL: Type.Union(
+    ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)),
+    { default: 'info' },
+  ),
+  GATEWAY_PORT: Port(8080),
+  AUTH_PORT: Port(3001),
+  REFERRAL_PORT: Port(3002),
+  AUTH_URL: Type.Optional(Type.String({ pattern: '^https?://' })),
+  REFERRAL_URL: Type.Optional(Type.String({ pattern: '^https?://' })),
+  JWKS_URL: Type.Optional(Type.String({ pattern: '^https?://' })),
+  JWKS_REFRESH_SECONDS: PositiveInt(60, 86_400),
+  DATABASE_URL: Type.String({ pattern: '^postgres(ql)?://', default: 'postgres://postgres@127.0.0.1:5432/referral' }),
+  DATABASE_POOL_SIZE: PositiveInt(10, 200),
+  REDIS_URL: Type.String({ pattern: '^rediss?://', default: 'redis://127.0.0.1:6379' }),
+  REDIS_KEY_PREFIX: Type.String({ pattern: '^[A-Za-z0-9_.-]{1,32}$', default: 'refstack' }),
+  DEFAULT_REGION: Type.String({ pattern: '^[A-Z]{2}$', default: 'RU' }),
+  ALLOWED_COUNTRIES: Type.String({ pattern: '^(\\*|[A-Z]{2}(,[A-Z]{2})*)$', default: 'RU' }),
+  OTP_LENGTH: Type.Integer({ minimum: 4, maximum: 8, default: 6 }),
+  OTP_TTL_SECONDS: PositiveInt(300, 86_400),
+  OTP_MAX_ATTEMPTS: PositiveInt(5, 100),
+  OTP_RESEND_SECONDS: Type.Integer({ minimum: 0, maximum: 86_400, default: 60 }),
+  OTP_MAX_SENDS_PER_HOUR: PositiveInt(5, 1_000_000),
+  OTP_MAX_FAILED_PER_DAY: PositiveInt(20, 1_000_000),
+  OTP_PHONE_FAILED_PER_DAY: PositiveInt(100, 1_000_000),
+  OTP_ALLOW_SHORT: Type.Boolean({ default: false }),
+  SEND_CODE_IP_PER_HOUR: PositiveInt(30, 100_000_000),
+  VERIFY_IP_FAILED_PER_HOUR: PositiveInt(30, 100_000_000),
+  OTP_HMAC_SECRET: Type.Optional(Type.String()),
+  ACCESS_TOKEN_TTL_SECONDS: PositiveInt(900, 86_400),
+  REFRESH_TOKEN_TTL_SECONDS: PositiveInt(2_592_000, 31_536_000),
+  JWT_PRIVATE_KEY: Type.Optional(Type.String()),
+  JWT_PUBLIC_KEYS: Type.Optional(Type.String()),
+  JWT_ISSUER: Type.String({ minLength: 1, default: 'refstack-auth' }),
+  JWT_AUDIENCE: Type.String({ minLength: 1, default: 'refstack' }),
+  INTERNAL_TOKEN: Type.Optional(Type.String()),
+  TRUSTED_PROXIES: Type.String({ default: '127.0.0.1,::1' }),
+  CORS_ORIGINS: Type.String({ default: '' }),
+  UPSTREAM_TIMEOUT_MS: PositiveInt(12_000, 120_000),
+  REFERRAL_TIMEOUT_MS: PositiveInt(5000, 60_000),
+  SMS_PROVIDER: Type.Union([Type.Literal('console')], { default: 'console' }),
+  SMS_CONCURRENCY: PositiveInt(10, 1000),
+  // The gateway's public edge: whose X-Forwarded-For it believes, its operations port, and the
+  // limits of its listening socket.
+  GATEWAY_TRUSTED_PROXIES: Type.String({ default: '' }),
+  GATEWAY_METRICS_PORT: Port(9091),
+  GATEWAY_MAX_CONNECTIONS: PositiveInt(4096, 1_000_000),
+  GATEWAY_HEADERS_TIMEOUT_MS: PositiveInt(10_000, 300_000),
+  GATEWAY_REQUEST_TIMEOUT_MS: PositiveInt(15_000, 300_000),
+  GATEWAY_KEEP_ALIVE_TIMEOUT_MS: PositiveInt(72_000, 3_600_000),
+});
+
+export type Env = Static<typeof EnvSchema>;
+export const ENV_VARIABLES: readonly string[] = Object.keys(EnvSchema.properties);
+
+/** Secrets with development defaults; production refuses to start with a default or missing value. */
+const DEV_SECRETS = {
+  INTERNAL_TOKEN: 'dev-internal-token-do-not-use-in-production',
+  OTP_HMAC_SECRET: 'dev-otp-hmac-secret-do-not-use-in-production',
+} as const;
+export type SecretName = keyof typeof DEV_SECRETS | 'JWT_PRIVATE_KEY';
+const MIN_SECRET_LENGTH = 32;
+
+export interface Config {
+  env: Env['NODE_ENV'];
+  isProduction: boolean;
+  host: string;
+  logLevel: Env['LOG_LEVEL'];
+  ports: { gateway: number; auth: number; referral: number };
+  urls: { auth: string; referral: string; jwks: string };
+  /** How often referral fetches auth's keys again, so that a key auth stops publishing stops verifying. */
+  jwksRefreshSeconds: number;
+  databaseUrl: string;
+  databasePoolSize: number;
+  redisUrl: string;
+  redisKeyPrefix: string;
+  phone: { defaultRegion: string; allowedCountries: readonly string[] | '*' };
+  otp: {
+    length: number;
+    ttlSeconds: number;
+    maxAttempts: number;
+    resendSeconds: number;
+    maxSendsPerHour: number;
+    /** Wrong tries for one phone from one client per rolling 24 h. */
+    maxFailedPerDay: number;
+    /** Wrong tries for one phone from all clients per rolling 24 h before verify slows down. */
+    phoneFailedPerDay: number;
+    hmacSecret: string;
+  };
+  sendCodeIpPerHour: number;
+  verifyIpFailedPerHour: number;
+  tokens: {
+    accessTtlSeconds: number;
+    refreshTtlSeconds: number;
+    privateKeyPem: string | undefined;
+    extraPublicKeysPem: string | undefined;
+    issuer: string;
+    audience: string;
+  };
+  internalToken: string;
+  trustedProxies: string[];
+  corsOrigins: string[];
+  upstreamTimeoutMs: number;
+  /** Auth's limit for the referral service's answer to a sign-in. */
+  referralTimeoutMs: number;
+  sms: { provider: Env['SMS_PROVIDER']; concurrency: number };
+  gateway: GatewayEdgeConfig;
+}
+
+export interface GatewayEdgeConfig {
+  /** Peers (addresses/CIDRs) whose X-Forwarded-For names the client; empty: the socket's address does. */
+  trustedProxies: string[];
+  /** The internal port of /metrics and the detailed readiness report. */
+  metricsPort: number;
+  maxConnections: number;
+  headersTimeoutMs: number;
+  requestTimeoutMs: number;
+  keepAliveTimeoutMs: number;
+}
+
+export class ConfigError extends Error {
+  readonly problems: string[];
+  constructor(problems: string[]) {
+    super(`Invalid configuration:\n  - ${problems.join('\n  - ')}`);
+    this.name = 'ConfigError';
+    this.problems = problems;
+  }
+}
+
+export interface LoadConfigOptions {
+  /** Secrets this process needs; in production each must be set to a non-default value. */
+  requiredSecrets?: readonly SecretName[];
+  /** This process issues one-time codes: production refuses codes too short to resist guessing. */
+  issuesOtps?: boolean;
+}
+
+/**
+ * How much longer than REFERRAL_TIMEOUT_MS a verify may take in auth: a second before the point of
+ * no return (spending the code), checked there, and after it two Redis commands (spend the code,
+ * open the session), each bounded by its command timeout.
+ */
+export const AUTH_VERIFY_OVERHEAD_MS = 5000;
+/** Codes shorter than this are refused in production unless OTP_ALLOW_SHORT=true. */
+export const MIN_PRODUCTION_OTP_LENGTH = 6;
+
+const list = (value: string): string[] =>
+  value
+    .split(',')
+    .map((item) => item.trim())
+    .filter((item) => item.length > 0);
+
+export function loadConfig(
+  source: Record<string, string | undefined> = process.env,
+  options: LoadConfigOptions = {},
+): Config {
+  const raw: Record<string, unknown> = {};
+  for (const key of ENV_VARIABLES) {
+    const value = source[key];
+    // An empty variable means "not set", as in most twelve-factor tooling.
+    if (value !== undefined && value !== '') raw[key] = value;
+  }
+  const converted = Value.Convert(EnvSchema, Value.Default(EnvSchema, raw));
+  // A value is quoted back to help the operator, except secrets, and never a URL's password.
+  const got = (name: string): string =>
+    name in raw && !/SECRET|TOKEN|KEY/.test(name) ? ` (got ${JSON.stringify(maskUrlPassword(String(raw[name])))})` : '';
+  const problems = [...Value.Errors(EnvSchema, converted)].map((error) => {
+    const name = error.instancePath.replace(/^\//, '') || '(environment)';
+    return `${name}: ${error.message}${got(name)}`;
+  });
+  if (problems.length > 0) throw new ConfigError(problems);
+  const env = converted as Env;
+  for (const name of URL_VARIABLES) {
+    const value = env[name];
+    if (value !== undefined && !URL.canParse(value)) problems.push(`${name}: is not a valid URL${got(name)}`);
+  }
+  const gateway = gatewayEdge(env, problems);
+  const trustedProxies = proxyList('TRUSTED_PROXIES', env.TRUSTED_PROXIES, problems);
+  const isProduction = env.NODE_ENV === 'production';
+
+  const secret = (name: keyof typeof DEV_SECRETS): string => {
+    const value = env[name];
+    if (isProduction && options.requiredSecrets?.includes(name)) {
+      if (value === undefined) problems.push(`${name}: must be set when NODE_ENV=production`);
+      else if (value === DEV_SECRETS[name]) problems.push(`${name}: must not be the development default in production`);
+      else if (value.length < MIN_SECRET_LENGTH) problems.push(`${name}: must be at least ${MIN_SECRET_LENGTH} characters in production`);
+    }
+    return value ?? DEV_SECRETS[name];
+  };
+  const internalToken = secret('INTERNAL_TOKEN');
+  const hmacSecret = secret('OTP_HMAC_SECRET');
+  if (isProduction && options.requiredSecrets?.includes('JWT_PRIVATE_KEY') && !env.JWT_PRIVATE_KEY) {
+    problems.push('JWT_PRIVATE_KEY: must be set to a PEM-encoded P-256 private key when NODE_ENV=production');
+  }
+  if (isProduction && options.issuesOtps && env.OTP_LENGTH < MIN_PRODUCTION_OTP_LENGTH && !env.OTP_ALLOW_SHORT) {
+    problems.push(
+      `OTP_LENGTH: ${env.OTP_LENGTH}-digit codes are refused in production: ${env.OTP_MAX_ATTEMPTS} guesses break one ` +
+        `code in ${10 ** env.OTP_LENGTH / env.OTP_MAX_ATTEMPTS}, and an attacker spread over many phones and addresses ` +
+        `makes guesses at scale (see SECURITY.md). Set OTP_LENGTH=${MIN_PRODUCTION_OTP_LENGTH} or more, or ` +
+        'OTP_ALLOW_SHORT=true to accept that risk',
+    );
+  }
+  // A sign-in that succeeded must never reach the client as the gateway's timeout. (Tests and
+  // development may shorten the gateway's timeout to see it fire.)
+  if (isProduction && env.UPSTREAM_TIMEOUT_MS <= env.REFERRAL_TIMEOUT_MS + AUTH_VERIFY_OVERHEAD_MS) {
+    problems.push(
+      `UPSTREAM_TIMEOUT_MS: must exceed REFERRAL_TIMEOUT_MS + ${AUTH_VERIFY_OVERHEAD_MS} ms ` +
+        `(${env.REFERRAL_TIMEOUT_MS + AUTH_VERIFY_OVERHEAD_MS}), ` +
+        'the longest a verify can take in auth, or a sign-in that succeeded would be answered as a timeout',
+    );
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+
+  const authUrl = (env.AUTH_URL ?? `http://127.0.0.1:${env.AUTH_PORT}`).replace(/\/+$/, '');
+  const referralUrl = (env.REFERRAL_URL ?? `http://127.0.0.1:${env.REFERRAL_PORT}`).replace(/\/+$/, '');
+  return {
+    env: env.NODE_ENV,
+    isProduction,
+    host: env.HOST,
+    logLevel: env.LOG_LEVEL,
+    ports: { gateway: env.GATEWAY_PORT, auth: env.AUTH_PORT, referral: env.REFERRAL_PORT },
+    urls: { auth: authUrl, referral: referralUrl, jwks: env.JWKS_URL ?? `${authUrl}/.well-known/jwks.json` },
+    jwksRefreshSeconds: env.JWKS_REFRESH_SECONDS,
+    databaseUrl: env.DATABASE_URL,
+    databasePoolSize: env.DATABASE_POOL_SIZE,
+    redisUrl: env.REDIS_URL,
+    redisKeyPrefix: env.REDIS_KEY_PREFIX,
+    phone: {
+      defaultRegion: env.DEFAULT_REGION,
+      allowedCountries: env.ALLOWED_COUNTRIES === '*' ? '*' : list(env.ALLOWED_COUNTRIES),
+    },
+    otp: {
+      length: env.OTP_LENGTH,
+      ttlSeconds: env.OTP_TTL_SECONDS,
+      maxAttempts: env.OTP_MAX_ATTEMPTS,
+      resendSeconds: env.OTP_RESEND_SECONDS,
+      maxSendsPerHour: env.OTP_MAX_SENDS_PER_HOUR,
+      maxFailedPerDay: env.OTP_MAX_FAILED_PER_DAY,
+      phoneFailedPerDay: env.OTP_PHONE_FAILED_PER_DAY,
+      hmacSecret,
+    },
+    sendCodeIpPerHour: env.SEND_CODE_IP_PER_HOUR,
+    verifyIpFailedPerHour: env.VERIFY_IP_FAILED_PER_HOUR,
+    tokens: {
+      accessTtlSeconds: env.ACCESS_TOKEN_TTL_SECONDS,
+      refreshTtlSeconds: env.REFRESH_TOKEN_TTL_SECONDS,
+      privateKeyPem: env.JWT_PRIVATE_KEY,
+      extraPublicKeysPem: env.JWT_PUBLIC_KEYS,
+      issuer: env.JWT_ISSUER,
+      audience: env.JWT_AUDIENCE,
+    },
+    internalToken,
+    trustedProxies,
+    corsOrigins: list(env.CORS_ORIGINS),
+    upstreamTimeoutMs: env.UPSTREAM_TIMEOUT_MS,
+    referralTimeoutMs: env.REFERRAL_TIMEOUT_MS,
+    sms: { provider: env.SMS_PROVIDER, concurrency: env.SMS_CONCURRENCY },
+    gateway,
+  };
+}
+
+const URL_VARIABLES = ['AUTH_URL', 'REFERRAL_URL', 'JWKS_URL', 'DATABASE_URL', 'REDIS_URL'] as const;
+
+/** The gateway's edge settings, with the checks that span more than one variable. */
+/** A list of proxies, checked with the parser Fastify itself uses, so what passes is what is trusted. */
+function proxyList(name: 'TRUSTED_PROXIES' | 'GATEWAY_TRUSTED_PROXIES', value: string, problems: string[]): string[] {
+  const proxies = list(value);
+  try {
+    compileTrust(proxies);
+  } catch (error) {
+    problems.push(`${name}: ${(error as Error).message}; expected addresses or CIDRs, comma-separated`);
+  }
+  return proxies;
+}
+
+function gatewayEdge(env: Env, problems: string[]): GatewayEdgeConfig {
+  const trustedProxies = proxyList('GATEWAY_TRUSTED_PROXIES', env.GATEWAY_TRUSTED_PROXIES, problems);
+  if (env.GATEWAY_METRICS_PORT === env.GATEWAY_PORT) problems.push('GATEWAY_METRICS_PORT: must differ from GATEWAY_PORT');
+  if (env.GATEWAY_HEADERS_TIMEOUT_MS > env.GATEWAY_REQUEST_TIMEOUT_MS) {
+    problems.push('GATEWAY_HEADERS_TIMEOUT_MS: must not exceed GATEWAY_REQUEST_TIMEOUT_MS (the headers are part of the request)');
+  }
+  return {
+    trustedProxies,
+    metricsPort: env.GATEWAY_METRICS_PORT,
+    maxConnections: env.GATEWAY_MAX_CONNECTIONS,
+    headersTimeoutMs: env.GATEWAY_HEADERS_TIMEOUT_MS,
+    requestTimeoutMs: env.GATEWAY_REQUEST_TIMEOUT_MS,
+    keepAliveTimeoutMs: env.GATEWAY_KEEP_ALIVE_TIMEOUT_MS,
+  };
+}

@@ -1,0 +1,62 @@
+import { parsePhoneNumberFromString, type CountryCode } from 'libphonenumber-js/max';
+import { AppError } from './errors.js';
+
+export interface PhonePolicy {
+  /** Region used for numbers written without a country code (`89123456789`). */
+  defaultRegion: string;
+  /** ISO 3166 alpha-2 codes whose mobile numbers are accepted, or `'*'` for any. */
+  allowedCountries: readonly string[] | '*';
+}
+
+export type PhoneResult =
+  | { ok: true; e164: string; country: string }
+  | { ok: false; reason: 'malformed' | 'invalid' | 'not_mobile' | 'country_not_allowed' };
+
+// Longer input cannot be a phone number and is refused before the parser spends time on it.
+const MAX_INPUT_LENGTH = 32;
+// Digits plus the punctuation people actually type; anything else (letters, extensions) is refused.
+const NOTATION = /^[+]?[\d\s().-]+$/;
+
+/**
+ * Normalises any common notation to E.164 and accepts only mobile numbers of the allowed countries.
+ * Mobile detection needs libphonenumber's full ("max") metadata.
+ */
+export function normalizePhone(input: string, policy: PhonePolicy): PhoneResult {
+  const raw = input.trim();
+  if (raw.length === 0 || raw.length > MAX_INPUT_LENGTH || !NOTATION.test(raw)) {
+    return { ok: false, reason: 'malformed' };
+  }
+  const digits = raw.replace(/\D/g, '');
+  if (digits.length < 7 || digits.length > 15) return { ok: false, reason: 'malformed' };
+
+  const parsed = parsePhoneNumberFromString(raw, policy.defaultRegion as CountryCode);
+  if (!parsed || !parsed.isValid() || !parsed.country) return { ok: false, reason: 'invalid' };
+
+  const type = parsed.getType();
+  if (type !== 'MOBILE' && type !== 'FIXED_LINE_OR_MOBILE') return { ok: false, reason: 'not_mobile' };
+
+  if (policy.allowedCountries !== '*' && !policy.allowedCountries.includes(parsed.country)) {
+    return { ok: false, reason: 'country_not_allowed' };
+  }
+  return { ok: true, e164: parsed.number, country: parsed.country };
+}
+
+const PHONE_PROBLEM_DETAIL: Record<Exclude<PhoneResult, { ok: true }>['reason'], string> = {
+  malformed: 'The phone number is not written in a recognised notation.',
+  invalid: 'The phone number is not a valid number.',
+  not_mobile: 'Only mobile numbers can receive login codes.',
+  country_not_allowed: "Phone numbers of this country are not accepted.",
+};
+
+export function phoneProblemDetail(reason: Exclude<PhoneResult, { ok: true }>['reason']): string {
+  return PHONE_PROBLEM_DETAIL[reason];
+}
+
+/** The E.164 form of client input, or an `invalid_phone` problem naming why. */
+export function requirePhone(input: string, policy: PhonePolicy): string {
+  const result = normalizePhone(input, policy);
+  if (!result.ok) {
+    throw new AppError('invalid_phone', phoneProblemDetail(result.reason), { errors: [{ field: 'phone', message: phoneProblemDetail(result.reason) }] });
+  }
+  return result.e164;
+}

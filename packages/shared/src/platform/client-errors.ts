@@ -1,0 +1,33 @@
+import { STATUS_CODES } from 'node:http';
+import type { Socket } from 'node:net';
+import { problemBody, PROBLEM_CONTENT_TYPE, type ErrorCode } from '../contracts/errors.js';
+
+interface ConnectionError extends Error {
+  code?: string;
+}
+
+const CLIENT_ERRORS: Record<string, { code: ErrorCode; detail: string }> = {
+  ERR_HTTP_REQUEST_TIMEOUT: { code: 'request_timeout', detail: 'The request was not received in time; the connection is closed.' },
+  HPE_HEADER_OVERFLOW: { code: 'headers_too_large', detail: 'The request headers exceed the size limit.' },
+};
+const MALFORMED = { code: 'validation_failed', detail: 'The request is not well-formed HTTP/1.1.' } as const;
+
+/**
+ * What Node's HTTP layer refuses before any route sees a request (a request not received within
+ * the timeouts, headers too large, bytes that are not HTTP), answered as problem+json like every
+ * other refusal, and the connection closed. Replaces Fastify's default, which answers plain JSON.
+ */
+export function answerClientError(error: ConnectionError, socket: Socket): void {
+  // A reset connection has nobody to answer.
+  if (error.code === 'ECONNRESET' || socket.destroyed) return;
+  const { code, detail } = CLIENT_ERRORS[error.code ?? ''] ?? MALFORMED;
+  const problem = problemBody(code, detail);
+  const body = JSON.stringify(problem);
+  if (socket.writable) {
+    socket.write(
+      `HTTP/1.1 ${problem.status} ${STATUS_CODES[problem.status]}\r\nContent-Type: ${PROBLEM_CONTENT_TYPE}\r\n` +
+        `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    );
+  }
+  socket.destroy();
+}

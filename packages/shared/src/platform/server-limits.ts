@@ -1,0 +1,58 @@
+import type { ServerOptions } from 'node:http';
+import type { FastifyServerOptions } from 'fastify';
+import type { Config } from '../contracts/config.js';
+
+/**
+ * What a listening socket may cost: how long a client may take to send a request, how long a
+ * connection may sit silent, and how many there may be. Without these, a client that sends its
+ * headers and then its body a byte at a time (or never) holds a connection for good.
+ */
+export interface ServerLimits {
+  /** The request's headers must be complete this long after it began (or the connection opened). */
+  headersTimeoutMs: number;
+  /**
+   * The whole request, headers and body, must have arrived by then. Bounds receiving the request
+   * only: the time its handler then takes (an upstream's answer) is not counted.
+   */
+  requestTimeoutMs: number;
+  /**
+   * A socket with no byte in either direction for this long is closed. Waiting for an upstream is
+   * silent too, so this must outlast the longest such wait.
+   */
+  idleTimeoutMs: number;
+  /** An idle keep-alive connection is closed after this (behind a balancer: longer than its idle timeout). */
+  keepAliveTimeoutMs: number;
+  /** Connections beyond this many are closed as they arrive; 0 for no cap. */
+  maxConnections: number;
+}
+
+/**
+ * How often Node looks for requests past their headers or request timeout; the timeouts hold to
+ * within this (Node's default is 30 s). One walk over the open connections per second is cheap.
+ */
+export const CONNECTIONS_CHECK_INTERVAL_MS = 1000;
+
+/** The services' own ports: only the gateway and other services call them. */
+export function defaultServerLimits(config: Config): ServerLimits {
+  return {
+    headersTimeoutMs: 10_000,
+    requestTimeoutMs: 15_000,
+    idleTimeoutMs: config.upstreamTimeoutMs + 30_000,
+    keepAliveTimeoutMs: 72_000,
+    maxConnections: 0,
+  };
+}
+
+/** The Fastify options that set the limits (all but the cap, which is the server's own property). */
+export function serverLimitOptions(
+  limits: ServerLimits,
+): Pick<FastifyServerOptions, 'requestTimeout' | 'connectionTimeout' | 'keepAliveTimeout'> & { http: ServerOptions } {
+  return {
+    // Fastify sets these two on the server itself (its default request timeout is none).
+    requestTimeout: limits.requestTimeoutMs,
+    keepAliveTimeout: limits.keepAliveTimeoutMs,
+    connectionTimeout: limits.idleTimeoutMs,
+    // Only a server's constructor takes the checking interval; Fastify passes `http` to it.
+    http: { headersTimeout: limits.headersTimeoutMs, connectionsCheckingInterval: CONNECTIONS_CHECK_INTERVAL_MS },
+  };
+}

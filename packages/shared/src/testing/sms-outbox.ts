@@ -1,0 +1,23 @@
+import type { SmsJob } from '../contracts/queues.js';
+import type { SmsQueue } from '../platform/sms-queue.js';
+
+/** Takes what would go on the SMS queue, so a test reads a code as its user reads the SMS. */
+export class SmsOutbox implements SmsQueue {
+  readonly jobs: SmsJob[] = [];
+  /** While set, sending fails as a queue whose Redis is away does. */
+  failing = false;
+
+  async send(job: SmsJob): Promise<void> {
+    if (this.failing) throw new Error('bus down');
+    this.jobs.push(job);
+  }
+
+  async close(): Promise<void> {}
+
+  lastCodeFor(phone: string): string {
+    const job = this.jobs.filter((j) => j.to === phone).at(-1);
+    const code = job?.text.match(/code is (\d+)/)?.[1];
+    if (!code) throw new Error(`no code was sent to ${phone}`);
+    return code;
+  }
+}

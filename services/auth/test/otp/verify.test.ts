@@ -1,0 +1,370 @@
+import t from 'tap';
+import { Redis } from 'ioredis';
+import { queuePrefix } from '@refstack/shared/contracts';
+import { redisOptions } from '@refstack/shared/platform';
+import { createTestRedisPrefix, redisContents, TEST_REDIS_URL, testConfig } from '@refstack/shared/testing';
+import { buildApp } from '../../src/app.js';
+import { hashOtp } from '../../src/otp/otp-code.js';
+import { createReferralClient } from '../../src/referral-client.js';
+import { consoleSmsProvider } from '../../src/sms/sms-provider.js';
+import { createSmsWorker } from '../../src/sms/sms-consumer.js';
+import { buildAuthTestApp, INTERNAL_TOKEN, PHONE, sendCode, signIn, startReferralStandIn, verify } from '../auth-test-app.js';
+
+/** A code that is certainly not `code`: the next one, of the same length. */
+const wrongCode = (code: string) => String((Number(code) + 1) % 10 ** code.length).padStart(code.length, '0');
+
+t.test('first success creates the user and opens a session; the code is single-use', async (t) => {
+  const ctx = await buildAuthTestApp(t);
+  await sendCode(ctx.app, '89123456789');
+  const code = ctx.outbox.lastCodeFor(PHONE);
+  const res = await verify(ctx.app, { phone: '+7 (912) 345-67-89', code });
+  t.equal(res.statusCode, 200);
+  const body = res.json();
+  t.equal(body.created, true);
+  t.match(body.user, { id: '1', phone: PHONE, invite_code: /^[A-Z0-9]{6}$/ });
+  t.match(body.tokens, { access: String, refresh: String, token_type: 'Bearer', expires_in: 900 });
+  t.same(ctx.referral.calls, [{ phone: PHONE }]);
+
+  const again = await verify(ctx.app, { phone: PHONE, code });
+  t.equal(again.statusCode, 401);
+  t.equal(again.json().code, 'otp_expired');
+
+  ctx.clock.advance(61);
+  const second = await signIn(ctx);
+  t.equal(second.created, false, 'the next sign-in finds the user');
+});
+
+t.test('parallel verifies with the right code: exactly one signs in, the others never reach referral', async (t) => {
+  const ctx = await buildAuthTestApp(t);
+  await sendCode(ctx.app);
+  const code = ctx.outbox.lastCodeFor(PHONE);
+  const answers = await Promise.all(Array.from({ length: 10 }, () => verify(ctx.app, { phone: PHONE, code, invite_code: 'AB12CD' })));
+  t.equal(answers.filter((r) => r.statusCode === 200).length, 1, 'one winner');
+  t.same(answers.filter((r) => r.statusCode !== 200).map((r) => r.json().code), Array(9).fill('otp_expired'));
+  t.equal(ctx.referral.calls.length, 1, 'only the winner signed in at referral (created the user, applied the invite)');
+  t.equal((await verify(ctx.app, { phone: PHONE, code })).json().code, 'otp_expired', 'and the code is spent');
+});
+
+t.test("the first seed's body: phone without plus, code as a string or a number", async (t) => {
+  const ctx = await buildAuthTestApp(t, { OTP_RESEND_SECONDS: '0' });
+  await sendCode(ctx.app, '+79346559036');
+  const res = await verify(ctx.app, { phone: '79346559036', code: ctx.outbox.lastCodeFor('+79346559036') });
+  t.equal(res.statusCode, 200);
+
+  await sendCode(ctx.app, PHONE);
+  const code = ctx.outbox.lastCodeFor(PHONE);
+  const asNumber = await verify(ctx.app, { phone: PHONE, code: Number(code) });
+  t.equal(asNumber.statusCode, 200, `the number ${Number(code)} is read as "${code}"`);
+});
+
+t.test('malformed codes and invite codes are validation errors and cost no attempt', async (t) => {
+  const ctx = await buildAuthTestApp(t);
+  await sendCode(ctx.app);
+  for (const code of ['12', '1234567', 'abcdef', '', 1234567, -1, 1.5, null, true]) {
+    const res = await verify(ctx.app, { phone: PHONE, code });
+    t.equal(res.statusCode, 400, JSON.stringify(code));
+    t.equal(res.json().code, 'validation_failed');
+  }
+  const badInvite = await verify(ctx.app, { phone: PHONE, code: ctx.outbox.lastCodeFor(PHONE), invite_code: 'not-a-code' });
+  t.equal(badInvite.statusCode, 400);
+  t.match(badInvite.json(), { code: 'validation_failed', errors: [{ field: 'invite_code' }] });
+  t.equal((await verify(ctx.app, { phone: 'nope', code: '123456' })).json().code, 'invalid_phone');
+  const ok = await verify(ctx.app, { phone: PHONE, code: ctx.outbox.lastCodeFor(PHONE) });
+  t.equal(ok.statusCode, 200, 'the code still works: nothing above counted as a try');
+});
+
+t.test('no code requested is otp_expired', async (t) => {
+  const ctx = await buildAuthTestApp(t);
+  const res = await verify(ctx.app, { phone: PHONE, code: '123456' });
+  t.equal(res.statusCode, 401);
+  t.equal(res.json().code, 'otp_expired');
+});
+
+t.test('a code expires after OTP_TTL_SECONDS (injected clock)', async (t) => {
+  const ctx = await buildAuthTestApp(t);
+  await sendCode(ctx.app);
+  const code = ctx.outbox.lastCodeFor(PHONE);
+  ctx.clock.advance(299);
+  const wrong = await verify(ctx.app, { phone: PHONE, code: wrongCode(code) });
+  t.equal(wrong.json().code, 'otp_invalid', 'still alive at 299 s');
+  ctx.clock.advance(1);
+  const res = await verify(ctx.app, { phone: PHONE, code });
+  t.equal(res.statusCode, 401);
+  t.equal(res.json().code, 'otp_expired');
+});
+
+t.test('five wrong tries burn the code', async (t) => {
+  const ctx = await buildAuthTestApp(t);
+  await sendCode(ctx.app);
+  const code = ctx.outbox.lastCodeFor(PHONE);
+  for (let left = 4; left >= 1; left -= 1) {
+    const res = await verify(ctx.app, { phone: PHONE, code: wrongCode(code) });
+    t.equal(res.statusCode, 401);
+    t.match(res.json(), { code: 'otp_invalid', attempts_left: left });
+  }
+  const fifth = await verify(ctx.app, { phone: PHONE, code: wrongCode(code) });
+  t.equal(fifth.statusCode, 429);
+  t.match(fifth.json(), { code: 'otp_attempts_exceeded', attempts_left: 0 });
+  const right = await verify(ctx.app, { phone: PHONE, code });
+  t.equal(right.statusCode, 429, 'the right code no longer works');
+  t.equal(right.json().code, 'otp_attempts_exceeded');
+  ctx.clock.advance(61);
+  await sendCode(ctx.app);
+  t.equal((await verify(ctx.app, { phone: PHONE, code: ctx.outbox.lastCodeFor(PHONE) })).statusCode, 200, 'a new code works');
+});
+
+t.test('40 parallel wrong guesses count as at most OTP_MAX_ATTEMPTS tries', async (t) => {
+  // The per-code limit alone: the client's hourly budget of failed verifies would stop the guesses first.
+  const ctx = await buildAuthTestApp(t, { VERIFY_IP_FAILED_PER_HOUR: '1000' });
+  await sendCode(ctx.app);
+  const code = ctx.outbox.lastCodeFor(PHONE);
+  const guesses = Array.from({ length: 40 }, (_, i) => String((Number(code) + 1 + i) % 10 ** code.length).padStart(code.length, '0'));
+  const answers = await Promise.all(guesses.map((guess) => verify(ctx.app, { phone: PHONE, code: guess })));
+  const codes = answers.map((r) => r.json().code as string);
+  t.equal(codes.filter((c) => c === 'otp_invalid').length, 4);
+  t.equal(codes.filter((c) => c === 'otp_attempts_exceeded').length, 36);
+  const failures = await ctx.redis.zcard(`${ctx.prefix}:otp:{${PHONE}}:fails`);
+  t.equal(failures, 5, 'exactly five tries were counted');
+  t.equal((await verify(ctx.app, { phone: PHONE, code })).json().code, 'otp_attempts_exceeded');
+});
+
+t.test('the daily failure cap stops verify and send-code for the phone from that client only', async (t) => {
+  const ctx = await buildAuthTestApp(t, { OTP_MAX_FAILED_PER_DAY: '3', OTP_MAX_ATTEMPTS: '2' });
+  await sendCode(ctx.app);
+  let code = ctx.outbox.lastCodeFor(PHONE);
+  await verify(ctx.app, { phone: PHONE, code: wrongCode(code) });
+  await verify(ctx.app, { phone: PHONE, code: wrongCode(code) });
+  ctx.clock.advance(61);
+  await sendCode(ctx.app);
+  code = ctx.outbox.lastCodeFor(PHONE);
+  t.equal((await verify(ctx.app, { phone: PHONE, code: wrongCode(code) })).json().code, 'otp_invalid');
+  const capped = await verify(ctx.app, { phone: PHONE, code });
+  t.equal(capped.statusCode, 429);
+  t.equal(capped.json().code, 'rate_limited', 'even the right code is refused');
+  t.ok(Number(capped.headers['retry-after']) > 23 * 3600);
+  ctx.clock.advance(61);
+  const send = await sendCode(ctx.app);
+  t.equal(send.statusCode, 429);
+  t.equal(send.json().code, 'rate_limited');
+
+  // The phone's owner, at another address, is not locked out by what this client did.
+  const owner = '198.51.100.20';
+  t.equal((await sendCode(ctx.app, PHONE, {}, owner)).statusCode, 200);
+  t.equal((await verify(ctx.app, { phone: PHONE, code: ctx.outbox.lastCodeFor(PHONE) }, owner)).statusCode, 200, 'the owner signs in');
+
+  ctx.clock.advance(24 * 3600);
+  t.equal((await sendCode(ctx.app)).statusCode, 200);
+  t.equal((await verify(ctx.app, { phone: PHONE, code: ctx.outbox.lastCodeFor(PHONE) })).statusCode, 200, 'a day later it works again');
+});
+
+t.test("a stranger's wrong tries burn the code for the stranger only", async (t) => {
+  const ctx = await buildAuthTestApp(t);
+  const stranger = '203.0.113.9';
+  t.equal((await sendCode(ctx.app, PHONE, {}, '198.51.100.20')).statusCode, 200);
+  const code = ctx.outbox.lastCodeFor(PHONE);
+  const answers = [];
+  for (let i = 0; i < 6; i += 1) answers.push((await verify(ctx.app, { phone: PHONE, code: wrongCode(code) }, stranger)).json().code);
+  t.same(answers, ['otp_invalid', 'otp_invalid', 'otp_invalid', 'otp_invalid', 'otp_attempts_exceeded', 'otp_attempts_exceeded']);
+  t.equal((await verify(ctx.app, { phone: PHONE, code }, stranger)).json().code, 'otp_attempts_exceeded', 'the right code no longer works for the stranger');
+  t.equal((await verify(ctx.app, { phone: PHONE, code }, '198.51.100.20')).statusCode, 200, 'it still works for the owner');
+});
+
+t.test('an attacker at another address cannot keep the owner out for more than 15 minutes', async (t) => {
+  // The per-phone limits alone: the attacker's hourly budget of failed verifies would stop it sooner.
+  const ctx = await buildAuthTestApp(t, { VERIFY_IP_FAILED_PER_HOUR: '1000' });
+  const attacker = '203.0.113.66';
+  const owner = '198.51.100.7';
+  // Every 10 seconds the attacker does all it may: asks for a fresh code (replacing the owner's)
+  // and sends three wrong guesses; a no-code probe or a burned code does not stop it.
+  const attack = async () => {
+    await sendCode(ctx.app, PHONE, {}, attacker);
+    const current = ctx.outbox.jobs.some((j) => j.to === PHONE) ? ctx.outbox.lastCodeFor(PHONE) : '000000';
+    for (let i = 0; i < 3; i += 1) await verify(ctx.app, { phone: PHONE, code: wrongCode(current) }, attacker);
+  };
+  // Ten minutes of it first: the attacker has spent all its sends and wrong tries for the phone.
+  for (let i = 0; i < 60; i += 1) {
+    await attack();
+    ctx.clock.advance(10);
+  }
+  const ownerStarted = ctx.clock.now;
+  let ownerCode: string | undefined;
+  let signedInAfter: number | undefined;
+  while (signedInAfter === undefined && ctx.clock.now - ownerStarted <= 15 * 60_000) {
+    await attack();
+    if (ownerCode === undefined) {
+      if ((await sendCode(ctx.app, PHONE, {}, owner)).statusCode === 200) ownerCode = ctx.outbox.lastCodeFor(PHONE);
+    } else {
+      const res = await verify(ctx.app, { phone: PHONE, code: ownerCode }, owner);
+      if (res.statusCode === 200) signedInAfter = (ctx.clock.now - ownerStarted) / 1000;
+      else ownerCode = undefined;
+    }
+    ctx.clock.advance(10);
+  }
+  t.ok(signedInAfter !== undefined, `the owner signed in ${signedInAfter} s after starting, under attack`);
+});
+
+t.test('past OTP_PHONE_FAILED_PER_DAY wrong tries from everyone, verify for the phone slows down, never for more than 15 minutes', async (t) => {
+  const ctx = await buildAuthTestApp(t);
+  const dayStarted = ctx.clock.now;
+  let client = 0;
+  const fresh = () => {
+    client += 1;
+    return `198.18.${client >> 8}.${client & 255}`;
+  };
+  // A distributed attacker: every request from an address of its own, retrying as soon as it is told.
+  let evaluated = 0;
+  let longestWait = 0;
+  while (ctx.clock.now - dayStarted < 24 * 3600_000) {
+    const from = fresh();
+    const sent = await sendCode(ctx.app, PHONE, {}, from);
+    const sendWait = sent.statusCode === 429 ? Number(sent.headers['retry-after']) : 0;
+    const code = ctx.outbox.lastCodeFor(PHONE);
+    const res = await verify(ctx.app, { phone: PHONE, code: wrongCode(code) }, from);
+    const answer = res.json().code as string;
+    if (answer === 'otp_invalid') {
+      evaluated += 1;
+      ctx.clock.advance(1);
+    } else if (answer === 'rate_limited') {
+      const wait = Number(res.headers['retry-after']);
+      longestWait = Math.max(longestWait, wait);
+      ctx.clock.advance(wait);
+    } else {
+      t.equal(answer, 'otp_expired', 'otherwise no code is pending');
+      ctx.clock.advance(Math.max(1, sendWait));
+    }
+  }
+  t.ok(evaluated >= 100, `the first 100 wrong tries of the day are looked at (${evaluated})`);
+  t.ok(evaluated <= 220, `${evaluated} guesses at one phone in 24 h: below 0.1% of 6-digit codes (1,000)`);
+  t.ok(longestWait > 0 && longestWait <= 900, `the longest closed stretch was ${longestWait} s`);
+});
+
+t.test("one client's failed verifies and no-code probes across phones are limited per hour", async (t) => {
+  const ctx = await buildAuthTestApp(t, { VERIFY_IP_FAILED_PER_HOUR: '3' });
+  const watcher = '203.0.113.40';
+  const probe = (phone: string, from = watcher) => verify(ctx.app, { phone, code: '123456' }, from);
+  t.equal((await probe('+79001230001')).json().code, 'otp_expired', 'a probe for a phone with no code');
+  await sendCode(ctx.app, '+79001230002', {}, '198.51.100.1');
+  t.equal((await verify(ctx.app, { phone: '+79001230002', code: wrongCode(ctx.outbox.lastCodeFor('+79001230002')) }, watcher)).json().code, 'otp_invalid');
+  // A sign-in with the right code costs nothing.
+  await sendCode(ctx.app, '+79001230003', {}, watcher);
+  t.equal((await verify(ctx.app, { phone: '+79001230003', code: ctx.outbox.lastCodeFor('+79001230003') }, watcher)).statusCode, 200);
+  t.equal((await probe('+79001230004')).json().code, 'otp_expired');
+  const limited = await probe('+79001230005');
+  t.equal(limited.statusCode, 429);
+  t.equal(limited.json().code, 'rate_limited');
+  t.ok(Number(limited.headers['retry-after']) > 3500, 'until the hour rolls');
+  t.equal((await probe('+79001230005', '203.0.113.41')).json().code, 'otp_expired', 'another address has its own budget');
+
+  // IPv6 clients are counted per /64: the rest of the subnet is the same client.
+  for (const host of ['1', '2', 'ffff']) t.equal((await probe('+79001230006', `2001:db8:aa:bb::${host}`)).json().code, 'otp_expired');
+  t.equal((await probe('+79001230006', '2001:db8:aa:bb:1234::9')).json().code, 'rate_limited', 'a fourth address in that /64 is refused');
+  t.equal((await probe('+79001230006', '2001:db8:aa:bc::1')).json().code, 'otp_expired', 'the next /64 is another client');
+  ctx.clock.advance(3600);
+  t.equal((await probe('+79001230005')).json().code, 'otp_expired', 'an hour later the address may try again');
+});
+
+t.test('a refused invite passes through and the code stays valid for a retry without it', async (t) => {
+  const ctx = await buildAuthTestApp(t);
+  await sendCode(ctx.app);
+  const code = ctx.outbox.lastCodeFor(PHONE);
+  const refused = await verify(ctx.app, { phone: PHONE, code, invite_code: ' nope00 ' });
+  t.equal(refused.statusCode, 404);
+  t.equal(refused.json().code, 'invite_not_found');
+  t.same(ctx.referral.calls.at(-1), { phone: PHONE, invite_code: 'NOPE00' }, 'the invite code went in canonical form');
+  const retry = await verify(ctx.app, { phone: PHONE, code });
+  t.equal(retry.statusCode, 200);
+});
+
+t.test('referral unreachable: 503 and the code stays valid', async (t) => {
+  const down = createReferralClient({ baseUrl: 'http://127.0.0.1:1', internalToken: INTERNAL_TOKEN, log: { error: () => undefined } });
+  t.teardown(() => down.close());
+  const ctx = await buildAuthTestApp(t, {}, { referralClient: down });
+  await sendCode(ctx.app);
+  const code = ctx.outbox.lastCodeFor(PHONE);
+  const res = await verify(ctx.app, { phone: PHONE, code });
+  t.equal(res.statusCode, 503);
+  t.match(res.headers['content-type'], /^application\/problem\+json/);
+  t.equal(res.json().code, 'service_unavailable');
+  t.ok(res.headers['retry-after']);
+
+  // The same code, verified against a reachable referral service, still signs in.
+  const up = createReferralClient({ baseUrl: ctx.referral.url, internalToken: INTERNAL_TOKEN, log: { error: () => undefined } });
+  t.teardown(() => up.close());
+  const app2 = await buildApp(testConfig({ REDIS_KEY_PREFIX: ctx.prefix }), { redis: ctx.redis, now: () => ctx.clock.now, sms: ctx.outbox, referral: up });
+  t.teardown(() => app2.close());
+  t.equal((await verify(app2, { phone: PHONE, code })).statusCode, 200);
+});
+
+t.test('a sign-in slower than auth may wait is a 503 that leaves the code valid, not a spent code', async (t) => {
+  const ctx = await buildAuthTestApp(t, { REFERRAL_TIMEOUT_MS: '300' });
+  await sendCode(ctx.app);
+  const code = ctx.outbox.lastCodeFor(PHONE);
+  ctx.referral.delay.ms = 1500;
+  const slow = await verify(ctx.app, { phone: PHONE, code });
+  t.equal(slow.statusCode, 503);
+  t.equal(slow.json().code, 'service_unavailable');
+  ctx.referral.delay.ms = 0;
+  t.equal((await verify(ctx.app, { phone: PHONE, code })).statusCode, 200, 'the same code signs in once referral answers in time');
+});
+
+t.test('a wrong service credential at referral is a 503 for the client, not a leak', async (t) => {
+  const ctx = await buildAuthTestApp(t, { INTERNAL_TOKEN: 'not-the-one-referral-knows-xxxxxxxx' });
+  await sendCode(ctx.app);
+  const res = await verify(ctx.app, { phone: PHONE, code: ctx.outbox.lastCodeFor(PHONE) });
+  t.equal(res.statusCode, 503);
+  t.equal(res.json().code, 'service_unavailable');
+});
+
+t.test('the code appears in no response and no log line', async (t) => {
+  const ctx = await buildAuthTestApp(t, { OTP_LENGTH: '8', LOG_LEVEL: 'trace' });
+  const bodies: string[] = [];
+  const sent = await sendCode(ctx.app);
+  bodies.push(sent.body);
+  const code = ctx.outbox.lastCodeFor(PHONE);
+  const wrong = String((Number(code) + 1) % 1e8).padStart(8, '0');
+  bodies.push((await verify(ctx.app, { phone: PHONE, code: wrong })).body);
+  bodies.push((await verify(ctx.app, { phone: PHONE, code })).body);
+  bodies.push((await verify(ctx.app, { phone: PHONE, code })).body);
+  const standalone = new RegExp(`(?<![0-9])${code}(?![0-9])`);
+  for (const body of bodies) t.notMatch(body, standalone);
+  t.ok(ctx.logs.raw.length > 0, 'there were log lines');
+  t.notMatch(ctx.logs.text(), standalone, 'no log line holds the code');
+  t.notMatch(ctx.logs.text(), /login code is/);
+});
+
+t.test('only an HMAC of the code is stored; the message holding it leaves Redis once sent', async (t) => {
+  const prefix = createTestRedisPrefix(t);
+  const redis = new Redis(TEST_REDIS_URL, redisOptions('api'));
+  await redis.connect();
+  const consumer = new Redis(TEST_REDIS_URL, redisOptions('worker'));
+  t.teardown(() => {
+    redis.disconnect();
+    consumer.disconnect();
+  });
+  const referral = await startReferralStandIn(t);
+  const config = testConfig({ REDIS_KEY_PREFIX: prefix, REFERRAL_URL: referral.url, INTERNAL_TOKEN, OTP_LENGTH: '8' });
+  // The real queue, not an outbox: the code is read from the job as the worker reads it.
+  const app = await buildApp(config, { redis });
+  t.teardown(() => app.close());
+  t.equal((await sendCode(app)).statusCode, 200);
+
+  const queued = await redisContents(redis, prefix);
+  const job = [...queued.values()].find((value) => value.includes('login code'));
+  const code = /code is (\d{8})/.exec(job ?? '')?.[1];
+  if (!code) throw new Error('no job holds the message');
+  const otpState = [...queued].filter(([key]) => key.includes(':otp:'));
+  t.ok(otpState.length > 0, 'the OTP state is in Redis');
+  t.same(otpState.filter(([, value]) => value.includes(code)).map(([key]) => key), [], 'no OTP key holds the code');
+  t.ok(otpState.some(([, value]) => value.includes(hashOtp(config.otp.hmacSecret, PHONE, code))), 'the HMAC bound to the phone is what is kept');
+
+  const printed: string[] = [];
+  const worker = createSmsWorker({ connection: consumer, prefix: queuePrefix(prefix), provider: consoleSmsProvider((line) => printed.push(line)), concurrency: 1, log: { info: () => undefined, warn: () => undefined, error: () => undefined } });
+  t.teardown(() => worker.close());
+  const deadline = Date.now() + 10_000;
+  while (printed.length === 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+  t.match(printed[0], `code is ${code}`, 'the worker sent it');
+  t.equal((await verify(app, { phone: PHONE, code })).statusCode, 200);
+  await worker.close();
+  const after = await redisContents(redis, prefix);
+  t.same([...after].filter(([, value]) => value.includes(code)).map(([key]) => key), [], 'once sent and used, no key holds the code');
+});

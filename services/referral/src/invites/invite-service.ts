@@ -1,0 +1,174 @@
+import { AppError, NOTICE_LIFETIME_MS, requireInviteCode, type Config } from '@refstack/shared/contracts';
+import { type SmsQueue } from '@refstack/shared/platform';
+import type { Kysely } from 'kysely';
+import { Deadline } from '../db/deadline.js';
+import type { Database, UserRow } from '../db/schema.js';
+import { serializable } from '../db/transaction.js';
+import { decodeCursor, encodeCursor, isBigintId, isPgTimestamp } from '../paging/cursor.js';
+import { findById, type Db } from '../users/user-repository.js';
+import * as repo from './invite-repository.js';
+
+/**
+ * Invite activation: once per user, never one's own code, never a cycle, also when activations
+ * race (README.md beside this file names each layer that keeps it so, and its test), then a notice
+ * to the inviter. Also the inviter's side: the pages of who activated a code.
+ */
+
+export interface ActivationDeadlines {
+  /** A sign-in that carries an invite code (auth's internal call). */
+  signInMs: number;
+  /** PUT /profile/invite (through the gateway). */
+  activateMs: number;
+}
+
+/**
+ * How long an activation has from its start to answer; past it the answer is 503 and nothing was
+ * applied. Each is inside its caller's own limit, so the caller always hears the outcome: auth gives
+ * up on referral after REFERRAL_TIMEOUT_MS and needs a moment to give the code back; the gateway
+ * gives up after UPSTREAM_TIMEOUT_MS, and fetching unknown keys (up to 4 s) or a commit already
+ * under way at the deadline come on top of the activation's own time.
+ */
+export function activationDeadlines(config: Pick<Config, 'referralTimeoutMs' | 'upstreamTimeoutMs'>): ActivationDeadlines {
+  return {
+    signInMs: Math.max(1000, config.referralTimeoutMs - 1000),
+    activateMs: Math.max(1000, config.upstreamTimeoutMs - 5000),
+  };
+}
+
+export interface InviteServiceDeps {
+  db: Kysely<Database>;
+  sms: SmsQueue;
+  log: { warn(obj: object, msg: string): void };
+  deadlines: ActivationDeadlines;
+  /** Milliseconds since the epoch. */
+  now: () => number;
+}
+
+type Activation = { status: 'activated' | 'already'; inviter?: { id: string; phone: string; invitedCount: number }; code: string };
+
+/** How a sign-in finds or creates its user inside the activation's transaction. */
+export type UserOfPhone = (q: Db, phone: string) => Promise<{ user: UserRow; created: boolean }>;
+
+function userGone(): AppError {
+  return new AppError('unauthorized', 'The user of this token no longer exists.');
+}
+
+/** A user who activated a code already: the same code again is a repeat (200), another is refused. */
+function isRepeat(user: UserRow | undefined, code: string): boolean {
+  if (!user || user.invited_by_id === null) return false;
+  if (user.activated_invite_code === code) return true;
+  throw new AppError('invite_already_activated', `An invite code (${user.activated_invite_code}) is already activated; it can be activated only once.`);
+}
+
+/** The owner of the code, who must exist and be someone else. */
+function requireInviter<I extends { id: string }>(user: UserRow | undefined, inviter: I | undefined): I {
+  if (!inviter) throw new AppError('invite_not_found', 'No user has this invite code.');
+  if (inviter.id === user?.id) throw new AppError('invite_self', 'You cannot activate your own invite code.');
+  return inviter;
+}
+
+export function inviteServiceFactory({ db, sms, log, deadlines, now }: InviteServiceDeps) {
+  /**
+   * The activation rules, inside the caller's serializable transaction: once per user (the same
+   * code again is a no-op), never one's own code, never a code whose owner sits below the user in
+   * the invite tree. The conditional write is the last guard against a concurrent activation.
+   */
+  async function activate(trx: Db, user: UserRow, code: string): Promise<Activation> {
+    if (isRepeat(user, code)) return { status: 'already', code };
+    const inviter = requireInviter(user, await repo.findIdByInviteCode(trx, code));
+    await repo.lockPair(trx, user.id, inviter.id);
+    // Only a user with invitees can sit above the inviter; the narrow check keeps the serializable
+    // read set small, so unrelated activations do not conflict with each other.
+    if ((await repo.hasInvitees(trx, user.id)) && (await repo.isAncestor(trx, user.id, inviter.id))) {
+      throw new AppError('invite_cycle', 'This code belongs to someone you invited (directly or further down); invites cannot form a cycle.');
+    }
+    if (!(await repo.setInviter(trx, user.id, inviter.id, code))) {
+      throw new AppError('invite_already_activated', 'An invite code is already activated; it can be activated only once.');
+    }
+    const invitedCount = await repo.recordInvitee(trx, inviter.id, user.phone);
+    return { status: 'activated', inviter: { id: inviter.id, phone: inviter.phone, invitedCount }, code };
+  }
+
+  /** After commit only: a failed enqueue is logged and never undoes the activation. */
+  async function notifyInviter(activation: Activation): Promise<void> {
+    if (activation.status !== 'activated' || !activation.inviter) return;
+    const { phone, invitedCount } = activation.inviter;
+    const people = invitedCount === 1 ? '1 person has' : `${invitedCount} people have`;
+    try {
+      await sms.send({
+        kind: 'invite_activated',
+        to: phone,
+        text: `Someone just activated your invite code ${activation.code}. ${people} joined with it so far.`,
+        expiresAt: now() + NOTICE_LIFETIME_MS,
+      });
+    } catch (error) {
+      log.warn({ reason: (error as Error).message, inviter_id: activation.inviter.id }, 'inviter notification not queued');
+    }
+  }
+
+  return {
+    /**
+     * A sign-in that carries an invite code: the user is found or created in the activation's own
+     * transaction, so a refused invite writes nothing, not even the new user.
+     */
+    async activateAtSignIn(phone: string, inviteCode: string, userOfPhone: UserOfPhone): Promise<{ row: UserRow; created: boolean }> {
+      const code = requireInviteCode(inviteCode);
+      const deadline = Deadline.in(deadlines.signInMs);
+      const outcome = await deadline.race((async (): Promise<{ row: UserRow; created: boolean; activation?: Activation }> => {
+        // Answered from a plain read when it can be (see activateInvite); a first sign-in has no row yet.
+        const seen = await repo.findWithInviter(db, { phone }, code);
+        if (seen.user && isRepeat(seen.user, code)) return { row: seen.user, created: false };
+        const inviter = requireInviter(seen.user, seen.inviter);
+        return serializable(db, async (trx) => {
+          const { user, created } = await userOfPhone(trx, phone);
+          const activation = await activate(trx, user, code);
+          const row = await findById(trx, user.id);
+          if (!row) throw new Error('user vanished inside its own transaction');
+          return { row, created, activation };
+        }, { queueOn: [inviter.id], deadline });
+      })());
+      if (outcome.activation) await notifyInviter(outcome.activation);
+      return { row: outcome.row, created: outcome.created };
+    },
+
+    /** PUT /profile/invite. */
+    async activate(userId: string, inviteCode: string): Promise<{ status: 'activated'; activated_invite_code: string }> {
+      const code = requireInviteCode(inviteCode);
+      const deadline = Deadline.in(deadlines.activateMs);
+      const activation = await deadline.race((async (): Promise<Activation> => {
+        // A repeat and the refusals are answered from this plain read, without the inviter's lock
+        // or a transaction: answers that change nothing must not queue, or one user repeating a
+        // request could park every pooled connection behind a busy inviter. The transaction
+        // checks all of it again.
+        const seen = await repo.findWithInviter(db, { id: userId }, code);
+        if (!seen.user) throw userGone();
+        if (isRepeat(seen.user, code)) return { status: 'already', code };
+        const inviter = requireInviter(seen.user, seen.inviter);
+        return serializable(db, async (trx) => {
+          const user = await findById(trx, userId);
+          if (!user) throw userGone();
+          return activate(trx, user, code);
+        }, { queueOn: [inviter.id], deadline });
+      })());
+      // After commit and outside the deadline: the activation stands whatever the bus does.
+      await notifyInviter(activation);
+      return { status: 'activated', activated_invite_code: activation.code };
+    },
+
+    async invitees(userId: string, limit: number, cursor?: string) {
+      const after = cursor ? decodeCursor(cursor, 2, ([at, id]) => isPgTimestamp(at) && isBigintId(id)) : undefined;
+      const { total, rows } = await repo.listInvitees(db, userId, limit + 1, after ? { activatedAt: after[0] as string, id: after[1] as string } : undefined);
+      if (total === undefined) throw new AppError('unauthorized', 'The user of this token no longer exists.');
+      const page = rows.slice(0, limit);
+      const last = page.at(-1);
+      return {
+        items: page.map((r) => ({ id: r.id, phone: r.phone, activated_at: r.activated_at })),
+        next_cursor: rows.length > limit && last ? encodeCursor([last.activated_at_key, last.id]) : null,
+        total,
+      };
+    },
+
+  };
+}
+
+export type InviteService = ReturnType<typeof inviteServiceFactory>;

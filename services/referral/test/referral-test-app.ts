@@ -1,0 +1,96 @@
+import type { FastifyInstance } from 'fastify';
+import { sql, type Kysely } from 'kysely';
+import type { Profile } from '@refstack/shared/contracts';
+import { createTestDatabase, LogCapture, SmsOutbox, testConfig, TestTokenIssuer, type Teardownable } from '@refstack/shared/testing';
+import { buildApp } from '../src/app.js';
+import { JwksClient } from '../src/tokens/jwks-client.js';
+import { createDatabase, type DatabaseTimeouts } from '../src/db/database.js';
+import { migrateToLatest } from '../src/db/migrate.js';
+import type { Database } from '../src/db/schema.js';
+import { newestInviteePhones } from '../src/invites/invite-repository.js';
+
+export const INTERNAL_TOKEN = 'test-internal-token-0123456789abcdef';
+
+export interface ReferralTestContext {
+  databaseUrl: string;
+  app: FastifyInstance;
+  db: Kysely<Database>;
+  issuer: TestTokenIssuer;
+  /** The service's clock, milliseconds since the epoch; `advance` moves it. */
+  clock: { now: number; advance(seconds: number): void };
+  outbox: SmsOutbox;
+  logs: LogCapture;
+}
+
+/**
+ * A referral app on a fresh, migrated database of its own, with a token issuer and an SMS outbox.
+ * `timeouts` replaces the service's database timeouts, for the tests of what they guard against.
+ */
+export async function buildReferralTestApp(t: Teardownable, env: Record<string, string> = {}, options: { timeouts?: DatabaseTimeouts } = {}): Promise<ReferralTestContext> {
+  const databaseUrl = await createTestDatabase(t);
+  const db = createDatabase({ url: databaseUrl, poolSize: 10, timeouts: options.timeouts });
+  // Registered first, so it runs after the app's own teardown and before the database is dropped.
+  t.teardown(() => db.destroy());
+  await migrateToLatest(db);
+  const issuer = new TestTokenIssuer();
+  await issuer.serveJwks(t);
+  const clock = {
+    now: Date.now(),
+    advance(seconds: number) {
+      this.now += seconds * 1000;
+    },
+  };
+  const outbox = new SmsOutbox();
+  const logs = new LogCapture();
+  const config = testConfig({ DATABASE_URL: databaseUrl, INTERNAL_TOKEN, LOG_LEVEL: 'info', ...env });
+  const app = await buildApp(config, { db, sms: outbox, logStream: logs, jwks: new JwksClient({ url: issuer.jwksUrl, timeoutMs: 2000, minRefreshMs: 0 }), now: () => clock.now });
+  t.teardown(() => app.close());
+  return { databaseUrl, app, db, issuer, clock, outbox, logs };
+}
+
+let phoneCounter = 0;
+/** A fresh valid Russian mobile number per call, unique within the process. */
+export function nextPhone(): string {
+  phoneCounter += 1;
+  return `+7900${String(process.pid % 1000).padStart(3, '0')}${String(phoneCounter).padStart(4, '0')}`;
+}
+
+/** `token: null` sends no credential at all. */
+export async function signInRaw(app: FastifyInstance, body: Record<string, unknown>, token: string | null = INTERNAL_TOKEN) {
+  return app.inject({ method: 'POST', url: '/internal/v1/users/sign-in', payload: body, headers: token === null ? {} : { 'x-internal-token': token } });
+}
+
+export interface TestUser extends Profile {
+  token: string;
+}
+
+/** Creates a user through the internal sign-in and gives them an access token. */
+export async function createUser(ctx: ReferralTestContext, phone: string = nextPhone()): Promise<TestUser> {
+  const res = await signInRaw(ctx.app, { phone });
+  if (res.statusCode !== 200) throw new Error(`sign-in answered ${res.statusCode}: ${res.body}`);
+  const user = res.json().user as Profile;
+  return { ...user, token: ctx.issuer.tokenFor(user) };
+}
+
+export function as(user: { token: string }) {
+  return { authorization: `Bearer ${user.token}` };
+}
+
+export async function activate(app: FastifyInstance, user: { token: string }, code: string) {
+  return app.inject({ method: 'PUT', url: '/api/v1/profile/invite', headers: as(user), payload: { invite_code: code } });
+}
+
+/**
+ * For invitees a test inserted directly: what their activations would have left on the inviter's
+ * row, the count and the newest phones in the invitee index's order.
+ */
+export async function recordInviteesAsActivations(db: Kysely<Database>, inviterId: string): Promise<void> {
+  await sql`
+    UPDATE users u SET
+      invited_count = (SELECT count(*) FROM users WHERE invited_by_id = u.id),
+      invited_users = to_json(${sql.raw(newestInviteePhones('u.id'))})
+    WHERE u.id = ${inviterId}
+  `.execute(db);
+}
+
+export { eventually } from '@refstack/shared/testing';
