@@ -1,13 +1,40 @@
 import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parse } from 'yaml';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 export const SERVICES = ['postgres', 'redis', 'auth', 'sms-worker', 'referral', 'gateway'] as const;
 export const BUILT = ['auth', 'sms-worker', 'referral', 'gateway'] as const;
 export type Service = (typeof SERVICES)[number];
 export type Engine = 'docker' | 'podman';
+
+type Condition = 'service_started' | 'service_healthy' | 'service_completed_successfully';
+interface ComposeService {
+  depends_on?: string[] | Record<string, { condition?: Condition } | null>;
+}
+
+function dependsOn(service: ComposeService | undefined): Record<string, Condition> {
+  const declared = service?.depends_on ?? [];
+  if (Array.isArray(declared)) return Object.fromEntries(declared.map((name) => [name, 'service_started' as const]));
+  return Object.fromEntries(Object.entries(declared).map(([name, d]) => [name, d?.condition ?? 'service_started']));
+}
+
+/** Every service after the ones it depends on. */
+export function startOrder(services: Record<string, ComposeService>): string[] {
+  const order: string[] = [];
+  const visiting = new Set<string>();
+  const visit = (name: string) => {
+    if (order.includes(name)) return;
+    if (visiting.has(name)) throw new Error(`depends_on has a cycle through ${name}`);
+    visiting.add(name);
+    for (const dependency of Object.keys(dependsOn(services[name]))) visit(dependency);
+    order.push(name);
+  };
+  for (const name of Object.keys(services)) visit(name);
+  return order;
+}
 
 /**
  * The project's own docker-compose.yml under a project name of its own, driven through a Docker
@@ -20,7 +47,6 @@ export class ComposeStack {
     readonly engine: Engine,
     readonly project: string,
     private readonly env: Record<string, string>,
-    private readonly standins: string | undefined,
   ) {
     this.url = `http://127.0.0.1:${env['GATEWAY_PORT']}`;
   }
@@ -49,21 +75,46 @@ export class ComposeStack {
 
   /** Starts every service in dependency order and waits until the gateway is ready. */
   async up(): Promise<void> {
-    if (this.engine === 'docker') {
-      this.compose(['up', '-d', '--wait', '--wait-timeout', '180']);
-    } else if (this.standins && existsSync(join(this.standins, 'compose-up-healthy.py'))) {
-      // podman-compose 1.0 ignores depends_on conditions; this starts each service once what it
-      // depends on is healthy.
-      this.must('python3', [join(this.standins, 'compose-up-healthy.py'), '-f', 'docker-compose.yml', '-p', this.project, '--timeout', '180']);
-    } else {
-      this.compose(['up', '-d']);
-    }
-    const deadline = Date.now() + 120_000;
-    for (;;) {
+    if (this.engine === 'docker') this.compose(['up', '-d', '--wait', '--wait-timeout', '180']);
+    else await this.upInOrder(180_000);
+    await this.until(120_000, 'the gateway did not become ready', async () => {
       const ready = await fetch(`${this.url}/health/ready`, { signal: AbortSignal.timeout(3000) }).catch(() => undefined);
-      if (ready?.status === 200 && this.healthy('gateway')) return;
-      if (Date.now() > deadline) throw new Error(`the gateway did not become ready:\n${this.logs('gateway').slice(-3000)}`);
-      await new Promise((resolve) => setTimeout(resolve, 250));
+      return ready?.status === 200 && this.healthy('gateway');
+    });
+  }
+
+  /**
+   * What `docker compose up --wait` does, for podman-compose 1.0: it ignores `depends_on` conditions,
+   * and podman runs no healthchecks by itself without systemd. So each service starts once what it
+   * depends on meets its condition, checked by running the healthcheck here.
+   */
+  private async upInOrder(timeoutMs: number): Promise<void> {
+    for (const service of startOrder(this.services())) {
+      for (const [dependency, condition] of Object.entries(dependsOn(this.services()[service]))) {
+        if (condition === 'service_started') continue;
+        await this.until(timeoutMs, `${dependency} did not reach ${condition}`, () =>
+          condition === 'service_healthy' ? this.healthy(dependency as Service) : this.completed(dependency as Service),
+        );
+      }
+      this.compose(['up', '-d', '--no-deps', service]);
+    }
+  }
+
+  private services(): Record<string, ComposeService> {
+    return (parse(readFileSync(join(ROOT, 'docker-compose.yml'), 'utf8')) as { services: Record<string, ComposeService> }).services;
+  }
+
+  private completed(service: Service): boolean {
+    const state = this.run(this.engine, ['inspect', '--format', '{{.State.Status}} {{.State.ExitCode}}', this.container(service)]);
+    return state.stdout.trim() === 'exited 0';
+  }
+
+  /** Polls `ready` until it holds; past the deadline throws `what` with the gateway's last output. */
+  private async until(timeoutMs: number, what: string, ready: () => boolean | Promise<boolean>): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!(await ready())) {
+      if (Date.now() > deadline) throw new Error(`${what} within ${timeoutMs / 1000} s:\n${this.logs('gateway').slice(-3000)}`);
+      await new Promise((resolve) => setTimeout(resolve, 500));
     }
   }
 

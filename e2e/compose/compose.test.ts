@@ -41,7 +41,6 @@ t.test('docker-compose.yml brought up for real: journey, durability across down/
       GATEWAY_PORT: String(await freePort()),
       LOG_LEVEL: 'info',
     },
-    process.env['COMPOSE_STANDINS_DIR'],
   );
   // Runs when a step fails too; the last assertion checks it left nothing behind.
   t.teardown(() => stack.teardown());

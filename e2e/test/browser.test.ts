@@ -9,7 +9,7 @@ const ARTIFACTS = join(ROOT, 'e2e/artifacts');
 
 t.test('Swagger UI: try send-code from /docs and see the 200 in the page', async (t) => {
   if (!existsSync(CHROMIUM)) {
-    throw new Error(`Chromium is needed at ${CHROMIUM}: apt-get install chromium (pnpm test and .ci/run install it when they can)`);
+    throw new Error(`Chromium is needed at ${CHROMIUM}: apt-get install chromium (.ci/run installs it)`);
   }
   const stack = await Stack.start(t);
   const browser = await chromium.launch({
