@@ -4,7 +4,6 @@ import { spawn, spawnSync } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Transform } from 'node:stream';
-import { checkStores, DEFAULT_DATABASE_URL, DEFAULT_REDIS_URL } from './stores.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const log = (line) => process.stdout.write(`[start] ${line}\n`);
@@ -14,6 +13,9 @@ if (build.status !== 0) {
   log('the build failed; nothing was started');
   process.exit(build.status ?? 1);
 }
+// Only now: both need @refstack/shared as built.
+const { PROCESSES, builtEntry } = await import('@refstack/shared/contracts');
+const { checkStores, DEFAULT_DATABASE_URL, DEFAULT_REDIS_URL } = await import('./stores.mjs');
 
 const failures = await checkStores({
   databaseUrl: process.env.DATABASE_URL || DEFAULT_DATABASE_URL,
@@ -30,14 +32,12 @@ const gatewayPort = process.env.GATEWAY_PORT || '8080';
 const metricsPort = process.env.GATEWAY_METRICS_PORT || '9091';
 const shownHost = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host;
 log(`gateway on http://${shownHost}:${gatewayPort} (API docs at /docs); SMS codes appear in the [sms-worker] lines below`);
-log(`gateway metrics and the detailed readiness report on http://${shownHost}:${metricsPort} (/metrics, /health/ready), not for clients`);
+log(
+  `gateway metrics and the detailed readiness report on http://${shownHost}:${metricsPort} ` +
+    '(/metrics, /health/ready), not for clients',
+);
 
-const processes = [
-  { name: 'referral', args: ['services/referral/dist/server.js'] },
-  { name: 'auth', args: ['services/auth/dist/server.js'] },
-  { name: 'sms-worker', args: ['services/auth/dist/sms-worker.js'] },
-  { name: 'gateway', args: ['services/gateway/dist/server.js'] },
-];
+const processes = PROCESSES.map((spec) => ({ name: spec.name, args: [builtEntry(spec)] }));
 const width = Math.max(...processes.map((p) => p.name.length));
 
 // Each service runs in a process group of its own so that a terminal's Ctrl-C reaches it exactly

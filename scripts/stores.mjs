@@ -1,25 +1,12 @@
-// Reachability of the backing stores, shared by `pnpm start` and `pnpm test`.
+// Reachability of the backing stores, shared by `pnpm start` and `pnpm test`. Both import it once
+// @refstack/shared resolves: after the build for `pnpm start`, from source (tsx) for `pnpm test`.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import net from 'node:net';
+import { safeUrl, STORE_START_HINTS } from '@refstack/shared/contracts';
 
 export const DEFAULT_DATABASE_URL = 'postgres://postgres@127.0.0.1:5432/referral';
 export const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
-
-/** The URL with its password masked; also when it does not parse (as `safeUrl` in packages/shared). */
-export function safeUrl(url) {
-  try {
-    const parsed = new URL(url);
-    if (parsed.password) parsed.password = '***';
-    return parsed.toString();
-  } catch {
-    // The password is everything between the user's `:` and the last `@`.
-    const start = url.indexOf('://');
-    const at = url.lastIndexOf('@');
-    const colon = start < 0 || at < start ? -1 : url.slice(start + 3, at).indexOf(':');
-    return colon < 0 ? url : `${url.slice(0, start + 3 + colon + 1)}***${url.slice(at)}`;
-  }
-}
 
 /** Resolves true when something accepts TCP connections at the URL's host and port. */
 export function reachable(url, defaultPort, timeoutMs = 1500) {
@@ -43,17 +30,6 @@ export function reachable(url, defaultPort, timeoutMs = 1500) {
     socket.once('error', () => done(false));
   });
 }
-
-export const HINTS = {
-  postgres:
-    'Start one with `docker compose up -d postgres redis`, or the local service:\n' +
-    '    pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start\n' +
-    '  or set DATABASE_URL to a running server.',
-  redis:
-    'Start one with `docker compose up -d postgres redis`, or a local one:\n' +
-    '    redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no\n' +
-    '  or set REDIS_URL to a running server.',
-};
 
 function isLocal(url) {
   try {
@@ -113,7 +89,7 @@ export async function checkStores({ databaseUrl, redisUrl, startLocal }) {
       continue;
     }
     const name = kind === 'postgres' ? 'PostgreSQL' : 'Redis';
-    failures.push(`Cannot reach ${name} at ${safeUrl(url)}.\n  ${HINTS[kind]}`);
+    failures.push(`Cannot reach ${name} at ${safeUrl(url)}.\n  ${STORE_START_HINTS[kind === 'postgres' ? 'Postgres' : 'Redis']}`);
   }
   return failures;
 }

@@ -13,3 +13,4 @@ export * from './phone.js';
 export * from './queues.js';
 export * from './processes.js';
 export * from './sms-line.js';
+export * from './store-hints.js';

@@ -3,15 +3,16 @@ import type { FastifyInstance } from 'fastify';
 import { ConfigError } from '../contracts/config.js';
 import { drainAndClose } from './drain.js';
 import { redactUrlCredentials, safeUrl } from '../contracts/credentials.js';
+import { STORE_START_HINTS, type StoreName } from '../contracts/store-hints.js';
 
 /** Graceful shutdown must finish within this; the contract allows 10 s. */
 export const SHUTDOWN_TIMEOUT_MS = 9000;
 
 /** A backing store that cannot be reached at start-up; printed as advice, not as a stack trace. */
 export class StoreUnreachableError extends Error {
-  readonly store: 'Postgres' | 'Redis';
+  readonly store: StoreName;
   readonly url: string;
-  constructor(store: 'Postgres' | 'Redis', url: string, cause: unknown) {
+  constructor(store: StoreName, url: string, cause: unknown) {
     const reason = cause instanceof Error ? cause.message || (cause as NodeJS.ErrnoException).code || cause.name : String(cause);
     super(`cannot reach ${store} at ${safeUrl(url)}: ${reason}`);
     this.name = 'StoreUnreachableError';
@@ -20,15 +21,7 @@ export class StoreUnreachableError extends Error {
   }
 }
 
-/** What to do when a store is not there: said by the processes and by `pnpm start` and `pnpm test`. */
-export const STORE_START_HINTS: Record<StoreUnreachableError['store'], string> = {
-  Postgres:
-    'Start one with `docker compose up -d postgres`, or the local service ' +
-    '(`pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start`), or point DATABASE_URL at a running server.',
-  Redis:
-    'Start one with `docker compose up -d redis`, or a local one ' +
-    '(`redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no`), or point REDIS_URL at a running server.',
-};
+export { STORE_START_HINTS } from '../contracts/store-hints.js';
 
 /**
  * Explains a start-up failure in a sentence or two and exits non-zero. Whatever is printed, a
