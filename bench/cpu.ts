@@ -1,11 +1,11 @@
 import { readdirSync, readFileSync } from 'node:fs';
+import { builtEntry, PROCESSES } from '@refstack/shared/contracts';
+
+const literally = (text: string) => new RegExp(text.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&'));
 
 /** Which part of the system a process is, from its command line. */
 const GROUPS: Array<[string, RegExp]> = [
-  ['gateway', /gateway\/dist\/server\.js/],
-  ['referral', /referral\/dist\/server\.js/],
-  ['auth', /auth\/dist\/server\.js/],
-  ['sms-worker', /auth\/dist\/sms-worker\.js/],
+  ...PROCESSES.map((spec): [string, RegExp] => [spec.name, literally(builtEntry(spec))]),
   ['pnpm start', /scripts\/start\.mjs/],
   ['bare', /bench\/bare-server\.mjs/],
   ['postgres', /^postgres/],
@@ -15,6 +15,11 @@ const GROUPS: Array<[string, RegExp]> = [
 /** CPU time (user + system, in ms) used so far by each process of the system, from /proc. */
 export type CpuSnapshot = Map<string, { group: string; ms: number }>;
 
+function groupOf(cmdline: string): string | undefined {
+  const args = cmdline.split(' ').slice(1).join(' ');
+  return GROUPS.find(([, pattern]) => pattern.test(cmdline) || pattern.test(args))?.[0];
+}
+
 export function cpuSnapshot(loadGeneratorPid = process.pid): CpuSnapshot {
   const ticksToMs = 10; // USER_HZ is 100 on Linux
   const processes: CpuSnapshot = new Map();
@@ -22,7 +27,7 @@ export function cpuSnapshot(loadGeneratorPid = process.pid): CpuSnapshot {
     if (!/^\d+$/.test(entry)) continue;
     try {
       const cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8').replace(/\0/g, ' ');
-      const group = Number(entry) === loadGeneratorPid ? 'load generator' : GROUPS.find(([, pattern]) => pattern.test(cmdline) || pattern.test(cmdline.split(' ').slice(1).join(' ')))?.[0];
+      const group = Number(entry) === loadGeneratorPid ? 'load generator' : groupOf(cmdline);
       if (!group) continue;
       const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
       // Fields after the command name (which may contain spaces): utime and stime are 14 and 15,
