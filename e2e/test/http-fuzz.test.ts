@@ -3,17 +3,16 @@ import { spawnSync } from 'node:child_process';
 import { connect } from 'node:net';
 import { Redis } from 'ioredis';
 import pg from 'pg';
-import { TEST_REDIS_URL } from '@refstack/shared/testing';
-import { Stack } from './harness.js';
+import { TEST_REDIS_URL, TestStack } from '@refstack/shared/testing';
 
 // The HTTP layer itself, fed what a careless or hostile client sends over a raw socket: odd framing,
 // pipelines, oversized and repeated headers, broken cookies, cursors that decode to the wrong thing,
 // JSON of the wrong types at every depth. Nothing may answer 5xx, hang, or leave a lock, a
 // connection or a Redis key behind.
-const stack = await Stack.start(t);
+const stack = await TestStack.system(t);
 const login = await stack.signIn('+79125560001');
 const bearer = `Bearer ${login.json.tokens.access as string}`;
-const port = stack.ports.gateway;
+const port = stack.ports.GATEWAY_PORT;
 
 interface RawAnswer {
   /** Final status codes in the order they came (interim 1xx left out). */
