@@ -230,7 +230,8 @@ t.test('nothing is left behind: no lock, no connection, no key without an expiry
   const db = new pg.Client({ connectionString: stack.stores.databaseUrl });
   await db.connect();
   t.teardown(() => db.end());
-  const locks = await db.query<{ n: string }>("SELECT count(*) AS n FROM pg_locks WHERE locktype = 'advisory'");
+  // Only this stack's database: the server is shared with other test runs, whose locks are theirs.
+  const locks = await db.query<{ n: string }>("SELECT count(*) AS n FROM pg_locks WHERE locktype = 'advisory' AND database = (SELECT oid FROM pg_database WHERE datname = current_database())");
   t.equal(locks.rows[0]?.n, '0', 'no advisory lock is held');
   const idleInTransaction = await db.query<{ n: string }>("SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND state LIKE 'idle in transaction%'");
   t.equal(idleInTransaction.rows[0]?.n, '0', 'no connection sits in an open transaction');
