@@ -1,8 +1,9 @@
 import t from 'tap';
-import { Processes, ThrowawayPostgres, ThrowawayRedis } from './processes.js';
+import { TestStack } from '@refstack/shared/testing';
+import { ThrowawayPostgres, ThrowawayRedis } from './throwaway-stores.js';
 
 t.test('the referral service down while verify runs: 503, and the code is still valid after', async (t) => {
-  const stack = await Processes.create(t);
+  const stack = await TestStack.create(t);
   await stack.startAll();
   const phone = '+79126660001';
   t.equal((await stack.post('/api/v1/auth/send-code', { phone })).status, 200);
@@ -24,7 +25,7 @@ t.test('the referral service down while verify runs: 503, and the code is still 
 
 t.test('Redis restarted during logins: 503 meanwhile, recovery by itself, no queued SMS lost', async (t) => {
   const redis = await ThrowawayRedis.start(t);
-  const stack = await Processes.create(t, { REDIS_URL: redis.url });
+  const stack = await TestStack.create(t, { REDIS_URL: redis.url });
   await stack.startAll();
 
   // Messages accepted while the worker is away wait in Redis (append-only file on).
@@ -56,7 +57,7 @@ t.test('Redis restarted during logins: 503 meanwhile, recovery by itself, no que
 
 t.test('Postgres restarted: profile and activation answer 503 meanwhile, recover after, nothing half-applied', async (t) => {
   const postgres = await ThrowawayPostgres.start(t);
-  const stack = await Processes.create(t, { DATABASE_URL: postgres.url });
+  const stack = await TestStack.create(t, { DATABASE_URL: postgres.url });
   await stack.startAll();
   const signIn = async (phone: string) => {
     await stack.post('/api/v1/auth/send-code', { phone });
@@ -88,7 +89,7 @@ t.test('Postgres restarted: profile and activation answer 503 meanwhile, recover
 });
 
 t.test('an SMS worker killed with SIGKILL mid-job: the job is retried and the SMS printed', async (t) => {
-  const stack = await Processes.create(t);
+  const stack = await TestStack.create(t);
   await stack.startAll();
   await stack.stop('sms-worker');
   const slow = stack.startExtra('slow-worker', ['--conditions=@refstack/source', '--import', 'tsx', 'e2e/faults/slow-worker.ts']);
@@ -109,7 +110,7 @@ t.test('an SMS worker killed with SIGKILL mid-job: the job is retried and the SM
 });
 
 t.test('each process sent SIGTERM under load: requests in flight complete, no client sees a reset', async (t) => {
-  const stack = await Processes.create(t, { SEND_CODE_IP_PER_HOUR: '100000' });
+  const stack = await TestStack.create(t, { SEND_CODE_IP_PER_HOUR: '100000' });
   await stack.startAll();
   const phone = '+79126660051';
   await stack.post('/api/v1/auth/send-code', { phone });

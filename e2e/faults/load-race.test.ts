@@ -1,6 +1,6 @@
 import t from 'tap';
 import pg from 'pg';
-import { Processes } from './processes.js';
+import { TestStack } from '@refstack/shared/testing';
 import { STALE_INVITEE_LISTS_SQL } from '../../services/referral/src/invites/invitee-list-sql.js';
 
 const USERS = 200;
@@ -14,7 +14,7 @@ t.test('200 concurrent users: sign-up, crossing activations, parallel refreshes'
   // referral service longer than the suite's short upstream timeout on a slow machine, and a timed-out
   // answer (503, retry) to an activation that then commits is not what is being checked here.
   // Everyone comes from one address here, so its per-client budgets are raised like the send limit.
-  const stack = await Processes.create(t, { SEND_CODE_IP_PER_HOUR: '100000', VERIFY_IP_FAILED_PER_HOUR: '100000', OTP_MAX_SENDS_PER_HOUR: '100', UPSTREAM_TIMEOUT_MS: '30000' });
+  const stack = await TestStack.create(t, { SEND_CODE_IP_PER_HOUR: '100000', VERIFY_IP_FAILED_PER_HOUR: '100000', OTP_MAX_SENDS_PER_HOUR: '100', UPSTREAM_TIMEOUT_MS: '30000' });
   await stack.startAll();
   const phones = Array.from({ length: USERS }, (_, i) => `+7912777${String(i).padStart(4, '0')}`);
 

@@ -2,16 +2,16 @@ import t from 'tap';
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
-import { ROOT, Stack } from './harness.js';
+import { REPO_ROOT, TestStack } from '@refstack/shared/testing';
 
 const CHROMIUM = process.env['CHROMIUM_PATH'] ?? '/usr/bin/chromium';
-const ARTIFACTS = join(ROOT, 'e2e/artifacts');
+const ARTIFACTS = join(REPO_ROOT, 'e2e/artifacts');
 
 t.test('Swagger UI: try send-code from /docs and see the 200 in the page', async (t) => {
   if (!existsSync(CHROMIUM)) {
     throw new Error(`Chromium is needed at ${CHROMIUM}: apt-get install chromium (.ci/run installs it)`);
   }
-  const stack = await Stack.start(t);
+  const stack = await TestStack.system(t);
   const browser = await chromium.launch({
     executablePath: CHROMIUM,
     headless: true,

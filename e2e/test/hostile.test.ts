@@ -1,9 +1,9 @@
 import t, { type Test } from 'tap';
-import { Stack } from './harness.js';
+import { TestStack } from '@refstack/shared/testing';
 
 // Every public route, hit with hostile bodies, queries and headers: each answer must be a 4xx
 // problem+json, never a 5xx, never a stack trace, never slow.
-const stack = await Stack.start(t);
+const stack = await TestStack.system(t);
 const login = await stack.signIn('+79125550001');
 const bearer = { authorization: `Bearer ${login.json.tokens.access}` };
 

@@ -1,11 +1,11 @@
 import { execFile } from 'node:child_process';
 import t from 'tap';
-import { Stack } from './harness.js';
+import { TestStack } from '@refstack/shared/testing';
 import { completeAnswer, openRaw, within } from './raw-socket.js';
 
 // The review's reproductions at the HTTP edge, over raw sockets against the real stack: each must
 // get a proper answer (never a 5xx) and no connection may be held open for good.
-const stack = await Stack.start(t);
+const stack = await TestStack.system(t);
 
 const post = (path: string, length: number, extra = '') =>
   `POST ${path} HTTP/1.1\r\nHost: gateway\r\nContent-Type: application/json\r\nContent-Length: ${length}\r\n${extra}\r\n`;
@@ -75,7 +75,7 @@ t.test('/metrics and the detailed readiness report are on the metrics port only'
   t.equal(ready.status, 200);
   t.same(ready.json, { status: 'ok', service: 'gateway', checks: { auth: { status: 'up' }, referral: { status: 'up' } } }, 'up or down per service, nothing else');
 
-  const internal = `http://127.0.0.1:${stack.ports.metrics}`;
+  const internal = `http://127.0.0.1:${stack.ports.GATEWAY_METRICS_PORT}`;
   const scraped = await fetch(`${internal}/metrics`);
   t.equal(scraped.status, 200);
   t.match(await scraped.text(), /http_request_duration_seconds_count\{[^}]*service="gateway"/);

@@ -3,17 +3,16 @@ import { spawnSync } from 'node:child_process';
 import { connect } from 'node:net';
 import { Redis } from 'ioredis';
 import pg from 'pg';
-import { TEST_REDIS_URL } from '@refstack/shared/testing';
-import { Stack } from './harness.js';
+import { TEST_REDIS_URL, TestStack } from '@refstack/shared/testing';
 
 // The HTTP layer itself, fed what a careless or hostile client sends over a raw socket: odd framing,
 // pipelines, oversized and repeated headers, broken cookies, cursors that decode to the wrong thing,
 // JSON of the wrong types at every depth. Nothing may answer 5xx, hang, or leave a lock, a
 // connection or a Redis key behind.
-const stack = await Stack.start(t);
+const stack = await TestStack.system(t);
 const login = await stack.signIn('+79125560001');
 const bearer = `Bearer ${login.json.tokens.access as string}`;
-const port = stack.ports.gateway;
+const port = stack.ports.GATEWAY_PORT;
 
 interface RawAnswer {
   /** Final status codes in the order they came (interim 1xx left out). */
@@ -231,7 +230,8 @@ t.test('nothing is left behind: no lock, no connection, no key without an expiry
   const db = new pg.Client({ connectionString: stack.stores.databaseUrl });
   await db.connect();
   t.teardown(() => db.end());
-  const locks = await db.query<{ n: string }>("SELECT count(*) AS n FROM pg_locks WHERE locktype = 'advisory'");
+  // Only this stack's database: the server is shared with other test runs, whose locks are theirs.
+  const locks = await db.query<{ n: string }>("SELECT count(*) AS n FROM pg_locks WHERE locktype = 'advisory' AND database = (SELECT oid FROM pg_database WHERE datname = current_database())");
   t.equal(locks.rows[0]?.n, '0', 'no advisory lock is held');
   const idleInTransaction = await db.query<{ n: string }>("SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND state LIKE 'idle in transaction%'");
   t.equal(idleInTransaction.rows[0]?.n, '0', 'no connection sits in an open transaction');

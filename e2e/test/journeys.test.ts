@@ -1,10 +1,11 @@
 import t from 'tap';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ROOT, Stack } from './harness.js';
+import { loginCodeIn, PROCESSES } from '@refstack/shared/contracts';
+import { type JsonObject, REPO_ROOT, type SignInBody, TestStack } from '@refstack/shared/testing';
 
 // One stack for the whole file: the journeys run one after another against the real processes.
-const stack = await Stack.start(t);
+const stack = await TestStack.system(t);
 
 t.test('sign up, then sign in again', async (t) => {
   const first = await stack.signIn('8 (912) 000-00-01');
@@ -56,7 +57,7 @@ t.test('parallel verifies with the right code and an invite: one sign-in, one ac
   const since = stack.sms.length;
   const sent = await stack.request('POST', '/api/v1/auth/send-code', { body: { phone: '+79120000061' } });
   t.equal(sent.status, 200);
-  const code = /code is (\d+)/.exec(await stack.nextSms('+79120000061', /login code/, since))?.[1];
+  const code = loginCodeIn(await stack.nextSms('+79120000061', /login code/, since));
   const body = { phone: '+79120000061', code, invite_code: inviter.json.user.invite_code };
   const answers = await Promise.all(Array.from({ length: 8 }, () => stack.request('POST', '/api/v1/auth/verify', { body })));
   t.same(answers.map((a) => a.status).sort(), [200, 401, 401, 401, 401, 401, 401, 401], 'one winner');
@@ -88,7 +89,7 @@ t.test('refresh rotates, reuse revokes, logout ends the session', async (t) => {
   const afterLogout = await stack.request('POST', '/api/v1/auth/refresh', { body: { refresh: other.json.tokens.refresh } });
   t.equal(afterLogout.json.code, 'token_invalid', 'logged out');
 
-  const jwks = await stack.request('GET', '/.well-known/jwks.json');
+  const jwks = await stack.request<{ keys: unknown[] }>('GET', '/.well-known/jwks.json');
   t.match(jwks.json.keys[0], { kty: 'EC', crv: 'P-256', alg: 'ES256' });
 });
 
@@ -96,7 +97,7 @@ t.test("the first seed's client flow on its legacy paths, with its own headers a
   interface PostmanItem {
     request: { method: string; header: Array<{ key: string; value: string }>; body?: { raw: string }; url: { path: string[] } };
   }
-  const collection = JSON.parse(readFileSync(join(ROOT, 'docs/first-seed.postman_collection.json'), 'utf8')) as { item: PostmanItem[] };
+  const collection = JSON.parse(readFileSync(join(REPO_ROOT, 'docs/first-seed.postman_collection.json'), 'utf8')) as { item: PostmanItem[] };
   const [sendCode, verify, profile, setInvite] = collection.item.map((item) => ({
     method: item.request.method,
     path: `/${item.request.url.path.join('/')}`,
@@ -110,8 +111,8 @@ t.test("the first seed's client flow on its legacy paths, with its own headers a
   const since = stack.sms.length;
   // Like Postman, keep the cookies the server sets.
   let cookie = '';
-  const send = async (req: typeof sendCode, body?: string) => {
-    const res = await stack.request(req.method, req.path, { headers: { ...req.headers, ...(cookie ? { cookie } : {}) }, raw: body });
+  const send = async <T = JsonObject>(req: typeof sendCode, body?: string) => {
+    const res = await stack.request<T>(req.method, req.path, { headers: { ...req.headers, ...(cookie ? { cookie } : {}) }, raw: body });
     const setCookie = res.headers.get('set-cookie');
     if (setCookie) cookie = setCookie.split(';')[0] ?? '';
     return res;
@@ -121,12 +122,12 @@ t.test("the first seed's client flow on its legacy paths, with its own headers a
   t.equal(sent.status, 200, sent.text);
   t.equal(sent.json.phone, '+79346559036');
   const smsText = await stack.nextSms('+79346559036', /login code/, since);
-  const code = /code is (\d+)/.exec(smsText)?.[1] ?? '';
+  const code = loginCodeIn(smsText) ?? '';
 
   // The collection's body, its phone without "+", and its code as a string; only the digits differ.
   const verifyBody = (verify.body ?? '').replace('"1434"', JSON.stringify(code));
   t.match(verifyBody, /"phone": "79346559036"/);
-  const verified = await send(verify, verifyBody);
+  const verified = await send<SignInBody>(verify, verifyBody);
   t.equal(verified.status, 200, verified.text);
   t.equal(verified.json.user.phone, '+79346559036');
   t.ok(cookie.startsWith('refstack_access='), 'the login is kept in a cookie, as the seed did');
@@ -205,10 +206,10 @@ t.test('/docs/json lists every public route with schemas, and no internal one', 
 });
 
 t.test('SIGTERM stops all four processes within 10 seconds, exit 0', async (t) => {
-  const { code, ms } = await stack.stop();
+  const { code, ms } = await stack.stopSystem();
   t.equal(code, 0);
   t.ok(ms < 10_000, `stopped in ${ms} ms`);
-  for (const name of ['referral', 'auth', 'sms-worker', 'gateway']) {
+  for (const { name } of PROCESSES) {
     t.ok(stack.lines.some((l) => l.startsWith(`[${name}]`) && l.includes('received SIGTERM')), `${name} closed gracefully`);
   }
 });
