@@ -6,7 +6,6 @@ const literally = (text: string) => new RegExp(text.replace(/[.*+?^${}()|[\]\\/]
 /** Which part of the system a process is, from its command line. */
 const GROUPS: Array<[string, RegExp]> = [
   ...PROCESSES.map((spec): [string, RegExp] => [spec.name, literally(builtEntry(spec))]),
-  ['pnpm start', /scripts\/start\.mjs/],
   ['bare', /bench\/bare-server\.mjs/],
   ['postgres', /^postgres/],
   ['redis', /^redis-server/],

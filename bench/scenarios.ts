@@ -5,6 +5,7 @@
  */
 import autocannon from 'autocannon';
 import { closeSync, fstatSync, openSync, readFileSync, readSync } from 'node:fs';
+import { loginCodeIn, parseSmsLine } from '@refstack/shared/contracts';
 import { cpuPerThousand, cpuSnapshot } from './cpu.js';
 import { log, rate } from './report.js';
 import type { Seeded } from './seed.js';
@@ -333,8 +334,6 @@ export class SmsLines {
   private readonly fd: number;
   private offset = 0;
   private partial = '';
-  // As `pnpm start` prefixes the worker's lines; the text is what auth's code message says.
-  private static readonly LINE = /^\[sms-worker\]\s+SMS to (\+\d+): Your login code is (\d+)/gm;
   // In slices: a soak run leaves hundreds of megabytes of access lines behind.
   private static readonly SLICE = 16 * 1024 * 1024;
 
@@ -353,12 +352,14 @@ export class SmsLines {
       this.partial = text.slice(lastNewline + 1);
       if (text.indexOf('SMS to') === -1) continue;
       const at = performance.now();
-      for (const match of text.slice(0, lastNewline + 1).matchAll(SmsLines.LINE)) {
-        if (!match[1] || !match[2]) continue;
-        this.codes.set(match[1], match[2]);
-        const arrivals = this.arrivals.get(match[1]) ?? [];
+      for (const line of text.slice(0, lastNewline + 1).split('\n')) {
+        const sms = line.includes('SMS to') ? parseSmsLine(line) : undefined;
+        const code = sms && loginCodeIn(sms.text);
+        if (!sms || !code) continue;
+        this.codes.set(sms.to, code);
+        const arrivals = this.arrivals.get(sms.to) ?? [];
         arrivals.push(at);
-        this.arrivals.set(match[1], arrivals);
+        this.arrivals.set(sms.to, arrivals);
       }
     }
   }

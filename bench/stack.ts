@@ -1,10 +1,10 @@
 /**
- * The system under test, started the way `pnpm start` starts it (its line prefixing is part of what
- * is measured) but in production mode, with secrets made for this run, a database and a Redis key
- * prefix of its own. The rest of the bench sees only `startStack` and `startBareServer`, so how
+ * The system under test: its four processes started by the test kit's ProcessGroup, as the fault
+ * suites start them, but in production mode, with secrets made for this run, a database and a Redis
+ * key prefix of its own, and their output going straight to a file. The rest of the bench sees only `startStack` and `startBareServer`, so how
  * the processes are started can change without touching the scenarios.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { closeSync, openSync, rmSync } from 'node:fs';
@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import { builtEntry, PROCESSES, type ProcessName, type SecretName } from '@refstack/shared/contracts';
-import { freePort, TestTokenIssuer } from '@refstack/shared/testing';
+import { buildWorkspace, freePort, ProcessGroup, TestTokenIssuer } from '@refstack/shared/testing';
 
 export interface StackOptions {
   /** The repository root: where the build runs and the entry points are. */
@@ -50,13 +50,12 @@ export interface BareServer {
 
 // Not one of PROCESSES: a one-off command, run before the services start.
 const MIGRATE_ENTRY = 'services/referral/dist/cli/migrate.js';
-const START_SCRIPT = 'scripts/start.mjs';
 const BARE_SERVER = 'bench/bare-server.mjs';
 const TOKEN_TTL_SECONDS = 3600;
 
 /** Builds, migrates a fresh database, starts the system and waits until the gateway is ready. */
 export async function startStack(options: StackOptions): Promise<Stack> {
-  runOrThrow('pnpm', ['run', '--silent', 'build'], options.root, process.env, 'build failed');
+  buildWorkspace();
 
   const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
   const privatePem = privateKey.export({ format: 'pem', type: 'pkcs8' }).toString();
@@ -69,13 +68,10 @@ export async function startStack(options: StackOptions): Promise<Stack> {
 
   const admin = new pg.Client({ connectionString: options.adminDatabaseUrl });
   await admin.connect();
-  let child: ChildProcess | undefined;
+  let group: ProcessGroup | undefined;
   let output: number | undefined;
   const stop = async () => {
-    if (child && child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGTERM');
-      await once(child, 'exit');
-    }
+    await group?.stopAll();
     if (output !== undefined) closeSync(output);
     rmSync(logFile, { force: true });
     await admin.query(`DROP DATABASE IF EXISTS "${dbName}" WITH (FORCE)`);
@@ -114,7 +110,8 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     // The output goes to a file, as it would to a log collector: the load generator must not spend
     // its CPU reading a line per request.
     output = openSync(logFile, 'w');
-    child = spawn(process.execPath, [START_SCRIPT], { cwd: options.root, env, stdio: ['ignore', output, 'inherit'] });
+    group = new ProcessGroup({ env, stdout: output, stderr: 'inherit', cwd: options.root });
+    group.startAll();
     const gateway = `http://127.0.0.1:${ports['GATEWAY_PORT']}`;
     await waitUntilOk(`${gateway}/health/ready`);
 
@@ -125,7 +122,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       referral: `http://127.0.0.1:${ports['REFERRAL_PORT']}`,
       databaseUrl: databaseUrl.toString(),
       logFile,
-      pids: childProcesses(child.pid ?? 0),
+      pids: PROCESSES.map((spec) => ({ name: spec.name, entry: builtEntry(spec), pid: group?.pid(spec.name) ?? 0 })),
       accessToken: (user) => {
         // Longer than auth's own tokens: a soak and the scenarios after it reuse the same ones.
         const exp = Math.floor(Date.now() / 1000) + TOKEN_TTL_SECONDS;
@@ -187,18 +184,6 @@ async function signingKid(gateway: string): Promise<string> {
   const kid = jwks.keys?.[0]?.kid;
   if (!kid) throw new Error('the JWKS published no key');
   return kid;
-}
-
-/** The services `pnpm start` runs as its children, recognised by their entry points. */
-function childProcesses(parentPid: number): StackProcess[] {
-  const listing = spawnSync('ps', ['-o', 'pid=,args=', '--ppid', String(parentPid)], { encoding: 'utf8' }).stdout;
-  const found: StackProcess[] = [];
-  for (const line of listing.trim().split('\n')) {
-    const [pid, ...args] = line.trim().split(/\s+/);
-    const spec = PROCESSES.find((p) => args.includes(builtEntry(p)));
-    if (spec && pid) found.push({ name: spec.name, entry: builtEntry(spec), pid: Number(pid) });
-  }
-  return found;
 }
 
 async function deleteKeys(redisUrl: string, prefix: string): Promise<void> {
