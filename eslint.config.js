@@ -7,10 +7,24 @@ export default tseslint.config(
   ...tseslint.configs.recommended,
   {
     languageOptions: {
-      globals: { process: 'readonly', console: 'readonly', Buffer: 'readonly', URL: 'readonly', setTimeout: 'readonly', clearTimeout: 'readonly', setInterval: 'readonly', clearInterval: 'readonly', performance: 'readonly', AbortController: 'readonly' },
+      globals: {
+        process: 'readonly',
+        console: 'readonly',
+        Buffer: 'readonly',
+        URL: 'readonly',
+        setTimeout: 'readonly',
+        clearTimeout: 'readonly',
+        setInterval: 'readonly',
+        clearInterval: 'readonly',
+        performance: 'readonly',
+        AbortController: 'readonly',
+      },
     },
     rules: {
-      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', destructuredArrayIgnorePattern: '^_' }],
+      '@typescript-eslint/no-unused-vars': [
+        'error',
+        { argsIgnorePattern: '^_', varsIgnorePattern: '^_', destructuredArrayIgnorePattern: '^_' },
+      ],
       '@typescript-eslint/consistent-type-imports': ['error', { fixStyle: 'inline-type-imports' }],
       'no-console': 'error',
     },
@@ -20,13 +34,30 @@ export default tseslint.config(
     // or a store client (test/contracts/module-graph.test.ts checks the loaded graph as well).
     files: ['packages/shared/src/contracts/**'],
     rules: {
-      '@typescript-eslint/no-restricted-imports': ['error', {
-        patterns: [{
-          group: ['fastify', 'fastify/*', '@fastify/*', '!@fastify/proxy-addr', 'ioredis', 'pg', 'pg/*', 'bullmq', 'pino', '../platform/*', '../testing/*'],
-          allowTypeImports: true,
-          message: 'contracts load no framework, store client or platform module at run time',
-        }],
-      }],
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: [
+                'fastify',
+                'fastify/*',
+                '@fastify/*',
+                '!@fastify/proxy-addr',
+                'ioredis',
+                'pg',
+                'pg/*',
+                'bullmq',
+                'pino',
+                '../platform/*',
+                '../testing/*',
+              ],
+              allowTypeImports: true,
+              message: 'contracts load no framework, store client or platform module at run time',
+            },
+          ],
+        },
+      ],
     },
   },
   {

@@ -160,37 +160,51 @@ export function resultsTable(r: Results): string {
   const m = r.machine;
   const alt = r.profile_100000_invitees_alternated;
   const sms = r.send_code_to_sms_ms;
-  const rows = r.scenarios.map((s) => `| ${[
-    s.scenario, s.via, s.requests_per_sec, s.p50_ms, s.p99_ms, s.bare_alongside_per_sec,
-    s.ratio_to_bare === null ? '' : share(s.ratio_to_bare), s.non_2xx, cpuCell(s.cpu_ms_per_1000_requests),
-  ].join(' | ')} |`);
+  const rows = r.scenarios.map(
+    (s) =>
+      `| ${[
+        s.scenario,
+        s.via,
+        s.requests_per_sec,
+        s.p50_ms,
+        s.p99_ms,
+        s.bare_alongside_per_sec,
+        s.ratio_to_bare === null ? '' : share(s.ratio_to_bare),
+        s.non_2xx,
+        cpuCell(s.cpu_ms_per_1000_requests),
+      ].join(' | ')} |`,
+  );
   const soak = r.rss_profile_soak
     ? [
-      '',
-      'RSS during a 5-minute `GET /api/v1/profile` run that follows 2 minutes of the same load '
-        + '(mean of the first minute against the last):',
-      '',
-      '| process | first minute (MB) | last minute (MB) | change |',
-      '| --- | --- | --- | --- |',
-      ...Object.entries(r.rss_profile_soak).map(([name, t]) =>
-        `| ${name} | ${t.first_minute_mb} | ${t.last_minute_mb} | ${t.change_pct}% |`),
-    ]
+        '',
+        'RSS during a 5-minute `GET /api/v1/profile` run that follows 2 minutes of the same load ' +
+          '(mean of the first minute against the last):',
+        '',
+        '| process | first minute (MB) | last minute (MB) | change |',
+        '| --- | --- | --- | --- |',
+        ...Object.entries(r.rss_profile_soak).map(
+          ([name, t]) => `| ${name} | ${t.first_minute_mb} | ${t.last_minute_mb} | ${t.change_pct}% |`,
+        ),
+      ]
     : [];
   return [
-    `Latest full run: ${r.date} on ${m.cpus} cores (${m.cpu_model}), ${m.memory_gb} GiB, Node ${m.node}, `
-      + `PostgreSQL ${m.postgres}, Redis ${m.redis}; ${r.connections} connections, ${r.duration_s} s per scenario, `
-      + 'load generator on the same machine.',
+    `Latest full run: ${r.date} on ${m.cpus} cores (${m.cpu_model}), ${m.memory_gb} GiB, Node ${m.node}, ` +
+      `PostgreSQL ${m.postgres}, Redis ${m.redis}; ${r.connections} connections, ${r.duration_s} s per scenario, ` +
+      'load generator on the same machine.',
     '',
-    '| scenario | via | req/s | p50 ms | p99 ms | bare req/s alongside | of bare | non-2xx '
-      + '| CPU µs per request: gateway / referral / auth / postgres / load generator |',
+    '| scenario | via | req/s | p50 ms | p99 ms | bare req/s alongside | of bare | non-2xx ' +
+      '| CPU µs per request: gateway / referral / auth / postgres / load generator |',
     '| --- | --- | --- | --- | --- | --- | --- | --- | --- |',
     ...rows,
     '',
     `send-code answer → SMS line printed, at idle: p50 ${sms.p50} ms, p99 ${sms.p99} ms (${sms.samples} samples).`,
     ...(alt
-      ? ['', `GET /api/v1/profile through the gateway, the owner of 100,000 invitees against an ordinary user, `
-        + `alternated in ${alt.rounds * 2} slices of ${alt.slice_s} s: ${alt.invitees_100000_per_sec} against `
-        + `${alt.ordinary_per_sec} req/s, ${share(alt.ratio)}.`]
+      ? [
+          '',
+          `GET /api/v1/profile through the gateway, the owner of 100,000 invitees against an ordinary user, ` +
+            `alternated in ${alt.rounds * 2} slices of ${alt.slice_s} s: ${alt.invitees_100000_per_sec} against ` +
+            `${alt.ordinary_per_sec} req/s, ${share(alt.ratio)}.`,
+        ]
       : []),
     ...soak,
   ].join('\n');

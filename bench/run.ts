@@ -6,7 +6,15 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { failures, log, machine, results, writeResults } from './report.js';
 import {
-  alternateProfiles, Bench, readScenarios, smsLatency, SmsLines, soak, warmUp, writeScenarios, type Settings,
+  alternateProfiles,
+  Bench,
+  readScenarios,
+  smsLatency,
+  SmsLines,
+  soak,
+  warmUp,
+  writeScenarios,
+  type Settings,
 } from './scenarios.js';
 import { seed } from './seed.js';
 import { startBareServer, startStack } from './stack.js';

@@ -67,7 +67,10 @@ const percent = (share: number) => Math.round(share * 1000) / 10;
 export class Bench {
   readonly scenarios: Scenario[] = [];
 
-  constructor(readonly settings: Settings, private readonly bareUrl: string) {}
+  constructor(
+    readonly settings: Settings,
+    private readonly bareUrl: string,
+  ) {}
 
   /** A fixed amount of requests (consumable inputs) or a fixed duration, never both. */
   load(opts: autocannon.Options): Promise<autocannon.Result> {
@@ -89,21 +92,31 @@ export class Bench {
     log(`${name} (${via})`);
     // The machine's speed drifts within minutes, so each scenario gets its own bare measurement
     // immediately before it and is compared with that.
-    const bareAlongside = via === 'bare'
-      ? undefined
-      : rate(await this.load({ url: `${this.bareUrl}/hello`, duration: this.settings.quick ? 2 : 5 }));
+    const bareAlongside =
+      via === 'bare'
+        ? undefined
+        : rate(await this.load({ url: `${this.bareUrl}/hello`, duration: this.settings.quick ? 2 : 5 }));
     const before = cpuSnapshot();
     const result = await this.load(opts);
     const cpu = cpuPerThousand(before, cpuSnapshot(), result.requests.total);
     this.scenarios.push({ name, via, result, cpu, ...(bareAlongside === undefined ? {} : { bareAlongside }) });
 
-    const statuses = Object.entries(result.statusCodeStats ?? {}).map(([code, s]) => `${code}×${s.count}`).join(' ');
-    const share = bareAlongside === undefined
-      ? ''
-      : ` (${percent(rate(result) / bareAlongside)}% of bare at ${Math.round(bareAlongside)} just before)`;
-    log(`  ${Math.round(rate(result))} req/s${share}, p50 ${result.latency.p50} ms, p99 ${result.latency.p99} ms, `
-      + `statuses ${statuses}, errors ${result.errors}`);
-    log(`  CPU ms per 1,000 requests: ${Object.entries(cpu).map(([part, ms]) => `${part} ${ms}`).join(', ')}`);
+    const statuses = Object.entries(result.statusCodeStats ?? {})
+      .map(([code, s]) => `${code}×${s.count}`)
+      .join(' ');
+    const share =
+      bareAlongside === undefined
+        ? ''
+        : ` (${percent(rate(result) / bareAlongside)}% of bare at ${Math.round(bareAlongside)} just before)`;
+    log(
+      `  ${Math.round(rate(result))} req/s${share}, p50 ${result.latency.p50} ms, p99 ${result.latency.p99} ms, ` +
+        `statuses ${statuses}, errors ${result.errors}`,
+    );
+    log(
+      `  CPU ms per 1,000 requests: ${Object.entries(cpu)
+        .map(([part, ms]) => `${part} ${ms}`)
+        .join(', ')}`,
+    );
   }
 }
 
@@ -165,8 +178,10 @@ export async function soak(bench: Bench, target: Target, processes: readonly Sta
 
 /** Scenarios that consume nothing: the same request over and over for a fixed duration. */
 export async function readScenarios(bench: Bench, target: Target): Promise<void> {
-  const profile = (via: 'gateway' | 'referral', authorization: string) =>
-    ({ url: `${via === 'gateway' ? target.gateway : target.referral}/api/v1/profile`, headers: { authorization } });
+  const profile = (via: 'gateway' | 'referral', authorization: string) => ({
+    url: `${via === 'gateway' ? target.gateway : target.referral}/api/v1/profile`,
+    headers: { authorization },
+  });
   await bench.measure('bare Fastify hello', 'bare', { url: `${target.bare}/hello` });
   await bench.measure('GET /api/v1/profile', 'gateway', profile('gateway', target.ordinary));
   await bench.measure('GET /api/v1/profile', 'referral', profile('referral', target.ordinary));
@@ -238,9 +253,11 @@ export async function writeScenarios(
     url: `${target.gateway}/api/v1/auth/send-code`,
     method: 'POST',
     headers: json,
-    requests: [{
-      setupRequest: (req) => ({ ...req, body: JSON.stringify({ phone: phones[sendIndex++ % phones.length] }) }),
-    }],
+    requests: [
+      {
+        setupRequest: (req) => ({ ...req, body: JSON.stringify({ phone: phones[sendIndex++ % phones.length] }) }),
+      },
+    ],
   });
   // The worker prints what was queued a little after the answers.
   for (let i = 0; i < 100 && sms.codes.size < Math.min(sendIndex, phones.length) * 0.99; i += 1) {
@@ -256,15 +273,17 @@ export async function writeScenarios(
     method: 'POST',
     amount: Math.min(withCodes.length, consumed),
     headers: json,
-    requests: [{
-      setupRequest: (req) => {
-        const [phone, code] = withCodes[verifyIndex++ % withCodes.length] ?? ['', ''];
-        return { ...req, body: JSON.stringify({ phone, code }) };
+    requests: [
+      {
+        setupRequest: (req) => {
+          const [phone, code] = withCodes[verifyIndex++ % withCodes.length] ?? ['', ''];
+          return { ...req, body: JSON.stringify({ phone, code }) };
+        },
+        onResponse: (status, body) => {
+          if (status === 200) refreshTokens.push((JSON.parse(body) as { tokens: { refresh: string } }).tokens.refresh);
+        },
       },
-      onResponse: (status, body) => {
-        if (status === 200) refreshTokens.push((JSON.parse(body) as { tokens: { refresh: string } }).tokens.refresh);
-      },
-    }],
+    ],
   });
 
   let refreshIndex = 0;
@@ -273,9 +292,11 @@ export async function writeScenarios(
     method: 'POST',
     amount: refreshTokens.length,
     headers: json,
-    requests: [{
-      setupRequest: (req) => ({ ...req, body: JSON.stringify({ refresh: refreshTokens[refreshIndex++] }) }),
-    }],
+    requests: [
+      {
+        setupRequest: (req) => ({ ...req, body: JSON.stringify({ refresh: refreshTokens[refreshIndex++] }) }),
+      },
+    ],
   });
 
   const activatorTokens = seeded.activators.map((u) => `Bearer ${accessToken(u)}`);
@@ -284,16 +305,18 @@ export async function writeScenarios(
     url: `${target.gateway}/api/v1/profile/invite`,
     method: 'PUT',
     amount: Math.min(activatorTokens.length, consumed),
-    requests: [{
-      setupRequest: (req) => {
-        const i = activateIndex++;
-        return {
-          ...req,
-          headers: { ...req.headers, ...json, authorization: activatorTokens[i] ?? '' },
-          body: JSON.stringify({ invite_code: seeded.inviterCodes[i % seeded.inviterCodes.length] }),
-        };
+    requests: [
+      {
+        setupRequest: (req) => {
+          const i = activateIndex++;
+          return {
+            ...req,
+            headers: { ...req.headers, ...json, authorization: activatorTokens[i] ?? '' },
+            body: JSON.stringify({ invite_code: seeded.inviterCodes[i % seeded.inviterCodes.length] }),
+          };
+        },
       },
-    }],
+    ],
   });
 }
 

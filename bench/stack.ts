@@ -171,7 +171,10 @@ function runSecrets(privatePem: string): Partial<Record<SecretName, string>> {
 
 async function waitUntilOk(url: string): Promise<void> {
   for (let attempt = 0; ; attempt += 1) {
-    const ok = await fetch(url).then((r) => r.ok, () => false);
+    const ok = await fetch(url).then(
+      (r) => r.ok,
+      () => false,
+    );
     if (ok) return;
     if (attempt > 200) throw new Error(`${url} never became ready`);
     await new Promise((resolve) => setTimeout(resolve, 200));

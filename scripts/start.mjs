@@ -31,7 +31,9 @@ const host = process.env.HOST || '127.0.0.1';
 const gatewayPort = process.env.GATEWAY_PORT || '8080';
 const metricsPort = process.env.GATEWAY_METRICS_PORT || '9091';
 const shownHost = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host;
-log(`gateway on http://${shownHost}:${gatewayPort} (API docs at /docs); SMS codes appear in the [sms-worker] lines below`);
+log(
+  `gateway on http://${shownHost}:${gatewayPort} (API docs at /docs); SMS codes appear in the [sms-worker] lines below`,
+);
 log(
   `gateway metrics and the detailed readiness report on http://${shownHost}:${metricsPort} ` +
     '(/metrics, /health/ready), not for clients',
@@ -43,11 +45,20 @@ const width = Math.max(...processes.map((p) => p.name.length));
 // Each service runs in a process group of its own so that a terminal's Ctrl-C reaches it exactly
 // once (forwarded from here) instead of twice; a second signal would cut its graceful close short.
 const children = processes.map(({ name, args }) => {
-  const child = spawn(process.execPath, args, { cwd: root, stdio: ['ignore', 'pipe', 'pipe'], detached: true, env: process.env });
+  const child = spawn(process.execPath, args, {
+    cwd: root,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
+    env: process.env,
+  });
   const prefix = `[${name}]`.padEnd(width + 3);
   child.stdout.pipe(prefixLines(prefix)).pipe(process.stdout, { end: false });
   child.stderr.pipe(prefixLines(prefix)).pipe(process.stdout, { end: false });
-  return { name, child, exit: new Promise((resolve) => child.once('exit', (code, signal) => resolve({ name, code, signal }))) };
+  return {
+    name,
+    child,
+    exit: new Promise((resolve) => child.once('exit', (code, signal) => resolve({ name, code, signal }))),
+  };
 });
 
 /**

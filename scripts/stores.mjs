@@ -55,7 +55,11 @@ export function tryStartLocal(kind, url) {
     }
     if (kind === 'redis' && has('redis-server')) {
       const port = new URL(url).port || '6379';
-      execFileSync('redis-server', ['--daemonize', 'yes', '--bind', '127.0.0.1', '-::1', '--port', port, '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+      execFileSync(
+        'redis-server',
+        ['--daemonize', 'yes', '--bind', '127.0.0.1', '-::1', '--port', port, '--save', '', '--appendonly', 'no'],
+        { stdio: 'ignore' },
+      );
       return true;
     }
   } catch {
@@ -89,7 +93,9 @@ export async function checkStores({ databaseUrl, redisUrl, startLocal }) {
       continue;
     }
     const name = kind === 'postgres' ? 'PostgreSQL' : 'Redis';
-    failures.push(`Cannot reach ${name} at ${safeUrl(url)}.\n  ${STORE_START_HINTS[kind === 'postgres' ? 'Postgres' : 'Redis']}`);
+    failures.push(
+      `Cannot reach ${name} at ${safeUrl(url)}.\n  ${STORE_START_HINTS[kind === 'postgres' ? 'Postgres' : 'Redis']}`,
+    );
   }
   return failures;
 }

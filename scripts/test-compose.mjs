@@ -25,7 +25,9 @@ if (!engine) {
   log(
     'no container engine is available: no Docker engine answers `docker info` (with `docker compose`), ' +
       'and podman with podman-compose is not installed. ' +
-      (optional ? 'COMPOSE_TEST_OPTIONAL=1, so this is not a failure; nothing was tested.' : 'Set COMPOSE_TEST_OPTIONAL=1 to make this not a failure.'),
+      (optional
+        ? 'COMPOSE_TEST_OPTIONAL=1, so this is not a failure; nothing was tested.'
+        : 'Set COMPOSE_TEST_OPTIONAL=1 to make this not a failure.'),
   );
   process.exit(optional ? 0 : 1);
 }
@@ -33,10 +35,16 @@ log(`engine: ${engine}`);
 if (engine === 'podman' && existsSync(join(root, '.env'))) {
   // podman-compose 1.0 lets .env override the environment, so the test's own secrets and port
   // would silently lose to the operator's.
-  log('podman-compose would read ./.env over the test settings: move .env aside (or run from a clean checkout) and retry');
+  log(
+    'podman-compose would read ./.env over the test settings: move .env aside (or run from a clean checkout) and retry',
+  );
   process.exit(1);
 }
 
 const env = { ...process.env, COMPOSE_ENGINE: engine };
-const tap = spawnSync('pnpm', ['--filter', '@refstack/e2e', 'run', 'test:compose'], { cwd: root, env, stdio: 'inherit' });
+const tap = spawnSync('pnpm', ['--filter', '@refstack/e2e', 'run', 'test:compose'], {
+  cwd: root,
+  env,
+  stdio: 'inherit',
+});
 process.exit(tap.status ?? 1);

@@ -15,6 +15,8 @@ if (!existsSync(chromium)) {
 
 if (failures.length > 0) {
   process.stderr.write(`The tests need PostgreSQL, Redis and Chromium.\n${failures.join('\n')}\n`);
-  process.stderr.write('(Tests use TEST_DATABASE_URL and TEST_REDIS_URL; each test file makes its own database and key prefix.)\n');
+  process.stderr.write(
+    '(Tests use TEST_DATABASE_URL and TEST_REDIS_URL; each test file makes its own database and key prefix.)\n',
+  );
   process.exit(1);
 }

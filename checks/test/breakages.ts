@@ -29,14 +29,18 @@ const envMap = (s: ComposeService): Record<string, string | number | boolean | n
   if (!s.environment || Array.isArray(s.environment)) throw new Error('expected an environment map');
   return s.environment;
 };
-const dockerfile = (from: string | RegExp, to: string) => (t: Texts): Texts => ({
-  ...t,
-  dockerfile: swap(t.dockerfile, from, to),
-});
-const envExample = (from: string | RegExp, to: string) => (t: Texts): Texts => ({
-  ...t,
-  envExample: swap(t.envExample, from, to),
-});
+const dockerfile =
+  (from: string | RegExp, to: string) =>
+  (t: Texts): Texts => ({
+    ...t,
+    dockerfile: swap(t.dockerfile, from, to),
+  });
+const envExample =
+  (from: string | RegExp, to: string) =>
+  (t: Texts): Texts => ({
+    ...t,
+    envExample: swap(t.envExample, from, to),
+  });
 
 export const breakages: { readonly [K in RuleName]: readonly Breakage[] } = {
   'every app service runs the entry point it is meant to, built from a real source file': [

@@ -52,13 +52,21 @@ export class ComposeStack {
   }
 
   private run(command: string, args: string[], timeoutMs = 600_000): SpawnSyncReturns<string> {
-    return spawnSync(command, args, { cwd: ROOT, env: this.env, encoding: 'utf8', timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024 });
+    return spawnSync(command, args, {
+      cwd: ROOT,
+      env: this.env,
+      encoding: 'utf8',
+      timeout: timeoutMs,
+      maxBuffer: 64 * 1024 * 1024,
+    });
   }
 
   private must(command: string, args: string[], timeoutMs?: number): string {
     const result = this.run(command, args, timeoutMs);
     if (result.status !== 0) {
-      throw new Error(`${command} ${args.join(' ')} failed (${result.status ?? result.signal}):\n${(result.stdout ?? '').slice(-3000)}\n${(result.stderr ?? '').slice(-3000)}`);
+      throw new Error(
+        `${command} ${args.join(' ')} failed (${result.status ?? result.signal}):\n${(result.stdout ?? '').slice(-3000)}\n${(result.stderr ?? '').slice(-3000)}`,
+      );
     }
     return result.stdout;
   }
@@ -78,7 +86,9 @@ export class ComposeStack {
     if (this.engine === 'docker') this.compose(['up', '-d', '--wait', '--wait-timeout', '180']);
     else await this.upInOrder(180_000);
     await this.until(120_000, 'the gateway did not become ready', async () => {
-      const ready = await fetch(`${this.url}/health/ready`, { signal: AbortSignal.timeout(3000) }).catch(() => undefined);
+      const ready = await fetch(`${this.url}/health/ready`, { signal: AbortSignal.timeout(3000) }).catch(
+        () => undefined,
+      );
       return ready?.status === 200 && this.healthy('gateway');
     });
   }
@@ -101,11 +111,18 @@ export class ComposeStack {
   }
 
   private services(): Record<string, ComposeService> {
-    return (parse(readFileSync(join(ROOT, 'docker-compose.yml'), 'utf8')) as { services: Record<string, ComposeService> }).services;
+    return (
+      parse(readFileSync(join(ROOT, 'docker-compose.yml'), 'utf8')) as { services: Record<string, ComposeService> }
+    ).services;
   }
 
   private completed(service: Service): boolean {
-    const state = this.run(this.engine, ['inspect', '--format', '{{.State.Status}} {{.State.ExitCode}}', this.container(service)]);
+    const state = this.run(this.engine, [
+      'inspect',
+      '--format',
+      '{{.State.Status}} {{.State.ExitCode}}',
+      this.container(service),
+    ]);
     return state.stdout.trim() === 'exited 0';
   }
 
@@ -113,15 +130,22 @@ export class ComposeStack {
   private async until(timeoutMs: number, what: string, ready: () => boolean | Promise<boolean>): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     while (!(await ready())) {
-      if (Date.now() > deadline) throw new Error(`${what} within ${timeoutMs / 1000} s:\n${this.logs('gateway').slice(-3000)}`);
+      if (Date.now() > deadline)
+        throw new Error(`${what} within ${timeoutMs / 1000} s:\n${this.logs('gateway').slice(-3000)}`);
       await new Promise((resolve) => setTimeout(resolve, 500));
     }
   }
 
   /** The service's own healthcheck, as compose declares it. */
   healthy(service: Service): boolean {
-    if (this.engine === 'podman') return this.run('podman', ['healthcheck', 'run', this.container(service)]).status === 0;
-    const status = this.run('docker', ['inspect', '--format', '{{.State.Health.Status}}', this.container(service)]).stdout.trim();
+    if (this.engine === 'podman')
+      return this.run('podman', ['healthcheck', 'run', this.container(service)]).status === 0;
+    const status = this.run('docker', [
+      'inspect',
+      '--format',
+      '{{.State.Health.Status}}',
+      this.container(service),
+    ]).stdout.trim();
     return status === 'healthy';
   }
 
@@ -137,7 +161,18 @@ export class ComposeStack {
 
   container(service: Service): string {
     if (this.engine === 'podman') return `${this.project}_${service}_1`;
-    return this.must('docker', ['ps', '-aq', '--filter', `label=com.docker.compose.project=${this.project}`, '--filter', `label=com.docker.compose.service=${service}`]).trim().split('\n')[0] ?? '';
+    return (
+      this.must('docker', [
+        'ps',
+        '-aq',
+        '--filter',
+        `label=com.docker.compose.project=${this.project}`,
+        '--filter',
+        `label=com.docker.compose.service=${service}`,
+      ])
+        .trim()
+        .split('\n')[0] ?? ''
+    );
   }
 
   logs(service: Service): string {
@@ -147,12 +182,21 @@ export class ComposeStack {
 
   /** The exit code of a stopped service's container. */
   exitCode(service: Service): number {
-    return Number(this.must(this.engine, ['inspect', '--format', '{{.State.ExitCode}}', this.container(service)]).trim());
+    return Number(
+      this.must(this.engine, ['inspect', '--format', '{{.State.ExitCode}}', this.container(service)]).trim(),
+    );
   }
 
   /** Each container of the project with the host ports it publishes. */
   publishedPorts(): Record<string, string> {
-    const out = this.must(this.engine, ['ps', '-a', '--filter', `label=com.docker.compose.project=${this.project}`, '--format', '{{.Names}}\t{{.Ports}}']);
+    const out = this.must(this.engine, [
+      'ps',
+      '-a',
+      '--filter',
+      `label=com.docker.compose.project=${this.project}`,
+      '--format',
+      '{{.Names}}\t{{.Ports}}',
+    ]);
     return Object.fromEntries(
       out
         .trim()
@@ -167,7 +211,14 @@ export class ComposeStack {
 
   /** Bytes per built image. */
   imageSizes(): Record<string, number> {
-    return Object.fromEntries(BUILT.map((service) => [service, Number(this.must(this.engine, ['image', 'inspect', '--format', '{{.Size}}', `refstack/${service}:latest`]).trim())]));
+    return Object.fromEntries(
+      BUILT.map((service) => [
+        service,
+        Number(
+          this.must(this.engine, ['image', 'inspect', '--format', '{{.Size}}', `refstack/${service}:latest`]).trim(),
+        ),
+      ]),
+    );
   }
 
   /** Bytes of the Node base image the Dockerfile builds on (shared by all four). */
@@ -177,12 +228,27 @@ export class ComposeStack {
 
   /** The packages installed in an image (pnpm's store folder names, `name@version`). */
   installedPackages(service: (typeof BUILT)[number]): string[] {
-    return this.must(this.engine, ['run', '--rm', '--entrypoint', 'ls', `refstack/${service}:latest`, 'node_modules/.pnpm']).trim().split('\n');
+    return this.must(this.engine, [
+      'run',
+      '--rm',
+      '--entrypoint',
+      'ls',
+      `refstack/${service}:latest`,
+      'node_modules/.pnpm',
+    ])
+      .trim()
+      .split('\n');
   }
 
   /** The user an image runs as. */
   imageUser(service: (typeof BUILT)[number]): string {
-    return this.must(this.engine, ['image', 'inspect', '--format', '{{.Config.User}}', `refstack/${service}:latest`]).trim();
+    return this.must(this.engine, [
+      'image',
+      'inspect',
+      '--format',
+      '{{.Config.User}}',
+      `refstack/${service}:latest`,
+    ]).trim();
   }
 
   private removeNetwork(): void {
@@ -203,7 +269,19 @@ export class ComposeStack {
 
   /** Removes everything of the project, whatever state a failed step left it in. Never throws. */
   teardown(): void {
-    if (this.engine === 'docker') this.run('docker', ['compose', '-f', 'docker-compose.yml', '-p', this.project, 'down', '-v', '-t', '5', '--remove-orphans']);
+    if (this.engine === 'docker')
+      this.run('docker', [
+        'compose',
+        '-f',
+        'docker-compose.yml',
+        '-p',
+        this.project,
+        'down',
+        '-v',
+        '-t',
+        '5',
+        '--remove-orphans',
+      ]);
     else this.run('podman-compose', ['-f', 'docker-compose.yml', '-p', this.project, 'down', '-v', '-t', '5']);
     const { containers, networks, volumes } = this.leftovers();
     if (containers.length > 0) this.run(this.engine, ['rm', '-f', '-v', ...containers]);

@@ -7,7 +7,8 @@ import { freePort } from '@refstack/shared/testing';
 import { BUILT, ComposeStack, SERVICES, type Engine } from './compose-stack.js';
 
 const engine = process.env['COMPOSE_ENGINE'] as Engine | undefined;
-if (engine !== 'docker' && engine !== 'podman') throw new Error('run this through `pnpm test:compose`, which picks the container engine');
+if (engine !== 'docker' && engine !== 'podman')
+  throw new Error('run this through `pnpm test:compose`, which picks the container engine');
 
 const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 const megabytes = (bytes: number) => `${(bytes / 1e6).toFixed(0)} MB`;
@@ -28,20 +29,18 @@ t.test('docker-compose.yml brought up for real: journey, durability across down/
   const project = `refstackct${randomBytes(4).toString('hex')}`;
   // The four secrets an operator puts in .env, generated the way .env.example shows.
   const hex = () => randomBytes(32).toString('hex');
-  const jwtKey = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
-  const stack = new ComposeStack(
-    engine,
-    project,
-    {
-      ...(process.env as Record<string, string>),
-      INTERNAL_TOKEN: hex(),
-      OTP_HMAC_SECRET: hex(),
-      POSTGRES_PASSWORD: hex(),
-      JWT_PRIVATE_KEY: jwtKey,
-      GATEWAY_PORT: String(await freePort()),
-      LOG_LEVEL: 'info',
-    },
-  );
+  const jwtKey = generateKeyPairSync('ec', { namedCurve: 'P-256' })
+    .privateKey.export({ type: 'pkcs8', format: 'pem' })
+    .toString();
+  const stack = new ComposeStack(engine, project, {
+    ...(process.env as Record<string, string>),
+    INTERNAL_TOKEN: hex(),
+    OTP_HMAC_SECRET: hex(),
+    POSTGRES_PASSWORD: hex(),
+    JWT_PRIVATE_KEY: jwtKey,
+    GATEWAY_PORT: String(await freePort()),
+    LOG_LEVEL: 'info',
+  });
   // Runs when a step fails too; the last assertion checks it left nothing behind.
   t.teardown(() => stack.teardown());
   t.comment(`engine ${engine}, project ${project}, gateway on ${stack.url}`);
@@ -51,13 +50,26 @@ t.test('docker-compose.yml brought up for real: journey, durability across down/
   t.comment(`images built in ${seconds(Date.now() - started)}`);
   const sizes = stack.imageSizes();
   const base = stack.baseImageSize();
-  t.comment(`image sizes: ${BUILT.map((s) => `${s} ${megabytes(sizes[s] ?? 0)}`).join(', ')} (each is node:22-slim at ${megabytes(base)} plus its own layers)`);
-  for (const service of BUILT) t.ok((sizes[service] ?? 0) - base < 100e6, `${service} adds ${megabytes((sizes[service] ?? 0) - base)} to the base: its build output and production dependencies only`);
+  t.comment(
+    `image sizes: ${BUILT.map((s) => `${s} ${megabytes(sizes[s] ?? 0)}`).join(', ')} (each is node:22-slim at ${megabytes(base)} plus its own layers)`,
+  );
+  for (const service of BUILT)
+    t.ok(
+      (sizes[service] ?? 0) - base < 100e6,
+      `${service} adds ${megabytes((sizes[service] ?? 0) - base)} to the base: its build output and production dependencies only`,
+    );
   for (const service of BUILT) {
     t.equal(stack.imageUser(service), 'node', `${service} runs as the unprivileged node user`);
     const packages = stack.installedPackages(service);
-    t.ok(packages.some((name) => name.startsWith('fastify@')), `${service} image holds its dependencies`);
-    t.same(packages.filter((name) => /^(typescript|tsx|tap|@tapjs|eslint|@types|fast-check|playwright)/.test(name)), [], `${service} image holds no development dependencies`);
+    t.ok(
+      packages.some((name) => name.startsWith('fastify@')),
+      `${service} image holds its dependencies`,
+    );
+    t.same(
+      packages.filter((name) => /^(typescript|tsx|tap|@tapjs|eslint|@types|fast-check|playwright)/.test(name)),
+      [],
+      `${service} image holds no development dependencies`,
+    );
   }
 
   started = Date.now();
@@ -74,11 +86,21 @@ t.test('docker-compose.yml brought up for real: journey, durability across down/
     `only the gateway publishes a port: ${JSON.stringify(ports)}`,
   );
 
-  const call = async <T>(method: string, path: string, body?: unknown, access?: string): Promise<{ status: number; json: T }> => {
+  const call = async <T>(
+    method: string,
+    path: string,
+    body?: unknown,
+    access?: string,
+  ): Promise<{ status: number; json: T }> => {
     const headers: Record<string, string> = {};
     if (body !== undefined) headers['content-type'] = 'application/json';
     if (access) headers['authorization'] = `Bearer ${access}`;
-    const res = await fetch(`${stack.url}${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), signal: AbortSignal.timeout(10_000) });
+    const res = await fetch(`${stack.url}${path}`, {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+      signal: AbortSignal.timeout(10_000),
+    });
     const text = await res.text();
     return { status: res.status, json: (text ? JSON.parse(text) : {}) as T };
   };
@@ -88,13 +110,17 @@ t.test('docker-compose.yml brought up for real: journey, durability across down/
     for (;;) {
       const match = new RegExp(`SMS to \\${phone}: Your login code is (\\d+)`).exec(stack.logs('sms-worker'));
       if (match?.[1]) return match[1];
-      if (Date.now() > deadline) throw new Error(`no SMS to ${phone} in the sms-worker log:\n${stack.logs('sms-worker').slice(-2000)}`);
+      if (Date.now() > deadline)
+        throw new Error(`no SMS to ${phone} in the sms-worker log:\n${stack.logs('sms-worker').slice(-2000)}`);
       await new Promise((resolve) => setTimeout(resolve, 250));
     }
   };
   const signIn = async (phone: string): Promise<{ user: Profile; tokens: Tokens }> => {
     t.equal((await call('POST', '/api/v1/auth/send-code', { phone })).status, 200, `send-code ${phone}`);
-    const verified = await call<{ user: Profile; tokens: Tokens; created: boolean }>('POST', '/api/v1/auth/verify', { phone, code: await smsCode(phone) });
+    const verified = await call<{ user: Profile; tokens: Tokens; created: boolean }>('POST', '/api/v1/auth/verify', {
+      phone,
+      code: await smsCode(phone),
+    });
     t.equal(verified.status, 200, `verify ${phone} with the code from the worker's log`);
     t.equal(verified.json.created, true);
     return verified.json;
@@ -103,21 +129,40 @@ t.test('docker-compose.yml brought up for real: journey, durability across down/
   // The login journey through the published gateway port.
   const inviter = await signIn('+79161110001');
   const invitee = await signIn('+79161110002');
-  t.match((await call<Profile>('GET', '/api/v1/profile', undefined, inviter.tokens.access)).json, { phone: '+79161110001', invite_code: inviter.user.invite_code, invited_count: 0 });
-  const activated = await call<Profile>('PUT', '/api/v1/profile/invite', { invite_code: inviter.user.invite_code }, invitee.tokens.access);
+  t.match((await call<Profile>('GET', '/api/v1/profile', undefined, inviter.tokens.access)).json, {
+    phone: '+79161110001',
+    invite_code: inviter.user.invite_code,
+    invited_count: 0,
+  });
+  const activated = await call<Profile>(
+    'PUT',
+    '/api/v1/profile/invite',
+    { invite_code: inviter.user.invite_code },
+    invitee.tokens.access,
+  );
   t.equal(activated.status, 200, 'the invitee activates the inviter’s code');
   t.equal(activated.json.activated_invite_code, inviter.user.invite_code);
-  t.match((await call<Profile>('GET', '/api/v1/profile', undefined, inviter.tokens.access)).json, { invited_count: 1, invited_users: ['+79161110002'] });
+  t.match((await call<Profile>('GET', '/api/v1/profile', undefined, inviter.tokens.access)).json, {
+    invited_count: 1,
+    invited_users: ['+79161110002'],
+  });
   const docs = await call<{ openapi: string; paths: Record<string, unknown> }>('GET', '/docs/json');
   t.equal(docs.status, 200);
   t.match(docs.json, { openapi: /^3\./ });
-  t.ok('/api/v1/profile' in docs.json.paths && '/api/v1/auth/send-code' in docs.json.paths, '/docs/json describes both services');
+  t.ok(
+    '/api/v1/profile' in docs.json.paths && '/api/v1/auth/send-code' in docs.json.paths,
+    '/docs/json describes both services',
+  );
 
   // A message accepted while the worker is stopped waits in Redis.
   stack.stop(['sms-worker']);
   t.equal(stack.exitCode('sms-worker'), 0, 'the SMS worker stopped on SIGTERM by itself');
   const queuedPhone = '+79161110003';
-  t.equal((await call('POST', '/api/v1/auth/send-code', { phone: queuedPhone })).status, 200, 'send-code accepted while the worker is stopped');
+  t.equal(
+    (await call('POST', '/api/v1/auth/send-code', { phone: queuedPhone })).status,
+    200,
+    'send-code accepted while the worker is stopped',
+  );
 
   // Every service stops on SIGTERM by itself well within the 10 s grace (exit 0, not a SIGKILL's 137).
   started = Date.now();
@@ -138,11 +183,23 @@ t.test('docker-compose.yml brought up for real: journey, durability across down/
   const refreshed = await call<Tokens>('POST', '/api/v1/auth/refresh', { refresh: inviter.tokens.refresh });
   t.equal(refreshed.status, 200, 'the refresh session survived (Redis append-only file on a volume)');
   const profile = await call<Profile>('GET', '/api/v1/profile', undefined, refreshed.json.access);
-  t.match(profile.json, { phone: '+79161110001', invite_code: inviter.user.invite_code, invited_count: 1, invited_users: ['+79161110002'] }, 'the users and their invite relation survived (Postgres volume)');
+  t.match(
+    profile.json,
+    { phone: '+79161110001', invite_code: inviter.user.invite_code, invited_count: 1, invited_users: ['+79161110002'] },
+    'the users and their invite relation survived (Postgres volume)',
+  );
   const queuedCode = await smsCode(queuedPhone);
   t.pass('the restarted worker printed the message queued while it was stopped');
-  t.equal((await call('POST', '/api/v1/auth/verify', { phone: queuedPhone, code: queuedCode })).status, 200, 'and that code signs in');
+  t.equal(
+    (await call('POST', '/api/v1/auth/verify', { phone: queuedPhone, code: queuedCode })).status,
+    200,
+    'and that code signs in',
+  );
 
   stack.teardown();
-  t.same(stack.leftovers(), { containers: [], networks: [], volumes: [] }, 'teardown left no containers, networks or volumes');
+  t.same(
+    stack.leftovers(),
+    { containers: [], networks: [], volumes: [] },
+    'teardown left no containers, networks or volumes',
+  );
 });

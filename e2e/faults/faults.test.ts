@@ -17,7 +17,11 @@ t.test('the referral service down while verify runs: 503, and the code is still 
   t.ok(during.ms < 3000, `answered in ${during.ms} ms, no hang`);
 
   stack.start('referral');
-  await stack.waitFor(async () => (await fetch(`${stack.url}/health/ready`)).status === 200, 20_000, 'referral to be back');
+  await stack.waitFor(
+    async () => (await fetch(`${stack.url}/health/ready`)).status === 200,
+    20_000,
+    'referral to be back',
+  );
   const after = await stack.post('/api/v1/auth/verify', { phone, code });
   t.equal(after.status, 200, 'the same code signs in once referral is back');
   t.equal(after.json['created'], true);
@@ -42,7 +46,11 @@ t.test('Redis restarted during logins: 503 meanwhile, recovery by itself, no que
   t.equal(verifyDuring.status, 503, 'verify during the outage');
 
   await redis.up();
-  const recovered = await stack.waitFor(async () => (await stack.post('/api/v1/auth/send-code', { phone: '+79126660021' })).status === 200, 15_000, 'send-code to work again');
+  const recovered = await stack.waitFor(
+    async () => (await stack.post('/api/v1/auth/send-code', { phone: '+79126660021' })).status === 200,
+    15_000,
+    'send-code to work again',
+  );
   t.ok(recovered < 15_000, `recovered ${recovered} ms after Redis came back`);
 
   stack.start('sms-worker');
@@ -52,47 +60,72 @@ t.test('Redis restarted during logins: 503 meanwhile, recovery by itself, no que
   t.pass('every message accepted before the outage was printed');
   const code = stack.smsCode('+79126660011');
   t.equal((await stack.post('/api/v1/auth/verify', { phone: '+79126660011', code })).status, 200, 'and its code works');
-  t.notOk(stack.lines.some((l) => /"level":(50|60)/.test(l) && !l.includes('ECONNREFUSED') && !l.includes('Connection is closed')), 'no unexpected error lines');
+  t.notOk(
+    stack.lines.some(
+      (l) => /"level":(50|60)/.test(l) && !l.includes('ECONNREFUSED') && !l.includes('Connection is closed'),
+    ),
+    'no unexpected error lines',
+  );
 });
 
-t.test('Postgres restarted: profile and activation answer 503 meanwhile, recover after, nothing half-applied', async (t) => {
-  const postgres = await ThrowawayPostgres.start(t);
-  const stack = await TestStack.create(t, { DATABASE_URL: postgres.url });
-  await stack.startAll();
-  const signIn = async (phone: string) => {
-    await stack.post('/api/v1/auth/send-code', { phone });
-    await stack.waitFor(() => stack.smsCode(phone) !== undefined, 10_000, `the SMS to ${phone}`);
-    return (await stack.post('/api/v1/auth/verify', { phone, code: stack.smsCode(phone) })).json as { user: { invite_code: string }; tokens: { access: string } };
-  };
-  const inviter = await signIn('+79126660031');
-  const users = await Promise.all(['+79126660032', '+79126660033', '+79126660034', '+79126660035'].map(signIn));
-  const activate = (user: { tokens: { access: string } }) =>
-    fetch(`${stack.url}/api/v1/profile/invite`, { method: 'PUT', headers: { authorization: `Bearer ${user.tokens.access}`, 'content-type': 'application/json' }, body: JSON.stringify({ invite_code: inviter.user.invite_code }) });
-  const profile = () => fetch(`${stack.url}/api/v1/profile`, { headers: { authorization: `Bearer ${inviter.tokens.access}` } });
+t.test(
+  'Postgres restarted: profile and activation answer 503 meanwhile, recover after, nothing half-applied',
+  async (t) => {
+    const postgres = await ThrowawayPostgres.start(t);
+    const stack = await TestStack.create(t, { DATABASE_URL: postgres.url });
+    await stack.startAll();
+    const signIn = async (phone: string) => {
+      await stack.post('/api/v1/auth/send-code', { phone });
+      await stack.waitFor(() => stack.smsCode(phone) !== undefined, 10_000, `the SMS to ${phone}`);
+      return (await stack.post('/api/v1/auth/verify', { phone, code: stack.smsCode(phone) })).json as {
+        user: { invite_code: string };
+        tokens: { access: string };
+      };
+    };
+    const inviter = await signIn('+79126660031');
+    const users = await Promise.all(['+79126660032', '+79126660033', '+79126660034', '+79126660035'].map(signIn));
+    const activate = (user: { tokens: { access: string } }) =>
+      fetch(`${stack.url}/api/v1/profile/invite`, {
+        method: 'PUT',
+        headers: { authorization: `Bearer ${user.tokens.access}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ invite_code: inviter.user.invite_code }),
+      });
+    const profile = () =>
+      fetch(`${stack.url}/api/v1/profile`, { headers: { authorization: `Bearer ${inviter.tokens.access}` } });
 
-  t.equal((await activate(users[0]!)).status, 200);
-  postgres.stop('immediate');
-  const started = Date.now();
-  const [p, a] = await Promise.all([profile(), activate(users[1]!)]);
-  t.equal(p.status, 503, 'profile during the outage');
-  t.equal(a.status, 503, 'activation during the outage');
-  t.equal(((await p.json()) as { code: string }).code, 'service_unavailable');
-  t.ok(Date.now() - started < 6000, 'no hang beyond the configured timeouts');
+    t.equal((await activate(users[0]!)).status, 200);
+    postgres.stop('immediate');
+    const started = Date.now();
+    const [p, a] = await Promise.all([profile(), activate(users[1]!)]);
+    t.equal(p.status, 503, 'profile during the outage');
+    t.equal(a.status, 503, 'activation during the outage');
+    t.equal(((await p.json()) as { code: string }).code, 'service_unavailable');
+    t.ok(Date.now() - started < 6000, 'no hang beyond the configured timeouts');
 
-  postgres.up();
-  const recovered = await stack.waitFor(async () => (await profile()).status === 200, 20_000, 'the profile to answer again');
-  t.ok(recovered < 20_000, `recovered ${recovered} ms after Postgres came back`);
-  for (const user of users.slice(1)) t.equal((await activate(user)).status, 200);
-  const body = (await (await profile()).json()) as { invited_count: number; invited_users: string[] };
-  t.equal(body.invited_count, 4, 'the count matches the relations: nothing half-applied');
-  t.equal(body.invited_users.length, 4);
-});
+    postgres.up();
+    const recovered = await stack.waitFor(
+      async () => (await profile()).status === 200,
+      20_000,
+      'the profile to answer again',
+    );
+    t.ok(recovered < 20_000, `recovered ${recovered} ms after Postgres came back`);
+    for (const user of users.slice(1)) t.equal((await activate(user)).status, 200);
+    const body = (await (await profile()).json()) as { invited_count: number; invited_users: string[] };
+    t.equal(body.invited_count, 4, 'the count matches the relations: nothing half-applied');
+    t.equal(body.invited_users.length, 4);
+  },
+);
 
 t.test('an SMS worker killed with SIGKILL mid-job: the job is retried and the SMS printed', async (t) => {
   const stack = await TestStack.create(t);
   await stack.startAll();
   await stack.stop('sms-worker');
-  const slow = stack.startExtra('slow-worker', ['--conditions=@refstack/source', '--import', 'tsx', 'e2e/faults/slow-worker.ts']);
+  const slow = stack.startExtra('slow-worker', [
+    '--conditions=@refstack/source',
+    '--import',
+    'tsx',
+    'e2e/faults/slow-worker.ts',
+  ]);
   await stack.waitFor(() => stack.lines.includes('[slow-worker] slow worker ready'), 20_000, 'the slow worker');
 
   const phone = '+79126660041';
@@ -115,7 +148,9 @@ t.test('each process sent SIGTERM under load: requests in flight complete, no cl
   const phone = '+79126660051';
   await stack.post('/api/v1/auth/send-code', { phone });
   await stack.waitFor(() => stack.smsCode(phone) !== undefined, 10_000, 'the SMS');
-  const { tokens } = (await stack.post('/api/v1/auth/verify', { phone, code: stack.smsCode(phone) })).json as { tokens: { access: string } };
+  const { tokens } = (await stack.post('/api/v1/auth/verify', { phone, code: stack.smsCode(phone) })).json as {
+    tokens: { access: string };
+  };
 
   /**
    * Twenty keep-alive clients through the gateway, half reading the profile (referral), half the
@@ -129,7 +164,10 @@ t.test('each process sent SIGTERM under load: requests in flight complete, no cl
     const loops = Array.from({ length: 20 }, async (_, i) => {
       while (running) {
         try {
-          const res = i % 2 === 0 ? await fetch(`${stack.url}/api/v1/profile`, { headers: { authorization: `Bearer ${tokens.access}` } }) : await fetch(`${stack.url}/.well-known/jwks.json`);
+          const res =
+            i % 2 === 0
+              ? await fetch(`${stack.url}/api/v1/profile`, { headers: { authorization: `Bearer ${tokens.access}` } })
+              : await fetch(`${stack.url}/.well-known/jwks.json`);
           const body = (await res.json()) as { code?: string };
           count(res.status === 200 ? '200' : `${res.status} ${body.code ?? ''}`);
         } catch (error) {
@@ -160,7 +198,11 @@ t.test('each process sent SIGTERM under load: requests in flight complete, no cl
     t.same(failures, [], `${name} stopped: ${JSON.stringify(outcomes)}`);
     t.ok((outcomes['200'] ?? 0) > 50, 'traffic flowed before the stop');
     stack.start(name);
-    await stack.waitFor(async () => (await fetch(`${stack.url}/health/ready`)).status === 200, 20_000, `${name} to be back`);
+    await stack.waitFor(
+      async () => (await fetch(`${stack.url}/health/ready`)).status === 200,
+      20_000,
+      `${name} to be back`,
+    );
   }
 
   let exit: unknown;
@@ -173,12 +215,19 @@ t.test('each process sent SIGTERM under load: requests in flight complete, no cl
 
   // The worker finishes the message in hand before it exits; what it had not taken waits in Redis.
   stack.start('gateway');
-  await stack.waitFor(async () => (await fetch(`${stack.url}/health/ready`).catch(() => undefined))?.status === 200, 20_000, 'the gateway to be back');
+  await stack.waitFor(
+    async () => (await fetch(`${stack.url}/health/ready`).catch(() => undefined))?.status === 200,
+    20_000,
+    'the gateway to be back',
+  );
   const phones = Array.from({ length: 30 }, (_, i) => `+791266601${String(i).padStart(2, '0')}`);
   const sends = phones.map((p) => stack.post('/api/v1/auth/send-code', { phone: p }));
   const worker = await stack.stop('sms-worker');
   t.same(worker, { code: 0, signal: null }, 'the SMS worker exited cleanly');
-  t.ok((await Promise.all(sends)).every((r) => r.status === 200), 'every send-code was accepted');
+  t.ok(
+    (await Promise.all(sends)).every((r) => r.status === 200),
+    'every send-code was accepted',
+  );
   stack.start('sms-worker');
   for (const p of phones) await stack.waitFor(() => stack.smsCode(p) !== undefined, 20_000, `the SMS to ${p}`);
   t.pass('every accepted message was printed');

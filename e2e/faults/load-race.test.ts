@@ -14,15 +14,24 @@ t.test('200 concurrent users: sign-up, crossing activations, parallel refreshes'
   // referral service longer than the suite's short upstream timeout on a slow machine, and a timed-out
   // answer (503, retry) to an activation that then commits is not what is being checked here.
   // Everyone comes from one address here, so its per-client budgets are raised like the send limit.
-  const stack = await TestStack.create(t, { SEND_CODE_IP_PER_HOUR: '100000', VERIFY_IP_FAILED_PER_HOUR: '100000', OTP_MAX_SENDS_PER_HOUR: '100', UPSTREAM_TIMEOUT_MS: '30000' });
+  const stack = await TestStack.create(t, {
+    SEND_CODE_IP_PER_HOUR: '100000',
+    VERIFY_IP_FAILED_PER_HOUR: '100000',
+    OTP_MAX_SENDS_PER_HOUR: '100',
+    UPSTREAM_TIMEOUT_MS: '30000',
+  });
   await stack.startAll();
   const phones = Array.from({ length: USERS }, (_, i) => `+7912777${String(i).padStart(4, '0')}`);
 
   await Promise.all(phones.map((phone) => stack.post('/api/v1/auth/send-code', { phone })));
   await stack.waitFor(() => phones.every((p) => stack.smsCode(p) !== undefined), 30_000, 'every SMS');
-  const logins = await Promise.all(phones.map((phone) => stack.post('/api/v1/auth/verify', { phone, code: stack.smsCode(phone) })));
+  const logins = await Promise.all(
+    phones.map((phone) => stack.post('/api/v1/auth/verify', { phone, code: stack.smsCode(phone) })),
+  );
   t.equal(logins.filter((l) => l.status === 200).length, USERS, 'every sign-up succeeded');
-  const users = logins.map((l) => l.json as { user: { id: string; invite_code: string }; tokens: { access: string; refresh: string } });
+  const users = logins.map(
+    (l) => l.json as { user: { id: string; invite_code: string }; tokens: { access: string; refresh: string } },
+  );
 
   // Everyone activates a random other user's code, all at once: many of these cross or close cycles.
   const answers = await Promise.all(
@@ -38,21 +47,31 @@ t.test('200 concurrent users: sign-up, crossing activations, parallel refreshes'
   // An activation that runs out of its deadline on a loaded machine answers 503
   // service_unavailable, which must mean that it applied nothing: the last check below counts
   // exactly the 200s as relations.
-  const refusedOrLate = (a: { status: number; code?: string }) => (a.status === 422 && a.code === 'invite_cycle') || (a.status === 503 && a.code === 'service_unavailable');
+  const refusedOrLate = (a: { status: number; code?: string }) =>
+    (a.status === 422 && a.code === 'invite_cycle') || (a.status === 503 && a.code === 'service_unavailable');
   const unexpected = answers.filter((a) => a.status !== 200 && !refusedOrLate(a));
   const late = answers.filter((a) => a.status === 503).length;
-  t.same(unexpected, [], `each activation succeeded, was a refused cycle, or ran out of time (${late} of ${USERS} did)`);
+  t.same(
+    unexpected,
+    [],
+    `each activation succeeded, was a refused cycle, or ran out of time (${late} of ${USERS} did)`,
+  );
   t.ok(answers.filter((a) => a.status === 200).length > USERS / 2, 'most activations succeeded');
 
   // Each user refreshes the same token twice at once: exactly one wins, the session stays whole.
   const refreshes = await Promise.all(
     users.map(async (user) => {
-      const pair = await Promise.all([0, 1].map(() => stack.post('/api/v1/auth/refresh', { refresh: user.tokens.refresh })));
+      const pair = await Promise.all(
+        [0, 1].map(() => stack.post('/api/v1/auth/refresh', { refresh: user.tokens.refresh })),
+      );
       return pair;
     }),
   );
   const winners = refreshes.map((pair) => pair.filter((r) => r.status === 200));
-  t.ok(winners.every((w) => w.length <= 1), 'never two winners for one refresh token');
+  t.ok(
+    winners.every((w) => w.length <= 1),
+    'never two winners for one refresh token',
+  );
   // A loser presented a spent token: that revokes the family, so the winner's token must not work either.
   const states = await Promise.all(
     refreshes.map(async (pair) => {
@@ -60,7 +79,13 @@ t.test('200 concurrent users: sign-up, crossing activations, parallel refreshes'
       if (!win) return 'revoked';
       const next = await stack.post('/api/v1/auth/refresh', { refresh: win.json['refresh'] });
       const loserCode = pair.find((r) => r.status !== 200)?.json['code'];
-      return loserCode === 'token_reused' ? (next.status === 401 ? 'revoked' : 'two-states') : next.status === 200 ? 'rotated' : 'two-states';
+      return loserCode === 'token_reused'
+        ? next.status === 401
+          ? 'revoked'
+          : 'two-states'
+        : next.status === 200
+          ? 'rotated'
+          : 'two-states';
     }),
   );
   t.notOk(states.includes('two-states'), 'no session is in two states');
@@ -77,12 +102,24 @@ t.test('200 concurrent users: sign-up, crossing activations, parallel refreshes'
     )
     SELECT count(*) AS n FROM walk WHERE id = start`);
   t.equal(cycles.rows[0]?.n, '0', 'the invite graph is a forest');
-  const counts = await db.query<{ n: string }>(`SELECT count(*) AS n FROM users u WHERE u.invited_count <> (SELECT count(*) FROM users i WHERE i.invited_by_id = u.id)`);
+  const counts = await db.query<{ n: string }>(
+    `SELECT count(*) AS n FROM users u WHERE u.invited_count <> (SELECT count(*) FROM users i WHERE i.invited_by_id = u.id)`,
+  );
   t.equal(counts.rows[0]?.n, '0', 'every invited_count equals its real count');
   const lists = await db.query<{ n: number }>(STALE_INVITEE_LISTS_SQL);
   t.equal(lists.rows[0]?.n, 0, 'every embedded invitee list is the newest 100, in index order');
-  const codes = await db.query<{ users: string; codes: string }>(`SELECT count(*) AS users, count(DISTINCT invite_code) AS codes FROM users`);
-  t.same(codes.rows[0], { users: String(USERS), codes: String(USERS) }, 'every user has exactly one invite code, all distinct');
+  const codes = await db.query<{ users: string; codes: string }>(
+    `SELECT count(*) AS users, count(DISTINCT invite_code) AS codes FROM users`,
+  );
+  t.same(
+    codes.rows[0],
+    { users: String(USERS), codes: String(USERS) },
+    'every user has exactly one invite code, all distinct',
+  );
   const activated = await db.query<{ n: string }>(`SELECT count(*) AS n FROM users WHERE invited_by_id IS NOT NULL`);
-  t.equal(Number(activated.rows[0]?.n), answers.filter((a) => a.status === 200).length, 'every 200 is one relation, and only those');
+  t.equal(
+    Number(activated.rows[0]?.n),
+    answers.filter((a) => a.status === 200).length,
+    'every 200 is one relation, and only those',
+  );
 });

@@ -49,7 +49,10 @@ export class ThrowawayRedis {
  */
 export class ThrowawayPostgres {
   readonly dir = mkdtempSync(join(tmpdir(), 'refstack-pg-'));
-  private constructor(readonly port: number, private readonly bin: string) {}
+  private constructor(
+    readonly port: number,
+    private readonly bin: string,
+  ) {}
 
   private run(command: string, args: string[]): void {
     const asPostgres = process.getuid?.() === 0;

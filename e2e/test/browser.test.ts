@@ -15,7 +15,15 @@ t.test('Swagger UI: try send-code from /docs and see the 200 in the page', async
   const browser = await chromium.launch({
     executablePath: CHROMIUM,
     headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
   });
   t.teardown(() => browser.close());
   const page = await browser.newPage();
@@ -30,7 +38,10 @@ t.test('Swagger UI: try send-code from /docs and see the 200 in the page', async
   const status = operation.locator('.live-responses-table .response .response-col_status').first();
   await status.waitFor({ timeout: 15_000 });
   t.equal((await status.textContent())?.trim(), '200', 'the page shows the 200 answer');
-  const body = await operation.locator('.live-responses-table .response-col_description .microlight').first().textContent();
+  const body = await operation
+    .locator('.live-responses-table .response-col_description .microlight')
+    .first()
+    .textContent();
   t.match(body, /"message": "Code sent"/);
   t.match(body, /"phone": "\+79123456789"/);
 
@@ -39,5 +50,8 @@ t.test('Swagger UI: try send-code from /docs and see the 200 in the page', async
   await page.screenshot({ path: shot, fullPage: true });
   t.ok(existsSync(shot), `screenshot saved: ${shot}`);
   t.same(problems, [], 'no script errors in the page');
-  t.ok(stack.sms.some((m) => m.to === '+79123456789'), 'and the SMS went out');
+  t.ok(
+    stack.sms.some((m) => m.to === '+79123456789'),
+    'and the SMS went out',
+  );
 });

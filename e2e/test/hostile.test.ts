@@ -10,10 +10,32 @@ const bearer = { authorization: `Bearer ${login.json.tokens.access}` };
 const deep = (depth: number): unknown => (depth === 0 ? 'x' : { a: deep(depth - 1) });
 const wide = Object.fromEntries(Array.from({ length: 2000 }, (_, i) => [`k${i}`, i]));
 const HOSTILE_VALUES: unknown[] = [
-  null, true, 0, -1, 1e308, 1.5, [], {}, [[[[]]]], 'x'.repeat(60_000), deep(200), wide,
-  "'; DROP TABLE users; --", '{"$gt": ""}', '../../etc/passwd', '<script>alert(1)</script>', '%00', '\u0000\u0001\u0002',
-  '\u202e+79123456789', 'ｆｕｌｌｗｉｄｔｈ', '٠١٢٣٤٥٦٧٨٩', '+7\u200b912\u200b345\u200b67\u200b89', '😀'.repeat(100), '\ud800',
-  { __proto__: { admin: true } }, { constructor: { prototype: { admin: true } } },
+  null,
+  true,
+  0,
+  -1,
+  1e308,
+  1.5,
+  [],
+  {},
+  [[[[]]]],
+  'x'.repeat(60_000),
+  deep(200),
+  wide,
+  "'; DROP TABLE users; --",
+  '{"$gt": ""}',
+  '../../etc/passwd',
+  '<script>alert(1)</script>',
+  '%00',
+  '\u0000\u0001\u0002',
+  '\u202e+79123456789',
+  'ｆｕｌｌｗｉｄｔｈ',
+  '٠١٢٣٤٥٦٧٨٩',
+  '+7\u200b912\u200b345\u200b67\u200b89',
+  '😀'.repeat(100),
+  '\ud800',
+  { __proto__: { admin: true } },
+  { constructor: { prototype: { admin: true } } },
 ];
 const FIELDS = ['phone', 'code', 'invite_code', 'refresh', 'token', 'first_name', 'last_name', 'email'];
 const ROUTES: Array<{ method: string; path: string; auth?: boolean }> = [
@@ -30,7 +52,11 @@ const ROUTES: Array<{ method: string; path: string; auth?: boolean }> = [
 ];
 
 function check(t: Test, label: string, res: { status: number; text: string; headers: Headers }, ms: number) {
-  const fine = res.status < 500 && (res.status < 400 || /^application\/problem\+json/.test(res.headers.get('content-type') ?? '')) && !/\bat .+:\d+:\d+/.test(res.text) && ms < 2000;
+  const fine =
+    res.status < 500 &&
+    (res.status < 400 || /^application\/problem\+json/.test(res.headers.get('content-type') ?? '')) &&
+    !/\bat .+:\d+:\d+/.test(res.text) &&
+    ms < 2000;
   if (!fine) t.fail(`${label}: ${res.status} in ${ms} ms: ${res.text.slice(0, 160)}`);
   return fine;
 }
@@ -49,7 +75,10 @@ t.test('hostile bodies on every route with a body', async (t) => {
     ];
     for (const raw of bodies) {
       const started = Date.now();
-      const res = await stack.request(route.method, route.path, { raw, headers: { ...headers, 'content-type': 'application/json' } });
+      const res = await stack.request(route.method, route.path, {
+        raw,
+        headers: { ...headers, 'content-type': 'application/json' },
+      });
       if (check(t, `${route.method} ${route.path} ${raw.slice(0, 40)}`, res, Date.now() - started)) answered += 1;
     }
   }
@@ -57,9 +86,27 @@ t.test('hostile bodies on every route with a body', async (t) => {
 });
 
 t.test('hostile queries and path parameters', async (t) => {
-  const values = ['-1', '0', '1e9', 'NaN', "1' OR '1'='1", '%00', '%FF%FE', 'a'.repeat(5000), '[]', '{}', '..%2f..%2f', '%E2%80%AE'];
+  const values = [
+    '-1',
+    '0',
+    '1e9',
+    'NaN',
+    "1' OR '1'='1",
+    '%00',
+    '%FF%FE',
+    'a'.repeat(5000),
+    '[]',
+    '{}',
+    '..%2f..%2f',
+    '%E2%80%AE',
+  ];
   for (const v of values) {
-    for (const path of [`/api/v1/profile/invited?limit=${v}`, `/api/v1/profile/invited?cursor=${v}`, `/api/v1/users?search=${v}&limit=${v}`, `/api/v1/users/${v}`]) {
+    for (const path of [
+      `/api/v1/profile/invited?limit=${v}`,
+      `/api/v1/profile/invited?cursor=${v}`,
+      `/api/v1/users?search=${v}&limit=${v}`,
+      `/api/v1/users/${v}`,
+    ]) {
       const started = Date.now();
       const res = await stack.request('GET', path, { headers: bearer });
       check(t, `GET ${path.slice(0, 60)}`, res, Date.now() - started);
@@ -73,7 +120,9 @@ t.test('hostile headers', async (t) => {
     { authorization: 'Bearer ' + 'a'.repeat(7000) },
     { authorization: 'Bearer a.b.c' },
     { authorization: 'Basic YWxhZGRpbjpvcGVuc2VzYW1l' },
-    { authorization: `Bearer ${Buffer.from('{"alg":"none","kid":"x"}').toString('base64url')}.${Buffer.from('{"sub":"1"}').toString('base64url')}.` },
+    {
+      authorization: `Bearer ${Buffer.from('{"alg":"none","kid":"x"}').toString('base64url')}.${Buffer.from('{"sub":"1"}').toString('base64url')}.`,
+    },
     { 'content-type': 'application/json; charset=utf-16' },
     { 'content-type': 'text/html' },
     { 'content-type': 'application/x-www-form-urlencoded' },
@@ -84,10 +133,17 @@ t.test('hostile headers', async (t) => {
     { 'x-csrftoken': '<script>' },
   ];
   for (const headers of cases) {
-    for (const route of [{ method: 'GET', path: '/api/v1/profile' }, { method: 'POST', path: '/api/v1/auth/send-code' }, { method: 'PUT', path: '/api/profile/set-invite/' }]) {
+    for (const route of [
+      { method: 'GET', path: '/api/v1/profile' },
+      { method: 'POST', path: '/api/v1/auth/send-code' },
+      { method: 'PUT', path: '/api/profile/set-invite/' },
+    ]) {
       const started = Date.now();
       const raw = route.method === 'GET' ? undefined : '{"phone":"+79125550002","invite_code":"AB12CD"}';
-      const res = await stack.request(route.method, route.path, { raw, headers: { 'content-type': 'application/json', ...headers } });
+      const res = await stack.request(route.method, route.path, {
+        raw,
+        headers: { 'content-type': 'application/json', ...headers },
+      });
       check(t, `${route.method} ${route.path} ${JSON.stringify(headers).slice(0, 60)}`, res, Date.now() - started);
     }
   }
@@ -97,5 +153,8 @@ t.test('hostile headers', async (t) => {
 t.test('the stack is still healthy after all of it', async (t) => {
   const ready = await stack.request('GET', '/health/ready');
   t.equal(ready.status, 200);
-  t.notOk(stack.lines.some((l) => /"level":(50|60)/.test(l)), 'no error-level log line: nothing blew up');
+  t.notOk(
+    stack.lines.some((l) => /"level":(50|60)/.test(l)),
+    'no error-level log line: nothing blew up',
+  );
 });

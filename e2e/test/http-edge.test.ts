@@ -27,8 +27,24 @@ t.test('Expect: 100-continue from curl with a JSON body over 1 KiB answers 200',
   const body = `{"phone": "+79125550102"${' '.repeat(1500)}}`;
   // No skip when curl is missing: execFile then fails with ENOENT, and so does the test.
   const { stdout, stderr } = await new Promise<{ stdout: string; stderr: string }>((resolve, reject) => {
-    const child = execFile('curl', ['-sS', '-v', '--max-time', '20', '-H', 'content-type: application/json', '-H', 'expect: 100-continue', '--data-binary', '@-', `${stack.url}/api/v1/auth/send-code`, '-w', '\n%{http_code}'], (error, out, err) =>
-      error ? reject(error) : resolve({ stdout: out, stderr: err }),
+    const child = execFile(
+      'curl',
+      [
+        '-sS',
+        '-v',
+        '--max-time',
+        '20',
+        '-H',
+        'content-type: application/json',
+        '-H',
+        'expect: 100-continue',
+        '--data-binary',
+        '@-',
+        `${stack.url}/api/v1/auth/send-code`,
+        '-w',
+        '\n%{http_code}',
+      ],
+      (error, out, err) => (error ? reject(error) : resolve({ stdout: out, stderr: err })),
     );
     child.stdin?.end(body);
   });
@@ -40,7 +56,12 @@ t.test('Expect: 100-continue from curl with a JSON body over 1 KiB answers 200',
 t.test('a legacy cookie holding %0A or a character outside Latin-1 answers 401 unauthorized', async (t) => {
   for (const value of ['a%0Ab.c.d', '%E2%80%AE.b.c', 'eyJ\u00e9.b.c']) {
     const raw = await openRaw(stack.url);
-    raw.socket.write(Buffer.from(`GET /api/profile/ HTTP/1.1\r\nHost: gateway\r\nCookie: refstack_access=${value}\r\nConnection: close\r\n\r\n`, value.includes('\u00e9') ? 'utf8' : 'latin1'));
+    raw.socket.write(
+      Buffer.from(
+        `GET /api/profile/ HTTP/1.1\r\nHost: gateway\r\nCookie: refstack_access=${value}\r\nConnection: close\r\n\r\n`,
+        value.includes('\u00e9') ? 'utf8' : 'latin1',
+      ),
+    );
     const answer = await raw.waitFor(completeAnswer, 10_000);
     raw.socket.destroy();
     t.equal(statusOf(answer), 401, JSON.stringify(value));
@@ -61,7 +82,11 @@ t.test('stalled, trickling and silent connections are closed within 30 s, with a
   });
   const res = await fetch(`${stack.url}/health/live`, { signal: AbortSignal.timeout(5000) });
   t.equal(res.status, 200, 'others are served meanwhile');
-  for (const [what, raw] of [['stalled body', stalled], ['trickling body', trickling], ['silent connection', silent]] as const) {
+  for (const [what, raw] of [
+    ['stalled body', stalled],
+    ['trickling body', trickling],
+    ['silent connection', silent],
+  ] as const) {
     const closedAfter = await within(raw.closed, 31_000);
     t.ok(closedAfter !== 'timeout' && closedAfter <= 30_000, `${what}: closed by the server after ${closedAfter} ms`);
     t.match(raw.received(), /^HTTP\/1\.1 408 [^]*"code":"request_timeout"/, `${what}: told why`);
@@ -73,18 +98,34 @@ t.test('/metrics and the detailed readiness report are on the metrics port only'
   t.equal(metrics.status, 404, 'not on the public port');
   const ready = await stack.request('GET', '/health/ready');
   t.equal(ready.status, 200);
-  t.same(ready.json, { status: 'ok', service: 'gateway', checks: { auth: { status: 'up' }, referral: { status: 'up' } } }, 'up or down per service, nothing else');
+  t.same(
+    ready.json,
+    { status: 'ok', service: 'gateway', checks: { auth: { status: 'up' }, referral: { status: 'up' } } },
+    'up or down per service, nothing else',
+  );
 
   const internal = `http://127.0.0.1:${stack.ports.GATEWAY_METRICS_PORT}`;
   const scraped = await fetch(`${internal}/metrics`);
   t.equal(scraped.status, 200);
   t.match(await scraped.text(), /http_request_duration_seconds_count\{[^}]*service="gateway"/);
   const report = (await (await fetch(`${internal}/health/ready`)).json()) as Record<string, unknown>;
-  t.match(report, { status: 'ok', checks: { auth: { status: 'up', latency_ms: Number, details: { redis: { status: 'up' } } }, referral: { status: 'up', details: { postgres: { status: 'up' } } } } });
+  t.match(report, {
+    status: 'ok',
+    checks: {
+      auth: { status: 'up', latency_ms: Number, details: { redis: { status: 'up' } } },
+      referral: { status: 'up', details: { postgres: { status: 'up' } } },
+    },
+  });
 });
 
 t.test('the stack is still healthy, and nothing answered 5xx or logged an error', async (t) => {
   t.equal((await stack.request('GET', '/health/ready')).status, 200);
-  t.notOk(stack.lines.some((l) => /"status":5\d\d/.test(l)), 'no 5xx answer was logged');
-  t.notOk(stack.lines.some((l) => /"level":(50|60)/.test(l)), 'no error-level log line');
+  t.notOk(
+    stack.lines.some((l) => /"status":5\d\d/.test(l)),
+    'no 5xx answer was logged',
+  );
+  t.notOk(
+    stack.lines.some((l) => /"level":(50|60)/.test(l)),
+    'no error-level log line',
+  );
 });

@@ -11,13 +11,25 @@ t.test('sign up, then sign in again', async (t) => {
   const first = await stack.signIn('8 (912) 000-00-01');
   t.equal(first.status, 200, first.text);
   t.equal(first.json.created, true);
-  t.match(first.json.user, { phone: '+79120000001', invite_code: /^[A-Z0-9]{6}$/, invited_users: [], invited_count: 0 });
+  t.match(first.json.user, {
+    phone: '+79120000001',
+    invite_code: /^[A-Z0-9]{6}$/,
+    invited_users: [],
+    invited_count: 0,
+  });
   t.match(first.json.tokens, { token_type: 'Bearer', expires_in: 900 });
 
-  const profile = await stack.request('GET', '/api/v1/profile', { headers: { authorization: `Bearer ${first.json.tokens.access}` } });
+  const profile = await stack.request('GET', '/api/v1/profile', {
+    headers: { authorization: `Bearer ${first.json.tokens.access}` },
+  });
   t.equal(profile.status, 200);
   t.same(profile.json, first.json.user);
-  t.notOk(stack.lines.some((l) => !l.includes('SMS to') && new RegExp(`(?<![0-9])${first.code}(?![0-9])`).test(l.replace(/"time":\d+/g, ''))), 'the code is in no other line');
+  t.notOk(
+    stack.lines.some(
+      (l) => !l.includes('SMS to') && new RegExp(`(?<![0-9])${first.code}(?![0-9])`).test(l.replace(/"time":\d+/g, '')),
+    ),
+    'the code is in no other line',
+  );
 });
 
 t.test('invites: sign-up with a code, activation, and the inviter is told by SMS', async (t) => {
@@ -28,26 +40,43 @@ t.test('invites: sign-up with a code, activation, and the inviter is told by SMS
   const joined = await stack.signIn('+79120000011', { invite_code: code.toLowerCase() });
   t.equal(joined.status, 200, joined.text);
   t.equal(joined.json.user.activated_invite_code, code);
-  t.match(await stack.nextSms('+79120000010', /activated your invite code/, since), code, 'the note reaches the inviter');
+  t.match(
+    await stack.nextSms('+79120000010', /activated your invite code/, since),
+    code,
+    'the note reaches the inviter',
+  );
 
   const later = await stack.signIn('+79120000012');
   const token = later.json.tokens.access as string;
-  const activated = await stack.request('PUT', '/api/v1/profile/invite', { headers: { authorization: `Bearer ${token}` }, body: { invite_code: ` ${code} ` } });
+  const activated = await stack.request('PUT', '/api/v1/profile/invite', {
+    headers: { authorization: `Bearer ${token}` },
+    body: { invite_code: ` ${code} ` },
+  });
   t.equal(activated.status, 200);
   t.same(activated.json, { status: 'activated', activated_invite_code: code });
-  const again = await stack.request('PUT', '/api/v1/profile/invite', { headers: { authorization: `Bearer ${token}` }, body: { invite_code: code } });
+  const again = await stack.request('PUT', '/api/v1/profile/invite', {
+    headers: { authorization: `Bearer ${token}` },
+    body: { invite_code: code },
+  });
   t.equal(again.status, 200, 'idempotent');
-  const cycle = await stack.request('PUT', '/api/v1/profile/invite', { headers: { authorization: `Bearer ${inviter.json.tokens.access}` }, body: { invite_code: later.json.user.invite_code } });
+  const cycle = await stack.request('PUT', '/api/v1/profile/invite', {
+    headers: { authorization: `Bearer ${inviter.json.tokens.access}` },
+    body: { invite_code: later.json.user.invite_code },
+  });
   t.equal(cycle.json.code, 'invite_cycle');
 
-  const profile = await stack.request('GET', '/api/v1/profile', { headers: { authorization: `Bearer ${inviter.json.tokens.access}` } });
+  const profile = await stack.request('GET', '/api/v1/profile', {
+    headers: { authorization: `Bearer ${inviter.json.tokens.access}` },
+  });
   t.same(profile.json.invited_users, ['+79120000012', '+79120000011']);
   t.equal(profile.json.invited_count, 2);
 
   const refused = await stack.signIn('+79120000013', { invite_code: 'ZZZZZZ' });
   t.equal(refused.status, 404);
   t.equal(refused.json.code, 'invite_not_found');
-  const retry = await stack.request('POST', '/api/v1/auth/verify', { body: { phone: '+79120000013', code: refused.code } });
+  const retry = await stack.request('POST', '/api/v1/auth/verify', {
+    body: { phone: '+79120000013', code: refused.code },
+  });
   t.equal(retry.status, 200, 'the code stayed valid after the refused invite');
   t.equal(retry.json.created, true);
 });
@@ -59,10 +88,17 @@ t.test('parallel verifies with the right code and an invite: one sign-in, one ac
   t.equal(sent.status, 200);
   const code = loginCodeIn(await stack.nextSms('+79120000061', /login code/, since));
   const body = { phone: '+79120000061', code, invite_code: inviter.json.user.invite_code };
-  const answers = await Promise.all(Array.from({ length: 8 }, () => stack.request('POST', '/api/v1/auth/verify', { body })));
+  const answers = await Promise.all(
+    Array.from({ length: 8 }, () => stack.request('POST', '/api/v1/auth/verify', { body })),
+  );
   t.same(answers.map((a) => a.status).sort(), [200, 401, 401, 401, 401, 401, 401, 401], 'one winner');
-  t.ok(answers.filter((a) => a.status === 401).every((a) => a.json.code === 'otp_expired'), 'the others: otp_expired');
-  const profile = await stack.request('GET', '/api/v1/profile', { headers: { authorization: `Bearer ${inviter.json.tokens.access}` } });
+  t.ok(
+    answers.filter((a) => a.status === 401).every((a) => a.json.code === 'otp_expired'),
+    'the others: otp_expired',
+  );
+  const profile = await stack.request('GET', '/api/v1/profile', {
+    headers: { authorization: `Bearer ${inviter.json.tokens.access}` },
+  });
   t.equal(profile.json.invited_count, 1, 'the invite was applied once');
   t.same(profile.json.invited_users, ['+79120000061']);
 });
@@ -77,7 +113,9 @@ t.test('refresh rotates, reuse revokes, logout ends the session', async (t) => {
   const revoked = await stack.request('POST', '/api/v1/auth/refresh', { body: { refresh: rotated.json.refresh } });
   t.equal(revoked.json.code, 'token_invalid', 'the whole session went');
 
-  const fresh = await stack.request('POST', '/api/v1/auth/verify', { body: { phone: '+79120000020', code: login.code } });
+  const fresh = await stack.request('POST', '/api/v1/auth/verify', {
+    body: { phone: '+79120000020', code: login.code },
+  });
   t.equal(fresh.json.code, 'otp_expired', 'the spent code does not work again');
   const check = await stack.request('POST', '/api/v1/auth/token/verify', { body: { token: rotated.json.access } });
   t.match(check.json, { valid: true, sub: login.json.user.id });
@@ -86,7 +124,9 @@ t.test('refresh rotates, reuse revokes, logout ends the session', async (t) => {
   t.equal(other.json.created, true);
   const out = await stack.request('POST', '/api/v1/auth/logout', { body: { refresh: other.json.tokens.refresh } });
   t.equal(out.status, 204);
-  const afterLogout = await stack.request('POST', '/api/v1/auth/refresh', { body: { refresh: other.json.tokens.refresh } });
+  const afterLogout = await stack.request('POST', '/api/v1/auth/refresh', {
+    body: { refresh: other.json.tokens.refresh },
+  });
   t.equal(afterLogout.json.code, 'token_invalid', 'logged out');
 
   const jwks = await stack.request<{ keys: unknown[] }>('GET', '/.well-known/jwks.json');
@@ -95,9 +135,16 @@ t.test('refresh rotates, reuse revokes, logout ends the session', async (t) => {
 
 t.test("the first seed's client flow on its legacy paths, with its own headers and bodies", async (t) => {
   interface PostmanItem {
-    request: { method: string; header: Array<{ key: string; value: string }>; body?: { raw: string }; url: { path: string[] } };
+    request: {
+      method: string;
+      header: Array<{ key: string; value: string }>;
+      body?: { raw: string };
+      url: { path: string[] };
+    };
   }
-  const collection = JSON.parse(readFileSync(join(REPO_ROOT, 'docs/first-seed.postman_collection.json'), 'utf8')) as { item: PostmanItem[] };
+  const collection = JSON.parse(readFileSync(join(REPO_ROOT, 'docs/first-seed.postman_collection.json'), 'utf8')) as {
+    item: PostmanItem[];
+  };
   const [sendCode, verify, profile, setInvite] = collection.item.map((item) => ({
     method: item.request.method,
     path: `/${item.request.url.path.join('/')}`,
@@ -112,7 +159,10 @@ t.test("the first seed's client flow on its legacy paths, with its own headers a
   // Like Postman, keep the cookies the server sets.
   let cookie = '';
   const send = async <T = JsonObject>(req: typeof sendCode, body?: string) => {
-    const res = await stack.request<T>(req.method, req.path, { headers: { ...req.headers, ...(cookie ? { cookie } : {}) }, raw: body });
+    const res = await stack.request<T>(req.method, req.path, {
+      headers: { ...req.headers, ...(cookie ? { cookie } : {}) },
+      raw: body,
+    });
     const setCookie = res.headers.get('set-cookie');
     if (setCookie) cookie = setCookie.split(';')[0] ?? '';
     return res;
@@ -135,15 +185,32 @@ t.test("the first seed's client flow on its legacy paths, with its own headers a
   const me = await send(profile);
   t.equal(me.status, 200, me.text);
   t.equal(me.json.phone, '+79346559036');
-  t.same(Object.keys(me.json).sort(), ['activated_invite_code', 'created_at', 'email', 'first_name', 'id', 'invite_code', 'invited_count', 'invited_users', 'last_name', 'phone']);
+  t.same(Object.keys(me.json).sort(), [
+    'activated_invite_code',
+    'created_at',
+    'email',
+    'first_name',
+    'id',
+    'invite_code',
+    'invited_count',
+    'invited_users',
+    'last_name',
+    'phone',
+  ]);
 
-  const activated = await send(setInvite, (setInvite.body ?? '').replace('"string"', JSON.stringify(inviter.json.user.invite_code)));
+  const activated = await send(
+    setInvite,
+    (setInvite.body ?? '').replace('"string"', JSON.stringify(inviter.json.user.invite_code)),
+  );
   t.equal(activated.status, 200, activated.text);
   t.equal(activated.json.activated_invite_code, inviter.json.user.invite_code);
 });
 
 t.test('every answer carries a request id, and every service logs it', async (t) => {
-  const res = await stack.request('POST', '/api/v1/auth/send-code', { body: { phone: '+79120000040' }, headers: { 'x-request-id': 'e2e-trace-42' } });
+  const res = await stack.request('POST', '/api/v1/auth/send-code', {
+    body: { phone: '+79120000040' },
+    headers: { 'x-request-id': 'e2e-trace-42' },
+  });
   t.equal(res.headers.get('x-request-id'), 'e2e-trace-42');
   await stack.waitForLine((l) => l.startsWith('[auth]') && l.includes('"request_id":"e2e-trace-42"'), 5000, 0);
   t.pass('auth logged the id the client sent');
@@ -156,7 +223,10 @@ t.test('every answer carries a request id, and every service logs it', async (t)
 });
 
 t.test('internal routes are not reachable through the gateway', async (t) => {
-  const res = await stack.request('POST', '/internal/v1/users/sign-in', { body: { phone: '+79120000050' }, headers: { 'x-internal-token': 'dev-internal-token-do-not-use-in-production' } });
+  const res = await stack.request('POST', '/internal/v1/users/sign-in', {
+    body: { phone: '+79120000050' },
+    headers: { 'x-internal-token': 'dev-internal-token-do-not-use-in-production' },
+  });
   t.equal(res.status, 404);
   t.equal(res.json.code, 'not_found');
 });
@@ -164,7 +234,20 @@ t.test('internal routes are not reachable through the gateway', async (t) => {
 t.test('/docs/json lists every public route with schemas, and no internal one', async (t) => {
   const res = await stack.request('GET', '/docs/json');
   t.equal(res.status, 200);
-  const doc = res.json as { paths: Record<string, Record<string, { deprecated?: boolean; requestBody?: unknown; responses?: Record<string, { content?: Record<string, { schema?: unknown }> }> }>>; components: { securitySchemes: Record<string, unknown> } };
+  const doc = res.json as {
+    paths: Record<
+      string,
+      Record<
+        string,
+        {
+          deprecated?: boolean;
+          requestBody?: unknown;
+          responses?: Record<string, { content?: Record<string, { schema?: unknown }> }>;
+        }
+      >
+    >;
+    components: { securitySchemes: Record<string, unknown> };
+  };
   const routes: Array<[string, string, boolean?]> = [
     ['post', '/api/v1/auth/send-code'],
     ['post', '/api/v1/auth/verify'],
@@ -191,15 +274,25 @@ t.test('/docs/json lists every public route with schemas, and no internal one', 
     }
     t.equal(operation.deprecated === true, legacy === true, `${path}: deprecated only if legacy`);
     const responses = Object.entries(operation.responses ?? {});
-    t.ok(responses.some(([status]) => status.startsWith('2')), `${method} ${path}: a success response`);
-    if (path !== '/.well-known/jwks.json') t.ok(responses.some(([status]) => /^[45]/.test(status)), `${method} ${path}: its error responses`);
+    t.ok(
+      responses.some(([status]) => status.startsWith('2')),
+      `${method} ${path}: a success response`,
+    );
+    if (path !== '/.well-known/jwks.json')
+      t.ok(
+        responses.some(([status]) => /^[45]/.test(status)),
+        `${method} ${path}: its error responses`,
+      );
     for (const [status, response] of responses) {
       if (status === '204') continue;
       const schema = Object.values(response.content ?? {})[0]?.schema;
       t.ok(schema, `${method} ${path} ${status} has a response schema`);
     }
   }
-  t.notOk(Object.keys(doc.paths).some((p) => p.toLowerCase().includes('internal')), 'no internal path');
+  t.notOk(
+    Object.keys(doc.paths).some((p) => p.toLowerCase().includes('internal')),
+    'no internal path',
+  );
   t.ok(doc.components.securitySchemes['bearerAuth'], 'the bearer scheme is described');
   const documented = Object.entries(doc.paths).flatMap(([path, item]) => Object.keys(item).map((m) => `${m} ${path}`));
   t.same(documented.sort(), routes.map(([m, p]) => `${m} ${p}`).sort(), 'nothing undocumented, nothing extra');
@@ -210,6 +303,9 @@ t.test('SIGTERM stops all four processes within 10 seconds, exit 0', async (t) =
   t.equal(code, 0);
   t.ok(ms < 10_000, `stopped in ${ms} ms`);
   for (const { name } of PROCESSES) {
-    t.ok(stack.lines.some((l) => l.startsWith(`[${name}]`) && l.includes('received SIGTERM')), `${name} closed gracefully`);
+    t.ok(
+      stack.lines.some((l) => l.startsWith(`[${name}]`) && l.includes('received SIGTERM')),
+      `${name} closed gracefully`,
+    );
   }
 });

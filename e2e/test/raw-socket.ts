@@ -52,7 +52,10 @@ export function openRaw(url: string): Promise<RawConnection> {
 
 /** The promise's value, or 'timeout' if it has not settled within `ms`. */
 export const within = <T>(promise: Promise<T>, ms: number): Promise<T | 'timeout'> =>
-  Promise.race([promise, new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), Math.max(0, ms)).unref())]);
+  Promise.race([
+    promise,
+    new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), Math.max(0, ms)).unref()),
+  ]);
 
 /** A whole HTTP/1.1 answer with a Content-Length body, after any interim (1xx) answers. */
 export const completeAnswer = (data: string): boolean => {

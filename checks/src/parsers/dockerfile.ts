@@ -69,7 +69,10 @@ export function parseDockerfile(text: string): Dockerfile {
       // Only an ARG before the first FROM can be used in a FROM line.
       if (ins.keyword === 'ARG') {
         const [key, ...rest] = ins.args.split('=');
-        args[(key as string).trim()] = rest.join('=').trim().replace(/^"(.*)"$/, '$1');
+        args[(key as string).trim()] = rest
+          .join('=')
+          .trim()
+          .replace(/^"(.*)"$/, '$1');
       }
     } else {
       (stages[stages.length - 1] as Stage).instructions.push(ins);

@@ -1,7 +1,17 @@
 import type { FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
 import { type Config } from '@refstack/shared/contracts';
-import { closeRedis, createServiceApp, createSmsQueue, lazyRedis, pingRedis, registerOpenApi, StoreUnreachableError, type DestinationStream, type SmsQueue } from '@refstack/shared/platform';
+import {
+  closeRedis,
+  createServiceApp,
+  createSmsQueue,
+  lazyRedis,
+  pingRedis,
+  registerOpenApi,
+  StoreUnreachableError,
+  type DestinationStream,
+  type SmsQueue,
+} from '@refstack/shared/platform';
 import { loginServiceFactory } from './login-service.js';
 import { OtpStore } from './otp/otp-store.js';
 import { otpServiceFactory } from './otp/otp-service.js';
@@ -45,7 +55,10 @@ async function compose(config: Config, options: AuthAppOptions, redis: Redis): P
   });
   if (!options.redis) app.addHook('onClose', () => closeRedis(redis));
 
-  await registerOpenApi(app, { title: 'Refstack auth', description: 'Phone login with one-time SMS codes; tokens and sessions.' });
+  await registerOpenApi(app, {
+    title: 'Refstack auth',
+    description: 'Phone login with one-time SMS codes; tokens and sessions.',
+  });
 
   if (!config.tokens.privateKeyPem) {
     // The development signing key lives in Redis: wait for the connection rather than fail on it.

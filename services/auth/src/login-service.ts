@@ -1,4 +1,11 @@
-import { AppError, requireInviteCode, requirePhone, type Config, type Profile, type Tokens } from '@refstack/shared/contracts';
+import {
+  AppError,
+  requireInviteCode,
+  requirePhone,
+  type Config,
+  type Profile,
+  type Tokens,
+} from '@refstack/shared/contracts';
 import type { OtpService } from './otp/otp-service.js';
 import type { ReferralClient } from './referral-client.js';
 import type { TokenService } from './tokens/token-service.js';
@@ -21,7 +28,10 @@ export interface VerifyInput {
 /** Time a verify may spend in auth before it calls the referral service (two Redis steps). */
 const BEFORE_REFERRAL_MS = 1000;
 
-const unavailable = () => new AppError('service_unavailable', 'Sign-in took too long; the code stays valid, try again shortly.', { retryAfter: 1 });
+const unavailable = () =>
+  new AppError('service_unavailable', 'Sign-in took too long; the code stays valid, try again shortly.', {
+    retryAfter: 1,
+  });
 
 /**
  * Verify = check the code (counted) and claim it, sign in at referral (creates the user, applies
@@ -30,9 +40,19 @@ const unavailable = () => new AppError('service_unavailable', 'Sign-in took too 
  * unreachable referral service or a sign-in that ran past its deadline gives the code back, so a
  * login is never answered as failed after it was spent, nor spent after its caller gave up.
  */
-export function loginServiceFactory({ otp, referral, tokens, config, elapsed = () => performance.now() }: LoginServiceDeps) {
+export function loginServiceFactory({
+  otp,
+  referral,
+  tokens,
+  config,
+  elapsed = () => performance.now(),
+}: LoginServiceDeps) {
   return {
-    async verify(input: VerifyInput, requestId: string, ip: string): Promise<{ user: Profile; tokens: Tokens; created: boolean }> {
+    async verify(
+      input: VerifyInput,
+      requestId: string,
+      ip: string,
+    ): Promise<{ user: Profile; tokens: Tokens; created: boolean }> {
       const deadline = elapsed() + BEFORE_REFERRAL_MS + config.referralTimeoutMs;
       const phone = requirePhone(input.phone, config.phone);
       let inviteCode: string | undefined;

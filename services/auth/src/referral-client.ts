@@ -25,9 +25,19 @@ export interface ReferralClientLog {
  * Invite refusals come back as the same problem; anything else that goes wrong is a 503, so the
  * caller keeps its code and can retry.
  */
-export function createReferralClient(options: { baseUrl: string; internalToken: string; log: ReferralClientLog }): ReferralClient {
+export function createReferralClient(options: {
+  baseUrl: string;
+  internalToken: string;
+  log: ReferralClientLog;
+}): ReferralClient {
   const pool = new Pool(options.baseUrl, { connections: 32, keepAliveTimeout: 30_000, connectTimeout: 2000 });
-  const unavailable = (cause: unknown) => new AppError('service_unavailable', 'Sign-in is temporarily unavailable; the code stays valid, try again shortly.', { retryAfter: 1 }, cause);
+  const unavailable = (cause: unknown) =>
+    new AppError(
+      'service_unavailable',
+      'Sign-in is temporarily unavailable; the code stays valid, try again shortly.',
+      { retryAfter: 1 },
+      cause,
+    );
 
   return {
     async signIn(input, requestId, timeoutMs) {
@@ -36,8 +46,15 @@ export function createReferralClient(options: { baseUrl: string; internalToken: 
         response = await pool.request({
           path: SIGN_IN_PATH,
           method: 'POST',
-          headers: { 'content-type': 'application/json', [INTERNAL_TOKEN_HEADER]: options.internalToken, [REQUEST_ID_HEADER]: requestId },
-          body: JSON.stringify({ phone: input.phone, ...(input.inviteCode ? { invite_code: input.inviteCode } : {}) } satisfies SignInRequest),
+          headers: {
+            'content-type': 'application/json',
+            [INTERNAL_TOKEN_HEADER]: options.internalToken,
+            [REQUEST_ID_HEADER]: requestId,
+          },
+          body: JSON.stringify({
+            phone: input.phone,
+            ...(input.inviteCode ? { invite_code: input.inviteCode } : {}),
+          } satisfies SignInRequest),
           headersTimeout: timeoutMs,
           bodyTimeout: timeoutMs,
         });

@@ -20,10 +20,14 @@ async function main(): Promise<void> {
     log,
   });
   // Finishes the job in hand, then stops taking new ones.
-  closeOnSignals('sms-worker', async () => {
-    await worker.close();
-    await connection.quit();
-  }, log);
+  closeOnSignals(
+    'sms-worker',
+    async () => {
+      await worker.close();
+      await connection.quit();
+    },
+    log,
+  );
   await worker.waitUntilReady();
   log.info({ provider: config.sms.provider, concurrency: config.sms.concurrency }, 'sms worker ready');
 }

@@ -1,7 +1,14 @@
 import Fastify, { type FastifyInstance } from 'fastify';
 import { Redis } from 'ioredis';
 import { generateInviteCode, problemBody, PROBLEM_CONTENT_TYPE, type Profile } from '@refstack/shared/contracts';
-import { createTestRedisPrefix, LogCapture, SmsOutbox, TEST_REDIS_URL, testConfig, type Teardownable } from '@refstack/shared/testing';
+import {
+  createTestRedisPrefix,
+  LogCapture,
+  SmsOutbox,
+  TEST_REDIS_URL,
+  testConfig,
+  type Teardownable,
+} from '@refstack/shared/testing';
 import { buildApp } from '../src/app.js';
 import type { ReferralClient } from '../src/referral-client.js';
 
@@ -11,7 +18,13 @@ export const INTERNAL_TOKEN = 'test-internal-token-0123456789abcdef';
  * A stand-in for the referral service's internal sign-in, over real HTTP: it creates users on first
  * sign-in and refuses the invite code `NOPE00` the way referral does.
  */
-export async function startReferralStandIn(t: Teardownable): Promise<{ url: string; users: Map<string, Profile>; calls: Array<{ phone: string; invite_code?: string }>; app: FastifyInstance; delay: { ms: number } }> {
+export async function startReferralStandIn(t: Teardownable): Promise<{
+  url: string;
+  users: Map<string, Profile>;
+  calls: Array<{ phone: string; invite_code?: string }>;
+  app: FastifyInstance;
+  delay: { ms: number };
+}> {
   const users = new Map<string, Profile>();
   const calls: Array<{ phone: string; invite_code?: string }> = [];
   /** How long each sign-in takes to answer; a test raises it to play a slow referral service. */
@@ -24,7 +37,10 @@ export async function startReferralStandIn(t: Teardownable): Promise<{ url: stri
     }
     calls.push(request.body);
     if (request.body.invite_code === 'NOPE00') {
-      return reply.code(404).type(PROBLEM_CONTENT_TYPE).send(problemBody('invite_not_found', 'No user has this invite code.'));
+      return reply
+        .code(404)
+        .type(PROBLEM_CONTENT_TYPE)
+        .send(problemBody('invite_not_found', 'No user has this invite code.'));
     }
     const existing = users.get(request.body.phone);
     if (existing) return { user: existing, created: false, roles: [] };
@@ -64,7 +80,11 @@ export interface AuthTestContext {
  * An auth app on real Redis (its own key prefix), with a movable clock, an SMS outbox and a
  * referral stand-in. `env` overrides configuration like environment variables would.
  */
-export async function buildAuthTestApp(t: Teardownable, env: Record<string, string> = {}, options: { referralClient?: ReferralClient } = {}): Promise<AuthTestContext> {
+export async function buildAuthTestApp(
+  t: Teardownable,
+  env: Record<string, string> = {},
+  options: { referralClient?: ReferralClient } = {},
+): Promise<AuthTestContext> {
   const prefix = createTestRedisPrefix(t);
   const redis = new Redis(TEST_REDIS_URL, { maxRetriesPerRequest: 1 });
   t.teardown(() => redis.quit());
@@ -77,8 +97,20 @@ export async function buildAuthTestApp(t: Teardownable, env: Record<string, stri
       this.now += seconds * 1000;
     },
   };
-  const config = testConfig({ REDIS_KEY_PREFIX: prefix, LOG_LEVEL: 'info', REFERRAL_URL: referral.url, INTERNAL_TOKEN, ...env });
-  const app = await buildApp(config, { redis, logStream: logs, now: () => clock.now, sms: outbox, referral: options.referralClient });
+  const config = testConfig({
+    REDIS_KEY_PREFIX: prefix,
+    LOG_LEVEL: 'info',
+    REFERRAL_URL: referral.url,
+    INTERNAL_TOKEN,
+    ...env,
+  });
+  const app = await buildApp(config, {
+    redis,
+    logStream: logs,
+    now: () => clock.now,
+    sms: outbox,
+    referral: options.referralClient,
+  });
   t.teardown(() => app.close());
   return { app, redis, prefix, outbox, logs, clock, referral };
 }
@@ -86,12 +118,28 @@ export async function buildAuthTestApp(t: Teardownable, env: Record<string, stri
 export const PHONE = '+79123456789';
 
 /** `from`: the client's address (the default is the loopback a test client has). */
-export async function sendCode(app: FastifyInstance, phone: string = PHONE, headers: Record<string, string> = {}, from?: string) {
-  return app.inject({ method: 'POST', url: '/api/v1/auth/send-code', payload: { phone }, headers, ...(from ? { remoteAddress: from } : {}) });
+export async function sendCode(
+  app: FastifyInstance,
+  phone: string = PHONE,
+  headers: Record<string, string> = {},
+  from?: string,
+) {
+  return app.inject({
+    method: 'POST',
+    url: '/api/v1/auth/send-code',
+    payload: { phone },
+    headers,
+    ...(from ? { remoteAddress: from } : {}),
+  });
 }
 
 export async function verify(app: FastifyInstance, body: Record<string, unknown>, from?: string) {
-  return app.inject({ method: 'POST', url: '/api/v1/auth/verify', payload: body, ...(from ? { remoteAddress: from } : {}) });
+  return app.inject({
+    method: 'POST',
+    url: '/api/v1/auth/verify',
+    payload: body,
+    ...(from ? { remoteAddress: from } : {}),
+  });
 }
 
 /** Send-code then verify; returns the verify answer's body. */
@@ -100,5 +148,9 @@ export async function signIn(ctx: AuthTestContext, phone: string = PHONE) {
   if (sent.statusCode !== 200) throw new Error(`send-code answered ${sent.statusCode}: ${sent.body}`);
   const res = await verify(ctx.app, { phone, code: ctx.outbox.lastCodeFor(phone) });
   if (res.statusCode !== 200) throw new Error(`verify answered ${res.statusCode}: ${res.body}`);
-  return res.json() as { user: Profile; tokens: { access: string; refresh: string; token_type: string; expires_in: number }; created: boolean };
+  return res.json() as {
+    user: Profile;
+    tokens: { access: string; refresh: string; token_type: string; expires_in: number };
+    created: boolean;
+  };
 }

@@ -3,7 +3,9 @@ import { generateKeyPairSync } from 'node:crypto';
 import { testConfig, UNREACHABLE_REDIS_URL } from '@refstack/shared/testing';
 import { buildApp } from '../src/app.js';
 
-const pem = generateKeyPairSync('ec', { namedCurve: 'prime256v1' }).privateKey.export({ format: 'pem', type: 'pkcs8' }).toString();
+const pem = generateKeyPairSync('ec', { namedCurve: 'prime256v1' })
+  .privateKey.export({ format: 'pem', type: 'pkcs8' })
+  .toString();
 
 t.test('ready when Redis answers', async (t) => {
   const app = await buildApp(testConfig({ JWT_PRIVATE_KEY: pem }));
@@ -32,7 +34,10 @@ t.test('send-code answers 503, not 500 or a hang, while Redis is unreachable', a
 });
 
 t.test('without a configured key, start-up needs Redis and says so', async (t) => {
-  await t.rejects(buildApp(testConfig({ REDIS_URL: UNREACHABLE_REDIS_URL })), { name: 'StoreUnreachableError', message: /redis:\/\/127\.0\.0\.1:1/ });
+  await t.rejects(buildApp(testConfig({ REDIS_URL: UNREACHABLE_REDIS_URL })), {
+    name: 'StoreUnreachableError',
+    message: /redis:\/\/127\.0\.0\.1:1/,
+  });
 });
 
 t.test('unknown routes are 404 problems with a request id', async (t) => {

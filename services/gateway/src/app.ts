@@ -72,15 +72,19 @@ export async function buildApp(config: Config, options: GatewayAppOptions = {}):
   app.addHook('onClose', () => proxy.close());
   const legacyCookie = { secure: config.isProduction, maxAgeSeconds: config.tokens.accessTtlSeconds };
 
-  const forward = (upstream: Upstream, legacy?: LegacyRoute) => async (request: FastifyRequest, reply: FastifyReply) => {
-    if (!legacy) return proxy.forward(upstream, request, reply, { path: request.url });
-    const queryAt = request.url.indexOf('?');
-    return proxy.forward(upstream, request, reply, {
-      path: `${legacy.target}${queryAt >= 0 ? request.url.slice(queryAt) : ''}`,
-      headers: legacy.cookieSession ? withLegacyAuthorization(request) : {},
-      onAnswer: legacy.target === '/api/v1/auth/verify' ? (status, body, answer) => status === 200 && setLegacyCookie(answer, body, legacyCookie) : undefined,
-    });
-  };
+  const forward =
+    (upstream: Upstream, legacy?: LegacyRoute) => async (request: FastifyRequest, reply: FastifyReply) => {
+      if (!legacy) return proxy.forward(upstream, request, reply, { path: request.url });
+      const queryAt = request.url.indexOf('?');
+      return proxy.forward(upstream, request, reply, {
+        path: `${legacy.target}${queryAt >= 0 ? request.url.slice(queryAt) : ''}`,
+        headers: legacy.cookieSession ? withLegacyAuthorization(request) : {},
+        onAnswer:
+          legacy.target === '/api/v1/auth/verify'
+            ? (status, body, answer) => status === 200 && setLegacyCookie(answer, body, legacyCookie)
+            : undefined,
+      });
+    };
 
   for (const route of PROXY_ROUTES) {
     for (const path of route.paths) app.route({ method: PROXIED_METHODS, url: path, handler: forward(route.upstream) });

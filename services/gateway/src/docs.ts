@@ -24,7 +24,10 @@ export class DocsCache {
   ) {}
 
   current(): OpenApiDocument {
-    if (!this.merged) throw new AppError('service_unavailable', 'The API description is not available yet; try again shortly.', { retryAfter: 1 });
+    if (!this.merged)
+      throw new AppError('service_unavailable', 'The API description is not available yet; try again shortly.', {
+        retryAfter: 1,
+      });
     return this.merged;
   }
 
@@ -43,7 +46,10 @@ export class DocsCache {
   private async fetchAll(): Promise<void> {
     const specs = await Promise.all(
       this.bases.map(async (base) => {
-        const res = await request(`${base}${OPENAPI_PATH}`, { headersTimeout: this.timeoutMs, bodyTimeout: this.timeoutMs });
+        const res = await request(`${base}${OPENAPI_PATH}`, {
+          headersTimeout: this.timeoutMs,
+          bodyTimeout: this.timeoutMs,
+        });
         if (res.statusCode !== 200) {
           await res.body.dump();
           throw new Error(`${base} answered ${res.statusCode}`);
@@ -59,11 +65,19 @@ export class DocsCache {
 /** `GET /docs` (Swagger UI) and `GET /docs/json` over the merged document. */
 export async function registerDocs(app: FastifyInstance, cache: DocsCache): Promise<void> {
   // Static mode with an empty document: every answer is replaced by the merged one below.
-  await app.register(swagger, { mode: 'static', specification: { document: { openapi: '3.1.0', info: { title: 'Refstack API', version: '1.0.0' }, paths: {} } } });
+  await app.register(swagger, {
+    mode: 'static',
+    specification: { document: { openapi: '3.1.0', info: { title: 'Refstack API', version: '1.0.0' }, paths: {} } },
+  });
   app.addHook('onRequest', async (request) => {
     if (request.url.startsWith('/docs/json') || request.url.startsWith('/docs/yaml')) {
       await cache.refreshIfStale().catch((error: unknown) => {
-        throw new AppError('service_unavailable', 'The API description cannot be fetched from the services right now.', { retryAfter: 1 }, error);
+        throw new AppError(
+          'service_unavailable',
+          'The API description cannot be fetched from the services right now.',
+          { retryAfter: 1 },
+          error,
+        );
       });
     }
   });

@@ -41,7 +41,8 @@ const COMPACT_JWT = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
 export function withLegacyAuthorization(request: FastifyRequest): IncomingHttpHeaders {
   const cookie = request.cookies[LEGACY_COOKIE];
   if (request.headers.authorization || !cookie) return {};
-  if (!COMPACT_JWT.test(cookie)) throw new AppError('unauthorized', 'The login cookie is not a valid token; sign in again.');
+  if (!COMPACT_JWT.test(cookie))
+    throw new AppError('unauthorized', 'The login cookie is not a valid token; sign in again.');
   const unsafe = request.method !== 'GET' && request.method !== 'HEAD';
   if (unsafe && !request.headers['x-csrftoken']) {
     throw new AppError('forbidden', 'A cookie-authenticated change needs the X-CSRFTOKEN header.');

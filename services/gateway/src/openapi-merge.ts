@@ -60,7 +60,8 @@ export function mergeOpenApi(specs: readonly OpenApiDocument[], legacy: readonly
     copy.tags = ['legacy'];
     copy.operationId = `legacy${copy.operationId?.replace(/^./, (c) => c.toUpperCase()) ?? ''}`;
     copy.summary = `${copy.summary ?? ''} (first version's path)`.trim();
-    copy.description = `Served as \`${route.method} ${route.target}\`, with the same body and answer. ${copy.description ?? ''}`.trim();
+    copy.description =
+      `Served as \`${route.method} ${route.target}\`, with the same body and answer. ${copy.description ?? ''}`.trim();
     paths[route.path] = { ...paths[route.path], [method]: copy };
   }
   return {

@@ -8,6 +8,16 @@ import { upstreamChecks } from './readiness.js';
  * The gateway's internal port (GATEWAY_METRICS_PORT): `/metrics` of the public app and the
  * readiness report with each service's own checks, neither of which clients may see.
  */
-export function buildOperationsApp(app: FastifyInstance, config: Config, options: GatewayAppOptions = {}): FastifyInstance {
-  return createOperationsApp(app, { service: 'gateway', config, quietSuccess: true, logStream: options.logStream, readiness: upstreamChecks(config) });
+export function buildOperationsApp(
+  app: FastifyInstance,
+  config: Config,
+  options: GatewayAppOptions = {},
+): FastifyInstance {
+  return createOperationsApp(app, {
+    service: 'gateway',
+    config,
+    quietSuccess: true,
+    logStream: options.logStream,
+    readiness: upstreamChecks(config),
+  });
 }

@@ -28,8 +28,20 @@ export interface LegacyRoute {
 }
 
 export const LEGACY_ROUTES: readonly LegacyRoute[] = [
-  { method: 'POST', path: '/api/auth/send-code/', upstream: 'auth', target: '/api/v1/auth/send-code', cookieSession: false },
+  {
+    method: 'POST',
+    path: '/api/auth/send-code/',
+    upstream: 'auth',
+    target: '/api/v1/auth/send-code',
+    cookieSession: false,
+  },
   { method: 'POST', path: '/api/auth/verify/', upstream: 'auth', target: '/api/v1/auth/verify', cookieSession: false },
   { method: 'GET', path: '/api/profile/', upstream: 'referral', target: '/api/v1/profile', cookieSession: true },
-  { method: 'PUT', path: '/api/profile/set-invite/', upstream: 'referral', target: '/api/v1/profile/invite', cookieSession: true },
+  {
+    method: 'PUT',
+    path: '/api/profile/set-invite/',
+    upstream: 'referral',
+    target: '/api/v1/profile/invite',
+    cookieSession: true,
+  },
 ];

@@ -9,8 +9,33 @@ export type Upstream = 'auth' | 'referral';
 // Hop-by-hop headers (RFC 9110 §7.6.1), the ones the gateway alone sets, and the service
 // credential, which no client may present. `expect` is answered here: the gateway has read the
 // whole body before it forwards anything (and undici refuses to send the header at all).
-const DROP_REQUEST = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'expect', 'host', 'content-length', 'x-forwarded-for', 'x-real-ip', 'forwarded', 'x-forwarded-host', 'x-forwarded-proto', REQUEST_ID_HEADER, INTERNAL_TOKEN_HEADER]);
-const DROP_RESPONSE = new Set(['connection', 'keep-alive', 'transfer-encoding', 'content-length', 'date', REQUEST_ID_HEADER]);
+const DROP_REQUEST = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'transfer-encoding',
+  'te',
+  'trailer',
+  'upgrade',
+  'expect',
+  'host',
+  'content-length',
+  'x-forwarded-for',
+  'x-real-ip',
+  'forwarded',
+  'x-forwarded-host',
+  'x-forwarded-proto',
+  REQUEST_ID_HEADER,
+  INTERNAL_TOKEN_HEADER,
+]);
+const DROP_RESPONSE = new Set([
+  'connection',
+  'keep-alive',
+  'transfer-encoding',
+  'content-length',
+  'date',
+  REQUEST_ID_HEADER,
+]);
 
 export interface ProxyOptions {
   bases: Record<Upstream, string>;
@@ -61,7 +86,8 @@ function requestWhole(pool: Pool, options: Dispatcher.DispatchOptions): Promise<
         chunks.push(chunk);
         return true;
       },
-      onComplete: () => resolve({ status, rawHeaders, payload: chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks) }),
+      onComplete: () =>
+        resolve({ status, rawHeaders, payload: chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks) }),
       onError: reject,
     });
   });
@@ -76,11 +102,25 @@ export class UpstreamProxy {
   private readonly pools: Record<Upstream, Pool>;
 
   constructor(private readonly options: ProxyOptions) {
-    const poolOptions = { connections: 128, keepAliveTimeout: 30_000, connectTimeout: 2000, headersTimeout: options.timeoutMs, bodyTimeout: options.timeoutMs };
-    this.pools = { auth: new Pool(options.bases.auth, poolOptions), referral: new Pool(options.bases.referral, poolOptions) };
+    const poolOptions = {
+      connections: 128,
+      keepAliveTimeout: 30_000,
+      connectTimeout: 2000,
+      headersTimeout: options.timeoutMs,
+      bodyTimeout: options.timeoutMs,
+    };
+    this.pools = {
+      auth: new Pool(options.bases.auth, poolOptions),
+      referral: new Pool(options.bases.referral, poolOptions),
+    };
   }
 
-  async forward(upstream: Upstream, request: FastifyRequest, reply: FastifyReply, options: ForwardOptions): Promise<FastifyReply> {
+  async forward(
+    upstream: Upstream,
+    request: FastifyRequest,
+    reply: FastifyReply,
+    options: ForwardOptions,
+  ): Promise<FastifyReply> {
     // Headers the client names in its Connection header are hop-by-hop too (RFC 9110 §7.6.1).
     const named = connectionOptions(request.headers.connection);
     const headers: Record<string, string | string[]> = {};
@@ -97,11 +137,21 @@ export class UpstreamProxy {
 
     let answer: UpstreamAnswer;
     try {
-      answer = await requestWhole(this.pools[upstream], { path: options.path, method: request.method as Dispatcher.HttpMethod, headers, body });
+      answer = await requestWhole(this.pools[upstream], {
+        path: options.path,
+        method: request.method as Dispatcher.HttpMethod,
+        headers,
+        body,
+      });
     } catch (error) {
       request.log.warn({ upstream, reason: (error as Error).message }, 'upstream failed');
       if (isDependencyUnavailable(error)) {
-        throw new AppError('service_unavailable', `The ${upstream} service is not answering; try again shortly.`, { retryAfter: 1 }, error);
+        throw new AppError(
+          'service_unavailable',
+          `The ${upstream} service is not answering; try again shortly.`,
+          { retryAfter: 1 },
+          error,
+        );
       }
       throw new AppError('bad_gateway', `The ${upstream} service gave no usable answer.`, {}, error);
     }
@@ -113,7 +163,8 @@ export class UpstreamProxy {
       if (DROP_RESPONSE.has(name)) continue;
       const value = rawHeaders[i + 1]!.toString('latin1');
       const earlier = answerHeaders[name];
-      answerHeaders[name] = earlier === undefined ? value : Array.isArray(earlier) ? [...earlier, value] : [earlier, value];
+      answerHeaders[name] =
+        earlier === undefined ? value : Array.isArray(earlier) ? [...earlier, value] : [earlier, value];
     }
     void reply.headers(answerHeaders);
     options.onAnswer?.(status, payload, reply);

@@ -8,8 +8,16 @@ import { buildOperationsApp } from '../src/operations.js';
 async function upstream(t: Test) {
   const seen: Array<{ url: string; headers: Record<string, unknown> }> = [];
   const app = Fastify();
-  app.post('/api/v1/auth/verify', async () => ({ user: { id: '1' }, tokens: { access: 'header.payload.signature', refresh: 'r' }, created: true }));
-  app.get('/openapi.json', async () => ({ openapi: '3.1.0', info: { title: 'x', version: '1' }, paths: { '/api/v1/profile': { get: { responses: { 200: { description: 'ok' } } } }, '/internal/x': { post: {} } } }));
+  app.post('/api/v1/auth/verify', async () => ({
+    user: { id: '1' },
+    tokens: { access: 'header.payload.signature', refresh: 'r' },
+    created: true,
+  }));
+  app.get('/openapi.json', async () => ({
+    openapi: '3.1.0',
+    info: { title: 'x', version: '1' },
+    paths: { '/api/v1/profile': { get: { responses: { 200: { description: 'ok' } } } }, '/internal/x': { post: {} } },
+  }));
   app.all('/*', async (request) => {
     seen.push({ url: request.url, headers: request.headers });
     return { ok: true };
@@ -30,7 +38,12 @@ async function setup(t: Test, env: Record<string, string> = {}) {
 
 t.test('legacy clients keep their login in a cookie; v1 routes ignore it', async (t) => {
   const { gateway, up } = await setup(t);
-  const login = await gateway.inject({ method: 'POST', url: '/api/auth/verify/', payload: { phone: '79346559036', code: '1434' }, headers: { 'x-csrftoken': 'abc' } });
+  const login = await gateway.inject({
+    method: 'POST',
+    url: '/api/auth/verify/',
+    payload: { phone: '79346559036', code: '1434' },
+    headers: { 'x-csrftoken': 'abc' },
+  });
   t.equal(login.statusCode, 200);
   t.same(login.json().tokens.access, 'header.payload.signature', 'the body is unchanged');
   const setCookie = String(login.headers['set-cookie']);
@@ -54,41 +67,93 @@ t.test('legacy clients keep their login in a cookie; v1 routes ignore it', async
   t.notOk(up.seen.at(-1)?.headers['authorization'], 'v1 routes do not read the cookie');
 
   const count = up.seen.length;
-  const forged = await gateway.inject({ method: 'PUT', url: '/api/profile/set-invite/', headers: { cookie }, payload: { invite_code: 'AB12CD' } });
+  const forged = await gateway.inject({
+    method: 'PUT',
+    url: '/api/profile/set-invite/',
+    headers: { cookie },
+    payload: { invite_code: 'AB12CD' },
+  });
   t.equal(forged.statusCode, 403, 'a cookie-authenticated change without X-CSRFTOKEN is refused');
   t.equal(forged.json().code, 'forbidden');
   t.equal(up.seen.length, count, 'and never forwarded');
-  const real = await gateway.inject({ method: 'PUT', url: '/api/profile/set-invite/', headers: { cookie, 'x-csrftoken': 'abc' }, payload: { invite_code: 'AB12CD' } });
+  const real = await gateway.inject({
+    method: 'PUT',
+    url: '/api/profile/set-invite/',
+    headers: { cookie, 'x-csrftoken': 'abc' },
+    payload: { invite_code: 'AB12CD' },
+  });
   t.equal(real.statusCode, 200);
   t.equal(up.seen.at(-1)?.headers['authorization'], 'Bearer header.payload.signature');
 });
 
-t.test('a malformed legacy cookie is a 401 unauthorized problem, never forwarded; the login paths ignore it', async (t) => {
-  const { gateway, up } = await setup(t);
-  const broken = ['a%0Ab.c.d', 'a.b.c%0A', '%E2%80%AE', '\u202e.b.c', '%FF', 'é.b.c', 'x'.repeat(3000), 'a.b', 'a.b.c.d', 'a..c', 'a b.c.d', '"a.b.c"'];
-  for (const value of broken) {
-    const count = up.seen.length;
-    for (const [method, url] of [['GET', '/api/profile/'], ['PUT', '/api/profile/set-invite/']] as const) {
-      const res = await gateway.inject({ method, url, headers: { cookie: `refstack_access=${value}`, 'x-csrftoken': 'abc' }, payload: method === 'PUT' ? { invite_code: 'AB12CD' } : undefined });
-      t.equal(res.statusCode, 401, `${method} ${url} ${JSON.stringify(value).slice(0, 30)}`);
-      t.match(res.headers['content-type'], /^application\/problem\+json/);
-      t.equal(res.json().code, 'unauthorized');
+t.test(
+  'a malformed legacy cookie is a 401 unauthorized problem, never forwarded; the login paths ignore it',
+  async (t) => {
+    const { gateway, up } = await setup(t);
+    const broken = [
+      'a%0Ab.c.d',
+      'a.b.c%0A',
+      '%E2%80%AE',
+      '\u202e.b.c',
+      '%FF',
+      'é.b.c',
+      'x'.repeat(3000),
+      'a.b',
+      'a.b.c.d',
+      'a..c',
+      'a b.c.d',
+      '"a.b.c"',
+    ];
+    for (const value of broken) {
+      const count = up.seen.length;
+      for (const [method, url] of [
+        ['GET', '/api/profile/'],
+        ['PUT', '/api/profile/set-invite/'],
+      ] as const) {
+        const res = await gateway.inject({
+          method,
+          url,
+          headers: { cookie: `refstack_access=${value}`, 'x-csrftoken': 'abc' },
+          payload: method === 'PUT' ? { invite_code: 'AB12CD' } : undefined,
+        });
+        t.equal(res.statusCode, 401, `${method} ${url} ${JSON.stringify(value).slice(0, 30)}`);
+        t.match(res.headers['content-type'], /^application\/problem\+json/);
+        t.equal(res.json().code, 'unauthorized');
+      }
+      t.equal(up.seen.length, count, 'nothing was forwarded');
     }
-    t.equal(up.seen.length, count, 'nothing was forwarded');
-  }
-  const login = await gateway.inject({ method: 'POST', url: '/api/auth/verify/', headers: { cookie: 'refstack_access=a%0Ab', 'x-csrftoken': 'abc' }, payload: { phone: '79346559036', code: '1434' } });
-  t.equal(login.statusCode, 200, 'a client with a broken cookie can sign in again');
-  t.match(String(login.headers['set-cookie']), /^refstack_access=header\.payload\.signature;/, 'and gets a good cookie');
-  const sent = await gateway.inject({ method: 'POST', url: '/api/auth/send-code/', headers: { cookie: 'refstack_access=header.payload.signature' }, payload: { phone: '79346559036' } });
-  t.equal(sent.statusCode, 200, 'the login paths do not treat the cookie as a session');
-  t.notOk(up.seen.at(-1)?.headers['authorization']);
-});
+    const login = await gateway.inject({
+      method: 'POST',
+      url: '/api/auth/verify/',
+      headers: { cookie: 'refstack_access=a%0Ab', 'x-csrftoken': 'abc' },
+      payload: { phone: '79346559036', code: '1434' },
+    });
+    t.equal(login.statusCode, 200, 'a client with a broken cookie can sign in again');
+    t.match(
+      String(login.headers['set-cookie']),
+      /^refstack_access=header\.payload\.signature;/,
+      'and gets a good cookie',
+    );
+    const sent = await gateway.inject({
+      method: 'POST',
+      url: '/api/auth/send-code/',
+      headers: { cookie: 'refstack_access=header.payload.signature' },
+      payload: { phone: '79346559036' },
+    });
+    t.equal(sent.statusCode, 200, 'the login paths do not treat the cookie as a session');
+    t.notOk(up.seen.at(-1)?.headers['authorization']);
+  },
+);
 
 t.test('the public port serves no /metrics and no readiness details; the operations port serves both', async (t) => {
   const { gateway: healthy } = await setup(t);
   const ok = await healthy.inject({ method: 'GET', url: '/health/ready' });
   t.equal(ok.statusCode, 200);
-  t.same(ok.json(), { status: 'ok', service: 'gateway', checks: { auth: { status: 'up' }, referral: { status: 'up' } } }, 'up or down per upstream, nothing else');
+  t.same(
+    ok.json(),
+    { status: 'ok', service: 'gateway', checks: { auth: { status: 'up' }, referral: { status: 'up' } } },
+    'up or down per upstream, nothing else',
+  );
 
   const { gateway, up } = await setup(t, { REFERRAL_URL: 'http://127.0.0.1:1' });
   const operations = buildOperationsApp(gateway, testConfig({ AUTH_URL: up.url, REFERRAL_URL: 'http://127.0.0.1:1' }));
@@ -99,15 +164,30 @@ t.test('the public port serves no /metrics and no readiness details; the operati
   t.equal(metrics.json().code, 'not_found');
   const down = await gateway.inject({ method: 'GET', url: '/health/ready' });
   t.equal(down.statusCode, 503, 'readiness keeps its status codes');
-  t.same(down.json(), { status: 'unavailable', service: 'gateway', checks: { auth: { status: 'up' }, referral: { status: 'down' } } });
+  t.same(down.json(), {
+    status: 'unavailable',
+    service: 'gateway',
+    checks: { auth: { status: 'up' }, referral: { status: 'down' } },
+  });
   t.notMatch(down.body, /127\.0\.0\.1|ECONNREFUSED|latency|details/, 'no address, error message or upstream report');
 
   const internalMetrics = await operations.inject({ method: 'GET', url: '/metrics' });
   t.equal(internalMetrics.statusCode, 200);
-  t.match(internalMetrics.body, /http_request_duration_seconds_count\{[^}]*route="\/api\/v1\/users\/\*"[^}]*\} 1/, "the public port's requests are counted");
+  t.match(
+    internalMetrics.body,
+    /http_request_duration_seconds_count\{[^}]*route="\/api\/v1\/users\/\*"[^}]*\} 1/,
+    "the public port's requests are counted",
+  );
   const report = await operations.inject({ method: 'GET', url: '/health/ready' });
   t.equal(report.statusCode, 503);
-  t.match(report.json(), { status: 'unavailable', checks: { auth: { status: 'up', latency_ms: Number }, referral: { status: 'down', error: /ECONNREFUSED/ } } }, 'the full report is on the operations port');
+  t.match(
+    report.json(),
+    {
+      status: 'unavailable',
+      checks: { auth: { status: 'up', latency_ms: Number }, referral: { status: 'down', error: /ECONNREFUSED/ } },
+    },
+    'the full report is on the operations port',
+  );
 });
 
 t.test('security headers on every answer', async (t) => {
@@ -124,16 +204,36 @@ t.test('security headers on every answer', async (t) => {
 
 t.test('CORS only for the configured origins', async (t) => {
   const none = await setup(t);
-  const plain = await none.gateway.inject({ method: 'OPTIONS', url: '/api/v1/auth/send-code', headers: { origin: 'https://app.example', 'access-control-request-method': 'POST' } });
+  const plain = await none.gateway.inject({
+    method: 'OPTIONS',
+    url: '/api/v1/auth/send-code',
+    headers: { origin: 'https://app.example', 'access-control-request-method': 'POST' },
+  });
   t.notOk(plain.headers['access-control-allow-origin'], 'no CORS unless configured');
 
   const { gateway } = await setup(t, { CORS_ORIGINS: 'https://app.example' });
-  const preflight = await gateway.inject({ method: 'OPTIONS', url: '/api/v1/auth/send-code', headers: { origin: 'https://app.example', 'access-control-request-method': 'POST', 'access-control-request-headers': 'content-type' } });
+  const preflight = await gateway.inject({
+    method: 'OPTIONS',
+    url: '/api/v1/auth/send-code',
+    headers: {
+      origin: 'https://app.example',
+      'access-control-request-method': 'POST',
+      'access-control-request-headers': 'content-type',
+    },
+  });
   t.equal(preflight.statusCode, 204);
   t.equal(preflight.headers['access-control-allow-origin'], 'https://app.example');
-  const other = await gateway.inject({ method: 'OPTIONS', url: '/api/v1/auth/send-code', headers: { origin: 'https://evil.example', 'access-control-request-method': 'POST' } });
+  const other = await gateway.inject({
+    method: 'OPTIONS',
+    url: '/api/v1/auth/send-code',
+    headers: { origin: 'https://evil.example', 'access-control-request-method': 'POST' },
+  });
   t.notOk(other.headers['access-control-allow-origin']);
-  const simple = await gateway.inject({ method: 'GET', url: '/api/v1/profile', headers: { origin: 'https://app.example' } });
+  const simple = await gateway.inject({
+    method: 'GET',
+    url: '/api/v1/profile',
+    headers: { origin: 'https://app.example' },
+  });
   t.equal(simple.headers['access-control-allow-origin'], 'https://app.example');
   t.match(simple.headers['access-control-expose-headers'], /x-request-id/);
 });

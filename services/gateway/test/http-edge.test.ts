@@ -75,7 +75,11 @@ function waitFor(raw: Raw, predicate: (data: string) => boolean, timeoutMs: numb
     };
     const timer = setTimeout(() => {
       cleanup();
-      reject(new Error(`nothing matching arrived within ${timeoutMs} ms; got ${JSON.stringify(raw.received().slice(0, 200))}`));
+      reject(
+        new Error(
+          `nothing matching arrived within ${timeoutMs} ms; got ${JSON.stringify(raw.received().slice(0, 200))}`,
+        ),
+      );
     }, timeoutMs);
     const onData = () => void check();
     const cleanup = () => {
@@ -91,100 +95,127 @@ function waitFor(raw: Raw, predicate: (data: string) => boolean, timeoutMs: numb
 
 /** The promise's value, or 'timeout' if it has not settled within `ms`. */
 const within = <T>(promise: Promise<T>, ms: number): Promise<T | 'timeout'> =>
-  Promise.race([promise, new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), Math.max(0, ms)).unref())]);
+  Promise.race([
+    promise,
+    new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), Math.max(0, ms)).unref()),
+  ]);
 
 const head = (path: string, contentLength: number, extra = '') =>
   `POST ${path} HTTP/1.1\r\nHost: gateway\r\nContent-Type: application/json\r\nContent-Length: ${contentLength}\r\n${extra}\r\n`;
 
-t.test('300 stalled or trickling requests and silent connections are closed within 30 s; others are served meanwhile', async (t) => {
-  // The contract's defaults: nothing set but the upstreams.
-  const { port } = await listeningGateway(t);
-  const stalled = await Promise.all(Array.from({ length: 150 }, () => open(port)));
-  const trickling = await Promise.all(Array.from({ length: 150 }, () => open(port)));
-  const silent = await Promise.all(Array.from({ length: 20 }, () => open(port)));
-  for (const raw of stalled) raw.socket.write(head('/api/v1/auth/send-code', 64));
-  const timers: NodeJS.Timeout[] = [];
-  for (const raw of trickling) {
-    raw.socket.write(head('/api/v1/auth/send-code', 1000));
-    // One byte every two seconds: never idle long, never done.
-    timers.push(setInterval(() => raw.socket.writable && raw.socket.write(' '), 2000));
-  }
-  t.teardown(() => {
-    for (const timer of timers) clearInterval(timer);
-    for (const raw of [...stalled, ...trickling, ...silent]) raw.socket.destroy();
-  });
+t.test(
+  '300 stalled or trickling requests and silent connections are closed within 30 s; others are served meanwhile',
+  async (t) => {
+    // The contract's defaults: nothing set but the upstreams.
+    const { port } = await listeningGateway(t);
+    const stalled = await Promise.all(Array.from({ length: 150 }, () => open(port)));
+    const trickling = await Promise.all(Array.from({ length: 150 }, () => open(port)));
+    const silent = await Promise.all(Array.from({ length: 20 }, () => open(port)));
+    for (const raw of stalled) raw.socket.write(head('/api/v1/auth/send-code', 64));
+    const timers: NodeJS.Timeout[] = [];
+    for (const raw of trickling) {
+      raw.socket.write(head('/api/v1/auth/send-code', 1000));
+      // One byte every two seconds: never idle long, never done.
+      timers.push(setInterval(() => raw.socket.writable && raw.socket.write(' '), 2000));
+    }
+    t.teardown(() => {
+      for (const timer of timers) clearInterval(timer);
+      for (const raw of [...stalled, ...trickling, ...silent]) raw.socket.destroy();
+    });
 
-  // An ordinary client, while all of them hold their connections.
-  for (let i = 0; i < 3; i += 1) {
-    const started = Date.now();
-    const res = await fetch(`http://127.0.0.1:${port}/api/v1/profile`, { signal: AbortSignal.timeout(5000) });
-    await res.text();
-    t.equal(res.status, 200, 'an ordinary request is answered');
-    t.ok(Date.now() - started < 1000, `in under a second (${Date.now() - started} ms)`);
-    await new Promise((resolve) => setTimeout(resolve, 1500));
-  }
+    // An ordinary client, while all of them hold their connections.
+    for (let i = 0; i < 3; i += 1) {
+      const started = Date.now();
+      const res = await fetch(`http://127.0.0.1:${port}/api/v1/profile`, { signal: AbortSignal.timeout(5000) });
+      await res.text();
+      t.equal(res.status, 200, 'an ordinary request is answered');
+      t.ok(Date.now() - started < 1000, `in under a second (${Date.now() - started} ms)`);
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+    }
 
-  const all = [...stalled, ...trickling, ...silent];
-  const deadline = Math.max(...all.map((raw) => raw.opened)) + 30_000;
-  const results = await Promise.all(all.map((raw) => within(raw.closed, deadline - Date.now())));
-  const stillOpen = results.filter((r) => r === 'timeout').length;
-  t.equal(stillOpen, 0, 'every one of them was closed by the server within 30 s');
-  t.ok(results.every((r) => r !== 'timeout' && r <= 30_000), `slowest after ${Math.max(...results.map((r) => (r === 'timeout' ? Infinity : r)))} ms`);
-  const answered = all.filter((raw) => raw.received().startsWith('HTTP/1.1 408 ')).length;
-  t.equal(answered, all.length, 'each was told 408 before the close');
-  t.match(stalled[0]?.received(), /content-type: application\/problem\+json[^]*"code":"request_timeout"/i, 'as a problem+json');
-});
+    const all = [...stalled, ...trickling, ...silent];
+    const deadline = Math.max(...all.map((raw) => raw.opened)) + 30_000;
+    const results = await Promise.all(all.map((raw) => within(raw.closed, deadline - Date.now())));
+    const stillOpen = results.filter((r) => r === 'timeout').length;
+    t.equal(stillOpen, 0, 'every one of them was closed by the server within 30 s');
+    t.ok(
+      results.every((r) => r !== 'timeout' && r <= 30_000),
+      `slowest after ${Math.max(...results.map((r) => (r === 'timeout' ? Infinity : r)))} ms`,
+    );
+    const answered = all.filter((raw) => raw.received().startsWith('HTTP/1.1 408 ')).length;
+    t.equal(answered, all.length, 'each was told 408 before the close');
+    t.match(
+      stalled[0]?.received(),
+      /content-type: application\/problem\+json[^]*"code":"request_timeout"/i,
+      'as a problem+json',
+    );
+  },
+);
 
 t.test('a slow upstream answer is not cut by the request timeout', async (t) => {
   // The request arrives at once; the upstream then takes longer than the request timeout itself.
-  const { port } = await listeningGateway(t, { GATEWAY_HEADERS_TIMEOUT_MS: '1000', GATEWAY_REQUEST_TIMEOUT_MS: '1500', UPSTREAM_TIMEOUT_MS: '20000' }, 4000);
+  const { port } = await listeningGateway(
+    t,
+    { GATEWAY_HEADERS_TIMEOUT_MS: '1000', GATEWAY_REQUEST_TIMEOUT_MS: '1500', UPSTREAM_TIMEOUT_MS: '20000' },
+    4000,
+  );
   const started = Date.now();
-  const res = await fetch(`http://127.0.0.1:${port}/api/v1/auth/slow`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+  const res = await fetch(`http://127.0.0.1:${port}/api/v1/auth/slow`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: '{}',
+  });
   t.equal(res.status, 200);
   t.same(await res.json(), { slow: true });
   t.ok(Date.now() - started >= 4000, 'the answer waited for the upstream');
 });
 
-t.test('the connection cap (GATEWAY_MAX_CONNECTIONS) refuses connections beyond it and serves those within', async (t) => {
-  const { gateway, port } = await listeningGateway(t, { GATEWAY_MAX_CONNECTIONS: '5' });
-  const held = await Promise.all(Array.from({ length: 5 }, () => open(port)));
-  t.teardown(() => held.forEach((raw) => raw.socket.destroy()));
-  const count = () => new Promise<number>((resolve) => gateway.server.getConnections((_e, n) => resolve(n)));
-  const until = async (predicate: () => Promise<boolean>, ms: number) => {
-    const end = Date.now() + ms;
-    while (!(await predicate())) {
-      if (Date.now() > end) throw new Error('condition not met in time');
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
-  };
-  await until(async () => (await count()) === 5, 5000);
+t.test(
+  'the connection cap (GATEWAY_MAX_CONNECTIONS) refuses connections beyond it and serves those within',
+  async (t) => {
+    const { gateway, port } = await listeningGateway(t, { GATEWAY_MAX_CONNECTIONS: '5' });
+    const held = await Promise.all(Array.from({ length: 5 }, () => open(port)));
+    t.teardown(() => held.forEach((raw) => raw.socket.destroy()));
+    const count = () => new Promise<number>((resolve) => gateway.server.getConnections((_e, n) => resolve(n)));
+    const until = async (predicate: () => Promise<boolean>, ms: number) => {
+      const end = Date.now() + ms;
+      while (!(await predicate())) {
+        if (Date.now() > end) throw new Error('condition not met in time');
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    };
+    await until(async () => (await count()) === 5, 5000);
 
-  const extra = await open(port);
-  const refused = await within(extra.closed, 5000);
-  t.not(refused, 'timeout', 'a sixth connection is closed at once');
-  t.equal(extra.received(), '', 'without an answer');
+    const extra = await open(port);
+    const refused = await within(extra.closed, 5000);
+    t.not(refused, 'timeout', 'a sixth connection is closed at once');
+    t.equal(extra.received(), '', 'without an answer');
 
-  held[0]?.socket.destroy();
-  await until(async () => (await count()) < 5, 5000);
-  const res = await fetch(`http://127.0.0.1:${port}/api/v1/profile`);
-  t.equal(res.status, 200, 'a connection within the cap is served');
-});
+    held[0]?.socket.destroy();
+    await until(async () => (await count()) < 5, 5000);
+    const res = await fetch(`http://127.0.0.1:${port}/api/v1/profile`);
+    t.equal(res.status, 200, 'a connection within the cap is served');
+  },
+);
 
-t.test('idle keep-alive connections close after GATEWAY_KEEP_ALIVE_TIMEOUT_MS, which the answer announces', async (t) => {
-  const defaults = await listeningGateway(t);
-  const res = await fetch(`http://127.0.0.1:${defaults.port}/api/v1/profile`);
-  await res.text();
-  t.equal(res.headers.get('keep-alive'), 'timeout=72', 'the default outlasts a balancer idle timeout of 60 s');
+t.test(
+  'idle keep-alive connections close after GATEWAY_KEEP_ALIVE_TIMEOUT_MS, which the answer announces',
+  async (t) => {
+    const defaults = await listeningGateway(t);
+    const res = await fetch(`http://127.0.0.1:${defaults.port}/api/v1/profile`);
+    await res.text();
+    t.equal(res.headers.get('keep-alive'), 'timeout=72', 'the default outlasts a balancer idle timeout of 60 s');
 
-  const { port } = await listeningGateway(t, { GATEWAY_KEEP_ALIVE_TIMEOUT_MS: '2000' });
-  const raw = await open(port);
-  raw.socket.write('GET /api/v1/profile HTTP/1.1\r\nHost: gateway\r\n\r\n');
-  const answer = await waitFor(raw, (data) => /\r\n\r\n[^]*\}$/.test(data), 5000);
-  t.match(answer, /^HTTP\/1\.1 200 [^]*keep-alive: timeout=2\r\n/i);
-  const answeredAt = Date.now();
-  t.not(await within(raw.closed, 15_000), 'timeout', 'the server closes the idle connection');
-  t.ok(Date.now() - answeredAt >= 1500, 'not before its keep-alive timeout');
-});
+    const { port } = await listeningGateway(t, { GATEWAY_KEEP_ALIVE_TIMEOUT_MS: '2000' });
+    const raw = await open(port);
+    raw.socket.write('GET /api/v1/profile HTTP/1.1\r\nHost: gateway\r\n\r\n');
+    const answer = await waitFor(raw, (data) => /\r\n\r\n[^]*\}$/.test(data), 5000);
+    t.match(answer, /^HTTP\/1\.1 200 [^]*keep-alive: timeout=2\r\n/i);
+    const answeredAt = Date.now();
+    t.not(await within(raw.closed, 15_000), 'timeout', 'the server closes the idle connection');
+    t.ok(Date.now() - answeredAt >= 1500, 'not before its keep-alive timeout');
+  },
+);
 
 t.test('Expect: 100-continue over a raw socket: 100 Continue, then the answer', async (t) => {
   const { port, up } = await listeningGateway(t);
@@ -208,8 +239,24 @@ t.test('Expect: 100-continue from curl with a JSON body over 1 KiB', async (t) =
   const body = `{"phone": "+79123456789"${' '.repeat(1500)}}`;
   // No skip when curl is missing: execFile then fails with ENOENT, and so does the test.
   const { stdout, stderr } = await new Promise<{ stdout: string; stderr: string }>((resolve, reject) => {
-    const child = execFile('curl', ['-sS', '-v', '--max-time', '20', '-H', 'content-type: application/json', '-H', 'expect: 100-continue', '--data-binary', '@-', `http://127.0.0.1:${port}/api/v1/auth/send-code`, '-w', '\n%{http_code}'], (error, out, err) =>
-      error ? reject(error) : resolve({ stdout: out, stderr: err }),
+    const child = execFile(
+      'curl',
+      [
+        '-sS',
+        '-v',
+        '--max-time',
+        '20',
+        '-H',
+        'content-type: application/json',
+        '-H',
+        'expect: 100-continue',
+        '--data-binary',
+        '@-',
+        `http://127.0.0.1:${port}/api/v1/auth/send-code`,
+        '-w',
+        '\n%{http_code}',
+      ],
+      (error, out, err) => (error ? reject(error) : resolve({ stdout: out, stderr: err })),
     );
     child.stdin?.end(body);
   });

@@ -2,7 +2,10 @@ import t from 'tap';
 import { mergeOpenApi, type OpenApiDocument } from '../src/openapi-merge.js';
 import { LEGACY_ROUTES } from '../src/routes.js';
 
-const op = (summary: string) => ({ summary, responses: { 200: { description: 'ok', content: { 'application/json': { schema: { type: 'object' } } } } } });
+const op = (summary: string) => ({
+  summary,
+  responses: { 200: { description: 'ok', content: { 'application/json': { schema: { type: 'object' } } } } },
+});
 
 const auth: OpenApiDocument = {
   openapi: '3.1.0',
@@ -29,7 +32,14 @@ t.test('public paths of both services, none of the internal or operational ones'
   const merged = mergeOpenApi([auth, referral], LEGACY_ROUTES);
   t.equal(merged.openapi, '3.1.0');
   const paths = Object.keys(merged.paths ?? {});
-  for (const p of ['/api/v1/auth/send-code', '/api/v1/auth/verify', '/.well-known/jwks.json', '/api/v1/profile', '/api/v1/profile/invite']) t.ok(paths.includes(p), p);
+  for (const p of [
+    '/api/v1/auth/send-code',
+    '/api/v1/auth/verify',
+    '/.well-known/jwks.json',
+    '/api/v1/profile',
+    '/api/v1/profile/invite',
+  ])
+    t.ok(paths.includes(p), p);
   t.notOk(paths.some((p) => p.startsWith('/internal') || p.startsWith('/health')));
   t.same(Object.keys(merged.paths?.['/api/v1/profile'] ?? {}).sort(), ['get', 'patch']);
   t.ok(merged.components?.securitySchemes?.['bearerAuth']);

@@ -18,11 +18,21 @@ async function fakeUpstream(t: Test, name: string): Promise<{ url: string; seen:
   app.get('/health/ready', async () => ({ status: 'ok', checks: { store: { status: 'up' } } }));
   // An answer that arrives in many chunks, with a repeated header.
   app.get('/api/v1/users/large', async (_request, reply) => {
-    void reply.code(201).header('cache-control', 'no-store').header('set-cookie', ['a=1; Path=/', 'b=2; Path=/']).header('link', ['</a>; rel=a', '</b>; rel=b']);
+    void reply
+      .code(201)
+      .header('cache-control', 'no-store')
+      .header('set-cookie', ['a=1; Path=/', 'b=2; Path=/'])
+      .header('link', ['</a>; rel=a', '</b>; rel=b']);
     return { items: Array.from({ length: 10_000 }, (_, i) => ({ i, phone: `+7912${String(i).padStart(7, '0')}` })) };
   });
   app.all('/*', async (request) => {
-    const record = { upstream: name, method: request.method, url: request.url, headers: request.headers, body: request.body ?? null };
+    const record = {
+      upstream: name,
+      method: request.method,
+      url: request.url,
+      headers: request.headers,
+      body: request.body ?? null,
+    };
     seen.push(record);
     return record;
   });
@@ -88,7 +98,10 @@ t.test("the first seed's paths map to the v1 routes with their methods", async (
     const res = await gateway.inject({
       method: method as 'GET',
       url,
-      headers: { 'x-csrftoken': 'T5r2yE6peDFIy2J3FPjVFruKpyvjHxXhq7cyUaR74nhtYEbX4OR0DQb7A7TaZFnM', accept: 'application/json' },
+      headers: {
+        'x-csrftoken': 'T5r2yE6peDFIy2J3FPjVFruKpyvjHxXhq7cyUaR74nhtYEbX4OR0DQb7A7TaZFnM',
+        accept: 'application/json',
+      },
       payload: method === 'GET' ? undefined : { phone: '79346559036' },
     });
     t.equal(res.statusCode, 200, `${method} ${url}`);
@@ -100,7 +113,14 @@ t.test("the first seed's paths map to the v1 routes with their methods", async (
 
 t.test('internal routes and unknown paths are 404 and never forwarded', async (t) => {
   const { gateway, auth, referral } = await setup(t);
-  for (const url of ['/internal/v1/users/sign-in', '/internal/', '/INTERNAL/v1/users/sign-in', '/api/v2/profile', '/api/v1/profiles', '/']) {
+  for (const url of [
+    '/internal/v1/users/sign-in',
+    '/internal/',
+    '/INTERNAL/v1/users/sign-in',
+    '/api/v2/profile',
+    '/api/v1/profiles',
+    '/',
+  ]) {
     const res = await gateway.inject({ method: 'POST', url, payload: { phone: '+79123456789' } });
     t.equal(res.statusCode, 404, url);
     t.match(res.headers['content-type'], /^application\/problem\+json/);
@@ -111,7 +131,11 @@ t.test('internal routes and unknown paths are 404 and never forwarded', async (t
 
 t.test('request ids pass through to the upstream and back, or are made', async (t) => {
   const { gateway, referral } = await setup(t);
-  const given = await gateway.inject({ method: 'GET', url: '/api/v1/profile', headers: { 'x-request-id': 'client-42' } });
+  const given = await gateway.inject({
+    method: 'GET',
+    url: '/api/v1/profile',
+    headers: { 'x-request-id': 'client-42' },
+  });
   t.equal(given.headers['x-request-id'], 'client-42');
   t.equal(referral.seen.at(-1)?.headers['x-request-id'], 'client-42');
 
@@ -126,7 +150,11 @@ t.test("a client's own X-Forwarded-For never reaches an upstream", async (t) => 
   await gateway.inject({
     method: 'POST',
     url: '/api/v1/auth/send-code',
-    headers: { 'x-forwarded-for': '203.0.113.9, 198.51.100.1', 'x-real-ip': '203.0.113.9', forwarded: 'for=203.0.113.9' },
+    headers: {
+      'x-forwarded-for': '203.0.113.9, 198.51.100.1',
+      'x-real-ip': '203.0.113.9',
+      forwarded: 'for=203.0.113.9',
+    },
     payload: {},
   });
   const headers = auth.seen.at(-1)?.headers ?? {};
@@ -135,48 +163,84 @@ t.test("a client's own X-Forwarded-For never reaches an upstream", async (t) => 
   t.notOk(headers['forwarded']);
 });
 
-t.test('headers the client names in Connection, and a client-sent service credential, never reach an upstream', async (t) => {
-  const { gateway, auth } = await setup(t);
-  const res = await gateway.inject({
-    method: 'POST',
-    url: '/api/v1/auth/send-code',
-    headers: { connection: 'keep-alive, X-Secret, x-other', 'x-secret': 'hop', 'x-other': 'hop', 'x-internal-token': 'forged', 'x-kept': 'end-to-end' },
-    payload: {},
-  });
-  t.equal(res.statusCode, 200);
-  const headers = auth.seen.at(-1)?.headers ?? {};
-  t.notOk(headers['x-secret'], 'a header named in Connection is hop-by-hop');
-  t.notOk(headers['x-other']);
-  t.notOk(headers['x-internal-token'], 'no client may present the service credential');
-  t.equal(headers['x-kept'], 'end-to-end', 'other headers pass');
-});
+t.test(
+  'headers the client names in Connection, and a client-sent service credential, never reach an upstream',
+  async (t) => {
+    const { gateway, auth } = await setup(t);
+    const res = await gateway.inject({
+      method: 'POST',
+      url: '/api/v1/auth/send-code',
+      headers: {
+        connection: 'keep-alive, X-Secret, x-other',
+        'x-secret': 'hop',
+        'x-other': 'hop',
+        'x-internal-token': 'forged',
+        'x-kept': 'end-to-end',
+      },
+      payload: {},
+    });
+    t.equal(res.statusCode, 200);
+    const headers = auth.seen.at(-1)?.headers ?? {};
+    t.notOk(headers['x-secret'], 'a header named in Connection is hop-by-hop');
+    t.notOk(headers['x-other']);
+    t.notOk(headers['x-internal-token'], 'no client may present the service credential');
+    t.equal(headers['x-kept'], 'end-to-end', 'other headers pass');
+  },
+);
 
 t.test('X-Forwarded-For: the socket address is the client unless GATEWAY_TRUSTED_PROXIES names the peer', async (t) => {
   const spoofed = { 'x-forwarded-for': '203.0.113.9' };
-  const send = (gateway: Awaited<ReturnType<typeof setup>>['gateway'], remoteAddress: string, headers: Record<string, string>) =>
-    gateway.inject({ method: 'POST', url: '/api/v1/auth/send-code', remoteAddress, headers, payload: {} });
+  const send = (
+    gateway: Awaited<ReturnType<typeof setup>>['gateway'],
+    remoteAddress: string,
+    headers: Record<string, string>,
+  ) => gateway.inject({ method: 'POST', url: '/api/v1/auth/send-code', remoteAddress, headers, payload: {} });
 
   const untrusting = await setup(t);
   await send(untrusting.gateway, '198.51.100.7', spoofed);
-  t.equal(untrusting.auth.seen.at(-1)?.headers['x-forwarded-for'], '198.51.100.7', 'by default no peer is a proxy: the spoofed header is ignored');
+  t.equal(
+    untrusting.auth.seen.at(-1)?.headers['x-forwarded-for'],
+    '198.51.100.7',
+    'by default no peer is a proxy: the spoofed header is ignored',
+  );
 
   const { gateway, auth } = await setup(t, { GATEWAY_TRUSTED_PROXIES: '10.0.0.0/8, 192.0.2.1' });
   await send(gateway, '198.51.100.7', spoofed);
-  t.equal(auth.seen.at(-1)?.headers['x-forwarded-for'], '198.51.100.7', 'an untrusted peer is the client, whatever it claims');
+  t.equal(
+    auth.seen.at(-1)?.headers['x-forwarded-for'],
+    '198.51.100.7',
+    'an untrusted peer is the client, whatever it claims',
+  );
   await send(gateway, '10.1.2.3', spoofed);
   t.equal(auth.seen.at(-1)?.headers['x-forwarded-for'], '203.0.113.9', 'a trusted balancer names the client');
   await send(gateway, '10.1.2.3', { 'x-forwarded-for': '203.0.113.66, 203.0.113.9' });
-  t.equal(auth.seen.at(-1)?.headers['x-forwarded-for'], '203.0.113.9', "a client's spoofed entry before the real one buys nothing");
+  t.equal(
+    auth.seen.at(-1)?.headers['x-forwarded-for'],
+    '203.0.113.9',
+    "a client's spoofed entry before the real one buys nothing",
+  );
   await send(gateway, '10.1.2.3', { 'x-forwarded-for': '203.0.113.9, 192.0.2.1' });
-  t.equal(auth.seen.at(-1)?.headers['x-forwarded-for'], '203.0.113.9', 'a chain of trusted proxies is walked to the first untrusted address');
+  t.equal(
+    auth.seen.at(-1)?.headers['x-forwarded-for'],
+    '203.0.113.9',
+    'a chain of trusted proxies is walked to the first untrusted address',
+  );
   await send(gateway, '10.1.2.3', {});
-  t.equal(auth.seen.at(-1)?.headers['x-forwarded-for'], '10.1.2.3', 'a trusted peer without the header is the client itself');
+  t.equal(
+    auth.seen.at(-1)?.headers['x-forwarded-for'],
+    '10.1.2.3',
+    'a trusted peer without the header is the client itself',
+  );
 });
 
 t.test('an upstream that is down is a 503 problem', async (t) => {
   const { gateway, auth } = await setup(t);
   await auth.app.close();
-  const down = await gateway.inject({ method: 'POST', url: '/api/v1/auth/send-code', payload: { phone: '+79123456789' } });
+  const down = await gateway.inject({
+    method: 'POST',
+    url: '/api/v1/auth/send-code',
+    payload: { phone: '+79123456789' },
+  });
   t.equal(down.statusCode, 503);
   t.match(down.headers['content-type'], /^application\/problem\+json/);
   t.match(down.json(), { code: 'service_unavailable', status: 503 });
@@ -185,12 +249,17 @@ t.test('an upstream that is down is a 503 problem', async (t) => {
 
 t.test('a slow upstream answer times out as 503', async (t) => {
   const slowApp = Fastify();
-  slowApp.post('/api/v1/auth/verify', async () => new Promise((resolve) => setTimeout(() => resolve({ late: true }), 3000)));
+  slowApp.post(
+    '/api/v1/auth/verify',
+    async () => new Promise((resolve) => setTimeout(() => resolve({ late: true }), 3000)),
+  );
   await slowApp.listen({ host: '127.0.0.1', port: 0 });
   t.teardown(() => slowApp.close());
   const address = slowApp.server.address();
   if (!address || typeof address === 'string') throw new Error('no port');
-  const gateway = await buildApp(testConfig({ AUTH_URL: `http://127.0.0.1:${address.port}`, UPSTREAM_TIMEOUT_MS: '300' }));
+  const gateway = await buildApp(
+    testConfig({ AUTH_URL: `http://127.0.0.1:${address.port}`, UPSTREAM_TIMEOUT_MS: '300' }),
+  );
   t.teardown(() => gateway.close());
   const started = Date.now();
   const res = await gateway.inject({ method: 'POST', url: '/api/v1/auth/verify', payload: {} });
@@ -201,7 +270,12 @@ t.test('a slow upstream answer times out as 503', async (t) => {
 
 t.test('an oversize body is refused at the gateway', async (t) => {
   const { gateway, auth } = await setup(t);
-  const res = await gateway.inject({ method: 'POST', url: '/api/v1/auth/send-code', headers: { 'content-type': 'application/json' }, payload: `{"phone":"${'9'.repeat(70 * 1024)}"}` });
+  const res = await gateway.inject({
+    method: 'POST',
+    url: '/api/v1/auth/send-code',
+    headers: { 'content-type': 'application/json' },
+    payload: `{"phone":"${'9'.repeat(70 * 1024)}"}`,
+  });
   t.equal(res.statusCode, 413);
   t.equal(res.json().code, 'payload_too_large');
   t.equal(auth.seen.length, 0);

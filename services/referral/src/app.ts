@@ -2,7 +2,15 @@ import type { FastifyInstance } from 'fastify';
 import type { Kysely } from 'kysely';
 import type { Redis } from 'ioredis';
 import { type Config } from '@refstack/shared/contracts';
-import { closeRedis, createServiceApp, createSmsQueue, lazyRedis, registerOpenApi, type DestinationStream, type SmsQueue } from '@refstack/shared/platform';
+import {
+  closeRedis,
+  createServiceApp,
+  createSmsQueue,
+  lazyRedis,
+  registerOpenApi,
+  type DestinationStream,
+  type SmsQueue,
+} from '@refstack/shared/platform';
 import { authenticatePlugin } from './tokens/authenticate.js';
 import { AccessTokenVerifier } from './tokens/access-token-verifier.js';
 import { JwksClient } from './tokens/jwks-client.js';

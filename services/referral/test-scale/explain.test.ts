@@ -26,7 +26,11 @@ function nodes(plan: PlanNode): PlanNode[] {
  * does not read the invitee index at all: its embedded list lives on the owner's row.
  */
 t.test('profile and invitee reads stay index scans at a million users', async (t) => {
-  const db = createDatabase({ url: await createTestDatabase(t), poolSize: 2, timeouts: { ...NO_TIMEOUTS, queryMs: 300_000 } });
+  const db = createDatabase({
+    url: await createTestDatabase(t),
+    poolSize: 2,
+    timeouts: { ...NO_TIMEOUTS, queryMs: 300_000 },
+  });
   t.teardown(() => db.destroy());
   await migrateToLatest(db);
 
@@ -48,16 +52,26 @@ t.test('profile and invitee reads stay index scans at a million users', async (t
   await sql`VACUUM ANALYZE users`.execute(db);
   t.comment(`seeded in ${Date.now() - started} ms`);
 
-  async function explain(query: RawBuilder<unknown> | { statement: { text: string }; values: readonly unknown[] }): Promise<PlanNode[]> {
-    const { text, values } = 'statement' in query ? { text: query.statement.text, values: [...query.values] } : (({ sql: t, parameters }) => ({ text: t, values: [...parameters] }))(query.compile(db));
-    const result = await db.executeQuery<{ 'QUERY PLAN': Array<{ Plan: PlanNode }> }>(CompiledQuery.raw(`EXPLAIN (ANALYZE, FORMAT JSON) ${text}`, values));
+  async function explain(
+    query: RawBuilder<unknown> | { statement: { text: string }; values: readonly unknown[] },
+  ): Promise<PlanNode[]> {
+    const { text, values } =
+      'statement' in query
+        ? { text: query.statement.text, values: [...query.values] }
+        : (({ sql: t, parameters }) => ({ text: t, values: [...parameters] }))(query.compile(db));
+    const result = await db.executeQuery<{ 'QUERY PLAN': Array<{ Plan: PlanNode }> }>(
+      CompiledQuery.raw(`EXPLAIN (ANALYZE, FORMAT JSON) ${text}`, values),
+    );
     const plan = result.rows[0]?.['QUERY PLAN'][0]?.Plan;
     if (!plan) throw new Error('no plan');
     return nodes(plan);
   }
 
   // A real cursor deep in the list: the position of the 90,000th newest invitee.
-  const deep = await sql<{ at: string; id: string }>`SELECT activated_at::text AS at, id::text FROM users WHERE id = 90002`.execute(db);
+  const deep = await sql<{
+    at: string;
+    id: string;
+  }>`SELECT activated_at::text AS at, id::text FROM users WHERE id = 90002`.execute(db);
   const deepCursor = { activatedAt: deep.rows[0]?.at ?? '', id: deep.rows[0]?.id ?? '' };
 
   for (const [name, query] of [
@@ -67,16 +81,26 @@ t.test('profile and invitee reads stay index scans at a million users', async (t
     ['profile of an ordinary user', { statement: PROFILE_BY_ID, values: ['500000'] }],
     ['GET /profile document of the user with 100,000 invitees', { statement: PROFILE_JSON_BY_IDS, values: [['1']] }],
     ['GET /profile document of an ordinary user', { statement: PROFILE_JSON_BY_IDS, values: [['500000']] }],
-    ['GET /profile documents of reads arriving together', { statement: PROFILE_JSON_BY_IDS, values: [['500000', '1', '42', '500000', '999999']] }],
+    [
+      'GET /profile documents of reads arriving together',
+      { statement: PROFILE_JSON_BY_IDS, values: [['500000', '1', '42', '500000', '999999']] },
+    ],
   ] as const) {
     const plan = await explain(query);
     const types = plan.map((n) => n['Node Type']);
     t.notOk(types.includes('Seq Scan'), `${name}: no sequential scan (${types.join(' > ')})`);
     t.notOk(types.includes('Sort') || types.includes('Incremental Sort'), `${name}: no sort node`);
-    t.ok(plan.some((n) => /Index/.test(n['Node Type'])), `${name}: an index scan`);
+    t.ok(
+      plan.some((n) => /Index/.test(n['Node Type'])),
+      `${name}: an index scan`,
+    );
     const scanned = plan.filter((n) => n['Index Name'] === 'users_invitees_idx');
     if (name.includes('profile')) t.equal(scanned.length, 0, `${name}: no read of the invitee index`);
-    if (name.includes('page')) t.ok(scanned.some((n) => (n['Actual Rows'] ?? 0) === 51), `${name}: a full page found`);
+    if (name.includes('page'))
+      t.ok(
+        scanned.some((n) => (n['Actual Rows'] ?? 0) === 51),
+        `${name}: a full page found`,
+      );
     for (const node of scanned) {
       t.ok((node['Actual Rows'] ?? 0) <= 101, `${name}: reads at most a page of invitees, not all of them`);
       t.equal(node['Node Type'], 'Index Only Scan', `${name}: the invitees come from the index alone`);

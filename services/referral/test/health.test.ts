@@ -24,19 +24,29 @@ t.test('readiness fails, and liveness holds, when Postgres is unreachable', asyn
 
 t.test('migrations create the schema with its constraints and indexes', async (t) => {
   const { db } = await buildTestApp(t);
-  const indexes = await sql<{ indexname: string }>`SELECT indexname FROM pg_indexes WHERE tablename = 'users' ORDER BY indexname`.execute(db);
+  const indexes = await sql<{
+    indexname: string;
+  }>`SELECT indexname FROM pg_indexes WHERE tablename = 'users' ORDER BY indexname`.execute(db);
   t.same(
     indexes.rows.map((r) => r.indexname),
     ['users_email_lower_key', 'users_invite_code_key', 'users_invitees_idx', 'users_phone_key', 'users_pkey'],
   );
-  const constraints = await sql<{ conname: string }>`SELECT conname FROM pg_constraint WHERE conrelid = 'users'::regclass AND contype = 'c' ORDER BY conname`.execute(db);
+  const constraints = await sql<{
+    conname: string;
+  }>`SELECT conname FROM pg_constraint WHERE conrelid = 'users'::regclass AND contype = 'c' ORDER BY conname`.execute(
+    db,
+  );
   t.ok(constraints.rows.some((r) => r.conname === 'users_not_self_invited'));
   t.ok(constraints.rows.some((r) => r.conname === 'users_activation_complete'));
 });
 
 t.test('unknown routes and methods are 404 problems', async (t) => {
   const { app } = await buildTestApp(t);
-  for (const [method, url] of [['GET', '/nope'], ['DELETE', '/health/live'], ['GET', '/internal']] as const) {
+  for (const [method, url] of [
+    ['GET', '/nope'],
+    ['DELETE', '/health/live'],
+    ['GET', '/internal'],
+  ] as const) {
     const res = await app.inject({ method, url });
     t.equal(res.statusCode, 404, `${method} ${url}`);
     t.match(res.headers['content-type'], /^application\/problem\+json/);

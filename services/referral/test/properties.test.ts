@@ -11,27 +11,55 @@ t.test('no JSON body or query makes a referral route answer 5xx; every refusal i
   ];
   const bodies = fc.oneof(
     fc.json({ maxDepth: 4 }),
-    fc.record({ first_name: fc.oneof(fc.string(), fc.constant(null), fc.integer()), last_name: fc.string(), email: fc.oneof(fc.emailAddress(), fc.string(), fc.constant(null)), invite_code: fc.oneof(fc.string(), fc.integer()) }, { requiredKeys: [] }).map((o) => JSON.stringify(o)),
+    fc
+      .record(
+        {
+          first_name: fc.oneof(fc.string(), fc.constant(null), fc.integer()),
+          last_name: fc.string(),
+          email: fc.oneof(fc.emailAddress(), fc.string(), fc.constant(null)),
+          invite_code: fc.oneof(fc.string(), fc.integer()),
+        },
+        { requiredKeys: [] },
+      )
+      .map((o) => JSON.stringify(o)),
   );
   const failures: string[] = [];
   await fc.assert(
     fc.asyncProperty(fc.constantFrom(...routes), bodies, async (route, payload) => {
-      const res = await ctx.app.inject({ ...route, headers: { ...as(user), 'content-type': 'application/json' }, payload });
-      const ok = res.statusCode < 500 && (res.statusCode < 400 || /^application\/problem\+json/.test(String(res.headers['content-type'])));
-      if (!ok) failures.push(`${route.method} ${route.url} ${payload.slice(0, 80)} -> ${res.statusCode} ${res.body.slice(0, 120)}`);
+      const res = await ctx.app.inject({
+        ...route,
+        headers: { ...as(user), 'content-type': 'application/json' },
+        payload,
+      });
+      const ok =
+        res.statusCode < 500 &&
+        (res.statusCode < 400 || /^application\/problem\+json/.test(String(res.headers['content-type'])));
+      if (!ok)
+        failures.push(
+          `${route.method} ${route.url} ${payload.slice(0, 80)} -> ${res.statusCode} ${res.body.slice(0, 120)}`,
+        );
       return ok;
     }),
     { numRuns: 400 },
   );
-  const queries = fc.record({ limit: fc.oneof(fc.string(), fc.integer()), cursor: fc.string(), search: fc.string() }, { requiredKeys: [] });
+  const queries = fc.record(
+    { limit: fc.oneof(fc.string(), fc.integer()), cursor: fc.string(), search: fc.string() },
+    { requiredKeys: [] },
+  );
   await fc.assert(
-    fc.asyncProperty(fc.constantFrom('/api/v1/profile/invited', '/api/v1/users', '/api/v1/users/1'), queries, async (url, query) => {
-      const qs = new URLSearchParams(Object.fromEntries(Object.entries(query).map(([k, v]) => [k, String(v)]))).toString();
-      const res = await ctx.app.inject({ method: 'GET', url: `${url}?${qs}`, headers: as(user) });
-      const ok = res.statusCode < 500;
-      if (!ok) failures.push(`GET ${url}?${qs} -> ${res.statusCode} ${res.body.slice(0, 120)}`);
-      return ok;
-    }),
+    fc.asyncProperty(
+      fc.constantFrom('/api/v1/profile/invited', '/api/v1/users', '/api/v1/users/1'),
+      queries,
+      async (url, query) => {
+        const qs = new URLSearchParams(
+          Object.fromEntries(Object.entries(query).map(([k, v]) => [k, String(v)])),
+        ).toString();
+        const res = await ctx.app.inject({ method: 'GET', url: `${url}?${qs}`, headers: as(user) });
+        const ok = res.statusCode < 500;
+        if (!ok) failures.push(`GET ${url}?${qs} -> ${res.statusCode} ${res.body.slice(0, 120)}`);
+        return ok;
+      },
+    ),
     { numRuns: 300 },
   );
   t.same(failures, []);

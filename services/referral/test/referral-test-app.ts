@@ -1,7 +1,14 @@
 import type { FastifyInstance } from 'fastify';
 import { sql, type Kysely } from 'kysely';
 import type { Profile } from '@refstack/shared/contracts';
-import { createTestDatabase, LogCapture, SmsOutbox, testConfig, TestTokenIssuer, type Teardownable } from '@refstack/shared/testing';
+import {
+  createTestDatabase,
+  LogCapture,
+  SmsOutbox,
+  testConfig,
+  TestTokenIssuer,
+  type Teardownable,
+} from '@refstack/shared/testing';
 import { buildApp } from '../src/app.js';
 import { JwksClient } from '../src/tokens/jwks-client.js';
 import { createDatabase, type DatabaseTimeouts } from '../src/db/database.js';
@@ -26,7 +33,11 @@ export interface ReferralTestContext {
  * A referral app on a fresh, migrated database of its own, with a token issuer and an SMS outbox.
  * `timeouts` replaces the service's database timeouts, for the tests of what they guard against.
  */
-export async function buildReferralTestApp(t: Teardownable, env: Record<string, string> = {}, options: { timeouts?: DatabaseTimeouts } = {}): Promise<ReferralTestContext> {
+export async function buildReferralTestApp(
+  t: Teardownable,
+  env: Record<string, string> = {},
+  options: { timeouts?: DatabaseTimeouts } = {},
+): Promise<ReferralTestContext> {
   const databaseUrl = await createTestDatabase(t);
   const db = createDatabase({ url: databaseUrl, poolSize: 10, timeouts: options.timeouts });
   // Registered first, so it runs after the app's own teardown and before the database is dropped.
@@ -43,7 +54,13 @@ export async function buildReferralTestApp(t: Teardownable, env: Record<string, 
   const outbox = new SmsOutbox();
   const logs = new LogCapture();
   const config = testConfig({ DATABASE_URL: databaseUrl, INTERNAL_TOKEN, LOG_LEVEL: 'info', ...env });
-  const app = await buildApp(config, { db, sms: outbox, logStream: logs, jwks: new JwksClient({ url: issuer.jwksUrl, timeoutMs: 2000, minRefreshMs: 0 }), now: () => clock.now });
+  const app = await buildApp(config, {
+    db,
+    sms: outbox,
+    logStream: logs,
+    jwks: new JwksClient({ url: issuer.jwksUrl, timeoutMs: 2000, minRefreshMs: 0 }),
+    now: () => clock.now,
+  });
   t.teardown(() => app.close());
   return { databaseUrl, app, db, issuer, clock, outbox, logs };
 }
@@ -56,8 +73,17 @@ export function nextPhone(): string {
 }
 
 /** `token: null` sends no credential at all. */
-export async function signInRaw(app: FastifyInstance, body: Record<string, unknown>, token: string | null = INTERNAL_TOKEN) {
-  return app.inject({ method: 'POST', url: '/internal/v1/users/sign-in', payload: body, headers: token === null ? {} : { 'x-internal-token': token } });
+export async function signInRaw(
+  app: FastifyInstance,
+  body: Record<string, unknown>,
+  token: string | null = INTERNAL_TOKEN,
+) {
+  return app.inject({
+    method: 'POST',
+    url: '/internal/v1/users/sign-in',
+    payload: body,
+    headers: token === null ? {} : { 'x-internal-token': token },
+  });
 }
 
 export interface TestUser extends Profile {
@@ -77,7 +103,12 @@ export function as(user: { token: string }) {
 }
 
 export async function activate(app: FastifyInstance, user: { token: string }, code: string) {
-  return app.inject({ method: 'PUT', url: '/api/v1/profile/invite', headers: as(user), payload: { invite_code: code } });
+  return app.inject({
+    method: 'PUT',
+    url: '/api/v1/profile/invite',
+    headers: as(user),
+    payload: { invite_code: code },
+  });
 }
 
 /**

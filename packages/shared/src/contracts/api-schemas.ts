@@ -28,7 +28,8 @@ function problemExample(code: ErrorCode): unknown {
   const example: Record<string, unknown> = { type: `urn:refstack:problem:${code}`, title, status, code, detail: title };
   if (status === 429) example['retry_after'] = 60;
   if (code === 'otp_invalid') example['attempts_left'] = 4;
-  if (code === 'validation_failed') example['errors'] = [{ field: 'phone', message: "must have required property 'phone'" }];
+  if (code === 'validation_failed')
+    example['errors'] = [{ field: 'phone', message: "must have required property 'phone'" }];
   return example;
 }
 
@@ -53,8 +54,18 @@ export function problemResponses(...codes: ErrorCode[]): Record<number, ProblemR
   return responses;
 }
 
-export const PhoneInput = Type.String({ minLength: 1, maxLength: 64, description: 'Any common notation; normalised to E.164.', examples: ['+79123456789'] });
-export const InviteCodeInput = Type.String({ minLength: 1, maxLength: 64, description: '6 characters A-Z0-9; trimmed, case-insensitive.', examples: ['AB12CD'] });
+export const PhoneInput = Type.String({
+  minLength: 1,
+  maxLength: 64,
+  description: 'Any common notation; normalised to E.164.',
+  examples: ['+79123456789'],
+});
+export const InviteCodeInput = Type.String({
+  minLength: 1,
+  maxLength: 64,
+  description: '6 characters A-Z0-9; trimmed, case-insensitive.',
+  examples: ['AB12CD'],
+});
 
 export const ProfileSchema = Type.Object(
   {
@@ -62,7 +73,9 @@ export const ProfileSchema = Type.Object(
     phone: Type.String({ examples: ['+79123456789'] }),
     invite_code: Type.String({ examples: ['AB12CD'] }),
     activated_invite_code: Type.Union([Type.String(), Type.Null()]),
-    invited_users: Type.Array(Type.String(), { description: 'E.164 phones of the users who activated this code, newest first, at most 100.' }),
+    invited_users: Type.Array(Type.String(), {
+      description: 'E.164 phones of the users who activated this code, newest first, at most 100.',
+    }),
     invited_count: Type.Integer(),
     first_name: Type.Union([Type.String(), Type.Null()]),
     last_name: Type.Union([Type.String(), Type.Null()]),
@@ -73,11 +86,13 @@ export const ProfileSchema = Type.Object(
 );
 export type Profile = Static<typeof ProfileSchema>;
 
-export const TokensSchema = Type.Object({
-  access: Type.String({ description: 'ES256 JWT' }),
-  refresh: Type.String({ description: 'Opaque; single use, rotates on refresh.' }),
-  token_type: Type.Literal('Bearer'),
-  expires_in: Type.Integer({ description: 'Seconds until the access token expires.' }),
-}, { description: 'An access token and the next refresh token.' });
+export const TokensSchema = Type.Object(
+  {
+    access: Type.String({ description: 'ES256 JWT' }),
+    refresh: Type.String({ description: 'Opaque; single use, rotates on refresh.' }),
+    token_type: Type.Literal('Bearer'),
+    expires_in: Type.Integer({ description: 'Seconds until the access token expires.' }),
+  },
+  { description: 'An access token and the next refresh token.' },
+);
 export type Tokens = Static<typeof TokensSchema>;
-

@@ -4,8 +4,7 @@ import { Value } from 'typebox/value';
 import { maskUrlPassword } from './credentials.js';
 
 const Port = (port: number) => Type.Integer({ minimum: 1, maximum: 65535, default: port });
-const PositiveInt = (value: number, maximum = 100_000_000) =>
-  Type.Integer({ minimum: 1, maximum, default: value });
+const PositiveInt = (value: number, maximum = 100_000_000) => Type.Integer({ minimum: 1, maximum, default: value });
 
 /**
  * Every environment variable the system reads, with the contract's defaults. Unknown variables are
@@ -200,7 +199,8 @@ export function loadConfig(
     if (isProduction && options.requiredSecrets?.includes(name)) {
       if (value === undefined) problems.push(`${name}: must be set when NODE_ENV=production`);
       else if (value === DEV_SECRETS[name]) problems.push(`${name}: must not be the development default in production`);
-      else if (value.length < MIN_SECRET_LENGTH) problems.push(`${name}: must be at least ${MIN_SECRET_LENGTH} characters in production`);
+      else if (value.length < MIN_SECRET_LENGTH)
+        problems.push(`${name}: must be at least ${MIN_SECRET_LENGTH} characters in production`);
     }
     return value ?? DEV_SECRETS[name];
   };
@@ -292,9 +292,12 @@ function proxyList(name: 'TRUSTED_PROXIES' | 'GATEWAY_TRUSTED_PROXIES', value: s
 
 function gatewayEdge(env: Env, problems: string[]): GatewayEdgeConfig {
   const trustedProxies = proxyList('GATEWAY_TRUSTED_PROXIES', env.GATEWAY_TRUSTED_PROXIES, problems);
-  if (env.GATEWAY_METRICS_PORT === env.GATEWAY_PORT) problems.push('GATEWAY_METRICS_PORT: must differ from GATEWAY_PORT');
+  if (env.GATEWAY_METRICS_PORT === env.GATEWAY_PORT)
+    problems.push('GATEWAY_METRICS_PORT: must differ from GATEWAY_PORT');
   if (env.GATEWAY_HEADERS_TIMEOUT_MS > env.GATEWAY_REQUEST_TIMEOUT_MS) {
-    problems.push('GATEWAY_HEADERS_TIMEOUT_MS: must not exceed GATEWAY_REQUEST_TIMEOUT_MS (the headers are part of the request)');
+    problems.push(
+      'GATEWAY_HEADERS_TIMEOUT_MS: must not exceed GATEWAY_REQUEST_TIMEOUT_MS (the headers are part of the request)',
+    );
   }
   return {
     trustedProxies,

@@ -45,7 +45,7 @@ const PHONE_PROBLEM_DETAIL: Record<Exclude<PhoneResult, { ok: true }>['reason'],
   malformed: 'The phone number is not written in a recognised notation.',
   invalid: 'The phone number is not a valid number.',
   not_mobile: 'Only mobile numbers can receive login codes.',
-  country_not_allowed: "Phone numbers of this country are not accepted.",
+  country_not_allowed: 'Phone numbers of this country are not accepted.',
 };
 
 export function phoneProblemDetail(reason: Exclude<PhoneResult, { ok: true }>['reason']): string {
@@ -56,7 +56,9 @@ export function phoneProblemDetail(reason: Exclude<PhoneResult, { ok: true }>['r
 export function requirePhone(input: string, policy: PhonePolicy): string {
   const result = normalizePhone(input, policy);
   if (!result.ok) {
-    throw new AppError('invalid_phone', phoneProblemDetail(result.reason), { errors: [{ field: 'phone', message: phoneProblemDetail(result.reason) }] });
+    throw new AppError('invalid_phone', phoneProblemDetail(result.reason), {
+      errors: [{ field: 'phone', message: phoneProblemDetail(result.reason) }],
+    });
   }
   return result.e164;
 }

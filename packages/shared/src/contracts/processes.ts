@@ -18,7 +18,14 @@ export interface ProcessSpec {
  * `pnpm start`, the test harnesses, the benchmark and the container checks all run.
  */
 export const PROCESSES: readonly ProcessSpec[] = [
-  { name: 'referral', pkg: '@refstack/referral', source: 'src/server.ts', built: 'dist/server.js', portVar: 'REFERRAL_PORT', secrets: ['INTERNAL_TOKEN'] },
+  {
+    name: 'referral',
+    pkg: '@refstack/referral',
+    source: 'src/server.ts',
+    built: 'dist/server.js',
+    portVar: 'REFERRAL_PORT',
+    secrets: ['INTERNAL_TOKEN'],
+  },
   {
     name: 'auth',
     pkg: '@refstack/auth',
@@ -28,7 +35,14 @@ export const PROCESSES: readonly ProcessSpec[] = [
     secrets: ['INTERNAL_TOKEN', 'OTP_HMAC_SECRET', 'JWT_PRIVATE_KEY'],
   },
   { name: 'sms-worker', pkg: '@refstack/auth', source: 'src/sms-worker.ts', built: 'dist/sms-worker.js', secrets: [] },
-  { name: 'gateway', pkg: '@refstack/gateway', source: 'src/server.ts', built: 'dist/server.js', portVar: 'GATEWAY_PORT', secrets: [] },
+  {
+    name: 'gateway',
+    pkg: '@refstack/gateway',
+    source: 'src/server.ts',
+    built: 'dist/server.js',
+    portVar: 'GATEWAY_PORT',
+    secrets: [],
+  },
 ];
 
 export type ProcessName = ProcessSpec['name'];

@@ -7,7 +7,10 @@ interface ConnectionError extends Error {
 }
 
 const CLIENT_ERRORS: Record<string, { code: ErrorCode; detail: string }> = {
-  ERR_HTTP_REQUEST_TIMEOUT: { code: 'request_timeout', detail: 'The request was not received in time; the connection is closed.' },
+  ERR_HTTP_REQUEST_TIMEOUT: {
+    code: 'request_timeout',
+    detail: 'The request was not received in time; the connection is closed.',
+  },
   HPE_HEADER_OVERFLOW: { code: 'headers_too_large', detail: 'The request headers exceed the size limit.' },
 };
 const MALFORMED = { code: 'validation_failed', detail: 'The request is not well-formed HTTP/1.1.' } as const;

@@ -34,7 +34,11 @@ export function isDraining(app: FastifyInstance): boolean {
  * close only the connections left once none has closed for a quiet period; then let Fastify finish the
  * requests in flight and run its onClose hooks.
  */
-export async function drainAndClose(app: FastifyInstance, quietMs = DRAIN_QUIET_MS, forceMs = DRAIN_FORCE_MS): Promise<void> {
+export async function drainAndClose(
+  app: FastifyInstance,
+  quietMs = DRAIN_QUIET_MS,
+  forceMs = DRAIN_FORCE_MS,
+): Promise<void> {
   draining.add(app.server);
   const server = app.server;
   const forceAt = Date.now() + forceMs;
@@ -62,11 +66,16 @@ export async function drainAndClose(app: FastifyInstance, quietMs = DRAIN_QUIET_
       open = now;
     }
     await new Promise((resolve) => setImmediate(resolve));
-    if ('closeIdleConnections' in server && typeof server.closeIdleConnections === 'function') server.closeIdleConnections();
+    if ('closeIdleConnections' in server && typeof server.closeIdleConnections === 'function')
+      server.closeIdleConnections();
   }
-  const force = setTimeout(() => {
-    if ('closeAllConnections' in server && typeof server.closeAllConnections === 'function') server.closeAllConnections();
-  }, Math.max(0, forceAt - Date.now()));
+  const force = setTimeout(
+    () => {
+      if ('closeAllConnections' in server && typeof server.closeAllConnections === 'function')
+        server.closeAllConnections();
+    },
+    Math.max(0, forceAt - Date.now()),
+  );
   try {
     await app.close();
   } finally {

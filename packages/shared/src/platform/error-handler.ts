@@ -1,5 +1,12 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { AppError, ERROR_CATALOG, problemBody, PROBLEM_CONTENT_TYPE, type ErrorCode, type FieldError } from '../contracts/errors.js';
+import {
+  AppError,
+  ERROR_CATALOG,
+  problemBody,
+  PROBLEM_CONTENT_TYPE,
+  type ErrorCode,
+  type FieldError,
+} from '../contracts/errors.js';
 import { isDependencyUnavailable } from './unavailable.js';
 
 interface ValidationIssue {
@@ -14,21 +21,33 @@ function fieldErrors(issues: readonly ValidationIssue[], context: string | undef
     const missing = issue.params?.['missingProperty'];
     const extra = issue.params?.['additionalProperty'];
     const field =
-      typeof missing === 'string' ? [path, missing].filter(Boolean).join('.')
-      : typeof extra === 'string' ? [path, extra].filter(Boolean).join('.')
-      : path || context || 'body';
-    const message =
-      typeof extra === 'string' ? 'is not an accepted property' : (issue.message ?? 'is invalid');
+      typeof missing === 'string'
+        ? [path, missing].filter(Boolean).join('.')
+        : typeof extra === 'string'
+          ? [path, extra].filter(Boolean).join('.')
+          : path || context || 'body';
+    const message = typeof extra === 'string' ? 'is not an accepted property' : (issue.message ?? 'is invalid');
     return { field, message };
   });
 }
 
 /** Maps anything thrown in a request to problem+json; 5xx answers never carry internals. */
-export function toProblem(error: unknown): { code: ErrorCode; detail: string; status: number; errors?: FieldError[]; retryAfter?: number; extensions?: Record<string, unknown> } {
+export function toProblem(error: unknown): {
+  code: ErrorCode;
+  detail: string;
+  status: number;
+  errors?: FieldError[];
+  retryAfter?: number;
+  extensions?: Record<string, unknown>;
+} {
   if (error instanceof AppError) {
     return { code: error.code, status: error.status, detail: error.message, ...error.extras };
   }
-  const err = error as Partial<FastifyError> & { validation?: ValidationIssue[]; validationContext?: string; type?: string };
+  const err = error as Partial<FastifyError> & {
+    validation?: ValidationIssue[];
+    validationContext?: string;
+    type?: string;
+  };
   if (err && Array.isArray(err.validation)) {
     const errors = fieldErrors(err.validation, err.validationContext);
     const detail = errors.map((e) => `${e.field} ${e.message}`).join('; ');
@@ -56,7 +75,12 @@ export function toProblem(error: unknown): { code: ErrorCode; detail: string; st
     return { code: 'malformed_json', status: 400, detail: 'The body is not valid JSON.' };
   }
   if (isDependencyUnavailable(error)) {
-    return { code: 'service_unavailable', status: 503, detail: 'A backing service is unavailable; try again shortly.', retryAfter: 1 };
+    return {
+      code: 'service_unavailable',
+      status: 503,
+      detail: 'A backing service is unavailable; try again shortly.',
+      retryAfter: 1,
+    };
   }
   const status = typeof err?.statusCode === 'number' ? err.statusCode : 500;
   if (status === 404) return { code: 'not_found', status, detail: 'No such resource.' };
@@ -65,10 +89,18 @@ export function toProblem(error: unknown): { code: ErrorCode; detail: string; st
   if (status === 415) return { code: 'unsupported_media_type', status, detail: 'Send the body as application/json.' };
   if (status >= 400 && status < 500) {
     // Framework client errors (bad headers, prototype poisoning, …): the message is safe, it names no internals.
-    return { code: 'validation_failed', status: 400, detail: typeof err.message === 'string' ? err.message : 'Bad request.' };
+    return {
+      code: 'validation_failed',
+      status: 400,
+      detail: typeof err.message === 'string' ? err.message : 'Bad request.',
+    };
   }
   if (status === 503) return { code: 'service_unavailable', status, detail: ERROR_CATALOG.service_unavailable.title };
-  return { code: 'internal_error', status: 500, detail: 'An unexpected error occurred. Quote the request id when reporting it.' };
+  return {
+    code: 'internal_error',
+    status: 500,
+    detail: 'An unexpected error occurred. Quote the request id when reporting it.',
+  };
 }
 
 export function sendProblem(reply: FastifyReply, error: unknown): FastifyReply {
@@ -90,6 +122,9 @@ export function installProblemHandlers(app: FastifyInstance): void {
     return sendProblem(reply, error);
   });
   app.setNotFoundHandler((request: FastifyRequest, reply: FastifyReply) =>
-    sendProblem(reply, new AppError('not_found', `No route for ${request.method} ${(request.url.split('?')[0] ?? '').slice(0, 200)}.`)),
+    sendProblem(
+      reply,
+      new AppError('not_found', `No route for ${request.method} ${(request.url.split('?')[0] ?? '').slice(0, 200)}.`),
+    ),
   );
 }

@@ -45,7 +45,12 @@ async function runCheck(check: HealthCheck): Promise<CheckResult> {
 }
 
 /** `/health/live` (the process answers) and `/health/ready` (every dependency answers). */
-export function registerHealthRoutes(app: FastifyInstance, service: string, checks: Record<string, HealthCheck>, options: HealthRouteOptions = {}): void {
+export function registerHealthRoutes(
+  app: FastifyInstance,
+  service: string,
+  checks: Record<string, HealthCheck>,
+  options: HealthRouteOptions = {},
+): void {
   const details = options.details ?? true;
   const drainingOf = options.drainingOf ?? app;
   app.get('/health/live', { logLevel: 'warn' }, async () => ({ status: 'ok', service }));
@@ -54,7 +59,9 @@ export function registerHealthRoutes(app: FastifyInstance, service: string, chec
     if (isDraining(drainingOf)) return reply.code(503).send({ status: 'draining', service, checks: {} });
     const names = Object.keys(checks);
     const results = await Promise.all(names.map((name) => runCheck(checks[name] as HealthCheck)));
-    const report = Object.fromEntries(names.map((name, i) => [name, details ? results[i] : { status: results[i]?.status }]));
+    const report = Object.fromEntries(
+      names.map((name, i) => [name, details ? results[i] : { status: results[i]?.status }]),
+    );
     const ready = results.every((r) => r.status === 'up');
     return reply.code(ready ? 200 : 503).send({ status: ready ? 'ok' : 'unavailable', service, checks: report });
   });

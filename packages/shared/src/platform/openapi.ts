@@ -12,7 +12,10 @@ export function isPublicPath(url: string): boolean {
  * Collects the route schemas of a service into an OpenAPI 3 document, served (unlisted) at
  * `/openapi.json` for the gateway to merge. Register before the routes.
  */
-export async function registerOpenApi(app: FastifyInstance, info: { title: string; description: string }): Promise<void> {
+export async function registerOpenApi(
+  app: FastifyInstance,
+  info: { title: string; description: string },
+): Promise<void> {
   await app.register(swagger, {
     openapi: {
       openapi: '3.1.0',

@@ -13,7 +13,8 @@ export class StoreUnreachableError extends Error {
   readonly store: StoreName;
   readonly url: string;
   constructor(store: StoreName, url: string, cause: unknown) {
-    const reason = cause instanceof Error ? cause.message || (cause as NodeJS.ErrnoException).code || cause.name : String(cause);
+    const reason =
+      cause instanceof Error ? cause.message || (cause as NodeJS.ErrnoException).code || cause.name : String(cause);
     super(`cannot reach ${store} at ${safeUrl(url)}: ${reason}`);
     this.name = 'StoreUnreachableError';
     this.store = store;
@@ -45,12 +46,19 @@ export function exitOnStartupError(name: string, error: unknown): never {
  * Runs a closeable unit (an HTTP app or a worker) until SIGTERM/SIGINT, then closes it within the
  * shutdown budget and exits 0. A second signal or a timeout exits 1.
  */
-export function closeOnSignals(name: string, close: () => Promise<void>, log: { info: (msg: string) => void; error: (obj: unknown, msg?: string) => void }): void {
-  closeWithGrace({ delay: SHUTDOWN_TIMEOUT_MS, logger: { error: (m: unknown) => log.error(m) } }, async ({ signal, err }) => {
-    if (err) log.error({ err }, `${name} crashed; closing`);
-    else log.info(`${name} received ${signal ?? 'exit'}; closing`);
-    await close();
-  });
+export function closeOnSignals(
+  name: string,
+  close: () => Promise<void>,
+  log: { info: (msg: string) => void; error: (obj: unknown, msg?: string) => void },
+): void {
+  closeWithGrace(
+    { delay: SHUTDOWN_TIMEOUT_MS, logger: { error: (m: unknown) => log.error(m) } },
+    async ({ signal, err }) => {
+      if (err) log.error({ err }, `${name} crashed; closing`);
+      else log.info(`${name} received ${signal ?? 'exit'}; closing`);
+      await close();
+    },
+  );
 }
 
 export async function listen(app: FastifyInstance, name: string, host: string, port: number): Promise<void> {

@@ -65,7 +65,10 @@ export function createServiceApp(options: ServiceAppOptions): FastifyInstance {
  * The internal port of a public app: its `/metrics` and its readiness report in full (which
  * draining follows the public app's). Closed when the public app closes.
  */
-export function createOperationsApp(publicApp: FastifyInstance, options: Omit<ServiceAppOptions, 'exposure' | 'trustProxy'>): FastifyInstance {
+export function createOperationsApp(
+  publicApp: FastifyInstance,
+  options: Omit<ServiceAppOptions, 'exposure' | 'trustProxy'>,
+): FastifyInstance {
   const registry = registries.get(publicApp);
   if (!registry) throw new Error('createOperationsApp needs an app made by createServiceApp');
   const app = createBaseApp(options);
@@ -126,7 +129,13 @@ function createBaseApp(options: ServiceAppOptions): FastifyInstance {
     const threshold = accessLog.levels.values[request.log.level] ?? Infinity;
     if (accessLog.levels.values[level]! < threshold) return;
     accessLog[level](
-      { request_id: request.id, method: request.method, url: request.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10 },
+      {
+        request_id: request.id,
+        method: request.method,
+        url: request.url,
+        status: reply.statusCode,
+        ms: Math.round(reply.elapsedTime * 10) / 10,
+      },
       'request completed',
     );
   });

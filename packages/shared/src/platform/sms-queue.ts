@@ -18,7 +18,12 @@ export function createSmsQueue(connection: Redis, redisKeyPrefix: string): SmsQu
       try {
         await queue.add(job.kind, job, smsJobOptions(job));
       } catch (error) {
-        throw new AppError('service_unavailable', 'The message could not be queued; try again shortly.', { retryAfter: 1 }, error);
+        throw new AppError(
+          'service_unavailable',
+          'The message could not be queued; try again shortly.',
+          { retryAfter: 1 },
+          error,
+        );
       }
     },
     close: () => queue.close(),

@@ -6,14 +6,29 @@
 /** The other side is not there, or stopped answering. */
 const NETWORK_CODES = ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'EPIPE'];
 /** undici (HTTP to another service): connect, headers and body timeouts, a socket closed under a request. */
-const HTTP_CLIENT_CODES = ['UND_ERR_SOCKET', 'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CLOSED'];
+const HTTP_CLIENT_CODES = [
+  'UND_ERR_SOCKET',
+  'UND_ERR_CONNECT_TIMEOUT',
+  'UND_ERR_HEADERS_TIMEOUT',
+  'UND_ERR_BODY_TIMEOUT',
+  'UND_ERR_CLOSED',
+];
 const POSTGRES_TRANSIENT = [
   // Shutting down, starting up, connection failures, too many connections.
-  '57P01', '57P02', '57P03', '08000', '08001', '08003', '08006', '53300',
+  '57P01',
+  '57P02',
+  '57P03',
+  '08000',
+  '08001',
+  '08003',
+  '08006',
+  '53300',
   // Still losing a serialization race after the retries: the client may simply try again.
-  '40001', '40P01',
+  '40001',
+  '40P01',
   // PostgreSQL gave up a wait: lock_timeout (lock_not_available), statement_timeout (query_canceled).
-  '55P03', '57014',
+  '55P03',
+  '57014',
 ];
 /** At start-up also: the database does not exist, or the credentials are refused. */
 const POSTGRES_AT_START = ['3D000', '28P01', '28000'];

@@ -1,4 +1,11 @@
-import { createPrivateKey, createPublicKey, createSign, generateKeyPairSync, randomUUID, type KeyObject } from 'node:crypto';
+import {
+  createPrivateKey,
+  createPublicKey,
+  createSign,
+  generateKeyPairSync,
+  randomUUID,
+  type KeyObject,
+} from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ACCESS_TOKEN_ALGORITHM } from '../contracts/access-token.js';
@@ -26,11 +33,15 @@ export class TestTokenIssuer {
   /** What the JWKS endpoint answers instead of the keys: an HTTP error, or a set with no usable key. */
   fault: 'http_500' | 'no_keys' | undefined;
 
-  constructor(private readonly defaults: { issuer: string; audience: string } = { issuer: 'refstack-auth', audience: 'refstack' }) {}
+  constructor(
+    private readonly defaults: { issuer: string; audience: string } = { issuer: 'refstack-auth', audience: 'refstack' },
+  ) {}
 
   /** A new key (or the given PEM private key) to sign with, under `kid` or a fresh one. */
   addKey(options: { privatePem?: string; kid?: string } = {}): string {
-    const privateKey = options.privatePem ? createPrivateKey(options.privatePem) : generateKeyPairSync('ec', { namedCurve: 'prime256v1' }).privateKey;
+    const privateKey = options.privatePem
+      ? createPrivateKey(options.privatePem)
+      : generateKeyPairSync('ec', { namedCurve: 'prime256v1' }).privateKey;
     const kid = options.kid ?? randomUUID();
     this.keys.push({ kid, privateKey, publicKey: createPublicKey(privateKey) });
     return kid;
@@ -42,7 +53,12 @@ export class TestTokenIssuer {
     const server: Server = createServer((request, response) => {
       this.jwksFetches += 1;
       const published = this.keys.filter((k) => !this.retired.has(k.kid));
-      const keys = published.map((k) => ({ ...k.publicKey.export({ format: 'jwk' }), kid: k.kid, alg: ACCESS_TOKEN_ALGORITHM, use: 'sig' }));
+      const keys = published.map((k) => ({
+        ...k.publicKey.export({ format: 'jwk' }),
+        kid: k.kid,
+        alg: ACCESS_TOKEN_ALGORITHM,
+        use: 'sig',
+      }));
       const status = this.fault === 'http_500' ? 500 : request.url === '/.well-known/jwks.json' ? 200 : 404;
       response.writeHead(status, { 'content-type': 'application/json' });
       response.end(JSON.stringify(status === 200 ? { keys: this.fault === 'no_keys' ? [] : keys } : { error: 'no' }));
@@ -59,7 +75,15 @@ export class TestTokenIssuer {
     const key = options.kid ? this.keys.find((k) => k.kid === options.kid) : this.keys[0];
     if (!key) throw new Error(`no key ${options.kid}`);
     const now = Math.floor(Date.now() / 1000);
-    const payload = { iss: this.defaults.issuer, aud: this.defaults.audience, iat: now, exp: now + 900, jti: randomUUID(), roles: [], ...claims };
+    const payload = {
+      iss: this.defaults.issuer,
+      aud: this.defaults.audience,
+      iat: now,
+      exp: now + 900,
+      jti: randomUUID(),
+      roles: [],
+      ...claims,
+    };
     const input = `${b64({ alg: ACCESS_TOKEN_ALGORITHM, typ: 'JWT', kid: key.kid, ...options.header })}.${b64(payload)}`;
     return `${input}.${createSign('SHA256').update(input).sign({ key: key.privateKey, dsaEncoding: 'ieee-p1363' }).toString('base64url')}`;
   }

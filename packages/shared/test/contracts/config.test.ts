@@ -9,7 +9,15 @@ t.test('defaults follow the contract', async (t) => {
   t.equal(config.databaseUrl, 'postgres://postgres@127.0.0.1:5432/referral');
   t.equal(config.redisUrl, 'redis://127.0.0.1:6379');
   t.same(config.phone, { defaultRegion: 'RU', allowedCountries: ['RU'] });
-  t.match(config.otp, { length: 6, ttlSeconds: 300, maxAttempts: 5, resendSeconds: 60, maxSendsPerHour: 5, maxFailedPerDay: 20, phoneFailedPerDay: 100 });
+  t.match(config.otp, {
+    length: 6,
+    ttlSeconds: 300,
+    maxAttempts: 5,
+    resendSeconds: 60,
+    maxSendsPerHour: 5,
+    maxFailedPerDay: 20,
+    phoneFailedPerDay: 100,
+  });
   t.equal(config.sendCodeIpPerHour, 30);
   t.equal(config.verifyIpFailedPerHour, 30);
   t.match(config.tokens, { accessTtlSeconds: 900, refreshTtlSeconds: 2_592_000 });
@@ -20,11 +28,17 @@ t.test('defaults follow the contract', async (t) => {
 t.test('JWKS_REFRESH_SECONDS: 60 by default, 1 to 86400', async (t) => {
   t.equal(loadConfig({}).jwksRefreshSeconds, 60);
   t.equal(loadConfig({ JWKS_REFRESH_SECONDS: '5' }).jwksRefreshSeconds, 5);
-  for (const value of ['0', '86401', 'soon']) t.throws(() => loadConfig({ JWKS_REFRESH_SECONDS: value }), { message: /JWKS_REFRESH_SECONDS/ }, value);
+  for (const value of ['0', '86401', 'soon'])
+    t.throws(() => loadConfig({ JWKS_REFRESH_SECONDS: value }), { message: /JWKS_REFRESH_SECONDS/ }, value);
 });
 
 t.test('env overrides are converted and validated', async (t) => {
-  const config = loadConfig({ AUTH_PORT: '4001', OTP_LENGTH: '8', ALLOWED_COUNTRIES: 'RU,KZ', AUTH_URL: 'http://auth:3001/' });
+  const config = loadConfig({
+    AUTH_PORT: '4001',
+    OTP_LENGTH: '8',
+    ALLOWED_COUNTRIES: 'RU,KZ',
+    AUTH_URL: 'http://auth:3001/',
+  });
   t.equal(config.ports.auth, 4001);
   t.equal(config.otp.length, 8);
   t.same(config.phone.allowedCountries, ['RU', 'KZ']);
@@ -55,32 +69,56 @@ t.test('production refuses missing or default secrets, naming each', async (t) =
   for (const name of required) t.match(error.message, name);
 
   t.throws(
-    () => loadConfig({ NODE_ENV: 'production', INTERNAL_TOKEN: 'dev-internal-token-do-not-use-in-production' }, { requiredSecrets: ['INTERNAL_TOKEN'] }),
+    () =>
+      loadConfig(
+        { NODE_ENV: 'production', INTERNAL_TOKEN: 'dev-internal-token-do-not-use-in-production' },
+        { requiredSecrets: ['INTERNAL_TOKEN'] },
+      ),
     { message: /INTERNAL_TOKEN: must not be the development default/ },
   );
-  t.throws(() => loadConfig({ NODE_ENV: 'production', INTERNAL_TOKEN: 'short' }, { requiredSecrets: ['INTERNAL_TOKEN'] }), {
-    message: /INTERNAL_TOKEN: must be at least 32/,
-  });
-  const ok = loadConfig({ NODE_ENV: 'production', INTERNAL_TOKEN: 'x'.repeat(40) }, { requiredSecrets: ['INTERNAL_TOKEN'] });
+  t.throws(
+    () => loadConfig({ NODE_ENV: 'production', INTERNAL_TOKEN: 'short' }, { requiredSecrets: ['INTERNAL_TOKEN'] }),
+    {
+      message: /INTERNAL_TOKEN: must be at least 32/,
+    },
+  );
+  const ok = loadConfig(
+    { NODE_ENV: 'production', INTERNAL_TOKEN: 'x'.repeat(40) },
+    { requiredSecrets: ['INTERNAL_TOKEN'] },
+  );
   t.equal(ok.internalToken, 'x'.repeat(40));
   t.ok(ok.isProduction);
   t.doesNotThrow(() => loadConfig({ NODE_ENV: 'production' }), 'a process that needs no secret starts');
 });
 
 t.test('secret values never appear in validation messages', async (t) => {
-  const error = t.throws(() => loadConfig({ NODE_ENV: 'production', INTERNAL_TOKEN: 'hunter2' }, { requiredSecrets: ['INTERNAL_TOKEN'] })) as Error;
+  const error = t.throws(() =>
+    loadConfig({ NODE_ENV: 'production', INTERNAL_TOKEN: 'hunter2' }, { requiredSecrets: ['INTERNAL_TOKEN'] }),
+  ) as Error;
   t.notMatch(error.message, 'hunter2');
 });
 
 t.test('a URL password never appears in a validation message', async (t) => {
   const cases: Array<[Record<string, string>, RegExp]> = [
-    [{ DATABASE_URL: 'mysql://u:s3cret-pw@db.internal/referral' }, /DATABASE_URL: .*\(got "mysql:\/\/u:\*\*\*@db\.internal\/referral"\)/],
-    [{ REDIS_URL: 'http://:s3cret-pw@redis.internal:6379' }, /REDIS_URL: .*\(got "http:\/\/:\*\*\*@redis\.internal:6379"\)/],
+    [
+      { DATABASE_URL: 'mysql://u:s3cret-pw@db.internal/referral' },
+      /DATABASE_URL: .*\(got "mysql:\/\/u:\*\*\*@db\.internal\/referral"\)/,
+    ],
+    [
+      { REDIS_URL: 'http://:s3cret-pw@redis.internal:6379' },
+      /REDIS_URL: .*\(got "http:\/\/:\*\*\*@redis\.internal:6379"\)/,
+    ],
     [{ AUTH_URL: 'ftp://svc:s3cret-pw@auth' }, /AUTH_URL: .*\(got "ftp:\/\/svc:\*\*\*@auth"\)/],
     // Values that match the pattern but do not parse as URLs at all.
-    [{ DATABASE_URL: 'postgres://u:s3cret-pw@127.0.0.1:99999/db' }, /DATABASE_URL: is not a valid URL \(got "postgres:\/\/u:\*\*\*@127\.0\.0\.1:99999\/db"\)/],
+    [
+      { DATABASE_URL: 'postgres://u:s3cret-pw@127.0.0.1:99999/db' },
+      /DATABASE_URL: is not a valid URL \(got "postgres:\/\/u:\*\*\*@127\.0\.0\.1:99999\/db"\)/,
+    ],
     [{ REDIS_URL: 'redis://:s3cret-pw@[::1/0' }, /REDIS_URL: is not a valid URL \(got "redis:\/\/:\*\*\*@\[::1\/0"\)/],
-    [{ DATABASE_URL: 'postgres://u:s3cr@t pw"@bad host/db' }, /DATABASE_URL: is not a valid URL \(got "postgres:\/\/u:\*\*\*@bad host\/db"\)/],
+    [
+      { DATABASE_URL: 'postgres://u:s3cr@t pw"@bad host/db' },
+      /DATABASE_URL: is not a valid URL \(got "postgres:\/\/u:\*\*\*@bad host\/db"\)/,
+    ],
   ];
   for (const [env, pattern] of cases) {
     const error = t.throws(() => loadConfig(env), { name: 'ConfigError' }, JSON.stringify(env)) as Error;
@@ -90,24 +128,74 @@ t.test('a URL password never appears in a validation message', async (t) => {
 });
 
 t.test("the gateway's edge settings: defaults, overrides and the checks across variables", async (t) => {
-  t.same(loadConfig({}).gateway, { trustedProxies: [], metricsPort: 9091, maxConnections: 4096, headersTimeoutMs: 10_000, requestTimeoutMs: 15_000, keepAliveTimeoutMs: 72_000 });
-  const set = loadConfig({ GATEWAY_TRUSTED_PROXIES: '10.0.0.0/8, 192.0.2.1,::1', GATEWAY_METRICS_PORT: '9100', GATEWAY_MAX_CONNECTIONS: '500', GATEWAY_KEEP_ALIVE_TIMEOUT_MS: '65000' });
+  t.same(loadConfig({}).gateway, {
+    trustedProxies: [],
+    metricsPort: 9091,
+    maxConnections: 4096,
+    headersTimeoutMs: 10_000,
+    requestTimeoutMs: 15_000,
+    keepAliveTimeoutMs: 72_000,
+  });
+  const set = loadConfig({
+    GATEWAY_TRUSTED_PROXIES: '10.0.0.0/8, 192.0.2.1,::1',
+    GATEWAY_METRICS_PORT: '9100',
+    GATEWAY_MAX_CONNECTIONS: '500',
+    GATEWAY_KEEP_ALIVE_TIMEOUT_MS: '65000',
+  });
   t.same(set.gateway.trustedProxies, ['10.0.0.0/8', '192.0.2.1', '::1']);
   t.match(set.gateway, { metricsPort: 9100, maxConnections: 500, keepAliveTimeoutMs: 65_000 });
   const refused: Array<[Record<string, string>, RegExp]> = [
-    [{ GATEWAY_TRUSTED_PROXIES: '10.0.0.0/8,balancer.internal' }, /GATEWAY_TRUSTED_PROXIES: invalid IP address: balancer\.internal/],
+    [
+      { GATEWAY_TRUSTED_PROXIES: '10.0.0.0/8,balancer.internal' },
+      /GATEWAY_TRUSTED_PROXIES: invalid IP address: balancer\.internal/,
+    ],
     [{ GATEWAY_TRUSTED_PROXIES: '10.0.0.0/33' }, /GATEWAY_TRUSTED_PROXIES: invalid range/],
     [{ TRUSTED_PROXIES: '127.0.0.1,gateway' }, /TRUSTED_PROXIES: invalid IP address: gateway/],
     [{ GATEWAY_METRICS_PORT: '8080' }, /GATEWAY_METRICS_PORT: must differ from GATEWAY_PORT/],
-    [{ GATEWAY_HEADERS_TIMEOUT_MS: '20000', GATEWAY_REQUEST_TIMEOUT_MS: '15000' }, /GATEWAY_HEADERS_TIMEOUT_MS: must not exceed GATEWAY_REQUEST_TIMEOUT_MS/],
+    [
+      { GATEWAY_HEADERS_TIMEOUT_MS: '20000', GATEWAY_REQUEST_TIMEOUT_MS: '15000' },
+      /GATEWAY_HEADERS_TIMEOUT_MS: must not exceed GATEWAY_REQUEST_TIMEOUT_MS/,
+    ],
     [{ GATEWAY_MAX_CONNECTIONS: '0' }, /GATEWAY_MAX_CONNECTIONS/],
     [{ GATEWAY_KEEP_ALIVE_TIMEOUT_MS: 'forever' }, /GATEWAY_KEEP_ALIVE_TIMEOUT_MS/],
   ];
-  for (const [env, pattern] of refused) t.throws(() => loadConfig(env), { name: 'ConfigError', message: pattern }, JSON.stringify(env));
+  for (const [env, pattern] of refused)
+    t.throws(() => loadConfig(env), { name: 'ConfigError', message: pattern }, JSON.stringify(env));
 });
 
 t.test('the list of known variables covers the contract', async (t) => {
-  for (const name of ['GATEWAY_PORT', 'AUTH_PORT', 'REFERRAL_PORT', 'DATABASE_URL', 'REDIS_URL', 'HOST', 'DEFAULT_REGION', 'ALLOWED_COUNTRIES', 'OTP_LENGTH', 'OTP_TTL_SECONDS', 'OTP_MAX_ATTEMPTS', 'OTP_RESEND_SECONDS', 'OTP_MAX_SENDS_PER_HOUR', 'OTP_MAX_FAILED_PER_DAY', 'SEND_CODE_IP_PER_HOUR', 'VERIFY_IP_FAILED_PER_HOUR', 'OTP_PHONE_FAILED_PER_DAY', 'OTP_ALLOW_SHORT', 'REFERRAL_TIMEOUT_MS', 'ACCESS_TOKEN_TTL_SECONDS', 'REFRESH_TOKEN_TTL_SECONDS', 'INTERNAL_TOKEN', 'TRUSTED_PROXIES', 'CORS_ORIGINS', 'GATEWAY_TRUSTED_PROXIES', 'GATEWAY_METRICS_PORT', 'GATEWAY_MAX_CONNECTIONS', 'GATEWAY_KEEP_ALIVE_TIMEOUT_MS', 'GATEWAY_HEADERS_TIMEOUT_MS', 'GATEWAY_REQUEST_TIMEOUT_MS']) {
+  for (const name of [
+    'GATEWAY_PORT',
+    'AUTH_PORT',
+    'REFERRAL_PORT',
+    'DATABASE_URL',
+    'REDIS_URL',
+    'HOST',
+    'DEFAULT_REGION',
+    'ALLOWED_COUNTRIES',
+    'OTP_LENGTH',
+    'OTP_TTL_SECONDS',
+    'OTP_MAX_ATTEMPTS',
+    'OTP_RESEND_SECONDS',
+    'OTP_MAX_SENDS_PER_HOUR',
+    'OTP_MAX_FAILED_PER_DAY',
+    'SEND_CODE_IP_PER_HOUR',
+    'VERIFY_IP_FAILED_PER_HOUR',
+    'OTP_PHONE_FAILED_PER_DAY',
+    'OTP_ALLOW_SHORT',
+    'REFERRAL_TIMEOUT_MS',
+    'ACCESS_TOKEN_TTL_SECONDS',
+    'REFRESH_TOKEN_TTL_SECONDS',
+    'INTERNAL_TOKEN',
+    'TRUSTED_PROXIES',
+    'CORS_ORIGINS',
+    'GATEWAY_TRUSTED_PROXIES',
+    'GATEWAY_METRICS_PORT',
+    'GATEWAY_MAX_CONNECTIONS',
+    'GATEWAY_KEEP_ALIVE_TIMEOUT_MS',
+    'GATEWAY_HEADERS_TIMEOUT_MS',
+    'GATEWAY_REQUEST_TIMEOUT_MS',
+  ]) {
     t.ok(ENV_VARIABLES.includes(name), name);
   }
 });
@@ -118,17 +206,37 @@ t.test('production refuses codes shorter than 6 digits unless OTP_ALLOW_SHORT=tr
   t.match(error.message, /OTP_LENGTH: 4-digit codes are refused in production: 5 guesses break one code in 2000/);
   t.match(error.message, /OTP_LENGTH=6 or more, or OTP_ALLOW_SHORT=true/);
   t.equal(loadConfig({ ...secrets, OTP_LENGTH: '6' }, { issuesOtps: true }).otp.length, 6);
-  t.equal(loadConfig({ ...secrets, OTP_ALLOW_SHORT: 'true' }, { issuesOtps: true }).otp.length, 4, 'the operator may accept the risk');
-  t.doesNotThrow(() => loadConfig({ NODE_ENV: 'production', OTP_LENGTH: '4' }), 'a process that issues no codes does not care');
-  t.equal(loadConfig({ NODE_ENV: 'production', OTP_HMAC_SECRET: 'x'.repeat(40) }, { issuesOtps: true }).otp.length, 6, 'the default passes');
+  t.equal(
+    loadConfig({ ...secrets, OTP_ALLOW_SHORT: 'true' }, { issuesOtps: true }).otp.length,
+    4,
+    'the operator may accept the risk',
+  );
+  t.doesNotThrow(
+    () => loadConfig({ NODE_ENV: 'production', OTP_LENGTH: '4' }),
+    'a process that issues no codes does not care',
+  );
+  t.equal(
+    loadConfig({ NODE_ENV: 'production', OTP_HMAC_SECRET: 'x'.repeat(40) }, { issuesOtps: true }).otp.length,
+    6,
+    'the default passes',
+  );
   t.equal(loadConfig({ OTP_LENGTH: '4' }, { issuesOtps: true }).otp.length, 4, 'development keeps short codes');
 });
 
 t.test('in production the gateway waits longer than a verify can take in auth', async (t) => {
   const production = { NODE_ENV: 'production' };
-  t.throws(() => loadConfig({ ...production, UPSTREAM_TIMEOUT_MS: '9000' }), { message: /UPSTREAM_TIMEOUT_MS: must exceed REFERRAL_TIMEOUT_MS \+ 5000 ms \(10000\)/ });
-  t.throws(() => loadConfig({ ...production, REFERRAL_TIMEOUT_MS: '8000' }), { message: /UPSTREAM_TIMEOUT_MS/ }, 'a longer referral timeout needs a longer gateway timeout');
-  t.equal(loadConfig({ ...production, REFERRAL_TIMEOUT_MS: '8000', UPSTREAM_TIMEOUT_MS: '14000' }).referralTimeoutMs, 8000);
+  t.throws(() => loadConfig({ ...production, UPSTREAM_TIMEOUT_MS: '9000' }), {
+    message: /UPSTREAM_TIMEOUT_MS: must exceed REFERRAL_TIMEOUT_MS \+ 5000 ms \(10000\)/,
+  });
+  t.throws(
+    () => loadConfig({ ...production, REFERRAL_TIMEOUT_MS: '8000' }),
+    { message: /UPSTREAM_TIMEOUT_MS/ },
+    'a longer referral timeout needs a longer gateway timeout',
+  );
+  t.equal(
+    loadConfig({ ...production, REFERRAL_TIMEOUT_MS: '8000', UPSTREAM_TIMEOUT_MS: '14000' }).referralTimeoutMs,
+    8000,
+  );
   t.match(loadConfig(production), { upstreamTimeoutMs: 12_000, referralTimeoutMs: 5000 }, 'the defaults agree');
   t.equal(loadConfig({ UPSTREAM_TIMEOUT_MS: '300' }).upstreamTimeoutMs, 300, 'a test may shorten it to see it fire');
 });

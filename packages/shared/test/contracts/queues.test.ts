@@ -11,6 +11,10 @@ t.test("retries of a send span the message's lifetime, not seconds", async (t) =
     for (let attempt = 1; attempt < (options.attempts ?? 1); attempt += 1) waited += smsRetryDelay(attempt, () => 0);
     t.ok(waited >= lifetimeMs, `${lifetimeMs / 1000} s of life: retries for at least ${Math.round(waited / 1000)} s`);
     t.ok(smsRetryDelay(40, () => 1) <= 30_000, 'no wait between tries grows past half a minute');
-    t.same({ removeOnComplete: options.removeOnComplete, removeOnFail: options.removeOnFail }, { removeOnComplete: true, removeOnFail: true }, 'the job leaves Redis whatever happens');
+    t.same(
+      { removeOnComplete: options.removeOnComplete, removeOnFail: options.removeOnFail },
+      { removeOnComplete: true, removeOnFail: true },
+      'the job leaves Redis whatever happens',
+    );
   }
 });

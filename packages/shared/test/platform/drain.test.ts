@@ -11,7 +11,11 @@ function errorCode(error: unknown): string {
 }
 
 t.test('shutting down under keep-alive load: the request in flight completes and no client sees a reset', async (t) => {
-  const app = createServiceApp({ service: 'demo', config: testConfig({ LOG_LEVEL: 'silent' }), logStream: new LogCapture() });
+  const app = createServiceApp({
+    service: 'demo',
+    config: testConfig({ LOG_LEVEL: 'silent' }),
+    logStream: new LogCapture(),
+  });
   app.get('/fast', async () => ({ ok: true }));
   app.get('/slow', async () => {
     await new Promise((resolve) => setTimeout(resolve, 400));
@@ -53,7 +57,10 @@ t.test('shutting down under keep-alive load: the request in flight completes and
   t.equal(ready.statusCode, 503, 'readiness fails as soon as shutdown begins');
   t.match(ready.json(), { status: 'draining' });
   // The contract's shutdown budget is 10 s; a close that cannot finish well within it is a failure.
-  const closed = await Promise.race([closing.then(() => true), new Promise((resolve) => setTimeout(resolve, 8000, false))]);
+  const closed = await Promise.race([
+    closing.then(() => true),
+    new Promise((resolve) => setTimeout(resolve, 8000, false)),
+  ]);
   stop = true;
   t.ok(closed, 'closed within 8 s');
   await Promise.all(loops);
@@ -67,7 +74,11 @@ t.test('shutting down under keep-alive load: the request in flight completes and
 });
 
 t.test('a client that sent its headers and stalls does not hold the shutdown past its budget', async (t) => {
-  const app = createServiceApp({ service: 'demo', config: testConfig({ LOG_LEVEL: 'silent' }), logStream: new LogCapture() });
+  const app = createServiceApp({
+    service: 'demo',
+    config: testConfig({ LOG_LEVEL: 'silent' }),
+    logStream: new LogCapture(),
+  });
   app.post('/echo', async (request) => request.body);
   await app.listen({ host: '127.0.0.1', port: 0 });
   const { port } = app.server.address() as AddressInfo;

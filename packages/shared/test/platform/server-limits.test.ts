@@ -14,7 +14,11 @@ async function listening(t: Test) {
 }
 
 /** Sends `bytes` on a fresh connection; resolves with all the server sent once it closes (or at the deadline). */
-function exchange(port: number, bytes: string, deadlineMs: number): Promise<{ data: string; closedAfterMs: number | undefined }> {
+function exchange(
+  port: number,
+  bytes: string,
+  deadlineMs: number,
+): Promise<{ data: string; closedAfterMs: number | undefined }> {
   return new Promise((resolve) => {
     const socket = connect(port, '127.0.0.1');
     const started = Date.now();
@@ -42,19 +46,40 @@ function problemOf(data: string): unknown {
   }
 }
 
-t.test("a service's port, with the default limits, closes stalled requests and silent connections with a 408 problem", async (t) => {
-  const { port, logs } = await listening(t);
-  const [stalled, silent] = await Promise.all([
-    exchange(port, 'POST /echo HTTP/1.1\r\nHost: demo\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"a":', 30_000),
-    exchange(port, '', 30_000),
-  ]);
-  for (const [what, result] of [['a body that stalls', stalled], ['a connection that sends nothing', silent]] as const) {
-    t.ok(result.closedAfterMs !== undefined, `${what}: closed by the server within 30 s (after ${result.closedAfterMs} ms)`);
-    t.match(result.data, /^HTTP\/1\.1 408 Request Timeout\r\n[^]*content-type: application\/problem\+json/i, what);
-    t.match(problemOf(result.data), { type: 'urn:refstack:problem:request_timeout', status: 408, code: 'request_timeout', detail: String });
-  }
-  t.notOk(logs.lines.some((l) => Number(l['level']) >= 50), 'nothing logged as an error');
-});
+t.test(
+  "a service's port, with the default limits, closes stalled requests and silent connections with a 408 problem",
+  async (t) => {
+    const { port, logs } = await listening(t);
+    const [stalled, silent] = await Promise.all([
+      exchange(
+        port,
+        'POST /echo HTTP/1.1\r\nHost: demo\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"a":',
+        30_000,
+      ),
+      exchange(port, '', 30_000),
+    ]);
+    for (const [what, result] of [
+      ['a body that stalls', stalled],
+      ['a connection that sends nothing', silent],
+    ] as const) {
+      t.ok(
+        result.closedAfterMs !== undefined,
+        `${what}: closed by the server within 30 s (after ${result.closedAfterMs} ms)`,
+      );
+      t.match(result.data, /^HTTP\/1\.1 408 Request Timeout\r\n[^]*content-type: application\/problem\+json/i, what);
+      t.match(problemOf(result.data), {
+        type: 'urn:refstack:problem:request_timeout',
+        status: 408,
+        code: 'request_timeout',
+        detail: String,
+      });
+    }
+    t.notOk(
+      logs.lines.some((l) => Number(l['level']) >= 50),
+      'nothing logged as an error',
+    );
+  },
+);
 
 t.test('bytes that are not HTTP, and headers over the size limit, are problem+json answers too', async (t) => {
   const { port } = await listening(t);
@@ -62,37 +87,56 @@ t.test('bytes that are not HTTP, and headers over the size limit, are problem+js
   t.match(garbage.data, /^HTTP\/1\.1 400 Bad Request\r\n/);
   t.match(problemOf(garbage.data), { status: 400, code: 'validation_failed' });
 
-  const huge = await exchange(port, `GET /health/live HTTP/1.1\r\nHost: demo\r\nX-Big: ${'a'.repeat(20 * 1024)}\r\n\r\n`, 10_000);
+  const huge = await exchange(
+    port,
+    `GET /health/live HTTP/1.1\r\nHost: demo\r\nX-Big: ${'a'.repeat(20 * 1024)}\r\n\r\n`,
+    10_000,
+  );
   t.match(huge.data, /^HTTP\/1\.1 431 Request Header Fields Too Large\r\n/);
   t.match(problemOf(huge.data), { status: 431, code: 'headers_too_large' });
 });
 
-t.test('a public app serves no /metrics and says only up or down; its operations app serves both and follows its drain', async (t) => {
-  const config = testConfig();
-  const readiness = { store: async () => ({ at: 'db.internal:5432' }), cache: async () => Promise.reject(new Error('connect ECONNREFUSED 10.0.0.7:6379')) };
-  const app = createServiceApp({ service: 'edge', config, exposure: 'public', readiness });
-  app.get('/hello', async () => ({ hello: true }));
-  const operations = createOperationsApp(app, { service: 'edge', config, readiness });
-  let operationsClosed = false;
-  operations.addHook('onClose', async () => {
-    operationsClosed = true;
-  });
-  await app.inject({ method: 'GET', url: '/hello' });
+t.test(
+  'a public app serves no /metrics and says only up or down; its operations app serves both and follows its drain',
+  async (t) => {
+    const config = testConfig();
+    const readiness = {
+      store: async () => ({ at: 'db.internal:5432' }),
+      cache: async () => Promise.reject(new Error('connect ECONNREFUSED 10.0.0.7:6379')),
+    };
+    const app = createServiceApp({ service: 'edge', config, exposure: 'public', readiness });
+    app.get('/hello', async () => ({ hello: true }));
+    const operations = createOperationsApp(app, { service: 'edge', config, readiness });
+    let operationsClosed = false;
+    operations.addHook('onClose', async () => {
+      operationsClosed = true;
+    });
+    await app.inject({ method: 'GET', url: '/hello' });
 
-  t.equal((await app.inject({ method: 'GET', url: '/metrics' })).statusCode, 404);
-  const brief = await app.inject({ method: 'GET', url: '/health/ready' });
-  t.equal(brief.statusCode, 503);
-  t.same(brief.json(), { status: 'unavailable', service: 'edge', checks: { store: { status: 'up' }, cache: { status: 'down' } } });
+    t.equal((await app.inject({ method: 'GET', url: '/metrics' })).statusCode, 404);
+    const brief = await app.inject({ method: 'GET', url: '/health/ready' });
+    t.equal(brief.statusCode, 503);
+    t.same(brief.json(), {
+      status: 'unavailable',
+      service: 'edge',
+      checks: { store: { status: 'up' }, cache: { status: 'down' } },
+    });
 
-  const metrics = await operations.inject({ method: 'GET', url: '/metrics' });
-  t.match(metrics.body, /http_request_duration_seconds_count\{[^}]*route="\/hello"[^}]*\} 1/);
-  const full = await operations.inject({ method: 'GET', url: '/health/ready' });
-  t.match(full.json(), { checks: { store: { status: 'up', details: { at: 'db.internal:5432' } }, cache: { status: 'down', error: /ECONNREFUSED 10\.0\.0\.7/ } } });
+    const metrics = await operations.inject({ method: 'GET', url: '/metrics' });
+    t.match(metrics.body, /http_request_duration_seconds_count\{[^}]*route="\/hello"[^}]*\} 1/);
+    const full = await operations.inject({ method: 'GET', url: '/health/ready' });
+    t.match(full.json(), {
+      checks: {
+        store: { status: 'up', details: { at: 'db.internal:5432' } },
+        cache: { status: 'down', error: /ECONNREFUSED 10\.0\.0\.7/ },
+      },
+    });
 
-  const closing = drainAndClose(app);
-  const draining = await operations.inject({ method: 'GET', url: '/health/ready' });
-  t.equal(draining.statusCode, 503);
-  t.match(draining.json(), { status: 'draining' }, 'the operations port reports the public app draining');
-  await closing;
-  t.ok(operationsClosed, 'and closes with it');
-});
+    const closing = drainAndClose(app);
+    const draining = await operations.inject({ method: 'GET', url: '/health/ready' });
+    t.equal(draining.statusCode, 503);
+    t.match(draining.json(), { status: 'draining' }, 'the operations port reports the public app draining');
+    await closing;
+    t.ok(operationsClosed, 'and closes with it');
+  },
+);

@@ -17,7 +17,11 @@ t.test('the line log reads SMS from the worker only, however start.mjs pads its 
   log.pushFrom('sms-worker', 'SMS to +79120000001: Your login code is 3333');
   log.pushFrom('sms-worker', 'SMS to +79120000001: +79120000003 activated your invite code');
   log.push('> tsc -b');
-  t.same(log.sms.map((m) => m.to), ['+79120000001', '+79120000001', '+79120000001'], 'not the auth line');
+  t.same(
+    log.sms.map((m) => m.to),
+    ['+79120000001', '+79120000001', '+79120000001'],
+    'not the auth line',
+  );
   t.equal(log.smsCode('+79120000001'), '3333', 'the latest login code, past a note without one');
   t.equal(log.smsCode('+79120000002'), undefined);
   t.equal(log.lines[2], '[sms-worker] SMS to +79120000001: Your login code is 3333', 'tagged like start.mjs');

@@ -56,15 +56,21 @@ export function otpServiceFactory({ store, sms, config, now }: OtpServiceDeps) {
       const at = now();
       const admission = await store.admitSend(bucket, config.sendCodeIpPerHour, at);
       if (!admission.allowed) {
-        throw new AppError('rate_limited', 'Too many code requests from this address; try again later.', { retryAfter: seconds(admission.retryAfterMs) });
+        throw new AppError('rate_limited', 'Too many code requests from this address; try again later.', {
+          retryAfter: seconds(admission.retryAfterMs),
+        });
       }
       const code = generateOtp(otp.length);
       const issued = await store.issue(phone, bucket, hashOtp(otp.hmacSecret, phone, code), limits, at);
       if (issued.result === 'resend_too_soon') {
-        throw new AppError('resend_too_soon', 'A code was sent to this phone moments ago; wait before asking again.', { retryAfter: seconds(issued.retryAfterMs) });
+        throw new AppError('resend_too_soon', 'A code was sent to this phone moments ago; wait before asking again.', {
+          retryAfter: seconds(issued.retryAfterMs),
+        });
       }
       if (issued.result === 'rate_limited') {
-        throw new AppError('rate_limited', 'Too many codes or wrong tries for this phone; try again later.', { retryAfter: seconds(issued.retryAfterMs) });
+        throw new AppError('rate_limited', 'Too many codes or wrong tries for this phone; try again later.', {
+          retryAfter: seconds(issued.retryAfterMs),
+        });
       }
       await sms.send({
         kind: 'otp',
@@ -91,24 +97,37 @@ export function otpServiceFactory({ store, sms, config, now }: OtpServiceDeps) {
       // wrong code, a burned code or no code at all keeps it spent.
       const reservation = await store.reserveVerify(bucket, config.verifyIpFailedPerHour, at);
       if (!reservation.allowed) {
-        throw new AppError('rate_limited', 'Too many failed sign-in attempts from this address; try again later.', { retryAfter: seconds(reservation.retryAfterMs) });
+        throw new AppError('rate_limited', 'Too many failed sign-in attempts from this address; try again later.', {
+          retryAfter: seconds(reservation.retryAfterMs),
+        });
       }
       const claimId = randomBytes(12).toString('base64url');
       const outcome = await store.check(phone, bucket, hashOtp(otp.hmacSecret, phone, code), claimId, limits, at);
-      if (outcome.result === 'ok' || outcome.result === 'claimed' || outcome.result === 'rate_limited') await reservation.release();
+      if (outcome.result === 'ok' || outcome.result === 'claimed' || outcome.result === 'rate_limited')
+        await reservation.release();
       switch (outcome.result) {
         case 'ok':
           return { phone, claimId };
         case 'claimed':
           throw new AppError('otp_expired', 'This code is being used by another sign-in right now.');
         case 'invalid':
-          throw new AppError('otp_invalid', 'The code is wrong.', { extensions: { attempts_left: outcome.attemptsLeft } });
+          throw new AppError('otp_invalid', 'The code is wrong.', {
+            extensions: { attempts_left: outcome.attemptsLeft },
+          });
         case 'expired':
-          throw new AppError('otp_expired', 'No valid code for this phone: it expired, was used, or was never requested.');
+          throw new AppError(
+            'otp_expired',
+            'No valid code for this phone: it expired, was used, or was never requested.',
+          );
         case 'attempts_exceeded':
-          throw new AppError('otp_attempts_exceeded', 'Too many wrong codes; request a new one.', { retryAfter: seconds(outcome.retryAfterMs), extensions: { attempts_left: 0 } });
+          throw new AppError('otp_attempts_exceeded', 'Too many wrong codes; request a new one.', {
+            retryAfter: seconds(outcome.retryAfterMs),
+            extensions: { attempts_left: 0 },
+          });
         case 'rate_limited':
-          throw new AppError('rate_limited', 'Too many wrong codes for this phone; try again later.', { retryAfter: seconds(outcome.retryAfterMs) });
+          throw new AppError('rate_limited', 'Too many wrong codes for this phone; try again later.', {
+            retryAfter: seconds(outcome.retryAfterMs),
+          });
       }
     },
 

@@ -144,7 +144,13 @@ return 1
 `;
 
 interface OtpCommands {
-  otpSlidingWindow(key: string, now: number, windowMs: number, limit: number, member: string): Promise<[number, number]>;
+  otpSlidingWindow(
+    key: string,
+    now: number,
+    windowMs: number,
+    limit: number,
+    member: string,
+  ): Promise<[number, number]>;
   otpWindowRelease(key: string, member: string): Promise<number>;
   otpIssue(...keysThenArgs: Array<string | number>): Promise<[string, number]>;
   otpCheck(...keysThenArgs: Array<string | number>): Promise<[string, number]>;
@@ -225,12 +231,26 @@ export class OtpStore {
   }
 
   private limitArgs(limits: OtpLimits): number[] {
-    return [HOUR_MS, DAY_MS, limits.maxSendsPerHour, limits.maxFailedPerDay, limits.resendMs, BACKOFF_BASE_MS, BACKOFF_MAX_MS];
+    return [
+      HOUR_MS,
+      DAY_MS,
+      limits.maxSendsPerHour,
+      limits.maxFailedPerDay,
+      limits.resendMs,
+      BACKOFF_BASE_MS,
+      BACKOFF_MAX_MS,
+    ];
   }
 
   /** Counts one send-code call from a client; refused once `limit` lie within the last hour. */
   async admitSend(bucket: string, limit: number, now: number): Promise<Admission> {
-    const [allowed, retryAfterMs] = await this.redis.otpSlidingWindow(`${this.prefix}:ip:{${bucket}}:send-code`, now, HOUR_MS, limit, member(now));
+    const [allowed, retryAfterMs] = await this.redis.otpSlidingWindow(
+      `${this.prefix}:ip:{${bucket}}:send-code`,
+      now,
+      HOUR_MS,
+      limit,
+      member(now),
+    );
     return { allowed: allowed === 1, retryAfterMs };
   }
 
@@ -254,17 +274,43 @@ export class OtpStore {
   async issue(phone: string, bucket: string, codeHash: string, limits: OtpLimits, now: number): Promise<IssueOutcome> {
     const k = this.keys(phone, bucket);
     const [result, retryAfterMs] = await this.redis.otpIssue(
-      k.code, k.sends, k.clientSends, k.clientFails,
-      now, ...this.limitArgs(limits), codeHash, limits.ttlMs, member(now),
+      k.code,
+      k.sends,
+      k.clientSends,
+      k.clientFails,
+      now,
+      ...this.limitArgs(limits),
+      codeHash,
+      limits.ttlMs,
+      member(now),
     );
     return result === 'ok' ? { result: 'ok' } : { result: result as 'resend_too_soon' | 'rate_limited', retryAfterMs };
   }
 
-  async check(phone: string, bucket: string, candidateHash: string, claimId: string, limits: OtpLimits, now: number): Promise<CheckOutcome> {
+  async check(
+    phone: string,
+    bucket: string,
+    candidateHash: string,
+    claimId: string,
+    limits: OtpLimits,
+    now: number,
+  ): Promise<CheckOutcome> {
     const k = this.keys(phone, bucket);
     const [result, value] = await this.redis.otpCheck(
-      k.code, k.fails, k.clientFails, k.sends, k.clientSends,
-      now, ...this.limitArgs(limits), candidateHash, member(now), bucket, limits.maxAttempts, limits.phoneFailedPerDay, claimId, limits.claimMs,
+      k.code,
+      k.fails,
+      k.clientFails,
+      k.sends,
+      k.clientSends,
+      now,
+      ...this.limitArgs(limits),
+      candidateHash,
+      member(now),
+      bucket,
+      limits.maxAttempts,
+      limits.phoneFailedPerDay,
+      claimId,
+      limits.claimMs,
     );
     if (result === 'invalid') return { result, attemptsLeft: value };
     if (result === 'rate_limited' || result === 'attempts_exceeded') return { result, retryAfterMs: value };

@@ -5,7 +5,16 @@ import type { LoginService } from '../login-service.js';
 import type { OtpService } from '../otp/otp-service.js';
 import type { Keyring } from '../tokens/keyring.js';
 import type { TokenService } from '../tokens/token-service.js';
-import { JwksReply, RefreshBody, SendCodeBody, SendCodeReply, TokenVerifyBody, TokenVerifyReply, VerifyBody, VerifyReply } from './schemas.js';
+import {
+  JwksReply,
+  RefreshBody,
+  SendCodeBody,
+  SendCodeReply,
+  TokenVerifyBody,
+  TokenVerifyReply,
+  VerifyBody,
+  VerifyReply,
+} from './schemas.js';
 
 export interface AuthRoutesOptions {
   otp: OtpService;
@@ -16,70 +25,120 @@ export interface AuthRoutesOptions {
 
 const tags = ['auth'];
 
-export const authRoutes: FastifyPluginAsyncTypebox<AuthRoutesOptions> = async (app, { otp, login, tokens, keyring }) => {
-  app.post('/api/v1/auth/send-code', {
-    schema: {
-      tags,
-      summary: 'Send a one-time login code by SMS',
-      description: 'Answers the same whether or not the phone has an account. The code arrives only by SMS.',
-      body: SendCodeBody,
-      response: { 200: SendCodeReply, ...problemResponses('validation_failed', 'invalid_phone', 'resend_too_soon', 'rate_limited', 'service_unavailable') },
-    },
-  }, async (request) => otp.sendCode(request.body.phone, request.ip));
-
-  app.post('/api/v1/auth/verify', {
-    schema: {
-      tags,
-      summary: 'Sign in with the code; creates the user on first success',
-      description: 'With `invite_code`, the invite is applied in the same step; if it is refused, that error is returned and the code stays valid.',
-      body: VerifyBody,
-      response: {
-        200: VerifyReply,
-        ...problemResponses(
-          'validation_failed', 'invalid_phone', 'otp_invalid', 'otp_expired', 'otp_attempts_exceeded', 'rate_limited',
-          'invite_not_found', 'invite_already_activated', 'invite_self', 'invite_cycle', 'service_unavailable',
-        ),
+export const authRoutes: FastifyPluginAsyncTypebox<AuthRoutesOptions> = async (
+  app,
+  { otp, login, tokens, keyring },
+) => {
+  app.post(
+    '/api/v1/auth/send-code',
+    {
+      schema: {
+        tags,
+        summary: 'Send a one-time login code by SMS',
+        description: 'Answers the same whether or not the phone has an account. The code arrives only by SMS.',
+        body: SendCodeBody,
+        response: {
+          200: SendCodeReply,
+          ...problemResponses(
+            'validation_failed',
+            'invalid_phone',
+            'resend_too_soon',
+            'rate_limited',
+            'service_unavailable',
+          ),
+        },
       },
     },
-  }, async (request) => login.verify(request.body, request.id, request.ip));
+    async (request) => otp.sendCode(request.body.phone, request.ip),
+  );
 
-  app.post('/api/v1/auth/refresh', {
-    schema: {
-      tags,
-      summary: 'Exchange a refresh token for new tokens (rotation)',
-      description: 'The presented refresh token is spent. Presenting a spent one revokes the whole session (`token_reused`).',
-      body: RefreshBody,
-      response: { 200: TokensSchema, ...problemResponses('validation_failed', 'token_invalid', 'token_reused') },
+  app.post(
+    '/api/v1/auth/verify',
+    {
+      schema: {
+        tags,
+        summary: 'Sign in with the code; creates the user on first success',
+        description:
+          'With `invite_code`, the invite is applied in the same step; if it is refused, that error is returned and the code stays valid.',
+        body: VerifyBody,
+        response: {
+          200: VerifyReply,
+          ...problemResponses(
+            'validation_failed',
+            'invalid_phone',
+            'otp_invalid',
+            'otp_expired',
+            'otp_attempts_exceeded',
+            'rate_limited',
+            'invite_not_found',
+            'invite_already_activated',
+            'invite_self',
+            'invite_cycle',
+            'service_unavailable',
+          ),
+        },
+      },
     },
-  }, async (request) => tokens.refresh(request.body.refresh));
+    async (request) => login.verify(request.body, request.id, request.ip),
+  );
 
-  app.post('/api/v1/auth/logout', {
-    schema: {
-      tags,
-      summary: 'Revoke the session of a refresh token',
-      body: RefreshBody,
-      response: { 204: Type.Null({ description: 'Session revoked' }), ...problemResponses('validation_failed', 'token_invalid') },
+  app.post(
+    '/api/v1/auth/refresh',
+    {
+      schema: {
+        tags,
+        summary: 'Exchange a refresh token for new tokens (rotation)',
+        description:
+          'The presented refresh token is spent. Presenting a spent one revokes the whole session (`token_reused`).',
+        body: RefreshBody,
+        response: { 200: TokensSchema, ...problemResponses('validation_failed', 'token_invalid', 'token_reused') },
+      },
     },
-  }, async (request, reply) => {
-    await tokens.logout(request.body.refresh);
-    return reply.code(204).send(null);
-  });
+    async (request) => tokens.refresh(request.body.refresh),
+  );
 
-  app.post('/api/v1/auth/token/verify', {
-    schema: {
-      tags,
-      summary: 'Check an access token',
-      body: TokenVerifyBody,
-      response: { 200: TokenVerifyReply, ...problemResponses('validation_failed', 'token_invalid') },
+  app.post(
+    '/api/v1/auth/logout',
+    {
+      schema: {
+        tags,
+        summary: 'Revoke the session of a refresh token',
+        body: RefreshBody,
+        response: {
+          204: Type.Null({ description: 'Session revoked' }),
+          ...problemResponses('validation_failed', 'token_invalid'),
+        },
+      },
     },
-  }, async (request) => tokens.verify(request.body.token));
+    async (request, reply) => {
+      await tokens.logout(request.body.refresh);
+      return reply.code(204).send(null);
+    },
+  );
 
-  app.get('/.well-known/jwks.json', {
-    schema: { tags, summary: 'Public keys that verify access tokens (JWK set)', response: { 200: JwksReply } },
-  }, async (_request, reply) => {
-    // Verifiers and caches may keep this for a minute, no longer: a key removed because it leaked
-    // must stop verifying within JWKS_REFRESH_SECONDS (60 by default) everywhere.
-    void reply.header('cache-control', 'public, max-age=60');
-    return keyring.jwks();
-  });
+  app.post(
+    '/api/v1/auth/token/verify',
+    {
+      schema: {
+        tags,
+        summary: 'Check an access token',
+        body: TokenVerifyBody,
+        response: { 200: TokenVerifyReply, ...problemResponses('validation_failed', 'token_invalid') },
+      },
+    },
+    async (request) => tokens.verify(request.body.token),
+  );
+
+  app.get(
+    '/.well-known/jwks.json',
+    {
+      schema: { tags, summary: 'Public keys that verify access tokens (JWK set)', response: { 200: JwksReply } },
+    },
+    async (_request, reply) => {
+      // Verifiers and caches may keep this for a minute, no longer: a key removed because it leaked
+      // must stop verifying within JWKS_REFRESH_SECONDS (60 by default) everywhere.
+      void reply.header('cache-control', 'public, max-age=60');
+      return keyring.jwks();
+    },
+  );
 };

@@ -3,12 +3,15 @@ import { InviteCodeInput, PhoneInput, ProfileSchema, TokensSchema } from '@refst
 
 export const SendCodeBody = Type.Object({ phone: PhoneInput });
 
-export const SendCodeReply = Type.Object({
-  message: Type.String({ examples: ['Code sent'] }),
-  phone: Type.String({ description: 'The phone in E.164.', examples: ['+79123456789'] }),
-  expires_in: Type.Integer({ description: 'Seconds the code stays valid.', examples: [300] }),
-  resend_in: Type.Integer({ description: 'Seconds before another code may be requested.', examples: [60] }),
-}, { description: 'The code is on its way by SMS.' });
+export const SendCodeReply = Type.Object(
+  {
+    message: Type.String({ examples: ['Code sent'] }),
+    phone: Type.String({ description: 'The phone in E.164.', examples: ['+79123456789'] }),
+    expires_in: Type.Integer({ description: 'Seconds the code stays valid.', examples: [300] }),
+    resend_in: Type.Integer({ description: 'Seconds before another code may be requested.', examples: [60] }),
+  },
+  { description: 'The code is on its way by SMS.' },
+);
 
 export const VerifyBody = Type.Object({
   phone: PhoneInput,
@@ -19,31 +22,40 @@ export const VerifyBody = Type.Object({
   invite_code: Type.Optional(Type.Union([InviteCodeInput, Type.Null()])),
 });
 
-export const VerifyReply = Type.Object({
-  user: ProfileSchema,
-  tokens: TokensSchema,
-  created: Type.Boolean({ description: 'True when this sign-in created the user.' }),
-}, { description: 'Signed in: the profile and a new session.' });
+export const VerifyReply = Type.Object(
+  {
+    user: ProfileSchema,
+    tokens: TokensSchema,
+    created: Type.Boolean({ description: 'True when this sign-in created the user.' }),
+  },
+  { description: 'Signed in: the profile and a new session.' },
+);
 
 export const RefreshBody = Type.Object({ refresh: Type.String({ minLength: 1, maxLength: 256 }) });
 
 export const TokenVerifyBody = Type.Object({ token: Type.String({ minLength: 1, maxLength: 4096 }) });
-export const TokenVerifyReply = Type.Object({
-  valid: Type.Literal(true),
-  sub: Type.String(),
-  exp: Type.Integer({ description: 'Expiry, seconds since the epoch.' }),
-}, { description: 'The token is valid.' });
+export const TokenVerifyReply = Type.Object(
+  {
+    valid: Type.Literal(true),
+    sub: Type.String(),
+    exp: Type.Integer({ description: 'Expiry, seconds since the epoch.' }),
+  },
+  { description: 'The token is valid.' },
+);
 
-export const JwksReply = Type.Object({
-  keys: Type.Array(
-    Type.Object({
-      kty: Type.String(),
-      crv: Type.String(),
-      x: Type.String(),
-      y: Type.String(),
-      kid: Type.String(),
-      alg: Type.String(),
-      use: Type.String(),
-    }),
-  ),
-}, { description: 'The public keys that verify access tokens.' });
+export const JwksReply = Type.Object(
+  {
+    keys: Type.Array(
+      Type.Object({
+        kty: Type.String(),
+        crv: Type.String(),
+        x: Type.String(),
+        y: Type.String(),
+        kid: Type.String(),
+        alg: Type.String(),
+        use: Type.String(),
+      }),
+    ),
+  },
+  { description: 'The public keys that verify access tokens.' },
+);

@@ -34,7 +34,10 @@ export function createSmsWorker(options: SmsWorkerOptions): Worker<SmsJob> {
     async (job: Job<SmsJob>) => {
       // Jobs queued by an earlier version carry no expiry; they are sent as before.
       if (typeof job.data.expiresAt === 'number' && now() >= job.data.expiresAt) {
-        log.info({ job_id: job.id, kind: job.data.kind, attempt: job.attemptsMade }, 'sms dropped: expired before it could be sent');
+        log.info(
+          { job_id: job.id, kind: job.data.kind, attempt: job.attemptsMade },
+          'sms dropped: expired before it could be sent',
+        );
         return 'expired';
       }
       try {
@@ -56,7 +59,8 @@ export function createSmsWorker(options: SmsWorkerOptions): Worker<SmsJob> {
       lockDuration: 10_000,
       stalledInterval: 5_000,
       settings: {
-        backoffStrategy: (attemptsMade: number, type?: string) => (type === SMS_BACKOFF ? smsRetryDelay(attemptsMade) : 1000),
+        backoffStrategy: (attemptsMade: number, type?: string) =>
+          type === SMS_BACKOFF ? smsRetryDelay(attemptsMade) : 1000,
       },
       ...options.workerOptions,
     },
@@ -65,7 +69,10 @@ export function createSmsWorker(options: SmsWorkerOptions): Worker<SmsJob> {
     if (result === 'sent') log.info({ job_id: job.id, kind: job.data.kind, attempt: job.attemptsMade }, 'sms sent');
   });
   worker.on('failed', (job, error) =>
-    log.warn({ job_id: job?.id, kind: job?.data.kind, attempt: job?.attemptsMade, reason: error.message }, 'sms send failed'),
+    log.warn(
+      { job_id: job?.id, kind: job?.data.kind, attempt: job?.attemptsMade, reason: error.message },
+      'sms send failed',
+    ),
   );
   worker.on('error', (error) => log.error({ reason: error.message }, 'sms worker error'));
   return worker;

@@ -33,7 +33,13 @@ export async function registerAccessTokens(
   };
   await app.register(fastifyJwt, {
     secret: { private: keyring.signing.privatePem, public: keyring.signing.publicPem },
-    sign: { algorithm: ACCESS_TOKEN_ALGORITHM, kid: keyring.signing.kid, iss: issuer, aud: audience, expiresIn: `${accessTtlSeconds}s` },
+    sign: {
+      algorithm: ACCESS_TOKEN_ALGORITHM,
+      kid: keyring.signing.kid,
+      iss: issuer,
+      aud: audience,
+      expiresIn: `${accessTtlSeconds}s`,
+    },
     verify: verifyOptions,
   });
   return {

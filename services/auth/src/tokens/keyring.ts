@@ -1,4 +1,11 @@
-import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, type JsonWebKey, type KeyObject } from 'node:crypto';
+import {
+  createHash,
+  createPrivateKey,
+  createPublicKey,
+  generateKeyPairSync,
+  type JsonWebKey,
+  type KeyObject,
+} from 'node:crypto';
 import type { Redis } from 'ioredis';
 
 export interface EcPublicJwk {
@@ -34,7 +41,9 @@ function publish(publicKey: KeyObject): PublishedKey {
   if (publicKey.asymmetricKeyType !== 'ec' || publicKey.asymmetricKeyDetails?.namedCurve !== 'prime256v1') {
     throw new KeyError('signing keys must be EC keys on the P-256 curve (ES256)');
   }
-  const { crv, kty, x, y } = publicKey.export({ format: 'jwk' }) as Required<Pick<JsonWebKey, 'crv' | 'kty' | 'x' | 'y'>>;
+  const { crv, kty, x, y } = publicKey.export({ format: 'jwk' }) as Required<
+    Pick<JsonWebKey, 'crv' | 'kty' | 'x' | 'y'>
+  >;
   // RFC 7638 thumbprint: the same key always gets the same kid, on every instance.
   const kid = createHash('sha256').update(JSON.stringify({ crv, kty, x, y })).digest('base64url');
   return {
@@ -92,7 +101,12 @@ export function retiredKeysFromEnv(value: string | undefined): PublishedKey[] {
  * Production: the PEM from the environment. Development: a key generated once and kept in Redis,
  * so restarts (and every instance) keep signing with the same key and sessions survive.
  */
-export async function loadKeyring(options: { privateKeyPem?: string; publicKeysPem?: string; redis: Redis; redisKeyPrefix: string }): Promise<Keyring> {
+export async function loadKeyring(options: {
+  privateKeyPem?: string;
+  publicKeysPem?: string;
+  redis: Redis;
+  redisKeyPrefix: string;
+}): Promise<Keyring> {
   const retired = retiredKeysFromEnv(options.publicKeysPem);
   if (options.privateKeyPem) return new Keyring(signingKeyFromPem(options.privateKeyPem), retired);
 

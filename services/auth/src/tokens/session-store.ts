@@ -46,7 +46,14 @@ return 'invalid'
 `;
 
 interface SessionCommands {
-  sessionCreate(sessionKey: string, current: string, sub: string, phone: string, roles: string, ttlMs: number): Promise<number>;
+  sessionCreate(
+    sessionKey: string,
+    current: string,
+    sub: string,
+    phone: string,
+    roles: string,
+    ttlMs: number,
+  ): Promise<number>;
   sessionRotate(sessionKey: string, spentKey: string, presented: string, next: string): Promise<string[]>;
   sessionRevoke(sessionKey: string, spentKey: string, presented: string): Promise<string>;
 }
@@ -57,7 +64,8 @@ export interface SessionIdentity {
   roles: string[];
 }
 
-export type RotateOutcome = { result: 'ok'; identity: SessionIdentity; refresh: string } | { result: 'invalid' | 'reused' };
+export type RotateOutcome =
+  { result: 'ok'; identity: SessionIdentity; refresh: string } | { result: 'invalid' | 'reused' };
 
 const TOKEN_FORMAT = /^([A-Za-z0-9_-]{22})\.([A-Za-z0-9_-]{43})$/;
 
@@ -91,7 +99,14 @@ export class SessionStore {
   async create(identity: SessionIdentity, ttlSeconds: number): Promise<string> {
     const sessionId = randomBytes(16).toString('base64url');
     const token = SessionStore.newToken(sessionId);
-    await this.redis.sessionCreate(this.keys(sessionId).session, hashToken(token), identity.sub, identity.phone, JSON.stringify(identity.roles), ttlSeconds * 1000);
+    await this.redis.sessionCreate(
+      this.keys(sessionId).session,
+      hashToken(token),
+      identity.sub,
+      identity.phone,
+      JSON.stringify(identity.roles),
+      ttlSeconds * 1000,
+    );
     return token;
   }
 
@@ -101,8 +116,14 @@ export class SessionStore {
     const sessionId = match[1];
     const next = SessionStore.newToken(sessionId);
     const k = this.keys(sessionId);
-    const [result, sub, phone, roles] = await this.redis.sessionRotate(k.session, k.spent, hashToken(presented), hashToken(next));
-    if (result !== 'ok' || sub === undefined || phone === undefined) return { result: result === 'reused' ? 'reused' : 'invalid' };
+    const [result, sub, phone, roles] = await this.redis.sessionRotate(
+      k.session,
+      k.spent,
+      hashToken(presented),
+      hashToken(next),
+    );
+    if (result !== 'ok' || sub === undefined || phone === undefined)
+      return { result: result === 'reused' ? 'reused' : 'invalid' };
     return { result: 'ok', identity: { sub, phone, roles: JSON.parse(roles ?? '[]') as string[] }, refresh: next };
   }
 

@@ -12,7 +12,12 @@ export interface TokenServiceDeps {
 
 export function tokenServiceFactory(deps: TokenServiceDeps) {
   const pair = (identity: SessionIdentity, refresh: string): Tokens => ({
-    access: deps.accessTokens.sign({ sub: identity.sub, phone: identity.phone, roles: identity.roles, jti: randomUUID() }),
+    access: deps.accessTokens.sign({
+      sub: identity.sub,
+      phone: identity.phone,
+      roles: identity.roles,
+      jti: randomUUID(),
+    }),
     refresh,
     token_type: 'Bearer',
     expires_in: deps.accessTtlSeconds,
@@ -26,7 +31,10 @@ export function tokenServiceFactory(deps: TokenServiceDeps) {
     async refresh(refresh: string): Promise<Tokens> {
       const outcome = await deps.sessions.rotate(refresh);
       if (outcome.result === 'reused') {
-        throw new AppError('token_reused', 'This refresh token was already used; the session has been revoked. Sign in again.');
+        throw new AppError(
+          'token_reused',
+          'This refresh token was already used; the session has been revoked. Sign in again.',
+        );
       }
       if (outcome.result !== 'ok') throw new AppError('token_invalid', 'The refresh token is not valid.');
       return pair(outcome.identity, outcome.refresh);
@@ -34,7 +42,8 @@ export function tokenServiceFactory(deps: TokenServiceDeps) {
 
     async logout(refresh: string): Promise<void> {
       // A spent token revokes the session here too, but the caller learns only that it was not valid.
-      if ((await deps.sessions.revoke(refresh)) !== 'ok') throw new AppError('token_invalid', 'The refresh token is not valid.');
+      if ((await deps.sessions.revoke(refresh)) !== 'ok')
+        throw new AppError('token_invalid', 'The refresh token is not valid.');
     },
 
     async verify(access: string): Promise<{ valid: true; sub: string; exp: number }> {

@@ -34,26 +34,42 @@ t.test('every 429 the API can give carries Retry-After and retry_after', async (
     await sendCode(ctx.app);
     const code = ctx.outbox.lastCodeFor(PHONE);
     await verify(ctx.app, { phone: PHONE, code: wrongCode(code) });
-    expect429('wrong tries for one phone per client, at verify', await verify(ctx.app, { phone: PHONE, code }), 'rate_limited');
+    expect429(
+      'wrong tries for one phone per client, at verify',
+      await verify(ctx.app, { phone: PHONE, code }),
+      'rate_limited',
+    );
     ctx.clock.advance(61);
     expect429('wrong tries for one phone per client, at send-code', await sendCode(ctx.app), 'rate_limited');
   }
   {
     const ctx = await buildAuthTestApp(t, { OTP_MAX_ATTEMPTS: '1' });
     await sendCode(ctx.app);
-    expect429('wrong tries of one code', await verify(ctx.app, { phone: PHONE, code: wrongCode(ctx.outbox.lastCodeFor(PHONE)) }), 'otp_attempts_exceeded');
+    expect429(
+      'wrong tries of one code',
+      await verify(ctx.app, { phone: PHONE, code: wrongCode(ctx.outbox.lastCodeFor(PHONE)) }),
+      'otp_attempts_exceeded',
+    );
   }
   {
     const ctx = await buildAuthTestApp(t, { OTP_PHONE_FAILED_PER_DAY: '1' });
     await sendCode(ctx.app);
     const code = ctx.outbox.lastCodeFor(PHONE);
     await verify(ctx.app, { phone: PHONE, code: wrongCode(code) }, '203.0.113.1');
-    expect429('wrong tries for one phone from everyone', await verify(ctx.app, { phone: PHONE, code }, '203.0.113.2'), 'rate_limited');
+    expect429(
+      'wrong tries for one phone from everyone',
+      await verify(ctx.app, { phone: PHONE, code }, '203.0.113.2'),
+      'rate_limited',
+    );
   }
   {
     const { app } = await buildAuthTestApp(t, { VERIFY_IP_FAILED_PER_HOUR: '1' });
     await verify(app, { phone: '+79001230020', code: '123456' });
-    expect429('failed verifies per client address', await verify(app, { phone: '+79001230021', code: '123456' }), 'rate_limited');
+    expect429(
+      'failed verifies per client address',
+      await verify(app, { phone: '+79001230021', code: '123456' }),
+      'rate_limited',
+    );
   }
 
   t.equal(seen.length, 8, 'every limit was reached');

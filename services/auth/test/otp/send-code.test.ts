@@ -33,16 +33,36 @@ t.test('refuses bad phones with invalid_phone, and bad bodies with validation_fa
 
 t.test('malformed, oversize and non-JSON bodies are problems, not crashes', async (t) => {
   const { app } = await buildAuthTestApp(t);
-  const malformed = await app.inject({ method: 'POST', url: '/api/v1/auth/send-code', headers: { 'content-type': 'application/json' }, payload: '{"phone": "+7912' });
+  const malformed = await app.inject({
+    method: 'POST',
+    url: '/api/v1/auth/send-code',
+    headers: { 'content-type': 'application/json' },
+    payload: '{"phone": "+7912',
+  });
   t.equal(malformed.statusCode, 400);
   t.equal(malformed.json().code, 'malformed_json');
-  const large = await app.inject({ method: 'POST', url: '/api/v1/auth/send-code', headers: { 'content-type': 'application/json' }, payload: JSON.stringify({ phone: PHONE, pad: 'x'.repeat(65 * 1024) }) });
+  const large = await app.inject({
+    method: 'POST',
+    url: '/api/v1/auth/send-code',
+    headers: { 'content-type': 'application/json' },
+    payload: JSON.stringify({ phone: PHONE, pad: 'x'.repeat(65 * 1024) }),
+  });
   t.equal(large.statusCode, 413);
   t.equal(large.json().code, 'payload_too_large');
-  const form = await app.inject({ method: 'POST', url: '/api/v1/auth/send-code', headers: { 'content-type': 'application/x-www-form-urlencoded' }, payload: 'phone=%2B79123456789' });
+  const form = await app.inject({
+    method: 'POST',
+    url: '/api/v1/auth/send-code',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    payload: 'phone=%2B79123456789',
+  });
   t.equal(form.statusCode, 415);
   t.equal(form.json().code, 'unsupported_media_type');
-  const text = await app.inject({ method: 'POST', url: '/api/v1/auth/send-code', headers: { 'content-type': 'text/plain' }, payload: '{"phone": "+79123456789"}' });
+  const text = await app.inject({
+    method: 'POST',
+    url: '/api/v1/auth/send-code',
+    headers: { 'content-type': 'text/plain' },
+    payload: '{"phone": "+79123456789"}',
+  });
   t.equal(text.statusCode, 415, 'text/plain is not JSON either, whatever it holds');
   t.equal(text.json().code, 'unsupported_media_type');
   for (const res of [malformed, large, form, text]) t.match(res.headers['content-type'], /^application\/problem\+json/);
@@ -82,7 +102,11 @@ t.test('a new code replaces the old one', async (t) => {
   await sendCode(app);
   const second = outbox.lastCodeFor(PHONE);
   if (first !== second) {
-    const old = await app.inject({ method: 'POST', url: '/api/v1/auth/verify', payload: { phone: PHONE, code: first } });
+    const old = await app.inject({
+      method: 'POST',
+      url: '/api/v1/auth/verify',
+      payload: { phone: PHONE, code: first },
+    });
     t.equal(old.json().code, 'otp_invalid', 'the first code no longer works');
   }
   const res = await app.inject({ method: 'POST', url: '/api/v1/auth/verify', payload: { phone: PHONE, code: second } });
@@ -104,28 +128,31 @@ t.test('per-phone hourly limit: rate_limited until the window rolls', async (t) 
   t.equal((await sendCode(app)).statusCode, 200);
 });
 
-t.test("one client's codes do not use up the owner's: past the free sends the resend gap doubles, up to 15 minutes", async (t) => {
-  const { app, clock } = await buildAuthTestApp(t, { OTP_MAX_SENDS_PER_HOUR: '3' });
-  const stranger = '203.0.113.70';
-  for (let i = 0; i < 3; i += 1) {
-    t.equal((await sendCode(app, PHONE, {}, stranger)).statusCode, 200);
-    clock.advance(60);
-  }
-  t.equal((await sendCode(app, PHONE, {}, stranger)).json().code, 'rate_limited', 'the stranger used its three');
-  // Three codes went to the phone this hour: from now on each further one waits twice as long as the last.
-  const gaps: number[] = [];
-  let client = 0;
-  for (let i = 0; i < 6; i += 1) {
-    client += 1;
-    const early = await sendCode(app, PHONE, {}, `198.51.100.${client}`);
-    t.equal(early.json().code, 'resend_too_soon');
-    const wait = Number(early.headers['retry-after']);
-    clock.advance(wait);
-    t.equal((await sendCode(app, PHONE, {}, `198.51.100.${client}`)).statusCode, 200, `a code after ${wait} s`);
-    gaps.push(wait);
-  }
-  t.same(gaps, [60, 240, 480, 900, 900, 900], 'a minute left of the cooldown, then 4, 8 and at most 15 minutes');
-});
+t.test(
+  "one client's codes do not use up the owner's: past the free sends the resend gap doubles, up to 15 minutes",
+  async (t) => {
+    const { app, clock } = await buildAuthTestApp(t, { OTP_MAX_SENDS_PER_HOUR: '3' });
+    const stranger = '203.0.113.70';
+    for (let i = 0; i < 3; i += 1) {
+      t.equal((await sendCode(app, PHONE, {}, stranger)).statusCode, 200);
+      clock.advance(60);
+    }
+    t.equal((await sendCode(app, PHONE, {}, stranger)).json().code, 'rate_limited', 'the stranger used its three');
+    // Three codes went to the phone this hour: from now on each further one waits twice as long as the last.
+    const gaps: number[] = [];
+    let client = 0;
+    for (let i = 0; i < 6; i += 1) {
+      client += 1;
+      const early = await sendCode(app, PHONE, {}, `198.51.100.${client}`);
+      t.equal(early.json().code, 'resend_too_soon');
+      const wait = Number(early.headers['retry-after']);
+      clock.advance(wait);
+      t.equal((await sendCode(app, PHONE, {}, `198.51.100.${client}`)).statusCode, 200, `a code after ${wait} s`);
+      gaps.push(wait);
+    }
+    t.same(gaps, [60, 240, 480, 900, 900, 900], 'a minute left of the cooldown, then 4, 8 and at most 15 minutes');
+  },
+);
 
 t.test('IPv6 clients are counted per /64', async (t) => {
   const { app } = await buildAuthTestApp(t, { SEND_CODE_IP_PER_HOUR: '2' });
@@ -134,8 +161,16 @@ t.test('IPv6 clients are counted per /64', async (t) => {
     answers.push((await sendCode(app, `+7900123458${i}`, {}, from)).statusCode);
   }
   t.same(answers, [200, 200, 429], 'three addresses of one /64 are one client');
-  t.equal((await sendCode(app, '+79001234589', {}, '2001:db8:1:3::1')).statusCode, 200, 'the next /64 is another client');
-  t.equal((await sendCode(app, '+79001234588', {}, '::ffff:203.0.113.5')).statusCode, 200, 'an IPv4-mapped address counts as its IPv4 address');
+  t.equal(
+    (await sendCode(app, '+79001234589', {}, '2001:db8:1:3::1')).statusCode,
+    200,
+    'the next /64 is another client',
+  );
+  t.equal(
+    (await sendCode(app, '+79001234588', {}, '::ffff:203.0.113.5')).statusCode,
+    200,
+    'an IPv4-mapped address counts as its IPv4 address',
+  );
 });
 
 t.test('per-IP hourly limit across phones', async (t) => {
@@ -143,7 +178,10 @@ t.test('per-IP hourly limit across phones', async (t) => {
   const phones = ['+79001234561', '+79001234562', '+79001234563', '+79001234564'];
   const answers = [];
   for (const phone of phones) answers.push(await sendCode(app, phone));
-  t.same(answers.map((r) => r.statusCode), [200, 200, 200, 429]);
+  t.same(
+    answers.map((r) => r.statusCode),
+    [200, 200, 200, 429],
+  );
   t.equal(answers[3]?.json().code, 'rate_limited');
   t.ok(Number(answers[3]?.headers['retry-after']) > 3500);
 });
@@ -153,18 +191,38 @@ t.test('a spoofed X-Forwarded-For buys no fresh limit; a trusted proxy is believ
   const spoofed = [];
   for (let i = 1; i <= 3; i += 1) {
     spoofed.push(
-      await app.inject({ method: 'POST', url: '/api/v1/auth/send-code', remoteAddress: '203.0.113.7', headers: { 'x-forwarded-for': `198.51.100.${i}` }, payload: { phone: `+7900123456${i}` } }),
+      await app.inject({
+        method: 'POST',
+        url: '/api/v1/auth/send-code',
+        remoteAddress: '203.0.113.7',
+        headers: { 'x-forwarded-for': `198.51.100.${i}` },
+        payload: { phone: `+7900123456${i}` },
+      }),
     );
   }
-  t.same(spoofed.map((r) => r.statusCode), [200, 200, 429], 'the socket address is what counts');
+  t.same(
+    spoofed.map((r) => r.statusCode),
+    [200, 200, 429],
+    'the socket address is what counts',
+  );
 
   const viaProxy = [];
   for (let i = 1; i <= 3; i += 1) {
     viaProxy.push(
-      await app.inject({ method: 'POST', url: '/api/v1/auth/send-code', remoteAddress: '10.0.0.1', headers: { 'x-forwarded-for': `198.51.100.${10 + i}` }, payload: { phone: `+7900123457${i}` } }),
+      await app.inject({
+        method: 'POST',
+        url: '/api/v1/auth/send-code',
+        remoteAddress: '10.0.0.1',
+        headers: { 'x-forwarded-for': `198.51.100.${10 + i}` },
+        payload: { phone: `+7900123457${i}` },
+      }),
     );
   }
-  t.same(viaProxy.map((r) => r.statusCode), [200, 200, 200], 'each client behind the trusted gateway has its own window');
+  t.same(
+    viaProxy.map((r) => r.statusCode),
+    [200, 200, 200],
+    'each client behind the trusted gateway has its own window',
+  );
 });
 
 t.test('503 when the bus cannot take the message', async (t) => {

@@ -8,7 +8,15 @@ import { hashOtp } from '../../src/otp/otp-code.js';
 import { createReferralClient } from '../../src/referral-client.js';
 import { consoleSmsProvider } from '../../src/sms/sms-provider.js';
 import { createSmsWorker } from '../../src/sms/sms-consumer.js';
-import { buildAuthTestApp, INTERNAL_TOKEN, PHONE, sendCode, signIn, startReferralStandIn, verify } from '../auth-test-app.js';
+import {
+  buildAuthTestApp,
+  INTERNAL_TOKEN,
+  PHONE,
+  sendCode,
+  signIn,
+  startReferralStandIn,
+  verify,
+} from '../auth-test-app.js';
 
 /** A code that is certainly not `code`: the next one, of the same length. */
 const wrongCode = (code: string) => String((Number(code) + 1) % 10 ** code.length).padStart(code.length, '0');
@@ -38,9 +46,14 @@ t.test('parallel verifies with the right code: exactly one signs in, the others 
   const ctx = await buildAuthTestApp(t);
   await sendCode(ctx.app);
   const code = ctx.outbox.lastCodeFor(PHONE);
-  const answers = await Promise.all(Array.from({ length: 10 }, () => verify(ctx.app, { phone: PHONE, code, invite_code: 'AB12CD' })));
+  const answers = await Promise.all(
+    Array.from({ length: 10 }, () => verify(ctx.app, { phone: PHONE, code, invite_code: 'AB12CD' })),
+  );
   t.equal(answers.filter((r) => r.statusCode === 200).length, 1, 'one winner');
-  t.same(answers.filter((r) => r.statusCode !== 200).map((r) => r.json().code), Array(9).fill('otp_expired'));
+  t.same(
+    answers.filter((r) => r.statusCode !== 200).map((r) => r.json().code),
+    Array(9).fill('otp_expired'),
+  );
   t.equal(ctx.referral.calls.length, 1, 'only the winner signed in at referral (created the user, applied the invite)');
   t.equal((await verify(ctx.app, { phone: PHONE, code })).json().code, 'otp_expired', 'and the code is spent');
 });
@@ -65,7 +78,11 @@ t.test('malformed codes and invite codes are validation errors and cost no attem
     t.equal(res.statusCode, 400, JSON.stringify(code));
     t.equal(res.json().code, 'validation_failed');
   }
-  const badInvite = await verify(ctx.app, { phone: PHONE, code: ctx.outbox.lastCodeFor(PHONE), invite_code: 'not-a-code' });
+  const badInvite = await verify(ctx.app, {
+    phone: PHONE,
+    code: ctx.outbox.lastCodeFor(PHONE),
+    invite_code: 'not-a-code',
+  });
   t.equal(badInvite.statusCode, 400);
   t.match(badInvite.json(), { code: 'validation_failed', errors: [{ field: 'invite_code' }] });
   t.equal((await verify(ctx.app, { phone: 'nope', code: '123456' })).json().code, 'invalid_phone');
@@ -110,7 +127,11 @@ t.test('five wrong tries burn the code', async (t) => {
   t.equal(right.json().code, 'otp_attempts_exceeded');
   ctx.clock.advance(61);
   await sendCode(ctx.app);
-  t.equal((await verify(ctx.app, { phone: PHONE, code: ctx.outbox.lastCodeFor(PHONE) })).statusCode, 200, 'a new code works');
+  t.equal(
+    (await verify(ctx.app, { phone: PHONE, code: ctx.outbox.lastCodeFor(PHONE) })).statusCode,
+    200,
+    'a new code works',
+  );
 });
 
 t.test('40 parallel wrong guesses count as at most OTP_MAX_ATTEMPTS tries', async (t) => {
@@ -118,7 +139,9 @@ t.test('40 parallel wrong guesses count as at most OTP_MAX_ATTEMPTS tries', asyn
   const ctx = await buildAuthTestApp(t, { VERIFY_IP_FAILED_PER_HOUR: '1000' });
   await sendCode(ctx.app);
   const code = ctx.outbox.lastCodeFor(PHONE);
-  const guesses = Array.from({ length: 40 }, (_, i) => String((Number(code) + 1 + i) % 10 ** code.length).padStart(code.length, '0'));
+  const guesses = Array.from({ length: 40 }, (_, i) =>
+    String((Number(code) + 1 + i) % 10 ** code.length).padStart(code.length, '0'),
+  );
   const answers = await Promise.all(guesses.map((guess) => verify(ctx.app, { phone: PHONE, code: guess })));
   const codes = answers.map((r) => r.json().code as string);
   t.equal(codes.filter((c) => c === 'otp_invalid').length, 4);
@@ -150,11 +173,19 @@ t.test('the daily failure cap stops verify and send-code for the phone from that
   // The phone's owner, at another address, is not locked out by what this client did.
   const owner = '198.51.100.20';
   t.equal((await sendCode(ctx.app, PHONE, {}, owner)).statusCode, 200);
-  t.equal((await verify(ctx.app, { phone: PHONE, code: ctx.outbox.lastCodeFor(PHONE) }, owner)).statusCode, 200, 'the owner signs in');
+  t.equal(
+    (await verify(ctx.app, { phone: PHONE, code: ctx.outbox.lastCodeFor(PHONE) }, owner)).statusCode,
+    200,
+    'the owner signs in',
+  );
 
   ctx.clock.advance(24 * 3600);
   t.equal((await sendCode(ctx.app)).statusCode, 200);
-  t.equal((await verify(ctx.app, { phone: PHONE, code: ctx.outbox.lastCodeFor(PHONE) })).statusCode, 200, 'a day later it works again');
+  t.equal(
+    (await verify(ctx.app, { phone: PHONE, code: ctx.outbox.lastCodeFor(PHONE) })).statusCode,
+    200,
+    'a day later it works again',
+  );
 });
 
 t.test("a stranger's wrong tries burn the code for the stranger only", async (t) => {
@@ -163,10 +194,26 @@ t.test("a stranger's wrong tries burn the code for the stranger only", async (t)
   t.equal((await sendCode(ctx.app, PHONE, {}, '198.51.100.20')).statusCode, 200);
   const code = ctx.outbox.lastCodeFor(PHONE);
   const answers = [];
-  for (let i = 0; i < 6; i += 1) answers.push((await verify(ctx.app, { phone: PHONE, code: wrongCode(code) }, stranger)).json().code);
-  t.same(answers, ['otp_invalid', 'otp_invalid', 'otp_invalid', 'otp_invalid', 'otp_attempts_exceeded', 'otp_attempts_exceeded']);
-  t.equal((await verify(ctx.app, { phone: PHONE, code }, stranger)).json().code, 'otp_attempts_exceeded', 'the right code no longer works for the stranger');
-  t.equal((await verify(ctx.app, { phone: PHONE, code }, '198.51.100.20')).statusCode, 200, 'it still works for the owner');
+  for (let i = 0; i < 6; i += 1)
+    answers.push((await verify(ctx.app, { phone: PHONE, code: wrongCode(code) }, stranger)).json().code);
+  t.same(answers, [
+    'otp_invalid',
+    'otp_invalid',
+    'otp_invalid',
+    'otp_invalid',
+    'otp_attempts_exceeded',
+    'otp_attempts_exceeded',
+  ]);
+  t.equal(
+    (await verify(ctx.app, { phone: PHONE, code }, stranger)).json().code,
+    'otp_attempts_exceeded',
+    'the right code no longer works for the stranger',
+  );
+  t.equal(
+    (await verify(ctx.app, { phone: PHONE, code }, '198.51.100.20')).statusCode,
+    200,
+    'it still works for the owner',
+  );
 });
 
 t.test('an attacker at another address cannot keep the owner out for more than 15 minutes', async (t) => {
@@ -203,40 +250,43 @@ t.test('an attacker at another address cannot keep the owner out for more than 1
   t.ok(signedInAfter !== undefined, `the owner signed in ${signedInAfter} s after starting, under attack`);
 });
 
-t.test('past OTP_PHONE_FAILED_PER_DAY wrong tries from everyone, verify for the phone slows down, never for more than 15 minutes', async (t) => {
-  const ctx = await buildAuthTestApp(t);
-  const dayStarted = ctx.clock.now;
-  let client = 0;
-  const fresh = () => {
-    client += 1;
-    return `198.18.${client >> 8}.${client & 255}`;
-  };
-  // A distributed attacker: every request from an address of its own, retrying as soon as it is told.
-  let evaluated = 0;
-  let longestWait = 0;
-  while (ctx.clock.now - dayStarted < 24 * 3600_000) {
-    const from = fresh();
-    const sent = await sendCode(ctx.app, PHONE, {}, from);
-    const sendWait = sent.statusCode === 429 ? Number(sent.headers['retry-after']) : 0;
-    const code = ctx.outbox.lastCodeFor(PHONE);
-    const res = await verify(ctx.app, { phone: PHONE, code: wrongCode(code) }, from);
-    const answer = res.json().code as string;
-    if (answer === 'otp_invalid') {
-      evaluated += 1;
-      ctx.clock.advance(1);
-    } else if (answer === 'rate_limited') {
-      const wait = Number(res.headers['retry-after']);
-      longestWait = Math.max(longestWait, wait);
-      ctx.clock.advance(wait);
-    } else {
-      t.equal(answer, 'otp_expired', 'otherwise no code is pending');
-      ctx.clock.advance(Math.max(1, sendWait));
+t.test(
+  'past OTP_PHONE_FAILED_PER_DAY wrong tries from everyone, verify for the phone slows down, never for more than 15 minutes',
+  async (t) => {
+    const ctx = await buildAuthTestApp(t);
+    const dayStarted = ctx.clock.now;
+    let client = 0;
+    const fresh = () => {
+      client += 1;
+      return `198.18.${client >> 8}.${client & 255}`;
+    };
+    // A distributed attacker: every request from an address of its own, retrying as soon as it is told.
+    let evaluated = 0;
+    let longestWait = 0;
+    while (ctx.clock.now - dayStarted < 24 * 3600_000) {
+      const from = fresh();
+      const sent = await sendCode(ctx.app, PHONE, {}, from);
+      const sendWait = sent.statusCode === 429 ? Number(sent.headers['retry-after']) : 0;
+      const code = ctx.outbox.lastCodeFor(PHONE);
+      const res = await verify(ctx.app, { phone: PHONE, code: wrongCode(code) }, from);
+      const answer = res.json().code as string;
+      if (answer === 'otp_invalid') {
+        evaluated += 1;
+        ctx.clock.advance(1);
+      } else if (answer === 'rate_limited') {
+        const wait = Number(res.headers['retry-after']);
+        longestWait = Math.max(longestWait, wait);
+        ctx.clock.advance(wait);
+      } else {
+        t.equal(answer, 'otp_expired', 'otherwise no code is pending');
+        ctx.clock.advance(Math.max(1, sendWait));
+      }
     }
-  }
-  t.ok(evaluated >= 100, `the first 100 wrong tries of the day are looked at (${evaluated})`);
-  t.ok(evaluated <= 220, `${evaluated} guesses at one phone in 24 h: below 0.1% of 6-digit codes (1,000)`);
-  t.ok(longestWait > 0 && longestWait <= 900, `the longest closed stretch was ${longestWait} s`);
-});
+    t.ok(evaluated >= 100, `the first 100 wrong tries of the day are looked at (${evaluated})`);
+    t.ok(evaluated <= 220, `${evaluated} guesses at one phone in 24 h: below 0.1% of 6-digit codes (1,000)`);
+    t.ok(longestWait > 0 && longestWait <= 900, `the longest closed stretch was ${longestWait} s`);
+  },
+);
 
 t.test("one client's failed verifies and no-code probes across phones are limited per hour", async (t) => {
   const ctx = await buildAuthTestApp(t, { VERIFY_IP_FAILED_PER_HOUR: '3' });
@@ -244,21 +294,43 @@ t.test("one client's failed verifies and no-code probes across phones are limite
   const probe = (phone: string, from = watcher) => verify(ctx.app, { phone, code: '123456' }, from);
   t.equal((await probe('+79001230001')).json().code, 'otp_expired', 'a probe for a phone with no code');
   await sendCode(ctx.app, '+79001230002', {}, '198.51.100.1');
-  t.equal((await verify(ctx.app, { phone: '+79001230002', code: wrongCode(ctx.outbox.lastCodeFor('+79001230002')) }, watcher)).json().code, 'otp_invalid');
+  t.equal(
+    (
+      await verify(ctx.app, { phone: '+79001230002', code: wrongCode(ctx.outbox.lastCodeFor('+79001230002')) }, watcher)
+    ).json().code,
+    'otp_invalid',
+  );
   // A sign-in with the right code costs nothing.
   await sendCode(ctx.app, '+79001230003', {}, watcher);
-  t.equal((await verify(ctx.app, { phone: '+79001230003', code: ctx.outbox.lastCodeFor('+79001230003') }, watcher)).statusCode, 200);
+  t.equal(
+    (await verify(ctx.app, { phone: '+79001230003', code: ctx.outbox.lastCodeFor('+79001230003') }, watcher))
+      .statusCode,
+    200,
+  );
   t.equal((await probe('+79001230004')).json().code, 'otp_expired');
   const limited = await probe('+79001230005');
   t.equal(limited.statusCode, 429);
   t.equal(limited.json().code, 'rate_limited');
   t.ok(Number(limited.headers['retry-after']) > 3500, 'until the hour rolls');
-  t.equal((await probe('+79001230005', '203.0.113.41')).json().code, 'otp_expired', 'another address has its own budget');
+  t.equal(
+    (await probe('+79001230005', '203.0.113.41')).json().code,
+    'otp_expired',
+    'another address has its own budget',
+  );
 
   // IPv6 clients are counted per /64: the rest of the subnet is the same client.
-  for (const host of ['1', '2', 'ffff']) t.equal((await probe('+79001230006', `2001:db8:aa:bb::${host}`)).json().code, 'otp_expired');
-  t.equal((await probe('+79001230006', '2001:db8:aa:bb:1234::9')).json().code, 'rate_limited', 'a fourth address in that /64 is refused');
-  t.equal((await probe('+79001230006', '2001:db8:aa:bc::1')).json().code, 'otp_expired', 'the next /64 is another client');
+  for (const host of ['1', '2', 'ffff'])
+    t.equal((await probe('+79001230006', `2001:db8:aa:bb::${host}`)).json().code, 'otp_expired');
+  t.equal(
+    (await probe('+79001230006', '2001:db8:aa:bb:1234::9')).json().code,
+    'rate_limited',
+    'a fourth address in that /64 is refused',
+  );
+  t.equal(
+    (await probe('+79001230006', '2001:db8:aa:bc::1')).json().code,
+    'otp_expired',
+    'the next /64 is another client',
+  );
   ctx.clock.advance(3600);
   t.equal((await probe('+79001230005')).json().code, 'otp_expired', 'an hour later the address may try again');
 });
@@ -276,7 +348,11 @@ t.test('a refused invite passes through and the code stays valid for a retry wit
 });
 
 t.test('referral unreachable: 503 and the code stays valid', async (t) => {
-  const down = createReferralClient({ baseUrl: 'http://127.0.0.1:1', internalToken: INTERNAL_TOKEN, log: { error: () => undefined } });
+  const down = createReferralClient({
+    baseUrl: 'http://127.0.0.1:1',
+    internalToken: INTERNAL_TOKEN,
+    log: { error: () => undefined },
+  });
   t.teardown(() => down.close());
   const ctx = await buildAuthTestApp(t, {}, { referralClient: down });
   await sendCode(ctx.app);
@@ -288,9 +364,18 @@ t.test('referral unreachable: 503 and the code stays valid', async (t) => {
   t.ok(res.headers['retry-after']);
 
   // The same code, verified against a reachable referral service, still signs in.
-  const up = createReferralClient({ baseUrl: ctx.referral.url, internalToken: INTERNAL_TOKEN, log: { error: () => undefined } });
+  const up = createReferralClient({
+    baseUrl: ctx.referral.url,
+    internalToken: INTERNAL_TOKEN,
+    log: { error: () => undefined },
+  });
   t.teardown(() => up.close());
-  const app2 = await buildApp(testConfig({ REDIS_KEY_PREFIX: ctx.prefix }), { redis: ctx.redis, now: () => ctx.clock.now, sms: ctx.outbox, referral: up });
+  const app2 = await buildApp(testConfig({ REDIS_KEY_PREFIX: ctx.prefix }), {
+    redis: ctx.redis,
+    now: () => ctx.clock.now,
+    sms: ctx.outbox,
+    referral: up,
+  });
   t.teardown(() => app2.close());
   t.equal((await verify(app2, { phone: PHONE, code })).statusCode, 200);
 });
@@ -304,7 +389,11 @@ t.test('a sign-in slower than auth may wait is a 503 that leaves the code valid,
   t.equal(slow.statusCode, 503);
   t.equal(slow.json().code, 'service_unavailable');
   ctx.referral.delay.ms = 0;
-  t.equal((await verify(ctx.app, { phone: PHONE, code })).statusCode, 200, 'the same code signs in once referral answers in time');
+  t.equal(
+    (await verify(ctx.app, { phone: PHONE, code })).statusCode,
+    200,
+    'the same code signs in once referral answers in time',
+  );
 });
 
 t.test('a wrong service credential at referral is a 503 for the client, not a leak', async (t) => {
@@ -354,11 +443,24 @@ t.test('only an HMAC of the code is stored; the message holding it leaves Redis 
   if (!code) throw new Error('no job holds the message');
   const otpState = [...queued].filter(([key]) => key.includes(':otp:'));
   t.ok(otpState.length > 0, 'the OTP state is in Redis');
-  t.same(otpState.filter(([, value]) => value.includes(code)).map(([key]) => key), [], 'no OTP key holds the code');
-  t.ok(otpState.some(([, value]) => value.includes(hashOtp(config.otp.hmacSecret, PHONE, code))), 'the HMAC bound to the phone is what is kept');
+  t.same(
+    otpState.filter(([, value]) => value.includes(code)).map(([key]) => key),
+    [],
+    'no OTP key holds the code',
+  );
+  t.ok(
+    otpState.some(([, value]) => value.includes(hashOtp(config.otp.hmacSecret, PHONE, code))),
+    'the HMAC bound to the phone is what is kept',
+  );
 
   const printed: string[] = [];
-  const worker = createSmsWorker({ connection: consumer, prefix: queuePrefix(prefix), provider: consoleSmsProvider((line) => printed.push(line)), concurrency: 1, log: { info: () => undefined, warn: () => undefined, error: () => undefined } });
+  const worker = createSmsWorker({
+    connection: consumer,
+    prefix: queuePrefix(prefix),
+    provider: consoleSmsProvider((line) => printed.push(line)),
+    concurrency: 1,
+    log: { info: () => undefined, warn: () => undefined, error: () => undefined },
+  });
   t.teardown(() => worker.close());
   const deadline = Date.now() + 10_000;
   while (printed.length === 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
@@ -366,5 +468,9 @@ t.test('only an HMAC of the code is stored; the message holding it leaves Redis 
   t.equal((await verify(app, { phone: PHONE, code })).statusCode, 200);
   await worker.close();
   const after = await redisContents(redis, prefix);
-  t.same([...after].filter(([, value]) => value.includes(code)).map(([key]) => key), [], 'once sent and used, no key holds the code');
+  t.same(
+    [...after].filter(([, value]) => value.includes(code)).map(([key]) => key),
+    [],
+    'once sent and used, no key holds the code',
+  );
 });

@@ -9,7 +9,12 @@ import { createSmsWorker } from '../../src/sms/sms-consumer.js';
 const quietLog = { info: () => undefined, warn: () => undefined, error: () => undefined };
 
 const inFiveMinutes = () => Date.now() + 300_000;
-const otp = (code: string, expiresAt = inFiveMinutes()): SmsJob => ({ kind: 'otp', to: '+79123456789', text: `Your login code is ${code}. It expires in 5 minutes.`, expiresAt });
+const otp = (code: string, expiresAt = inFiveMinutes()): SmsJob => ({
+  kind: 'otp',
+  to: '+79123456789',
+  text: `Your login code is ${code}. It expires in 5 minutes.`,
+  expiresAt,
+});
 
 async function setup(t: Test, provider: SmsProvider, clock: () => number = Date.now) {
   const prefix = createTestRedisPrefix(t);
@@ -18,7 +23,14 @@ async function setup(t: Test, provider: SmsProvider, clock: () => number = Date.
   const consumer = new Redis(TEST_REDIS_URL, redisOptions('worker'));
   await consumer.connect();
   const queue = createSmsQueue(producer, prefix);
-  const worker = createSmsWorker({ connection: consumer, prefix: queuePrefix(prefix), provider, concurrency: 4, log: quietLog, now: clock });
+  const worker = createSmsWorker({
+    connection: consumer,
+    prefix: queuePrefix(prefix),
+    provider,
+    concurrency: 4,
+    log: quietLog,
+    now: clock,
+  });
   t.teardown(async () => {
     await worker.close();
     await queue.close();
@@ -42,11 +54,19 @@ function waitFor(predicate: () => boolean, timeoutMs: number): Promise<void> {
 
 t.test('prints exactly one contract line per job, and the job leaves Redis', async (t) => {
   const lines: string[] = [];
-  const { queue, worker, producer, prefix } = await setup(t, consoleSmsProvider((line) => lines.push(line)));
+  const { queue, worker, producer, prefix } = await setup(
+    t,
+    consoleSmsProvider((line) => lines.push(line)),
+  );
   const done: string[] = [];
   worker.on('completed', (job) => done.push(String(job.id)));
   await queue.send(otp('1234'));
-  await queue.send({ kind: 'invite_activated', to: '+79001234567', text: 'Someone activated your invite code.\nThanks!', expiresAt: inFiveMinutes() });
+  await queue.send({
+    kind: 'invite_activated',
+    to: '+79001234567',
+    text: 'Someone activated your invite code.\nThanks!',
+    expiresAt: inFiveMinutes(),
+  });
   await waitFor(() => done.length === 2, 5000);
   t.same(lines.sort(), [
     'SMS to +79001234567: Someone activated your invite code. Thanks!\n',
@@ -94,7 +114,11 @@ t.test('closing finishes the job in hand before it resolves', async (t) => {
   await queue.send(otp('7777'));
   await waitFor(() => started, 5000);
   await worker.close();
-  t.same(lines, ['SMS to +79123456789: Your login code is 7777. It expires in 5 minutes.\n'], 'the message went out before close resolved');
+  t.same(
+    lines,
+    ['SMS to +79123456789: Your login code is 7777. It expires in 5 minutes.\n'],
+    'the message went out before close resolved',
+  );
 });
 
 /** The code is nowhere in Redis: not in a job, not in an event, not in any other key. */
@@ -106,7 +130,10 @@ async function noTraceOf(t: Test, producer: Redis, prefix: string, code: string)
 
 t.test('a sent message leaves no trace of its text in Redis', async (t) => {
   const sent: string[] = [];
-  const { queue, worker, producer, prefix } = await setup(t, consoleSmsProvider((line) => sent.push(line)));
+  const { queue, worker, producer, prefix } = await setup(
+    t,
+    consoleSmsProvider((line) => sent.push(line)),
+  );
   const done: string[] = [];
   worker.on('completed', (job) => done.push(String(job.id)));
   await queue.send(otp('739105'));
@@ -158,7 +185,11 @@ t.test('a message past its expiry is dropped unsent, and leaves no trace', async
 
   // A message that waited in the queue past its expiry (no worker ran) is not sent either.
   const late: string[] = [];
-  const fresh = await setup(t, consoleSmsProvider((line) => late.push(line)), () => Date.now() + 600_000);
+  const fresh = await setup(
+    t,
+    consoleSmsProvider((line) => late.push(line)),
+    () => Date.now() + 600_000,
+  );
   const dropped: string[] = [];
   fresh.worker.on('completed', (job, result) => dropped.push(String(result)));
   await fresh.queue.send(otp('660271'));

@@ -18,7 +18,11 @@ t.test('a PEM from the environment signs, also written on one line with \\n esca
   const expected = key.publicKey.export({ format: 'jwk' });
   t.match(jwks.keys[0], { x: expected.x, y: expected.y });
   const { tokens } = await signIn(ctx);
-  t.equal((await ctx.app.inject({ method: 'POST', url: '/api/v1/auth/token/verify', payload: { token: tokens.access } })).statusCode, 200);
+  t.equal(
+    (await ctx.app.inject({ method: 'POST', url: '/api/v1/auth/token/verify', payload: { token: tokens.access } }))
+      .statusCode,
+    200,
+  );
 });
 
 t.test('rotation: the newest key signs, a retired key is still published and accepted', async (t) => {
@@ -36,7 +40,10 @@ t.test('rotation: the newest key signs, a retired key is still published and acc
 
   // A token the retired key signed before the rotation still verifies until it expires.
   const issuer = new TestTokenIssuer();
-  issuer.addKey({ privatePem: retired.privateKey.export({ format: 'pem', type: 'pkcs8' }).toString(), kid: jwks.keys[1].kid });
+  issuer.addKey({
+    privatePem: retired.privateKey.export({ format: 'pem', type: 'pkcs8' }).toString(),
+    kid: jwks.keys[1].kid,
+  });
   const token = issuer.sign({ sub: user.id, phone: user.phone, exp: Math.floor(Date.now() / 1000) + 60 });
   const res = await ctx.app.inject({ method: 'POST', url: '/api/v1/auth/token/verify', payload: { token } });
   t.equal(res.statusCode, 200);
@@ -56,5 +63,8 @@ t.test('keys that are not P-256 are refused', async (t) => {
   t.throws(() => retiredKeysFromEnv(rsa.publicKey.export({ format: 'pem', type: 'spki' }).toString()), KeyError);
   t.throws(() => retiredKeysFromEnv('not a pem'), KeyError);
   const p384 = generateKeyPairSync('ec', { namedCurve: 'secp384r1' });
-  await t.rejects(buildAuthTestApp(t, { JWT_PRIVATE_KEY: p384.privateKey.export({ format: 'pem', type: 'pkcs8' }).toString() }), KeyError);
+  await t.rejects(
+    buildAuthTestApp(t, { JWT_PRIVATE_KEY: p384.privateKey.export({ format: 'pem', type: 'pkcs8' }).toString() }),
+    KeyError,
+  );
 });

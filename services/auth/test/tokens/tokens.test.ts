@@ -4,7 +4,8 @@ import { TestTokenIssuer } from '@refstack/shared/testing';
 import { buildAuthTestApp, signIn } from '../auth-test-app.js';
 
 const b64 = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
-const decodePart = (part: string | undefined) => JSON.parse(Buffer.from(part ?? '', 'base64url').toString('utf8')) as Record<string, unknown>;
+const decodePart = (part: string | undefined) =>
+  JSON.parse(Buffer.from(part ?? '', 'base64url').toString('utf8')) as Record<string, unknown>;
 
 async function tokenVerify(app: Awaited<ReturnType<typeof buildAuthTestApp>>['app'], token: string) {
   return app.inject({ method: 'POST', url: '/api/v1/auth/token/verify', payload: { token } });
@@ -17,7 +18,16 @@ t.test('access tokens: ES256 with a kid from the JWKS and the contract claims', 
   const header = decodePart(headerPart);
   const claims = decodePart(payloadPart);
   t.match(header, { alg: 'ES256', typ: 'JWT', kid: String });
-  t.match(claims, { sub: user.id, phone: '+79123456789', roles: [], iss: 'refstack-auth', aud: 'refstack', iat: Number, exp: Number, jti: /^[0-9a-f-]{36}$/ });
+  t.match(claims, {
+    sub: user.id,
+    phone: '+79123456789',
+    roles: [],
+    iss: 'refstack-auth',
+    aud: 'refstack',
+    iat: Number,
+    exp: Number,
+    jti: /^[0-9a-f-]{36}$/,
+  });
   t.equal(Number(claims['exp']) - Number(claims['iat']), 900);
 
   const jwks = await ctx.app.inject({ method: 'GET', url: '/.well-known/jwks.json' });
@@ -30,7 +40,12 @@ t.test('access tokens: ES256 with a kid from the JWKS and the contract claims', 
   // Anyone can verify with the published key alone.
   const verifier = createVerify('SHA256');
   verifier.update(`${headerPart}.${payloadPart}`);
-  t.ok(verifier.verify({ key: createPublicKey({ key: key, format: 'jwk' }), dsaEncoding: 'ieee-p1363' }, Buffer.from(signaturePart ?? '', 'base64url')));
+  t.ok(
+    verifier.verify(
+      { key: createPublicKey({ key: key, format: 'jwk' }), dsaEncoding: 'ieee-p1363' },
+      Buffer.from(signaturePart ?? '', 'base64url'),
+    ),
+  );
 
   const verified = await tokenVerify(ctx.app, tokens.access);
   t.equal(verified.statusCode, 200);
@@ -44,7 +59,9 @@ t.test('forged, tampered and expired tokens are refused', async (t) => {
   const header = decodePart(headerPart);
   const claims = decodePart(payloadPart);
   const jwks = (await ctx.app.inject({ method: 'GET', url: '/.well-known/jwks.json' })).json();
-  const publicPem = createPublicKey({ key: jwks.keys[0], format: 'jwk' }).export({ format: 'pem', type: 'spki' }).toString();
+  const publicPem = createPublicKey({ key: jwks.keys[0], format: 'jwk' })
+    .export({ format: 'pem', type: 'spki' })
+    .toString();
 
   const none = `${b64({ alg: 'none', typ: 'JWT' })}.${b64(claims)}.`;
   const hsInput = `${b64({ ...header, alg: 'HS256' })}.${b64(claims)}`;
@@ -56,7 +73,14 @@ t.test('forged, tampered and expired tokens are refused', async (t) => {
   const foreign = foreigner.sign(claims);
   const unknownKid = `${b64({ ...header, kid: 'nope' })}.${payloadPart}.${signaturePart}`;
 
-  for (const [name, token] of [['alg none', none], ['HS256 keyed with the public key', hs256], ['tampered claims', tampered], ['signed by another key', foreign], ['unknown kid', unknownKid], ['garbage', 'not.a.jwt']] as const) {
+  for (const [name, token] of [
+    ['alg none', none],
+    ['HS256 keyed with the public key', hs256],
+    ['tampered claims', tampered],
+    ['signed by another key', foreign],
+    ['unknown kid', unknownKid],
+    ['garbage', 'not.a.jwt'],
+  ] as const) {
     const res = await tokenVerify(ctx.app, token);
     t.equal(res.statusCode, 401, name);
     t.equal(res.json().code, 'token_invalid', name);
@@ -78,19 +102,33 @@ t.test('refresh rotates; a reused refresh token revokes the whole session', asyn
   const { tokens: first, user } = await signIn(ctx);
   t.match(first.refresh, /^[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43}$/, 'session id and 256 random bits');
 
-  const rotated = await ctx.app.inject({ method: 'POST', url: '/api/v1/auth/refresh', payload: { refresh: first.refresh } });
+  const rotated = await ctx.app.inject({
+    method: 'POST',
+    url: '/api/v1/auth/refresh',
+    payload: { refresh: first.refresh },
+  });
   t.equal(rotated.statusCode, 200);
   const second = rotated.json();
   t.match(second, { access: String, refresh: String, token_type: 'Bearer', expires_in: 900 });
   t.not(second.refresh, first.refresh);
   t.equal((await tokenVerify(ctx.app, second.access)).json().sub, user.id);
 
-  const third = (await ctx.app.inject({ method: 'POST', url: '/api/v1/auth/refresh', payload: { refresh: second.refresh } })).json();
+  const third = (
+    await ctx.app.inject({ method: 'POST', url: '/api/v1/auth/refresh', payload: { refresh: second.refresh } })
+  ).json();
 
-  const reused = await ctx.app.inject({ method: 'POST', url: '/api/v1/auth/refresh', payload: { refresh: first.refresh } });
+  const reused = await ctx.app.inject({
+    method: 'POST',
+    url: '/api/v1/auth/refresh',
+    payload: { refresh: first.refresh },
+  });
   t.equal(reused.statusCode, 401);
   t.equal(reused.json().code, 'token_reused');
-  const newest = await ctx.app.inject({ method: 'POST', url: '/api/v1/auth/refresh', payload: { refresh: third.refresh } });
+  const newest = await ctx.app.inject({
+    method: 'POST',
+    url: '/api/v1/auth/refresh',
+    payload: { refresh: third.refresh },
+  });
   t.equal(newest.statusCode, 401, 'the newest token of the family stopped working too');
   t.equal(newest.json().code, 'token_invalid');
 });
@@ -103,28 +141,49 @@ t.test('only hashes of refresh tokens are stored', async (t) => {
   for (const key of keys) {
     const type = await ctx.redis.type(key);
     const values = type === 'hash' ? Object.values(await ctx.redis.hgetall(key)) : await ctx.redis.smembers(key);
-    t.notOk(values.some((v) => v.includes(tokens.refresh.split('.')[1] ?? '???')), key);
+    t.notOk(
+      values.some((v) => v.includes(tokens.refresh.split('.')[1] ?? '???')),
+      key,
+    );
   }
 });
 
 t.test('parallel refreshes with one token: exactly one wins', async (t) => {
   const ctx = await buildAuthTestApp(t);
   const { tokens } = await signIn(ctx);
-  const answers = await Promise.all(Array.from({ length: 10 }, () => ctx.app.inject({ method: 'POST', url: '/api/v1/auth/refresh', payload: { refresh: tokens.refresh } })));
+  const answers = await Promise.all(
+    Array.from({ length: 10 }, () =>
+      ctx.app.inject({ method: 'POST', url: '/api/v1/auth/refresh', payload: { refresh: tokens.refresh } }),
+    ),
+  );
   t.equal(answers.filter((r) => r.statusCode === 200).length, 1);
-  t.ok(answers.filter((r) => r.statusCode === 401).every((r) => ['token_reused', 'token_invalid'].includes(r.json().code)));
+  t.ok(
+    answers.filter((r) => r.statusCode === 401).every((r) => ['token_reused', 'token_invalid'].includes(r.json().code)),
+  );
 });
 
 t.test('logout revokes the session', async (t) => {
   const ctx = await buildAuthTestApp(t);
   const { tokens } = await signIn(ctx);
-  const out = await ctx.app.inject({ method: 'POST', url: '/api/v1/auth/logout', payload: { refresh: tokens.refresh } });
+  const out = await ctx.app.inject({
+    method: 'POST',
+    url: '/api/v1/auth/logout',
+    payload: { refresh: tokens.refresh },
+  });
   t.equal(out.statusCode, 204);
   t.equal(out.body, '');
-  const after = await ctx.app.inject({ method: 'POST', url: '/api/v1/auth/refresh', payload: { refresh: tokens.refresh } });
+  const after = await ctx.app.inject({
+    method: 'POST',
+    url: '/api/v1/auth/refresh',
+    payload: { refresh: tokens.refresh },
+  });
   t.equal(after.statusCode, 401);
   t.equal(after.json().code, 'token_invalid');
-  const twice = await ctx.app.inject({ method: 'POST', url: '/api/v1/auth/logout', payload: { refresh: tokens.refresh } });
+  const twice = await ctx.app.inject({
+    method: 'POST',
+    url: '/api/v1/auth/logout',
+    payload: { refresh: tokens.refresh },
+  });
   t.equal(twice.statusCode, 401);
   for (const refresh of ['garbage', `${'a'.repeat(22)}.${'b'.repeat(43)}`]) {
     const res = await ctx.app.inject({ method: 'POST', url: '/api/v1/auth/refresh', payload: { refresh } });
@@ -139,25 +198,30 @@ t.test('the refresh session has an absolute lifetime', async (t) => {
   const key = `${ctx.prefix}:session:{${sessionId}}`;
   const before = await ctx.redis.pttl(key);
   t.ok(before > 90_000 && before <= 100_000);
-  const rotated = (await ctx.app.inject({ method: 'POST', url: '/api/v1/auth/refresh', payload: { refresh: tokens.refresh } })).json();
+  const rotated = (
+    await ctx.app.inject({ method: 'POST', url: '/api/v1/auth/refresh', payload: { refresh: tokens.refresh } })
+  ).json();
   t.ok(rotated.refresh);
   t.ok((await ctx.redis.pttl(key)) <= before, 'rotation does not extend it');
   t.ok((await ctx.redis.pttl(`${key}:spent`)) <= before, 'spent tokens leave with the session');
 });
 
-t.test('token/verify requires iss, aud, exp and sub: a token signed with the real key but missing one is refused', async (t) => {
-  const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
-  const pem = privateKey.export({ format: 'pem', type: 'pkcs8' }).toString();
-  const ctx = await buildAuthTestApp(t, { JWT_PRIVATE_KEY: pem });
-  const kid = (await ctx.app.inject({ method: 'GET', url: '/.well-known/jwks.json' })).json().keys[0].kid as string;
-  const issuer = new TestTokenIssuer();
-  issuer.addKey({ privatePem: pem, kid });
-  const complete = { sub: '1', phone: '+79123456789' };
-  t.equal((await tokenVerify(ctx.app, issuer.sign(complete))).statusCode, 200, 'the complete token is valid');
-  for (const claim of ['iss', 'aud', 'exp', 'sub'] as const) {
-    // A claim given as undefined is left out of the token.
-    const res = await tokenVerify(ctx.app, issuer.sign({ ...complete, [claim]: undefined }));
-    t.equal(res.statusCode, 401, `without ${claim}`);
-    t.equal(res.json().code, 'token_invalid', `without ${claim}`);
-  }
-});
+t.test(
+  'token/verify requires iss, aud, exp and sub: a token signed with the real key but missing one is refused',
+  async (t) => {
+    const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
+    const pem = privateKey.export({ format: 'pem', type: 'pkcs8' }).toString();
+    const ctx = await buildAuthTestApp(t, { JWT_PRIVATE_KEY: pem });
+    const kid = (await ctx.app.inject({ method: 'GET', url: '/.well-known/jwks.json' })).json().keys[0].kid as string;
+    const issuer = new TestTokenIssuer();
+    issuer.addKey({ privatePem: pem, kid });
+    const complete = { sub: '1', phone: '+79123456789' };
+    t.equal((await tokenVerify(ctx.app, issuer.sign(complete))).statusCode, 200, 'the complete token is valid');
+    for (const claim of ['iss', 'aud', 'exp', 'sub'] as const) {
+      // A claim given as undefined is left out of the token.
+      const res = await tokenVerify(ctx.app, issuer.sign({ ...complete, [claim]: undefined }));
+      t.equal(res.statusCode, 401, `without ${claim}`);
+      t.equal(res.json().code, 'token_invalid', `without ${claim}`);
+    }
+  },
+);

@@ -26,7 +26,12 @@ export interface DatabaseTimeouts {
  * The service's requests: nothing it runs takes a second, so a statement stuck behind a lock or a
  * sick server answers 503 within these instead of holding a pooled connection.
  */
-export const SERVICE_TIMEOUTS: DatabaseTimeouts = { statementMs: 2000, lockMs: 1000, idleInTransactionMs: 5000, queryMs: 4000 };
+export const SERVICE_TIMEOUTS: DatabaseTimeouts = {
+  statementMs: 2000,
+  lockMs: 1000,
+  idleInTransactionMs: 5000,
+  queryMs: 4000,
+};
 /** Migrations and bulk work, whose statements may rightly run long or wait for other sessions. */
 export const NO_TIMEOUTS: DatabaseTimeouts = { statementMs: 0, lockMs: 0, idleInTransactionMs: 0, queryMs: 0 };
 

@@ -1,7 +1,9 @@
 import { AppError } from '@refstack/shared/contracts';
 
 export function tooLate(): AppError {
-  return new AppError('service_unavailable', 'The request could not be completed in time; try again shortly.', { retryAfter: 1 });
+  return new AppError('service_unavailable', 'The request could not be completed in time; try again shortly.', {
+    retryAfter: 1,
+  });
 }
 
 /**

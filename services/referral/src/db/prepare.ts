@@ -8,7 +8,10 @@ import { ensureDatabaseExists, migrateToLatest } from './migrate.js';
  * (development), then applies pending migrations. A server that cannot be reached becomes a
  * StoreUnreachableError, which the process prints as advice.
  */
-export async function prepareDatabase(url: string, options: { createIfMissing: boolean }): Promise<{ created: boolean; results: readonly MigrationResult[] }> {
+export async function prepareDatabase(
+  url: string,
+  options: { createIfMissing: boolean },
+): Promise<{ created: boolean; results: readonly MigrationResult[] }> {
   const unreachable = (error: unknown): never => {
     if (isUnreachableAtStart(error)) throw new StoreUnreachableError('Postgres', url, error);
     throw error;

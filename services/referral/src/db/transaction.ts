@@ -51,21 +51,32 @@ function lockSlotsOf(pool: pg.Pool): LimitFunction {
  * depend on rows other than the ones written, so the database's serializable isolation settles
  * races, not hope.
  */
-export async function serializable<T>(db: Kysely<Database>, fn: (trx: Transaction<Database>) => Promise<T>, options: SerializableOptions): Promise<T> {
+export async function serializable<T>(
+  db: Kysely<Database>,
+  fn: (trx: Transaction<Database>) => Promise<T>,
+  options: SerializableOptions,
+): Promise<T> {
   const { deadline } = options;
-  const attempt = (on: Kysely<Database>) => on.transaction().setIsolationLevel('serializable').execute(async (trx) => {
-    const result = await fn(trx);
-    // Past the deadline the caller answers 503, which must mean that nothing was applied.
-    deadline.beginCommit();
-    return result;
-  }).catch((error: unknown) => {
-    deadline.endCommit();
-    throw error;
-  });
+  const attempt = (on: Kysely<Database>) =>
+    on
+      .transaction()
+      .setIsolationLevel('serializable')
+      .execute(async (trx) => {
+        const result = await fn(trx);
+        // Past the deadline the caller answers 503, which must mean that nothing was applied.
+        deadline.beginCommit();
+        return result;
+      })
+      .catch((error: unknown) => {
+        deadline.endCommit();
+        throw error;
+      });
   const keys = [...new Set(options.queueOn ?? [])].sort();
   const pool = poolOf(db);
   if (keys.length === 0) return retrying(() => attempt(db), deadline);
-  return lockSlotsOf(pool)(() => whileLocked(pool, keys, deadline, (locked) => retrying(() => attempt(locked), deadline)));
+  return lockSlotsOf(pool)(() =>
+    whileLocked(pool, keys, deadline, (locked) => retrying(() => attempt(locked), deadline)),
+  );
 }
 
 /**
@@ -75,7 +86,12 @@ export async function serializable<T>(db: Kysely<Database>, fn: (trx: Transactio
  * one (its query failed on the client side, an unlock failed), is destroyed, never reused: the
  * server then drops its locks with the session.
  */
-async function whileLocked<T>(pool: pg.Pool, keys: readonly string[], deadline: Deadline, work: (db: Kysely<Database>) => Promise<T>): Promise<T> {
+async function whileLocked<T>(
+  pool: pg.Pool,
+  keys: readonly string[],
+  deadline: Deadline,
+  work: (db: Kysely<Database>) => Promise<T>,
+): Promise<T> {
   deadline.check();
   const client = await pool.connect();
   let reusable = true;
@@ -100,7 +116,10 @@ async function whileLocked<T>(pool: pg.Pool, keys: readonly string[], deadline: 
   } finally {
     for (const key of held.reverse()) {
       if (!reusable) break;
-      const unlocked = await client.query<{ unlocked: boolean }>(UNLOCK, [key]).then((r) => r.rows[0]?.unlocked === true, () => false);
+      const unlocked = await client.query<{ unlocked: boolean }>(UNLOCK, [key]).then(
+        (r) => r.rows[0]?.unlocked === true,
+        () => false,
+      );
       if (!unlocked) reusable = false;
     }
     client.release(!reusable);
@@ -109,7 +128,9 @@ async function whileLocked<T>(pool: pg.Pool, keys: readonly string[], deadline: 
 
 /** A Kysely handle on one connection that the caller holds (and releases). */
 function onClient(client: WatchedClient): Kysely<Database> {
-  return new Kysely<Database>({ dialect: new PostgresDialect({ pool: { connect: async () => client, end: async () => undefined } }) });
+  return new Kysely<Database>({
+    dialect: new PostgresDialect({ pool: { connect: async () => client, end: async () => undefined } }),
+  });
 }
 
 async function retrying<T>(run: () => Promise<T>, deadline: Deadline): Promise<T> {

@@ -21,7 +21,10 @@ export class WatchedClient implements PostgresPoolClient {
 
   query<R>(sql: string, parameters: ReadonlyArray<unknown>): Promise<PostgresQueryResult<R>>;
   query<R>(cursor: PostgresCursor<R>): PostgresCursor<R>;
-  query<R>(sqlOrCursor: string | PostgresCursor<R>, parameters?: ReadonlyArray<unknown>): Promise<PostgresQueryResult<R>> | PostgresCursor<R> {
+  query<R>(
+    sqlOrCursor: string | PostgresCursor<R>,
+    parameters?: ReadonlyArray<unknown>,
+  ): Promise<PostgresQueryResult<R>> | PostgresCursor<R> {
     // Kysely streams through a cursor only when configured with one; this service never is.
     if (typeof sqlOrCursor !== 'string') throw new Error('cursors are not supported');
     return this.client.query(sqlOrCursor, parameters as unknown[]).catch((error: unknown) => {

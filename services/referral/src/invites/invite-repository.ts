@@ -8,7 +8,10 @@ import { EMBEDDED_INVITEES } from './invitee-list-sql.js';
 
 export { EMBEDDED_INVITEES, newestInviteePhones, STALE_INVITEE_LISTS_SQL } from './invitee-list-sql.js';
 
-export async function findIdByInviteCode(db: Db, inviteCode: string): Promise<{ id: string; phone: string } | undefined> {
+export async function findIdByInviteCode(
+  db: Db,
+  inviteCode: string,
+): Promise<{ id: string; phone: string } | undefined> {
   return db.selectFrom('users').select(['id', 'phone']).where('invite_code', '=', inviteCode).executeTakeFirst();
 }
 
@@ -16,7 +19,11 @@ export async function findIdByInviteCode(db: Db, inviteCode: string): Promise<{ 
  * A user (by id or phone) and the owner of an invite code, in one plain read: what an activation can
  * answer before it queues on the inviter's lock. Either may be missing.
  */
-export async function findWithInviter(db: Db, who: { id: string } | { phone: string }, inviteCode: string): Promise<{ user: UserRow | undefined; inviter: { id: string } | undefined }> {
+export async function findWithInviter(
+  db: Db,
+  who: { id: string } | { phone: string },
+  inviteCode: string,
+): Promise<{ user: UserRow | undefined; inviter: { id: string } | undefined }> {
   const match = 'id' in who ? sql`u.id = ${who.id}` : sql`u.phone = ${who.phone}`;
   // Without a user every column of u is null.
   type Row = { inviter_id: string | null } & (UserRow | { id: null });
@@ -29,7 +36,10 @@ export async function findWithInviter(db: Db, who: { id: string } | { phone: str
   const row = rows[0];
   if (!row) throw new Error('a row is always returned');
   const { inviter_id: inviterId, ...user } = row;
-  return { user: user.id === null ? undefined : (user as UserRow), inviter: inviterId === null ? undefined : { id: inviterId } };
+  return {
+    user: user.id === null ? undefined : (user as UserRow),
+    inviter: inviterId === null ? undefined : { id: inviterId },
+  };
 }
 
 /**
@@ -68,7 +78,12 @@ export async function isAncestor(db: Db, ancestorId: string, userId: string): Pr
 export async function setInviter(db: Db, userId: string, inviterId: string, inviteCode: string): Promise<boolean> {
   const result = await db
     .updateTable('users')
-    .set({ invited_by_id: inviterId, activated_invite_code: inviteCode, activated_at: sql<Date>`clock_timestamp()`, updated_at: sql<Date>`now()` })
+    .set({
+      invited_by_id: inviterId,
+      activated_invite_code: inviteCode,
+      activated_at: sql<Date>`clock_timestamp()`,
+      updated_at: sql<Date>`now()`,
+    })
     .where('id', '=', userId)
     .where('invited_by_id', 'is', null)
     .executeTakeFirst();
@@ -134,10 +149,14 @@ export function inviteesQuery(inviterId: string, limit: number, after?: { activa
 }
 
 /** One page of invitees, newest first, continuing strictly after the given position. */
-export async function listInvitees(db: Kysely<Database>, inviterId: string, limit: number, after?: { activatedAt: string; id: string }): Promise<InviteePage> {
+export async function listInvitees(
+  db: Kysely<Database>,
+  inviterId: string,
+  limit: number,
+  after?: { activatedAt: string; id: string },
+): Promise<InviteePage> {
   const { statement, values } = inviteesQuery(inviterId, limit, after);
   type Row = Omit<InviteeRow, 'id'> & { id: string | null; total: number };
   const { rows } = await poolOf(db).query<Row>({ ...statement, values });
   return { total: rows[0]?.total, rows: rows.filter((r): r is Row & { id: string } => r.id !== null) };
 }
-

@@ -28,7 +28,9 @@ export interface ActivationDeadlines {
  * gives up after UPSTREAM_TIMEOUT_MS, and fetching unknown keys (up to 4 s) or a commit already
  * under way at the deadline come on top of the activation's own time.
  */
-export function activationDeadlines(config: Pick<Config, 'referralTimeoutMs' | 'upstreamTimeoutMs'>): ActivationDeadlines {
+export function activationDeadlines(
+  config: Pick<Config, 'referralTimeoutMs' | 'upstreamTimeoutMs'>,
+): ActivationDeadlines {
   return {
     signInMs: Math.max(1000, config.referralTimeoutMs - 1000),
     activateMs: Math.max(1000, config.upstreamTimeoutMs - 5000),
@@ -44,7 +46,11 @@ export interface InviteServiceDeps {
   now: () => number;
 }
 
-type Activation = { status: 'activated' | 'already'; inviter?: { id: string; phone: string; invitedCount: number }; code: string };
+type Activation = {
+  status: 'activated' | 'already';
+  inviter?: { id: string; phone: string; invitedCount: number };
+  code: string;
+};
 
 /** How a sign-in finds or creates its user inside the activation's transaction. */
 export type UserOfPhone = (q: Db, phone: string) => Promise<{ user: UserRow; created: boolean }>;
@@ -57,7 +63,10 @@ function userGone(): AppError {
 function isRepeat(user: UserRow | undefined, code: string): boolean {
   if (!user || user.invited_by_id === null) return false;
   if (user.activated_invite_code === code) return true;
-  throw new AppError('invite_already_activated', `An invite code (${user.activated_invite_code}) is already activated; it can be activated only once.`);
+  throw new AppError(
+    'invite_already_activated',
+    `An invite code (${user.activated_invite_code}) is already activated; it can be activated only once.`,
+  );
 }
 
 /** The owner of the code, who must exist and be someone else. */
@@ -80,10 +89,16 @@ export function inviteServiceFactory({ db, sms, log, deadlines, now }: InviteSer
     // Only a user with invitees can sit above the inviter; the narrow check keeps the serializable
     // read set small, so unrelated activations do not conflict with each other.
     if ((await repo.hasInvitees(trx, user.id)) && (await repo.isAncestor(trx, user.id, inviter.id))) {
-      throw new AppError('invite_cycle', 'This code belongs to someone you invited (directly or further down); invites cannot form a cycle.');
+      throw new AppError(
+        'invite_cycle',
+        'This code belongs to someone you invited (directly or further down); invites cannot form a cycle.',
+      );
     }
     if (!(await repo.setInviter(trx, user.id, inviter.id, code))) {
-      throw new AppError('invite_already_activated', 'An invite code is already activated; it can be activated only once.');
+      throw new AppError(
+        'invite_already_activated',
+        'An invite code is already activated; it can be activated only once.',
+      );
     }
     const invitedCount = await repo.recordInvitee(trx, inviter.id, user.phone);
     return { status: 'activated', inviter: { id: inviter.id, phone: inviter.phone, invitedCount }, code };
@@ -102,7 +117,10 @@ export function inviteServiceFactory({ db, sms, log, deadlines, now }: InviteSer
         expiresAt: now() + NOTICE_LIFETIME_MS,
       });
     } catch (error) {
-      log.warn({ reason: (error as Error).message, inviter_id: activation.inviter.id }, 'inviter notification not queued');
+      log.warn(
+        { reason: (error as Error).message, inviter_id: activation.inviter.id },
+        'inviter notification not queued',
+      );
     }
   }
 
@@ -111,45 +129,64 @@ export function inviteServiceFactory({ db, sms, log, deadlines, now }: InviteSer
      * A sign-in that carries an invite code: the user is found or created in the activation's own
      * transaction, so a refused invite writes nothing, not even the new user.
      */
-    async activateAtSignIn(phone: string, inviteCode: string, userOfPhone: UserOfPhone): Promise<{ row: UserRow; created: boolean }> {
+    async activateAtSignIn(
+      phone: string,
+      inviteCode: string,
+      userOfPhone: UserOfPhone,
+    ): Promise<{ row: UserRow; created: boolean }> {
       const code = requireInviteCode(inviteCode);
       const deadline = Deadline.in(deadlines.signInMs);
-      const outcome = await deadline.race((async (): Promise<{ row: UserRow; created: boolean; activation?: Activation }> => {
-        // Answered from a plain read when it can be (see activateInvite); a first sign-in has no row yet.
-        const seen = await repo.findWithInviter(db, { phone }, code);
-        if (seen.user && isRepeat(seen.user, code)) return { row: seen.user, created: false };
-        const inviter = requireInviter(seen.user, seen.inviter);
-        return serializable(db, async (trx) => {
-          const { user, created } = await userOfPhone(trx, phone);
-          const activation = await activate(trx, user, code);
-          const row = await findById(trx, user.id);
-          if (!row) throw new Error('user vanished inside its own transaction');
-          return { row, created, activation };
-        }, { queueOn: [inviter.id], deadline });
-      })());
+      const outcome = await deadline.race(
+        (async (): Promise<{ row: UserRow; created: boolean; activation?: Activation }> => {
+          // Answered from a plain read when it can be (see activateInvite); a first sign-in has no row yet.
+          const seen = await repo.findWithInviter(db, { phone }, code);
+          if (seen.user && isRepeat(seen.user, code)) return { row: seen.user, created: false };
+          const inviter = requireInviter(seen.user, seen.inviter);
+          return serializable(
+            db,
+            async (trx) => {
+              const { user, created } = await userOfPhone(trx, phone);
+              const activation = await activate(trx, user, code);
+              const row = await findById(trx, user.id);
+              if (!row) throw new Error('user vanished inside its own transaction');
+              return { row, created, activation };
+            },
+            { queueOn: [inviter.id], deadline },
+          );
+        })(),
+      );
       if (outcome.activation) await notifyInviter(outcome.activation);
       return { row: outcome.row, created: outcome.created };
     },
 
     /** PUT /profile/invite. */
-    async activate(userId: string, inviteCode: string): Promise<{ status: 'activated'; activated_invite_code: string }> {
+    async activate(
+      userId: string,
+      inviteCode: string,
+    ): Promise<{ status: 'activated'; activated_invite_code: string }> {
       const code = requireInviteCode(inviteCode);
       const deadline = Deadline.in(deadlines.activateMs);
-      const activation = await deadline.race((async (): Promise<Activation> => {
-        // A repeat and the refusals are answered from this plain read, without the inviter's lock
-        // or a transaction: answers that change nothing must not queue, or one user repeating a
-        // request could park every pooled connection behind a busy inviter. The transaction
-        // checks all of it again.
-        const seen = await repo.findWithInviter(db, { id: userId }, code);
-        if (!seen.user) throw userGone();
-        if (isRepeat(seen.user, code)) return { status: 'already', code };
-        const inviter = requireInviter(seen.user, seen.inviter);
-        return serializable(db, async (trx) => {
-          const user = await findById(trx, userId);
-          if (!user) throw userGone();
-          return activate(trx, user, code);
-        }, { queueOn: [inviter.id], deadline });
-      })());
+      const activation = await deadline.race(
+        (async (): Promise<Activation> => {
+          // A repeat and the refusals are answered from this plain read, without the inviter's lock
+          // or a transaction: answers that change nothing must not queue, or one user repeating a
+          // request could park every pooled connection behind a busy inviter. The transaction
+          // checks all of it again.
+          const seen = await repo.findWithInviter(db, { id: userId }, code);
+          if (!seen.user) throw userGone();
+          if (isRepeat(seen.user, code)) return { status: 'already', code };
+          const inviter = requireInviter(seen.user, seen.inviter);
+          return serializable(
+            db,
+            async (trx) => {
+              const user = await findById(trx, userId);
+              if (!user) throw userGone();
+              return activate(trx, user, code);
+            },
+            { queueOn: [inviter.id], deadline },
+          );
+        })(),
+      );
       // After commit and outside the deadline: the activation stands whatever the bus does.
       await notifyInviter(activation);
       return { status: 'activated', activated_invite_code: activation.code };
@@ -157,7 +194,12 @@ export function inviteServiceFactory({ db, sms, log, deadlines, now }: InviteSer
 
     async invitees(userId: string, limit: number, cursor?: string) {
       const after = cursor ? decodeCursor(cursor, 2, ([at, id]) => isPgTimestamp(at) && isBigintId(id)) : undefined;
-      const { total, rows } = await repo.listInvitees(db, userId, limit + 1, after ? { activatedAt: after[0] as string, id: after[1] as string } : undefined);
+      const { total, rows } = await repo.listInvitees(
+        db,
+        userId,
+        limit + 1,
+        after ? { activatedAt: after[0] as string, id: after[1] as string } : undefined,
+      );
       if (total === undefined) throw new AppError('unauthorized', 'The user of this token no longer exists.');
       const page = rows.slice(0, limit);
       const last = page.at(-1);
@@ -167,7 +209,6 @@ export function inviteServiceFactory({ db, sms, log, deadlines, now }: InviteSer
         total,
       };
     },
-
   };
 }
 

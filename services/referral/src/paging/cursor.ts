@@ -9,7 +9,10 @@ export function encodeCursor(parts: readonly string[]): string {
 }
 
 export function decodeCursor(cursor: string, arity: number, isValid: (parts: string[]) => boolean): string[] {
-  const invalid = () => new AppError('validation_failed', 'cursor is not valid; pass back a next_cursor unchanged', { errors: [{ field: 'cursor', message: 'is not a cursor this API issued' }] });
+  const invalid = () =>
+    new AppError('validation_failed', 'cursor is not valid; pass back a next_cursor unchanged', {
+      errors: [{ field: 'cursor', message: 'is not a cursor this API issued' }],
+    });
   if (cursor.length > 200 || !/^[A-Za-z0-9_-]+$/.test(cursor)) throw invalid();
   let parts: unknown;
   try {
@@ -17,7 +20,13 @@ export function decodeCursor(cursor: string, arity: number, isValid: (parts: str
   } catch {
     throw invalid();
   }
-  if (!Array.isArray(parts) || parts.length !== arity || !parts.every((p) => typeof p === 'string') || !isValid(parts as string[])) throw invalid();
+  if (
+    !Array.isArray(parts) ||
+    parts.length !== arity ||
+    !parts.every((p) => typeof p === 'string') ||
+    !isValid(parts as string[])
+  )
+    throw invalid();
   return parts as string[];
 }
 
@@ -47,7 +56,19 @@ export function isPgTimestamp(value: string | undefined): value is string {
   const match = PG_TIMESTAMP.exec(value ?? '');
   if (!match) return false;
   // An absent offset minute is 0; the defaults only satisfy the index checks, every group is there.
-  const [year = 0, month = 0, day = 0, hour = 0, minute = 0, second = 0, offsetHours = 0, offsetMinutes = 0] = match.slice(1).map((group) => Number(group ?? 0));
-  return year >= 1 && month >= 1 && month <= 12 && day >= 1 && day <= daysInMonth(year, month)
-    && hour <= 23 && minute <= 59 && second <= 59 && offsetHours <= MAX_OFFSET_HOURS && offsetMinutes <= 59;
+  const [year = 0, month = 0, day = 0, hour = 0, minute = 0, second = 0, offsetHours = 0, offsetMinutes = 0] = match
+    .slice(1)
+    .map((group) => Number(group ?? 0));
+  return (
+    year >= 1 &&
+    month >= 1 &&
+    month <= 12 &&
+    day >= 1 &&
+    day <= daysInMonth(year, month) &&
+    hour <= 23 &&
+    minute <= 59 &&
+    second <= 59 &&
+    offsetHours <= MAX_OFFSET_HOURS &&
+    offsetMinutes <= 59
+  );
 }

@@ -1,6 +1,15 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { AppError, INTERNAL_TOKEN_HEADER, requirePhone, SIGN_IN_PATH, SignInBody, SignInResultSchema, problemResponses, type Config } from '@refstack/shared/contracts';
+import {
+  AppError,
+  INTERNAL_TOKEN_HEADER,
+  requirePhone,
+  SIGN_IN_PATH,
+  SignInBody,
+  SignInResultSchema,
+  problemResponses,
+  type Config,
+} from '@refstack/shared/contracts';
 import type { UserService } from '../users/user-service.js';
 
 function sameSecret(given: unknown, expected: string): boolean {
@@ -11,20 +20,35 @@ function sameSecret(given: unknown, expected: string): boolean {
 }
 
 /** Service-to-service routes; the gateway never forwards /internal. */
-export const internalRoutes: FastifyPluginAsyncTypebox<{ users: UserService; config: Config }> = async (app, { users, config }) => {
+export const internalRoutes: FastifyPluginAsyncTypebox<{ users: UserService; config: Config }> = async (
+  app,
+  { users, config },
+) => {
   app.addHook('onRequest', async (request) => {
     if (!sameSecret(request.headers[INTERNAL_TOKEN_HEADER], config.internalToken)) {
       throw new AppError('unauthorized', 'A valid service credential is required.');
     }
   });
 
-  app.post(SIGN_IN_PATH, {
-    schema: {
-      body: SignInBody,
-      response: {
-        200: SignInResultSchema,
-        ...problemResponses('validation_failed', 'invalid_phone', 'unauthorized', 'invite_not_found', 'invite_already_activated', 'invite_self', 'invite_cycle'),
+  app.post(
+    SIGN_IN_PATH,
+    {
+      schema: {
+        body: SignInBody,
+        response: {
+          200: SignInResultSchema,
+          ...problemResponses(
+            'validation_failed',
+            'invalid_phone',
+            'unauthorized',
+            'invite_not_found',
+            'invite_already_activated',
+            'invite_self',
+            'invite_cycle',
+          ),
+        },
       },
     },
-  }, async (request) => users.signIn(requirePhone(request.body.phone, config.phone), request.body.invite_code));
+    async (request) => users.signIn(requirePhone(request.body.phone, config.phone), request.body.invite_code),
+  );
 };

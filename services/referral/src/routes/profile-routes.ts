@@ -12,61 +12,102 @@ function cleanName(field: string, value: string | null | undefined): string | nu
   const trimmed = value.trim();
   // eslint-disable-next-line no-control-regex -- control characters are exactly what is refused
   if (/[\u0000-\u001f\u007f]/.test(trimmed)) {
-    throw new AppError('validation_failed', `${field} must not contain control characters`, { errors: [{ field, message: 'must not contain control characters' }] });
+    throw new AppError('validation_failed', `${field} must not contain control characters`, {
+      errors: [{ field, message: 'must not contain control characters' }],
+    });
   }
   if (trimmed.length < 1 || trimmed.length > 64) {
-    throw new AppError('validation_failed', `${field} must be 1 to 64 characters after trimming`, { errors: [{ field, message: 'must be 1 to 64 characters after trimming' }] });
+    throw new AppError('validation_failed', `${field} must be 1 to 64 characters after trimming`, {
+      errors: [{ field, message: 'must be 1 to 64 characters after trimming' }],
+    });
   }
   return trimmed;
 }
 
 /** The signed-in user's own profile; every route here needs a valid access token. */
-export const profileRoutes: FastifyPluginAsyncTypebox<{ users: UserService; invites: InviteService }> = async (app, { users, invites }) => {
+export const profileRoutes: FastifyPluginAsyncTypebox<{ users: UserService; invites: InviteService }> = async (
+  app,
+  { users, invites },
+) => {
   app.addHook('onRequest', app.authenticate);
 
-  app.get('/api/v1/profile', {
-    schema: { tags, security, summary: 'My profile, with the users who activated my invite code', response: { 200: ProfileSchema, ...problemResponses('unauthorized') } },
-  }, async (request, reply) => {
-    // PostgreSQL renders the document in the schema's exact shape (see readProfileJsons), so it is
-    // sent as it arrives instead of being parsed and serialised again.
-    const document = await users.profileJson(request.user.sub);
-    // The type provider expects the object; a string is the same document already serialised.
-    return reply.type('application/json; charset=utf-8').send(document as unknown as Profile);
-  });
-
-  app.patch('/api/v1/profile', {
-    schema: {
-      tags, security,
-      summary: 'Change my name or email',
-      body: PatchProfileBody,
-      response: { 200: ProfileSchema, ...problemResponses('validation_failed', 'unauthorized', 'email_taken') },
+  app.get(
+    '/api/v1/profile',
+    {
+      schema: {
+        tags,
+        security,
+        summary: 'My profile, with the users who activated my invite code',
+        response: { 200: ProfileSchema, ...problemResponses('unauthorized') },
+      },
     },
-  }, async (request) => {
-    const { first_name, last_name, email } = request.body;
-    const changes = {
-      ...(first_name !== undefined ? { first_name: cleanName('first_name', first_name) } : {}),
-      ...(last_name !== undefined ? { last_name: cleanName('last_name', last_name) } : {}),
-      ...(email !== undefined ? { email: email === null ? null : email.trim() } : {}),
-    };
-    return users.updateProfile(request.user.sub, changes);
-  });
-
-  app.put('/api/v1/profile/invite', {
-    schema: {
-      tags, security,
-      summary: "Activate someone's invite code (once)",
-      description: 'Trimmed and case-insensitive. Repeating the same activation answers 200 again.',
-      body: ActivateInviteBody,
-      response: { 200: ActivateInviteReply, ...problemResponses('validation_failed', 'unauthorized', 'invite_not_found', 'invite_already_activated', 'invite_self', 'invite_cycle') },
+    async (request, reply) => {
+      // PostgreSQL renders the document in the schema's exact shape (see readProfileJsons), so it is
+      // sent as it arrives instead of being parsed and serialised again.
+      const document = await users.profileJson(request.user.sub);
+      // The type provider expects the object; a string is the same document already serialised.
+      return reply.type('application/json; charset=utf-8').send(document as unknown as Profile);
     },
-  }, async (request) => invites.activate(request.user.sub, request.body.invite_code));
+  );
 
-  app.get('/api/v1/profile/invited', {
-    schema: {
-      tags, security,
-      summary: 'Everyone who activated my code, newest first (keyset pages)',
-      querystring: InvitedQuery,
-      response: { 200: InvitedReply, ...problemResponses('validation_failed', 'unauthorized') },
+  app.patch(
+    '/api/v1/profile',
+    {
+      schema: {
+        tags,
+        security,
+        summary: 'Change my name or email',
+        body: PatchProfileBody,
+        response: { 200: ProfileSchema, ...problemResponses('validation_failed', 'unauthorized', 'email_taken') },
+      },
     },
-  }, async (request) => invites.invitees(request.user.sub, request.query.limit ?? 50, request.query.cursor));
+    async (request) => {
+      const { first_name, last_name, email } = request.body;
+      const changes = {
+        ...(first_name !== undefined ? { first_name: cleanName('first_name', first_name) } : {}),
+        ...(last_name !== undefined ? { last_name: cleanName('last_name', last_name) } : {}),
+        ...(email !== undefined ? { email: email === null ? null : email.trim() } : {}),
+      };
+      return users.updateProfile(request.user.sub, changes);
+    },
+  );
+
+  app.put(
+    '/api/v1/profile/invite',
+    {
+      schema: {
+        tags,
+        security,
+        summary: "Activate someone's invite code (once)",
+        description: 'Trimmed and case-insensitive. Repeating the same activation answers 200 again.',
+        body: ActivateInviteBody,
+        response: {
+          200: ActivateInviteReply,
+          ...problemResponses(
+            'validation_failed',
+            'unauthorized',
+            'invite_not_found',
+            'invite_already_activated',
+            'invite_self',
+            'invite_cycle',
+          ),
+        },
+      },
+    },
+    async (request) => invites.activate(request.user.sub, request.body.invite_code),
+  );
+
+  app.get(
+    '/api/v1/profile/invited',
+    {
+      schema: {
+        tags,
+        security,
+        summary: 'Everyone who activated my code, newest first (keyset pages)',
+        querystring: InvitedQuery,
+        response: { 200: InvitedReply, ...problemResponses('validation_failed', 'unauthorized') },
+      },
+    },
+    async (request) => invites.invitees(request.user.sub, request.query.limit ?? 50, request.query.cursor),
+  );
 };

@@ -46,7 +46,9 @@ export class AccessTokenVerifier {
   ) {
     jwks.onRetired((kids) => {
       for (const kid of kids) this.verifiers.delete(kid);
-      const signedByRetired = [...this.verified.entries()].filter(([, entry]) => kids.has(entry.kid)).map(([token]) => token);
+      const signedByRetired = [...this.verified.entries()]
+        .filter(([, entry]) => kids.has(entry.kid))
+        .map(([token]) => token);
       for (const token of signedByRetired) this.verified.delete(token);
     });
   }
@@ -58,7 +60,9 @@ export class AccessTokenVerifier {
     if (known && known.exp * 1000 > this.now() && this.jwks.isPublished(known.kid)) return known.user;
     let kid: unknown;
     try {
-      kid = (JSON.parse(Buffer.from(token.slice(0, token.indexOf('.')), 'base64url').toString('utf8')) as { kid?: unknown }).kid;
+      kid = (
+        JSON.parse(Buffer.from(token.slice(0, token.indexOf('.')), 'base64url').toString('utf8')) as { kid?: unknown }
+      ).kid;
     } catch {
       throw unauthorized();
     }
@@ -71,7 +75,8 @@ export class AccessTokenVerifier {
     }
     // fast-jwt checks expiry by the real clock; this service's own clock has the last word.
     if (claims.exp * 1000 <= this.now()) throw unauthorized();
-    if (typeof claims.sub !== 'string' || !isBigintId(claims.sub)) throw unauthorized('The access token has no valid subject.');
+    if (typeof claims.sub !== 'string' || !isBigintId(claims.sub))
+      throw unauthorized('The access token has no valid subject.');
     const user: AccessTokenUser = { sub: claims.sub, phone: claims.phone, roles: claims.roles };
     this.verified.set(token, { user, exp: claims.exp, kid: kid as string });
     return user;

@@ -20,7 +20,8 @@ export const authenticatePlugin = fp<{ verifier: AccessTokenVerifier }>(
     app.decorateRequest('user', null as unknown as AccessTokenUser);
     app.decorate('authenticate', async (request: FastifyRequest) => {
       const token = TOKEN.exec(request.headers.authorization ?? '')?.[1];
-      if (!token) throw new AppError('unauthorized', 'A valid access token is required: `Authorization: Bearer <access>`.');
+      if (!token)
+        throw new AppError('unauthorized', 'A valid access token is required: `Authorization: Bearer <access>`.');
       request.user = await verifier.verify(token);
     });
   },

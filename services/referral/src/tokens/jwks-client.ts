@@ -69,12 +69,18 @@ export class JwksClient {
   }
 
   private failed(error: unknown): void {
-    this.log?.warn({ reason: (error as Error).message, url: this.options.url }, 'JWKS refresh failed; keeping the last keys');
+    this.log?.warn(
+      { reason: (error as Error).message, url: this.options.url },
+      'JWKS refresh failed; keeping the last keys',
+    );
   }
 
   private async fetchKeys(): Promise<void> {
     this.lastFetch = this.now();
-    const res = await request(this.options.url, { headersTimeout: this.options.timeoutMs, bodyTimeout: this.options.timeoutMs });
+    const res = await request(this.options.url, {
+      headersTimeout: this.options.timeoutMs,
+      bodyTimeout: this.options.timeoutMs,
+    });
     if (res.statusCode !== 200) {
       await res.body.dump();
       throw new Error(`JWKS answered HTTP ${res.statusCode}`);
@@ -83,7 +89,10 @@ export class JwksClient {
     const keys = new Map<string, string>();
     for (const jwk of body.keys ?? []) {
       if (!jwk.kid || jwk.kty !== 'EC' || jwk.crv !== 'P-256' || (jwk.alg && jwk.alg !== 'ES256')) continue;
-      keys.set(jwk.kid, createPublicKey({ key: jwk, format: 'jwk' }).export({ format: 'pem', type: 'spki' }).toString());
+      keys.set(
+        jwk.kid,
+        createPublicKey({ key: jwk, format: 'jwk' }).export({ format: 'pem', type: 'spki' }).toString(),
+      );
     }
     // Auth always publishes the key it signs with: an empty set is a fault there, not a retirement
     // of every key, and taking it would refuse every token until auth recovers.
@@ -103,7 +112,10 @@ export class JwksClient {
         await this.refresh();
       } catch (error) {
         this.failed(error);
-        if (this.keys.size === 0) throw new AppError('service_unavailable', 'Tokens cannot be checked right now; try again shortly.', { retryAfter: 1 });
+        if (this.keys.size === 0)
+          throw new AppError('service_unavailable', 'Tokens cannot be checked right now; try again shortly.', {
+            retryAfter: 1,
+          });
       }
     }
     const fetched = this.keys.get(kid);

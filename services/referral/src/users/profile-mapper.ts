@@ -31,5 +31,11 @@ export function toProfile(row: UserRow): Profile {
 
 /** What any signed-in user may see of another: no phone, no email. */
 export function toPublicCard(row: UserRow): PublicCard {
-  return { id: row.id, invite_code: row.invite_code, invited_count: row.invited_count, first_name: row.first_name, created_at: row.created_at.toISOString() };
+  return {
+    id: row.id,
+    invite_code: row.invite_code,
+    invited_count: row.invited_count,
+    first_name: row.first_name,
+    created_at: row.created_at.toISOString(),
+  };
 }

@@ -50,7 +50,10 @@ export const PROFILE_JSON_BY_IDS = {
  * not exist. Ids must be valid bigints (token subjects are checked before they get here): one bad
  * id would fail every read it shares the statement with.
  */
-export async function readProfileJsons(db: Kysely<Database>, ids: readonly string[]): Promise<Array<string | undefined>> {
+export async function readProfileJsons(
+  db: Kysely<Database>,
+  ids: readonly string[],
+): Promise<Array<string | undefined>> {
   const pool = poolOf(db);
   const documents = new Array<string | undefined>(ids.length).fill(undefined);
   const { rows } = await pool.query<{ n: string; document: string }>({ ...PROFILE_JSON_BY_IDS, values: [ids] });
@@ -73,7 +76,12 @@ export async function findById(db: Db, id: string): Promise<UserRow | undefined>
 
 /** Inserts unless the phone or the invite code is taken; undefined tells the caller which to check. */
 export async function insertUser(db: Db, phone: string, inviteCode: string): Promise<UserRow | undefined> {
-  return db.insertInto('users').values({ phone, invite_code: inviteCode }).onConflict((oc) => oc.doNothing()).returningAll().executeTakeFirst();
+  return db
+    .insertInto('users')
+    .values({ phone, invite_code: inviteCode })
+    .onConflict((oc) => oc.doNothing())
+    .returningAll()
+    .executeTakeFirst();
 }
 
 export interface ProfileChanges {
@@ -84,11 +92,18 @@ export interface ProfileChanges {
 
 export async function updateProfile(db: Db, userId: string, changes: ProfileChanges): Promise<void> {
   if (Object.keys(changes).length === 0) return;
-  await db.updateTable('users').set({ ...changes, updated_at: sql<Date>`now()` }).where('id', '=', userId).execute();
+  await db
+    .updateTable('users')
+    .set({ ...changes, updated_at: sql<Date>`now()` })
+    .where('id', '=', userId)
+    .execute();
 }
 
 /** Admin search: by phone digits, exact invite code or name prefix; keyset-paged by id, newest first. */
-export async function searchUsers(db: Db, options: { search?: string; limit: number; beforeId?: string }): Promise<UserRow[]> {
+export async function searchUsers(
+  db: Db,
+  options: { search?: string; limit: number; beforeId?: string },
+): Promise<UserRow[]> {
   let query = db.selectFrom('users').selectAll().orderBy('id', 'desc').limit(options.limit);
   if (options.beforeId) query = query.where('id', '<', options.beforeId);
   const term = options.search?.trim();
@@ -108,6 +123,10 @@ export async function searchUsers(db: Db, options: { search?: string; limit: num
 }
 
 export async function setAdmin(db: Db, phone: string, isAdmin: boolean): Promise<boolean> {
-  const result = await db.updateTable('users').set({ is_admin: isAdmin, updated_at: sql<Date>`now()` }).where('phone', '=', phone).executeTakeFirst();
+  const result = await db
+    .updateTable('users')
+    .set({ is_admin: isAdmin, updated_at: sql<Date>`now()` })
+    .where('phone', '=', phone)
+    .executeTakeFirst();
   return result.numUpdatedRows === 1n;
 }

@@ -88,7 +88,8 @@ export function userServiceFactory({ db, invites }: UserServiceDeps) {
       try {
         await repo.updateProfile(db, userId, changes);
       } catch (error) {
-        if (isUniqueViolation(error, 'users_email_lower_key')) throw new AppError('email_taken', 'Another account uses this email.');
+        if (isUniqueViolation(error, 'users_email_lower_key'))
+          throw new AppError('email_taken', 'Another account uses this email.');
         throw error;
       }
       return profileOf(userId);
@@ -106,12 +107,23 @@ export function userServiceFactory({ db, invites }: UserServiceDeps) {
       return requesterIsAdmin ? toProfile(row) : toPublicCard(row);
     },
 
-    async listUsers(options: { search?: string; limit: number; cursor?: string }): Promise<{ items: ProfileListItem[]; next_cursor: string | null }> {
+    async listUsers(options: {
+      search?: string;
+      limit: number;
+      cursor?: string;
+    }): Promise<{ items: ProfileListItem[]; next_cursor: string | null }> {
       const before = options.cursor ? decodeCursor(options.cursor, 1, ([id]) => isBigintId(id)) : undefined;
-      const rows = await repo.searchUsers(db, { search: options.search, limit: options.limit + 1, beforeId: before?.[0] });
+      const rows = await repo.searchUsers(db, {
+        search: options.search,
+        limit: options.limit + 1,
+        beforeId: before?.[0],
+      });
       const page = rows.slice(0, options.limit);
       const last = page.at(-1);
-      return { items: page.map(toListItem), next_cursor: rows.length > options.limit && last ? encodeCursor([last.id]) : null };
+      return {
+        items: page.map(toListItem),
+        next_cursor: rows.length > options.limit && last ? encodeCursor([last.id]) : null,
+      };
     },
   };
 }

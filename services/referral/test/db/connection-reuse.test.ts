@@ -17,7 +17,10 @@ t.test('a connection whose query timed out on the client side is destroyed, not 
   const before = await pid();
   await t.rejects(sql`SELECT pg_sleep(10)`.execute(db), { message: /Query read timeout/ });
   const after = await pid();
-  t.ok(before !== undefined && after !== undefined && before !== after, `the next query runs on a new connection (${before} then ${after})`);
+  t.ok(
+    before !== undefined && after !== undefined && before !== after,
+    `the next query runs on a new connection (${before} then ${after})`,
+  );
 });
 
 // The inviter's row is locked elsewhere, so the activation's statement after its advisory lock
@@ -37,10 +40,18 @@ t.test('an activation whose statement timed out on the client side leaves no adv
   t.equal(refused.statusCode, 503, refused.body);
   await rowHolder.query('COMMIT');
   // The abandoned session now gets its row lock, finds its client gone and ends, locks and all.
-  await eventually('no service connection holds an advisory lock', async () => (await serviceAdvisoryLocks()).length === 0, 15_000);
+  await eventually(
+    'no service connection holds an advisory lock',
+    async () => (await serviceAdvisoryLocks()).length === 0,
+    15_000,
+  );
   const accepted = await activate(ctx.app, user, inviter.invite_code);
   t.equal(accepted.statusCode, 200, accepted.body);
   t.same(await serviceAdvisoryLocks(), [], 'nor after the next activation');
-  const row = await ctx.db.selectFrom('users').select('invited_count').where('id', '=', inviter.id).executeTakeFirstOrThrow();
+  const row = await ctx.db
+    .selectFrom('users')
+    .select('invited_count')
+    .where('id', '=', inviter.id)
+    .executeTakeFirstOrThrow();
   t.equal(row.invited_count, 1, 'counted once');
 });

@@ -29,22 +29,42 @@ t.test('the invited_users column is filled from the invitees already there, and 
 
   const latest = await migrator.migrateToLatest();
   t.error(latest.error);
-  t.same(latest.results?.map((r) => r.migrationName), ['2026-11-30T00-invited-users-column']);
-  const rows = await sql<{ id: string; invited_users: string[] }>`SELECT id::text, invited_users FROM users WHERE id <= 3 ORDER BY id`.execute(db);
+  t.same(
+    latest.results?.map((r) => r.migrationName),
+    ['2026-11-30T00-invited-users-column'],
+  );
+  const rows = await sql<{
+    id: string;
+    invited_users: string[];
+  }>`SELECT id::text, invited_users FROM users WHERE id <= 3 ORDER BY id`.execute(db);
   t.equal(rows.rows[0]?.invited_users.length, 100);
-  t.same(rows.rows[0]?.invited_users, expected.rows.map((r) => r.phone), 'the newest 100, newest first, ties by id');
+  t.same(
+    rows.rows[0]?.invited_users,
+    expected.rows.map((r) => r.phone),
+    'the newest 100, newest first, ties by id',
+  );
   t.same(rows.rows[1]?.invited_users, ['+79020000001', '+79020000002']);
   t.same(rows.rows[2]?.invited_users, [], 'no invitees, an empty list');
-  const invitee = await sql<{ invited_users: string[] }>`SELECT invited_users FROM users WHERE phone = '+79020000001'`.execute(db);
+  const invitee = await sql<{
+    invited_users: string[];
+  }>`SELECT invited_users FROM users WHERE phone = '+79020000001'`.execute(db);
   t.same(invitee.rows[0]?.invited_users, [], 'invitees themselves start empty');
-  const options = await sql<{ reloptions: string[] | null }>`SELECT reloptions FROM pg_class WHERE relname = 'users'`.execute(db);
+  const options = await sql<{
+    reloptions: string[] | null;
+  }>`SELECT reloptions FROM pg_class WHERE relname = 'users'`.execute(db);
   t.same(options.rows[0]?.reloptions, ['toast_tuple_target=8160'], 'a full list is stored inline and uncompressed');
 
   const down = await migrator.migrateDown();
   t.error(down.error);
-  const columns = await sql<{ column_name: string }>`SELECT column_name FROM information_schema.columns WHERE table_name = 'users' AND column_name = 'invited_users'`.execute(db);
+  const columns = await sql<{
+    column_name: string;
+  }>`SELECT column_name FROM information_schema.columns WHERE table_name = 'users' AND column_name = 'invited_users'`.execute(
+    db,
+  );
   t.equal(columns.rows.length, 0, 'rolled back, the column is gone');
-  const reset = await sql<{ reloptions: string[] | null }>`SELECT reloptions FROM pg_class WHERE relname = 'users'`.execute(db);
+  const reset = await sql<{
+    reloptions: string[] | null;
+  }>`SELECT reloptions FROM pg_class WHERE relname = 'users'`.execute(db);
   t.equal(reset.rows[0]?.reloptions, null, 'and the storage option too');
   t.error((await migrator.migrateToLatest()).error, 'and it applies again');
 });

@@ -18,7 +18,10 @@ t.test('start-up creates a missing database in development and migrates it once'
 
   const first = await prepareDatabase(url.toString(), { createIfMissing: true });
   t.equal(first.created, true);
-  t.same(first.results.map((r) => r.status), ['Success', 'Success', 'Success']);
+  t.same(
+    first.results.map((r) => r.status),
+    ['Success', 'Success', 'Success'],
+  );
   const again = await prepareDatabase(url.toString(), { createIfMissing: true });
   t.equal(again.created, false);
   t.same(again.results, [], 'nothing pending the second time');

@@ -11,10 +11,17 @@ t.test('serialization failures are retried until the deadline, then the last one
   t.teardown(() => db.destroy());
   let attempts = 0;
   const started = Date.now();
-  const outcome = await serializable(db, async () => {
-    attempts += 1;
-    throw Object.assign(new Error('could not serialize access'), { code: '40001' });
-  }, { deadline: Deadline.in(500) }).then(() => 'resolved', (error: { code?: string }) => error.code);
+  const outcome = await serializable(
+    db,
+    async () => {
+      attempts += 1;
+      throw Object.assign(new Error('could not serialize access'), { code: '40001' });
+    },
+    { deadline: Deadline.in(500) },
+  ).then(
+    () => 'resolved',
+    (error: { code?: string }) => error.code,
+  );
   // The last serialization failure, or the deadline's own 503 when a pause ran late on a loaded
   // machine: both answer the client 503 service_unavailable.
   t.ok(outcome === '40001' || outcome === 'service_unavailable', `the answer (${outcome})`);
@@ -29,11 +36,18 @@ t.test('work past its deadline commits nothing', async (t) => {
   t.teardown(() => db.destroy());
   await migrateToLatest(db);
   const deadline = Deadline.in(300);
-  await t.rejects(serializable(db, async (trx) => {
-    await trx.insertInto('users').values({ phone: '+79000000001', invite_code: 'LATE01' }).execute();
-    // Still inside the transaction when the caller's time runs out.
-    await eventually('the deadline passes', () => deadline.remainingMs() === 0, 5000);
-  }, { deadline }), { code: 'service_unavailable' });
+  await t.rejects(
+    serializable(
+      db,
+      async (trx) => {
+        await trx.insertInto('users').values({ phone: '+79000000001', invite_code: 'LATE01' }).execute();
+        // Still inside the transaction when the caller's time runs out.
+        await eventually('the deadline passes', () => deadline.remainingMs() === 0, 5000);
+      },
+      { deadline },
+    ),
+    { code: 'service_unavailable' },
+  );
   t.equal((await db.selectFrom('users').select('id').execute()).length, 0, 'the insert was rolled back');
 });
 
@@ -41,7 +55,12 @@ t.test('a deadline answers 503 when the work does not, and leaves finished work 
   const started = Date.now();
   const never = new Promise<never>(() => undefined);
   const guard = new Promise<'hung'>((resolve) => setTimeout(() => resolve('hung'), 5000).unref());
-  const outcome = await Promise.race([Deadline.in(200).race(never).catch((error: unknown) => error), guard]);
+  const outcome = await Promise.race([
+    Deadline.in(200)
+      .race(never)
+      .catch((error: unknown) => error),
+    guard,
+  ]);
   t.match(outcome, { code: 'service_unavailable', status: 503, extras: { retryAfter: 1 } });
   t.ok(Date.now() - started < 5000, `answered at the deadline (${Date.now() - started} ms)`);
   t.equal(await Deadline.in(200).race(Promise.resolve('done')), 'done');
@@ -49,11 +68,13 @@ t.test('a deadline answers 503 when the work does not, and leaves finished work 
 
 t.test('a commit under way when the deadline passes is waited for: a 503 never hides a commit', async (t) => {
   const deadline = Deadline.in(100);
-  const committed = deadline.race((async () => {
-    deadline.beginCommit();
-    await eventually('the deadline passes during the commit', () => deadline.remainingMs() === 0, 5000);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-    return 'committed';
-  })());
+  const committed = deadline.race(
+    (async () => {
+      deadline.beginCommit();
+      await eventually('the deadline passes during the commit', () => deadline.remainingMs() === 0, 5000);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      return 'committed';
+    })(),
+  );
   t.equal(await committed, 'committed');
 });

@@ -11,7 +11,11 @@ t.test('activation by a lower-case code with spaces, then idempotent repeat', as
   const again = await activate(ctx.app, user, inviter.invite_code);
   t.equal(again.statusCode, 200);
   t.same(again.json(), first.json());
-  const row = await ctx.db.selectFrom('users').select('invited_count').where('id', '=', inviter.id).executeTakeFirstOrThrow();
+  const row = await ctx.db
+    .selectFrom('users')
+    .select('invited_count')
+    .where('id', '=', inviter.id)
+    .executeTakeFirstOrThrow();
   t.equal(row.invited_count, 1, 'the repeat did not count twice');
   t.equal(ctx.outbox.jobs.length, 1, 'and did not notify twice');
 });
@@ -39,9 +43,16 @@ t.test('own code, unknown code and malformed code', async (t) => {
     t.equal(res.statusCode, 400, JSON.stringify(bad));
     t.equal(res.json().code, 'validation_failed');
   }
-  const wrongType = await ctx.app.inject({ method: 'PUT', url: '/api/v1/profile/invite', headers: { authorization: `Bearer ${user.token}` }, payload: { invite_code: 123456 } });
+  const wrongType = await ctx.app.inject({
+    method: 'PUT',
+    url: '/api/v1/profile/invite',
+    headers: { authorization: `Bearer ${user.token}` },
+    payload: { invite_code: 123456 },
+  });
   t.equal(wrongType.statusCode, 400);
-  const profile = (await ctx.app.inject({ method: 'GET', url: '/api/v1/profile', headers: { authorization: `Bearer ${user.token}` } })).json();
+  const profile = (
+    await ctx.app.inject({ method: 'GET', url: '/api/v1/profile', headers: { authorization: `Bearer ${user.token}` } })
+  ).json();
   t.equal(profile.activated_invite_code, null, 'nothing was activated by the refusals');
 });
 
@@ -66,12 +77,21 @@ t.test('the inviter is notified after commit; a failed enqueue does not undo the
   ctx.outbox.failing = true;
   const res = await activate(ctx.app, user, inviter.invite_code);
   t.equal(res.statusCode, 200);
-  const row = await ctx.db.selectFrom('users').select(['invited_by_id']).where('id', '=', user.id).executeTakeFirstOrThrow();
+  const row = await ctx.db
+    .selectFrom('users')
+    .select(['invited_by_id'])
+    .where('id', '=', user.id)
+    .executeTakeFirstOrThrow();
   t.equal(row.invited_by_id, inviter.id);
-  t.ok(ctx.logs.lines.some((l) => l['msg'] === 'inviter notification not queued'), 'the failure is logged');
+  t.ok(
+    ctx.logs.lines.some((l) => l['msg'] === 'inviter notification not queued'),
+    'the failure is logged',
+  );
 
   ctx.outbox.failing = false;
   const second = await createUser(ctx);
   await activate(ctx.app, second, inviter.invite_code);
-  t.match(ctx.outbox.jobs, [{ kind: 'invite_activated', to: inviter.phone, text: /activated your invite code .*2 people/ }]);
+  t.match(ctx.outbox.jobs, [
+    { kind: 'invite_activated', to: inviter.phone, text: /activated your invite code .*2 people/ },
+  ]);
 });

@@ -37,28 +37,49 @@ t.test('paging over 250 invitees while new ones arrive: each seen once, newest f
   t.equal(pages, 3);
   t.equal(seen.length, 250);
   t.equal(new Set(seen).size, 250, 'no invitee twice');
-  t.ok(seen.every((p) => p.startsWith('+7999')), 'the newcomers did not leak into later pages');
+  t.ok(
+    seen.every((p) => p.startsWith('+7999')),
+    'the newcomers did not leak into later pages',
+  );
   t.same([...times].sort().reverse(), times, 'newest first');
   const page = (await ctx.app.inject({ method: 'GET', url: '/api/v1/profile/invited', headers: as(inviter) })).json();
   t.equal(page.items.length, 50, 'limit defaults to 50');
   t.equal(page.total, 253);
   const profile = (await ctx.app.inject({ method: 'GET', url: '/api/v1/profile', headers: as(inviter) })).json();
   t.equal(profile.invited_users.length, 100, 'the profile embeds at most 100');
-  const first = (await ctx.app.inject({ method: 'GET', url: '/api/v1/profile/invited?limit=100', headers: as(inviter) })).json();
-  t.same(profile.invited_users, first.items.map((i: { phone: string }) => i.phone), 'the newest 100, as the first page lists them');
+  const first = (
+    await ctx.app.inject({ method: 'GET', url: '/api/v1/profile/invited?limit=100', headers: as(inviter) })
+  ).json();
+  t.same(
+    profile.invited_users,
+    first.items.map((i: { phone: string }) => i.phone),
+    'the newest 100, as the first page lists them',
+  );
   t.equal(profile.invited_count, 253);
 });
 
 t.test('limits and cursors are validated', async (t) => {
   const ctx = await buildReferralTestApp(t);
   const user = await createUser(ctx);
-  const forged = Buffer.from(JSON.stringify(["2026-01-01 00:00:00+00'; DROP TABLE users; --", '1'])).toString('base64url');
-  for (const query of ['limit=0', 'limit=101', 'limit=abc', 'cursor=!!!', 'cursor=abc', `cursor=${forged}`, `cursor=${Buffer.from('[1,2]').toString('base64url')}`]) {
+  const forged = Buffer.from(JSON.stringify(["2026-01-01 00:00:00+00'; DROP TABLE users; --", '1'])).toString(
+    'base64url',
+  );
+  for (const query of [
+    'limit=0',
+    'limit=101',
+    'limit=abc',
+    'cursor=!!!',
+    'cursor=abc',
+    `cursor=${forged}`,
+    `cursor=${Buffer.from('[1,2]').toString('base64url')}`,
+  ]) {
     const res = await ctx.app.inject({ method: 'GET', url: `/api/v1/profile/invited?${query}`, headers: as(user) });
     t.equal(res.statusCode, 400, query);
     t.equal(res.json().code, 'validation_failed', query);
   }
-  const empty = (await ctx.app.inject({ method: 'GET', url: '/api/v1/profile/invited?limit=100', headers: as(user) })).json();
+  const empty = (
+    await ctx.app.inject({ method: 'GET', url: '/api/v1/profile/invited?limit=100', headers: as(user) })
+  ).json();
   t.same(empty, { items: [], next_cursor: null, total: 0 });
 });
 
@@ -67,18 +88,31 @@ t.test('limits and cursors are validated', async (t) => {
 t.test('activation times on a page read as Date#toISOString of the stored value', async (t) => {
   const ctx = await buildReferralTestApp(t);
   const inviter = await createUser(ctx);
-  const stored = ['2026-03-04 05:06:07.891999+03', '1999-12-31 23:59:59.9995+00', '2026-07-01 00:00:00+00', '2026-01-02 03:04:05.000001-11'];
+  const stored = [
+    '2026-03-04 05:06:07.891999+03',
+    '1999-12-31 23:59:59.9995+00',
+    '2026-07-01 00:00:00+00',
+    '2026-01-02 03:04:05.000001-11',
+  ];
   for (const at of stored) {
     const invitee = await createUser(ctx);
     t.equal((await activate(ctx.app, invitee, inviter.invite_code)).statusCode, 200);
     await sql`UPDATE users SET activated_at = ${at}::timestamptz WHERE id = ${invitee.id}`.execute(ctx.db);
   }
-  const page = (await ctx.app.inject({ method: 'GET', url: '/api/v1/profile/invited', headers: as(inviter) })).json() as { items: Array<{ id: string; activated_at: string }> };
-  const asDates = await sql<{ id: string; activated_at: Date }>`SELECT id::text, activated_at FROM users WHERE invited_by_id = ${inviter.id}`.execute(ctx.db);
+  const page = (
+    await ctx.app.inject({ method: 'GET', url: '/api/v1/profile/invited', headers: as(inviter) })
+  ).json() as { items: Array<{ id: string; activated_at: string }> };
+  const asDates = await sql<{
+    id: string;
+    activated_at: Date;
+  }>`SELECT id::text, activated_at FROM users WHERE invited_by_id = ${inviter.id}`.execute(ctx.db);
   const expected = new Map(asDates.rows.map((r) => [r.id, r.activated_at.toISOString()]));
   t.equal(page.items.length, stored.length);
   for (const item of page.items) t.equal(item.activated_at, expected.get(item.id), `invitee ${item.id}`);
-  t.ok(page.items.some((item) => item.activated_at === '2026-03-04T02:06:07.891Z'), 'microseconds are truncated, as a Date does');
+  t.ok(
+    page.items.some((item) => item.activated_at === '2026-03-04T02:06:07.891Z'),
+    'microseconds are truncated, as a Date does',
+  );
 });
 
 // Cursors that decode into the right shape but name a time or an id that cannot exist: PostgreSQL
@@ -89,9 +123,19 @@ t.test('a cursor naming an impossible time or id is validation_failed on both pa
   await ctx.db.updateTable('users').set({ is_admin: true }).where('id', '=', user.id).execute();
   const cursor = (parts: string[]) => Buffer.from(JSON.stringify(parts)).toString('base64url');
   const impossibleTimes = [
-    '2026-13-01 00:00:00+00', '2026-00-10 00:00:00+00', '2026-01-32 00:00:00+00', '2026-02-29 00:00:00+00', '2026-04-31 00:00:00+00',
-    '2026-01-01 25:00:00+00', '2026-01-01 24:00:00+00', '2026-01-01 00:60:00+00', '2026-01-01 00:00:60+00', '0000-01-01 00:00:00+00',
-    '2026-01-01 00:00:00+99', '2026-01-01 00:00:00+16', '2026-01-01 00:00:00+05:60',
+    '2026-13-01 00:00:00+00',
+    '2026-00-10 00:00:00+00',
+    '2026-01-32 00:00:00+00',
+    '2026-02-29 00:00:00+00',
+    '2026-04-31 00:00:00+00',
+    '2026-01-01 25:00:00+00',
+    '2026-01-01 24:00:00+00',
+    '2026-01-01 00:60:00+00',
+    '2026-01-01 00:00:60+00',
+    '0000-01-01 00:00:00+00',
+    '2026-01-01 00:00:00+99',
+    '2026-01-01 00:00:00+16',
+    '2026-01-01 00:00:00+05:60',
   ];
   const impossibleIds = ['0', '-1', '9223372036854775808', '99999999999999999999', '01'];
   const cases = [
@@ -106,9 +150,28 @@ t.test('a cursor naming an impossible time or id is validation_failed on both pa
     t.equal(res.json().code, 'validation_failed', label);
   }
   // The edges that do exist still page.
-  for (const at of ['2024-02-29 23:59:59.999999+00', '0001-01-01 00:00:00+15', '9999-12-31 23:59:59-15:59', '2026-01-01 00:00:00+05:45']) {
-    const res = await ctx.app.inject({ method: 'GET', url: `/api/v1/profile/invited?cursor=${cursor([at, '9223372036854775807'])}`, headers: as(user) });
+  for (const at of [
+    '2024-02-29 23:59:59.999999+00',
+    '0001-01-01 00:00:00+15',
+    '9999-12-31 23:59:59-15:59',
+    '2026-01-01 00:00:00+05:45',
+  ]) {
+    const res = await ctx.app.inject({
+      method: 'GET',
+      url: `/api/v1/profile/invited?cursor=${cursor([at, '9223372036854775807'])}`,
+      headers: as(user),
+    });
     t.equal(res.statusCode, 200, at);
   }
-  t.equal((await ctx.app.inject({ method: 'GET', url: `/api/v1/users?cursor=${cursor(['9223372036854775807'])}`, headers: as(user) })).statusCode, 200, 'the largest bigint');
+  t.equal(
+    (
+      await ctx.app.inject({
+        method: 'GET',
+        url: `/api/v1/users?cursor=${cursor(['9223372036854775807'])}`,
+        headers: as(user),
+      })
+    ).statusCode,
+    200,
+    'the largest bigint',
+  );
 });

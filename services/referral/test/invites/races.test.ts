@@ -45,7 +45,10 @@ t.test('10 parallel activations of the same code by one user all answer 200, cou
   const inviter = await createUser(ctx);
   const user = await createUser(ctx);
   const answers = await Promise.all(Array.from({ length: 10 }, () => activate(ctx.app, user, inviter.invite_code)));
-  t.same(answers.map((r) => r.statusCode), Array(10).fill(200));
+  t.same(
+    answers.map((r) => r.statusCode),
+    Array(10).fill(200),
+  );
   await assertForestAndCounts(t, ctx);
 });
 
@@ -70,7 +73,10 @@ t.test('two activations that would close a cycle of length 4 together never both
     const [x, y, p1, p2] = await Promise.all([createUser(ctx), createUser(ctx), createUser(ctx), createUser(ctx)]);
     await activate(ctx.app, y, p1.invite_code);
     await activate(ctx.app, p2, x.invite_code);
-    const [first, second] = await Promise.all([activate(ctx.app, x, y.invite_code), activate(ctx.app, p1, p2.invite_code)]);
+    const [first, second] = await Promise.all([
+      activate(ctx.app, x, y.invite_code),
+      activate(ctx.app, p1, p2.invite_code),
+    ]);
     const outcome = [first.statusCode, second.statusCode].sort().join(',');
     if (outcome !== '200,422') t.fail(`round ${round}: ${outcome}`);
   }
@@ -85,7 +91,11 @@ t.test('many users activating one inviter at once keep invited_count and the emb
   const users = await Promise.all(Array.from({ length: 120 }, () => createUser(ctx)));
   const answers = await Promise.all(users.map((u) => activate(ctx.app, u, inviter.invite_code)));
   t.ok(answers.every((r) => r.statusCode === 200));
-  const row = await ctx.db.selectFrom('users').select(['invited_count', 'invited_users']).where('id', '=', inviter.id).executeTakeFirstOrThrow();
+  const row = await ctx.db
+    .selectFrom('users')
+    .select(['invited_count', 'invited_users'])
+    .where('id', '=', inviter.id)
+    .executeTakeFirstOrThrow();
   t.equal(row.invited_count, 120);
   t.equal(row.invited_users.length, 100);
   await assertForestAndCounts(t, ctx);

@@ -29,14 +29,34 @@ t.test('the PostgreSQL-rendered profile equals the mapped row, field for field',
     t.same(res.json(), toProfile(row!), `profile ${user.id}`);
     t.ok(Value.Check(ProfileSchema, res.json()), 'and it satisfies the Profile schema');
   }
-  const popular = (await ctx.app.inject({ method: 'GET', url: '/api/v1/profile', headers: as(inviter) })).json() as { invited_users: string[]; invited_count: number; activated_invite_code: string };
+  const popular = (await ctx.app.inject({ method: 'GET', url: '/api/v1/profile', headers: as(inviter) })).json() as {
+    invited_users: string[];
+    invited_count: number;
+    activated_invite_code: string;
+  };
   t.equal(popular.invited_users.length, 100, 'at most 100 embedded');
-  t.same(popular.invited_users, invitees.slice(3).reverse().map((u) => u.phone), 'the newest 100, newest first');
-  const page = (await ctx.app.inject({ method: 'GET', url: '/api/v1/profile/invited?limit=100', headers: as(inviter) })).json() as { items: Array<{ phone: string }> };
-  t.same(popular.invited_users, page.items.map((i) => i.phone), 'the same phones, in the same order, as the first page of invitees');
+  t.same(
+    popular.invited_users,
+    invitees
+      .slice(3)
+      .reverse()
+      .map((u) => u.phone),
+    'the newest 100, newest first',
+  );
+  const page = (
+    await ctx.app.inject({ method: 'GET', url: '/api/v1/profile/invited?limit=100', headers: as(inviter) })
+  ).json() as { items: Array<{ phone: string }> };
+  t.same(
+    popular.invited_users,
+    page.items.map((i) => i.phone),
+    'the same phones, in the same order, as the first page of invitees',
+  );
   t.equal(popular.invited_count, 103);
   t.equal(popular.activated_invite_code, plain.invite_code);
-  const named_ = (await ctx.app.inject({ method: 'GET', url: '/api/v1/profile', headers: as(named) })).json() as { created_at: string; first_name: string };
+  const named_ = (await ctx.app.inject({ method: 'GET', url: '/api/v1/profile', headers: as(named) })).json() as {
+    created_at: string;
+    first_name: string;
+  };
   t.equal(named_.created_at, '2026-03-04T02:06:07.891Z', 'UTC, milliseconds, like Date#toISOString');
   t.equal(named_.first_name, 'Zoë "Z" \\ O\'Brien');
 });
@@ -67,11 +87,15 @@ t.test('profile reads arriving together share a statement, and each gets its own
     if ((args[0] as { name?: string }).name === PROFILE_JSON_BY_IDS.name) statements += 1;
     return query(...args);
   }) as typeof pool.query;
-  t.teardown(() => { pool.query = query; });
+  t.teardown(() => {
+    pool.query = query;
+  });
 
   // Every user once, the first three twice more: a repeated id gets its own copy.
   const readers = [...users, users[0]!, users[1]!, users[2]!, users[0]!, users[1]!, users[2]!];
-  const answers = await Promise.all(readers.map((user) => ctx.app.inject({ method: 'GET', url: '/api/v1/profile', headers: as(user) })));
+  const answers = await Promise.all(
+    readers.map((user) => ctx.app.inject({ method: 'GET', url: '/api/v1/profile', headers: as(user) })),
+  );
   t.ok(statements >= 1 && statements < readers.length / 2, `${readers.length} reads in ${statements} statements`);
   for (const [i, res] of answers.entries()) {
     const user = readers[i]!;
@@ -90,7 +114,9 @@ t.test('profile reads arriving together share a statement, and each gets its own
 t.test('the prepared profile row names every column, and survives a column added while it is prepared', async (t) => {
   const ctx = await buildReferralTestApp(t);
   const user = await createUser(ctx);
-  const columns = await sql<{ column_name: string }>`SELECT column_name FROM information_schema.columns WHERE table_name = 'users'`.execute(ctx.db);
+  const columns = await sql<{
+    column_name: string;
+  }>`SELECT column_name FROM information_schema.columns WHERE table_name = 'users'`.execute(ctx.db);
   const pool = poolOf(ctx.db);
   // One connection, so the second read runs on the connection that prepared the statement.
   const client = await pool.connect();

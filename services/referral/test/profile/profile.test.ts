@@ -8,14 +8,42 @@ t.test('the profile needs a valid access token', async (t) => {
     ['no header', {}],
     ['not bearer', { authorization: `Basic ${user.token}` }],
     ['garbage', { authorization: 'Bearer abc.def.ghi' }],
-    ['wrong audience', { authorization: `Bearer ${ctx.issuer.sign({ sub: user.id, phone: user.phone, aud: 'other' })}` }],
+    [
+      'wrong audience',
+      { authorization: `Bearer ${ctx.issuer.sign({ sub: user.id, phone: user.phone, aud: 'other' })}` },
+    ],
     ['wrong issuer', { authorization: `Bearer ${ctx.issuer.sign({ sub: user.id, phone: user.phone, iss: 'evil' })}` }],
-    ['expired', { authorization: `Bearer ${ctx.issuer.sign({ sub: user.id, phone: user.phone, exp: Math.floor(Date.now() / 1000) - 10 })}` }],
-    ['alg none', { authorization: `Bearer ${user.token.split('.').slice(0, 2).join('.').replace(/^[^.]+/, Buffer.from(JSON.stringify({ alg: 'none', typ: 'JWT' })).toString('base64url'))}.` }],
-    ['tampered', { authorization: `Bearer ${user.token.split('.')[0]}.${Buffer.from(JSON.stringify({ sub: '999', phone: user.phone, iss: 'refstack-auth', aud: 'refstack', exp: 9_999_999_999 })).toString('base64url')}.${user.token.split('.')[2]}` }],
-    ['unknown kid', { authorization: `Bearer ${ctx.issuer.sign({ sub: user.id, phone: user.phone }, { header: { kid: 'nope' } })}` }],
+    [
+      'expired',
+      {
+        authorization: `Bearer ${ctx.issuer.sign({ sub: user.id, phone: user.phone, exp: Math.floor(Date.now() / 1000) - 10 })}`,
+      },
+    ],
+    [
+      'alg none',
+      {
+        authorization: `Bearer ${user.token
+          .split('.')
+          .slice(0, 2)
+          .join('.')
+          .replace(/^[^.]+/, Buffer.from(JSON.stringify({ alg: 'none', typ: 'JWT' })).toString('base64url'))}.`,
+      },
+    ],
+    [
+      'tampered',
+      {
+        authorization: `Bearer ${user.token.split('.')[0]}.${Buffer.from(JSON.stringify({ sub: '999', phone: user.phone, iss: 'refstack-auth', aud: 'refstack', exp: 9_999_999_999 })).toString('base64url')}.${user.token.split('.')[2]}`,
+      },
+    ],
+    [
+      'unknown kid',
+      { authorization: `Bearer ${ctx.issuer.sign({ sub: user.id, phone: user.phone }, { header: { kid: 'nope' } })}` },
+    ],
     // Signed, but no bigint: it must not reach (and fail) a statement other reads share.
-    ['subject beyond bigint', { authorization: `Bearer ${ctx.issuer.sign({ sub: '9223372036854775808', phone: user.phone })}` }],
+    [
+      'subject beyond bigint',
+      { authorization: `Bearer ${ctx.issuer.sign({ sub: '9223372036854775808', phone: user.phone })}` },
+    ],
     ['subject not a number', { authorization: `Bearer ${ctx.issuer.sign({ sub: 'admin', phone: user.phone })}` }],
   ];
   for (const [name, headers] of cases) {
@@ -30,8 +58,25 @@ t.test('GET /profile answers the contract shape', async (t) => {
   const user = await createUser(ctx);
   const res = await ctx.app.inject({ method: 'GET', url: '/api/v1/profile/', headers: as(user) });
   t.equal(res.statusCode, 200);
-  t.same(Object.keys(res.json()).sort(), ['activated_invite_code', 'created_at', 'email', 'first_name', 'id', 'invite_code', 'invited_count', 'invited_users', 'last_name', 'phone']);
-  t.match(res.json(), { id: user.id, phone: user.phone, invite_code: user.invite_code, invited_users: [], invited_count: 0 });
+  t.same(Object.keys(res.json()).sort(), [
+    'activated_invite_code',
+    'created_at',
+    'email',
+    'first_name',
+    'id',
+    'invite_code',
+    'invited_count',
+    'invited_users',
+    'last_name',
+    'phone',
+  ]);
+  t.match(res.json(), {
+    id: user.id,
+    phone: user.phone,
+    invite_code: user.invite_code,
+    invited_users: [],
+    invited_count: 0,
+  });
 });
 
 t.test('invited_users lists the phones of invitees, newest first', async (t) => {
@@ -51,15 +96,30 @@ t.test('invited_users lists the phones of invitees, newest first', async (t) => 
 t.test('PATCH trims names, clears with null and validates', async (t) => {
   const ctx = await buildReferralTestApp(t);
   const user = await createUser(ctx);
-  const patch = (payload: unknown) => ctx.app.inject({ method: 'PATCH', url: '/api/v1/profile', headers: as(user), payload: payload as object });
+  const patch = (payload: unknown) =>
+    ctx.app.inject({ method: 'PATCH', url: '/api/v1/profile', headers: as(user), payload: payload as object });
 
   const ok = await patch({ first_name: '  Анна ', last_name: 'Smith', email: 'Anna@Example.com' });
   t.equal(ok.statusCode, 200);
   t.match(ok.json(), { first_name: 'Анна', last_name: 'Smith', email: 'Anna@Example.com' });
   const cleared = await patch({ last_name: null });
-  t.match(cleared.json(), { first_name: 'Анна', last_name: null, email: 'Anna@Example.com' }, 'only the named field changed');
+  t.match(
+    cleared.json(),
+    { first_name: 'Анна', last_name: null, email: 'Anna@Example.com' },
+    'only the named field changed',
+  );
 
-  for (const bad of [{ first_name: '   ' }, { first_name: 'a\u0000b' }, { last_name: 'tab\there' }, { first_name: 'x'.repeat(65) }, { email: 'not-an-email' }, { email: 'a@' }, { phone: '+79990000000' }, { is_admin: true }, { first_name: 42 }]) {
+  for (const bad of [
+    { first_name: '   ' },
+    { first_name: 'a\u0000b' },
+    { last_name: 'tab\there' },
+    { first_name: 'x'.repeat(65) },
+    { email: 'not-an-email' },
+    { email: 'a@' },
+    { phone: '+79990000000' },
+    { is_admin: true },
+    { first_name: 42 },
+  ]) {
     const res = await patch(bad);
     t.equal(res.statusCode, 400, JSON.stringify(bad));
     t.equal(res.json().code, 'validation_failed', JSON.stringify(bad));
@@ -72,14 +132,44 @@ t.test('email_taken regardless of case, and freeing an email makes it available'
   const ctx = await buildReferralTestApp(t);
   const a = await createUser(ctx);
   const b = await createUser(ctx);
-  t.equal((await ctx.app.inject({ method: 'PATCH', url: '/api/v1/profile', headers: as(a), payload: { email: 'same@example.com' } })).statusCode, 200);
-  const taken = await ctx.app.inject({ method: 'PATCH', url: '/api/v1/profile', headers: as(b), payload: { email: 'SAME@Example.COM' } });
+  t.equal(
+    (
+      await ctx.app.inject({
+        method: 'PATCH',
+        url: '/api/v1/profile',
+        headers: as(a),
+        payload: { email: 'same@example.com' },
+      })
+    ).statusCode,
+    200,
+  );
+  const taken = await ctx.app.inject({
+    method: 'PATCH',
+    url: '/api/v1/profile',
+    headers: as(b),
+    payload: { email: 'SAME@Example.COM' },
+  });
   t.equal(taken.statusCode, 409);
   t.equal(taken.json().code, 'email_taken');
-  const own = await ctx.app.inject({ method: 'PATCH', url: '/api/v1/profile', headers: as(a), payload: { email: 'Same@example.com' } });
+  const own = await ctx.app.inject({
+    method: 'PATCH',
+    url: '/api/v1/profile',
+    headers: as(a),
+    payload: { email: 'Same@example.com' },
+  });
   t.equal(own.statusCode, 200, 'a user may change the case of their own email');
   await ctx.app.inject({ method: 'PATCH', url: '/api/v1/profile', headers: as(a), payload: { email: null } });
-  t.equal((await ctx.app.inject({ method: 'PATCH', url: '/api/v1/profile', headers: as(b), payload: { email: 'same@example.com' } })).statusCode, 200);
+  t.equal(
+    (
+      await ctx.app.inject({
+        method: 'PATCH',
+        url: '/api/v1/profile',
+        headers: as(b),
+        payload: { email: 'same@example.com' },
+      })
+    ).statusCode,
+    200,
+  );
 });
 
 t.test('a token of a deleted user is unauthorized', async (t) => {
@@ -93,11 +183,26 @@ t.test('a token of a deleted user is unauthorized', async (t) => {
 t.test('413, 415 and malformed JSON are problems', async (t) => {
   const ctx = await buildReferralTestApp(t);
   const user = await createUser(ctx);
-  const big = await ctx.app.inject({ method: 'PATCH', url: '/api/v1/profile', headers: { ...as(user), 'content-type': 'application/json' }, payload: JSON.stringify({ first_name: 'x'.repeat(70_000) }) });
+  const big = await ctx.app.inject({
+    method: 'PATCH',
+    url: '/api/v1/profile',
+    headers: { ...as(user), 'content-type': 'application/json' },
+    payload: JSON.stringify({ first_name: 'x'.repeat(70_000) }),
+  });
   t.equal(big.statusCode, 413);
-  const text = await ctx.app.inject({ method: 'PATCH', url: '/api/v1/profile', headers: { ...as(user), 'content-type': 'text/plain' }, payload: 'hi' });
+  const text = await ctx.app.inject({
+    method: 'PATCH',
+    url: '/api/v1/profile',
+    headers: { ...as(user), 'content-type': 'text/plain' },
+    payload: 'hi',
+  });
   t.equal(text.statusCode, 415);
-  const broken = await ctx.app.inject({ method: 'PATCH', url: '/api/v1/profile', headers: { ...as(user), 'content-type': 'application/json' }, payload: '{"first_name":' });
+  const broken = await ctx.app.inject({
+    method: 'PATCH',
+    url: '/api/v1/profile',
+    headers: { ...as(user), 'content-type': 'application/json' },
+    payload: '{"first_name":',
+  });
   t.equal(broken.statusCode, 400);
   t.equal(broken.json().code, 'malformed_json');
 });
@@ -106,9 +211,19 @@ t.test('a remembered token stops working the moment it expires', async (t) => {
   const ctx = await buildReferralTestApp(t);
   const user = await createUser(ctx);
   const token = ctx.issuer.sign({ sub: user.id, phone: user.phone, exp: Math.floor(ctx.clock.now / 1000) + 2 });
-  for (let i = 0; i < 3; i += 1) t.equal((await ctx.app.inject({ method: 'GET', url: '/api/v1/profile', headers: { authorization: `Bearer ${token}` } })).statusCode, 200, 'verified once, then remembered');
+  for (let i = 0; i < 3; i += 1)
+    t.equal(
+      (await ctx.app.inject({ method: 'GET', url: '/api/v1/profile', headers: { authorization: `Bearer ${token}` } }))
+        .statusCode,
+      200,
+      'verified once, then remembered',
+    );
   ctx.clock.advance(2);
-  const late = await ctx.app.inject({ method: 'GET', url: '/api/v1/profile', headers: { authorization: `Bearer ${token}` } });
+  const late = await ctx.app.inject({
+    method: 'GET',
+    url: '/api/v1/profile',
+    headers: { authorization: `Bearer ${token}` },
+  });
   t.equal(late.statusCode, 401);
   t.equal(late.json().code, 'unauthorized');
 });
@@ -117,12 +232,23 @@ t.test('a remembered token stops working the moment it expires', async (t) => {
 t.test('a token without iss, aud, exp or sub is refused', async (t) => {
   const ctx = await buildReferralTestApp(t);
   const user = await createUser(ctx);
-  t.equal((await ctx.app.inject({ method: 'GET', url: '/api/v1/profile', headers: as(user) })).statusCode, 200, 'the same claims with all four are accepted');
+  t.equal(
+    (await ctx.app.inject({ method: 'GET', url: '/api/v1/profile', headers: as(user) })).statusCode,
+    200,
+    'the same claims with all four are accepted',
+  );
   for (const claim of ['iss', 'aud', 'exp', 'sub']) {
     // JSON drops undefined members: the token is signed without the claim at all.
     const token = ctx.issuer.sign({ sub: user.id, phone: user.phone, [claim]: undefined });
-    t.notOk(claim in JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString('utf8')), `the token has no ${claim}`);
-    const res = await ctx.app.inject({ method: 'GET', url: '/api/v1/profile', headers: { authorization: `Bearer ${token}` } });
+    t.notOk(
+      claim in JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString('utf8')),
+      `the token has no ${claim}`,
+    );
+    const res = await ctx.app.inject({
+      method: 'GET',
+      url: '/api/v1/profile',
+      headers: { authorization: `Bearer ${token}` },
+    });
     t.equal(res.statusCode, 401, `without ${claim}`);
     t.equal(res.json().code, 'unauthorized', `without ${claim}`);
   }

@@ -4,7 +4,8 @@ import { JwksClient } from '../../src/tokens/jwks-client.js';
 import { as, buildReferralTestApp, createUser, eventually } from '../referral-test-app.js';
 
 const profileStatus = async (app: FastifyInstance, token: string) =>
-  (await app.inject({ method: 'GET', url: '/api/v1/profile', headers: { authorization: `Bearer ${token}` } })).statusCode;
+  (await app.inject({ method: 'GET', url: '/api/v1/profile', headers: { authorization: `Bearer ${token}` } }))
+    .statusCode;
 
 t.test('keys are fetched once, not per request', async (t) => {
   const ctx = await buildReferralTestApp(t);
@@ -21,7 +22,11 @@ t.test('a rotated-in key is picked up on its first unknown kid', async (t) => {
   await ctx.app.inject({ method: 'GET', url: '/api/v1/profile', headers: as(user) });
   const kid = ctx.issuer.addKey();
   const token = ctx.issuer.sign({ sub: user.id, phone: user.phone }, { kid });
-  const res = await ctx.app.inject({ method: 'GET', url: '/api/v1/profile', headers: { authorization: `Bearer ${token}` } });
+  const res = await ctx.app.inject({
+    method: 'GET',
+    url: '/api/v1/profile',
+    headers: { authorization: `Bearer ${token}` },
+  });
   t.equal(res.statusCode, 200);
   t.equal(ctx.issuer.jwksFetches, 2);
 });
@@ -55,7 +60,11 @@ t.test('a retired key stops verifying within the refresh interval, remembered to
   const fetchesBefore = ctx.issuer.jwksFetches;
 
   ctx.issuer.retired.add(leaked as string);
-  const took = await eventually('the leaked key stops verifying', async () => (await profileStatus(ctx.app, user.token)) === 401, 15_000);
+  const took = await eventually(
+    'the leaked key stops verifying',
+    async () => (await profileStatus(ctx.app, user.token)) === 401,
+    15_000,
+  );
   t.ok(ctx.issuer.jwksFetches > fetchesBefore, `refetched by the timer (${took} ms after the key was retired)`);
   const fresh = ctx.issuer.sign({ sub: user.id, phone: user.phone }, { kid: leaked });
   t.equal(await profileStatus(ctx.app, fresh), 401, 'a token of that key not seen before is refused as well');

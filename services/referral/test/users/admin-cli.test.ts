@@ -8,7 +8,9 @@ const run = promisify(execFile);
 const cli = fileURLToPath(new URL('../../src/cli/admin.ts', import.meta.url));
 
 async function admin(databaseUrl: string, ...args: string[]) {
-  return run(process.execPath, ['--conditions=@refstack/source', '--import', 'tsx', cli, ...args], { env: { ...process.env, DATABASE_URL: databaseUrl } }).then(
+  return run(process.execPath, ['--conditions=@refstack/source', '--import', 'tsx', cli, ...args], {
+    env: { ...process.env, DATABASE_URL: databaseUrl },
+  }).then(
     (r) => ({ code: 0, ...r }),
     (e: { code: number; stdout: string; stderr: string }) => e,
   );
@@ -21,9 +23,15 @@ t.test('admin grant and revoke by phone, in any notation', async (t) => {
   const granted = await admin(url, 'grant', '8 (912) 345-67-89');
   t.equal(granted.code, 0);
   t.match(granted.stdout, '+79123456789 is now an admin');
-  t.equal((await ctx.db.selectFrom('users').select('is_admin').where('id', '=', user.id).executeTakeFirstOrThrow()).is_admin, true);
+  t.equal(
+    (await ctx.db.selectFrom('users').select('is_admin').where('id', '=', user.id).executeTakeFirstOrThrow()).is_admin,
+    true,
+  );
   await admin(url, 'revoke', '+79123456789');
-  t.equal((await ctx.db.selectFrom('users').select('is_admin').where('id', '=', user.id).executeTakeFirstOrThrow()).is_admin, false);
+  t.equal(
+    (await ctx.db.selectFrom('users').select('is_admin').where('id', '=', user.id).executeTakeFirstOrThrow()).is_admin,
+    false,
+  );
 
   const unknown = await admin(url, 'grant', '+79001112233');
   t.not(unknown.code, 0);

@@ -4,7 +4,12 @@ import { as, buildReferralTestApp, createUser } from '../referral-test-app.js';
 t.test('the public card shows no phone or email', async (t) => {
   const ctx = await buildReferralTestApp(t);
   const [viewer, other] = [await createUser(ctx), await createUser(ctx)];
-  await ctx.app.inject({ method: 'PATCH', url: '/api/v1/profile', headers: as(other), payload: { first_name: 'Ivan', email: 'ivan@example.com' } });
+  await ctx.app.inject({
+    method: 'PATCH',
+    url: '/api/v1/profile',
+    headers: as(other),
+    payload: { first_name: 'Ivan', email: 'ivan@example.com' },
+  });
   const res = await ctx.app.inject({ method: 'GET', url: `/api/v1/users/${other.id}`, headers: as(viewer) });
   t.equal(res.statusCode, 200);
   t.same(Object.keys(res.json()).sort(), ['created_at', 'first_name', 'id', 'invite_code', 'invited_count']);
@@ -22,7 +27,12 @@ t.test('admins see full profiles and may list and search users', async (t) => {
   const admin = await createUser(ctx, '+79110000001');
   const plain = await createUser(ctx, '+79220000002');
   const named = await createUser(ctx, '+79330000003');
-  await ctx.app.inject({ method: 'PATCH', url: '/api/v1/profile', headers: as(named), payload: { first_name: 'Zoya', last_name: 'Petrova' } });
+  await ctx.app.inject({
+    method: 'PATCH',
+    url: '/api/v1/profile',
+    headers: as(named),
+    payload: { first_name: 'Zoya', last_name: 'Petrova' },
+  });
 
   const forbidden = await ctx.app.inject({ method: 'GET', url: '/api/v1/users', headers: as(plain) });
   t.equal(forbidden.statusCode, 403);
@@ -34,13 +44,25 @@ t.test('admins see full profiles and may list and search users', async (t) => {
 
   const all = (await ctx.app.inject({ method: 'GET', url: '/api/v1/users?limit=2', headers: as(admin) })).json();
   t.equal(all.items.length, 2);
-  t.same(all.items.map((u: { id: string }) => u.id), [named.id, plain.id], 'newest first');
+  t.same(
+    all.items.map((u: { id: string }) => u.id),
+    [named.id, plain.id],
+    'newest first',
+  );
   t.notOk('invited_users' in all.items[0]);
-  const rest = (await ctx.app.inject({ method: 'GET', url: `/api/v1/users?limit=2&cursor=${all.next_cursor}`, headers: as(admin) })).json();
-  t.same(rest.items.map((u: { id: string }) => u.id), [admin.id]);
+  const rest = (
+    await ctx.app.inject({ method: 'GET', url: `/api/v1/users?limit=2&cursor=${all.next_cursor}`, headers: as(admin) })
+  ).json();
+  t.same(
+    rest.items.map((u: { id: string }) => u.id),
+    [admin.id],
+  );
   t.equal(rest.next_cursor, null);
 
-  const search = async (q: string) => (await ctx.app.inject({ method: 'GET', url: `/api/v1/users?search=${encodeURIComponent(q)}`, headers: as(admin) })).json().items.map((u: { id: string }) => u.id);
+  const search = async (q: string) =>
+    (await ctx.app.inject({ method: 'GET', url: `/api/v1/users?search=${encodeURIComponent(q)}`, headers: as(admin) }))
+      .json()
+      .items.map((u: { id: string }) => u.id);
   t.same(await search('9220000'), [plain.id], 'by phone digits');
   t.same(await search('+7 922 000'), [plain.id], 'by phone in any notation');
   t.same(await search(named.invite_code.toLowerCase()), [named.id], 'by invite code');
@@ -57,10 +79,18 @@ t.test('a roles claim in the token does not make an admin', async (t) => {
   const ctx = await buildReferralTestApp(t);
   const user = await createUser(ctx);
   const token = ctx.issuer.sign({ sub: user.id, phone: user.phone, roles: ['admin'] });
-  const res = await ctx.app.inject({ method: 'GET', url: '/api/v1/users', headers: { authorization: `Bearer ${token}` } });
+  const res = await ctx.app.inject({
+    method: 'GET',
+    url: '/api/v1/users',
+    headers: { authorization: `Bearer ${token}` },
+  });
   t.equal(res.statusCode, 403);
   const other = await createUser(ctx);
-  const card = await ctx.app.inject({ method: 'GET', url: `/api/v1/users/${other.id}`, headers: { authorization: `Bearer ${token}` } });
+  const card = await ctx.app.inject({
+    method: 'GET',
+    url: `/api/v1/users/${other.id}`,
+    headers: { authorization: `Bearer ${token}` },
+  });
   t.equal(card.statusCode, 200);
   t.notOk('phone' in card.json(), 'another user is shown as a public card, not a full profile');
 });
