@@ -1,7 +1,8 @@
 /**
  * The system under test: its four processes started by the test kit's ProcessGroup, as the fault
  * suites start them, but in production mode, with secrets made for this run, a database and a Redis
- * key prefix of its own, and their output going straight to a file. The rest of the bench sees only `startStack` and `startBareServer`, so how
+ * key prefix of its own, and their output going straight to a file. The rest of the bench sees only
+ * `startStack` and `startBareServer`, so how
  * the processes are started can change without touching the scenarios.
  */
 import { spawn, spawnSync } from 'node:child_process';

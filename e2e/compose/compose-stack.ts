@@ -65,7 +65,8 @@ export class ComposeStack {
     const result = this.run(command, args, timeoutMs);
     if (result.status !== 0) {
       throw new Error(
-        `${command} ${args.join(' ')} failed (${result.status ?? result.signal}):\n${(result.stdout ?? '').slice(-3000)}\n${(result.stderr ?? '').slice(-3000)}`,
+        `${command} ${args.join(' ')} failed (${result.status ?? result.signal}):\n` +
+          `${(result.stdout ?? '').slice(-3000)}\n${(result.stderr ?? '').slice(-3000)}`,
       );
     }
     return result.stdout;

@@ -51,12 +51,14 @@ t.test('docker-compose.yml brought up for real: journey, durability across down/
   const sizes = stack.imageSizes();
   const base = stack.baseImageSize();
   t.comment(
-    `image sizes: ${BUILT.map((s) => `${s} ${megabytes(sizes[s] ?? 0)}`).join(', ')} (each is node:22-slim at ${megabytes(base)} plus its own layers)`,
+    `image sizes: ${BUILT.map((s) => `${s} ${megabytes(sizes[s] ?? 0)}`).join(', ')} ` +
+      `(each is node:22-slim at ${megabytes(base)} plus its own layers)`,
   );
   for (const service of BUILT)
     t.ok(
       (sizes[service] ?? 0) - base < 100e6,
-      `${service} adds ${megabytes((sizes[service] ?? 0) - base)} to the base: its build output and production dependencies only`,
+      `${service} adds ${megabytes((sizes[service] ?? 0) - base)} to the base: ` +
+        'its build output and production dependencies only',
     );
   for (const service of BUILT) {
     t.equal(stack.imageUser(service), 'node', `${service} runs as the unprivileged node user`);

@@ -103,7 +103,8 @@ t.test('200 concurrent users: sign-up, crossing activations, parallel refreshes'
     SELECT count(*) AS n FROM walk WHERE id = start`);
   t.equal(cycles.rows[0]?.n, '0', 'the invite graph is a forest');
   const counts = await db.query<{ n: string }>(
-    `SELECT count(*) AS n FROM users u WHERE u.invited_count <> (SELECT count(*) FROM users i WHERE i.invited_by_id = u.id)`,
+    `SELECT count(*) AS n FROM users u
+     WHERE u.invited_count <> (SELECT count(*) FROM users i WHERE i.invited_by_id = u.id)`,
   );
   t.equal(counts.rows[0]?.n, '0', 'every invited_count equals its real count');
   const lists = await db.query<{ n: number }>(STALE_INVITEE_LISTS_SQL);

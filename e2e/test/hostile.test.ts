@@ -1,6 +1,8 @@
 import t, { type Test } from 'tap';
 import { TestStack } from '@refstack/shared/testing';
 
+const b64url = (json: string) => Buffer.from(json).toString('base64url');
+
 // Every public route, hit with hostile bodies, queries and headers: each answer must be a 4xx
 // problem+json, never a 5xx, never a stack trace, never slow.
 const stack = await TestStack.system(t);
@@ -121,7 +123,7 @@ t.test('hostile headers', async (t) => {
     { authorization: 'Bearer a.b.c' },
     { authorization: 'Basic YWxhZGRpbjpvcGVuc2VzYW1l' },
     {
-      authorization: `Bearer ${Buffer.from('{"alg":"none","kid":"x"}').toString('base64url')}.${Buffer.from('{"sub":"1"}').toString('base64url')}.`,
+      authorization: `Bearer ${b64url('{"alg":"none","kid":"x"}')}.${b64url('{"sub":"1"}')}.`,
     },
     { 'content-type': 'application/json; charset=utf-16' },
     { 'content-type': 'text/html' },

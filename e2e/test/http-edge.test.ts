@@ -8,7 +8,8 @@ import { completeAnswer, openRaw, within } from './raw-socket.js';
 const stack = await TestStack.system(t);
 
 const post = (path: string, length: number, extra = '') =>
-  `POST ${path} HTTP/1.1\r\nHost: gateway\r\nContent-Type: application/json\r\nContent-Length: ${length}\r\n${extra}\r\n`;
+  `POST ${path} HTTP/1.1\r\nHost: gateway\r\nContent-Type: application/json\r\n` +
+  `Content-Length: ${length}\r\n${extra}\r\n`;
 const statusOf = (answer: string) => Number(/(?:^|\r\n\r\n)HTTP\/1\.1 ([2-5]\d\d) /.exec(answer)?.[1]);
 
 t.test('Expect: 100-continue over a raw socket answers 100 Continue, then 200', async (t) => {

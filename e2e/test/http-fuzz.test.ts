@@ -61,7 +61,9 @@ function raw(
 
 const json = (value: unknown) => JSON.stringify(value);
 const post = (path: string, body: string, headers: string[] = []) =>
-  `POST ${path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n${headers.map((h) => `${h}\r\n`).join('')}\r\n${body}`;
+  `POST ${path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n` +
+  `Content-Length: ${Buffer.byteLength(body)}\r\n` +
+  `${headers.map((h) => `${h}\r\n`).join('')}\r\n${body}`;
 
 function noServerError(t: Test, label: string, answer: RawAnswer, allowed: (status: number) => boolean = () => true) {
   const bad = answer.statuses.filter((s) => s >= 500 || !allowed(s));
@@ -72,7 +74,9 @@ function noServerError(t: Test, label: string, answer: RawAnswer, allowed: (stat
 
 t.test('Expect in all its forms', async (t) => {
   const body = json({ phone: '+79125560002', pad: 'x'.repeat(2000) });
-  const head = `POST /api/v1/auth/send-code HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n`;
+  const head =
+    'POST /api/v1/auth/send-code HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n' +
+    `Content-Length: ${body.length}\r\n`;
   const waited = await raw([`${head}Expect: 100-continue\r\n\r\n`, body], { gapMs: 300 });
   t.match(waited.text, /^HTTP\/1\.1 100 Continue\r\n/, 'the interim answer comes before the body is sent');
   noServerError(t, 'waits for 100 Continue', waited);
@@ -95,7 +99,8 @@ t.test('Transfer-Encoding and Content-Length in odd combinations', async (t) => 
     ['chunked', `${start}Transfer-Encoding: chunked\r\n\r\n${hex}\r\n${body}\r\n0\r\n\r\n`, (s) => s < 500],
     [
       'chunked in two chunks',
-      `${start}Transfer-Encoding: chunked\r\n\r\n3\r\n${body.slice(0, 3)}\r\n${(body.length - 3).toString(16)}\r\n${body.slice(3)}\r\n0\r\n\r\n`,
+      `${start}Transfer-Encoding: chunked\r\n\r\n3\r\n${body.slice(0, 3)}\r\n` +
+        `${(body.length - 3).toString(16)}\r\n${body.slice(3)}\r\n0\r\n\r\n`,
       (s) => s < 500,
     ],
     [
@@ -199,7 +204,8 @@ t.test('legacy cookies with control characters, escapes and foreign bytes', asyn
   ];
   for (const [label, value, allowed] of cases) noServerError(t, label, await raw(cookie(value)), allowed);
   const csrf = await raw([
-    `PUT /api/profile/set-invite/ HTTP/1.1\r\nHost: x\r\nCookie: refstack_access=%0A\r\nX-CSRFTOKEN: x\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}`,
+    'PUT /api/profile/set-invite/ HTTP/1.1\r\nHost: x\r\nCookie: refstack_access=%0A\r\nX-CSRFTOKEN: x\r\n' +
+      'Content-Type: application/json\r\nContent-Length: 2\r\n\r\n{}',
   ]);
   noServerError(t, 'a broken cookie on a change', csrf, (s) => s === 401 || s === 400);
 });
@@ -312,11 +318,13 @@ t.test('nothing is left behind: no lock, no connection, no key without an expiry
   t.teardown(() => db.end());
   // Only this stack's database: the server is shared with other test runs, whose locks are theirs.
   const locks = await db.query<{ n: string }>(
-    "SELECT count(*) AS n FROM pg_locks WHERE locktype = 'advisory' AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+    "SELECT count(*) AS n FROM pg_locks WHERE locktype = 'advisory' " +
+      'AND database = (SELECT oid FROM pg_database WHERE datname = current_database())',
   );
   t.equal(locks.rows[0]?.n, '0', 'no advisory lock is held');
   const idleInTransaction = await db.query<{ n: string }>(
-    "SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND state LIKE 'idle in transaction%'",
+    'SELECT count(*) AS n FROM pg_stat_activity ' +
+      "WHERE datname = current_database() AND state LIKE 'idle in transaction%'",
   );
   t.equal(idleInTransaction.rows[0]?.n, '0', 'no connection sits in an open transaction');
 

@@ -48,7 +48,8 @@ export function mergeOpenApi(specs: readonly OpenApiDocument[], legacy: readonly
   }
   for (const [path, item] of Object.entries(paths)) {
     for (const [method, operation] of Object.entries(item)) {
-      operation.operationId ??= `${method}${path.replace(/[^A-Za-z0-9]+(.)?/g, (_m, ch: string | undefined) => (ch ?? '').toUpperCase())}`;
+      const camel = path.replace(/[^A-Za-z0-9]+(.)?/g, (_m, ch: string | undefined) => (ch ?? '').toUpperCase());
+      operation.operationId ??= `${method}${camel}`;
     }
   }
   for (const route of legacy) {

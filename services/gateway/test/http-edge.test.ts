@@ -101,7 +101,8 @@ const within = <T>(promise: Promise<T>, ms: number): Promise<T | 'timeout'> =>
   ]);
 
 const head = (path: string, contentLength: number, extra = '') =>
-  `POST ${path} HTTP/1.1\r\nHost: gateway\r\nContent-Type: application/json\r\nContent-Length: ${contentLength}\r\n${extra}\r\n`;
+  `POST ${path} HTTP/1.1\r\nHost: gateway\r\nContent-Type: application/json\r\n` +
+  `Content-Length: ${contentLength}\r\n${extra}\r\n`;
 
 t.test(
   '300 stalled or trickling requests and silent connections are closed within 30 s; others are served meanwhile',

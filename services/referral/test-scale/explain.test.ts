@@ -44,7 +44,8 @@ t.test('profile and invitee reads stay index scans at a million users', async (t
   `.execute(db);
   // The first user invited the next 100,000.
   await sql`
-    UPDATE users SET invited_by_id = 1, activated_invite_code = '000001', activated_at = now() - id * interval '1 second'
+    UPDATE users SET invited_by_id = 1, activated_invite_code = '000001',
+      activated_at = now() - id * interval '1 second'
     WHERE id BETWEEN 2 AND 100001
   `.execute(db);
   await recordInviteesAsActivations(db, '1');

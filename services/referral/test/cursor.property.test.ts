@@ -33,7 +33,8 @@ t.test('what it issues, it reads back', async (t) => {
     .date({ min: new Date('2000-01-01'), max: new Date('2100-01-01'), noInvalidDate: true })
     .map(
       (d) =>
-        `${d.toISOString().replace('T', ' ').replace('Z', '')}${String(Math.floor(Math.random() * 1000)).padStart(3, '0')}+00`,
+        `${d.toISOString().replace('T', ' ').replace('Z', '')}` +
+        `${String(Math.floor(Math.random() * 1000)).padStart(3, '0')}+00`,
     );
   const id = fc.bigInt({ min: 1n, max: 2n ** 62n }).map(String);
   fc.assert(
@@ -96,7 +97,8 @@ t.test('a cursor time is accepted exactly when PostgreSQL reads it (less 24:00 a
     })
     .map(
       (f) =>
-        `${f.year}-${f.month}-${f.day} ${f.hour}:${f.minute}:${f.second}${f.fraction}${f.sign}${f.offsetHours}${f.offsetMinutes}`,
+        `${f.year}-${f.month}-${f.day} ${f.hour}:${f.minute}:${f.second}${f.fraction}` +
+        `${f.sign}${f.offsetHours}${f.offsetMinutes}`,
     );
   const disagreements: string[] = [];
   await fc.assert(

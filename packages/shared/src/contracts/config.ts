@@ -211,8 +211,9 @@ export function loadConfig(
   }
   if (isProduction && options.issuesOtps && env.OTP_LENGTH < MIN_PRODUCTION_OTP_LENGTH && !env.OTP_ALLOW_SHORT) {
     problems.push(
-      `OTP_LENGTH: ${env.OTP_LENGTH}-digit codes are refused in production: ${env.OTP_MAX_ATTEMPTS} guesses break one ` +
-        `code in ${10 ** env.OTP_LENGTH / env.OTP_MAX_ATTEMPTS}, and an attacker spread over many phones and addresses ` +
+      `OTP_LENGTH: ${env.OTP_LENGTH}-digit codes are refused in production: ` +
+        `${env.OTP_MAX_ATTEMPTS} guesses break one code in ${10 ** env.OTP_LENGTH / env.OTP_MAX_ATTEMPTS}, ` +
+        'and an attacker spread over many phones and addresses ' +
         `makes guesses at scale (see SECURITY.md). Set OTP_LENGTH=${MIN_PRODUCTION_OTP_LENGTH} or more, or ` +
         'OTP_ALLOW_SHORT=true to accept that risk',
     );

@@ -32,8 +32,19 @@ const POSTGRES_TRANSIENT = [
 ];
 /** At start-up also: the database does not exist, or the credentials are refused. */
 const POSTGRES_AT_START = ['3D000', '28P01', '28000'];
-const TRANSIENT_MESSAGES =
-  /Stream isn't writeable|Connection is closed|Command timed out|Reached the max retries|Connection terminated|timeout exceeded when trying to connect|Query read timeout|Client has encountered a connection error/i;
+const TRANSIENT_MESSAGES = new RegExp(
+  [
+    "Stream isn't writeable",
+    'Connection is closed',
+    'Command timed out',
+    'Reached the max retries',
+    'Connection terminated',
+    'timeout exceeded when trying to connect',
+    'Query read timeout',
+    'Client has encountered a connection error',
+  ].join('|'),
+  'i',
+);
 
 const TRANSIENT = new Set([...NETWORK_CODES, ...HTTP_CLIENT_CODES, ...POSTGRES_TRANSIENT]);
 const UNREACHABLE_AT_START = new Set([...NETWORK_CODES, ...POSTGRES_AT_START]);

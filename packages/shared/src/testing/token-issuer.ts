@@ -84,8 +84,10 @@ export class TestTokenIssuer {
       roles: [],
       ...claims,
     };
-    const input = `${b64({ alg: ACCESS_TOKEN_ALGORITHM, typ: 'JWT', kid: key.kid, ...options.header })}.${b64(payload)}`;
-    return `${input}.${createSign('SHA256').update(input).sign({ key: key.privateKey, dsaEncoding: 'ieee-p1363' }).toString('base64url')}`;
+    const header = { alg: ACCESS_TOKEN_ALGORITHM, typ: 'JWT', kid: key.kid, ...options.header };
+    const input = `${b64(header)}.${b64(payload)}`;
+    const signature = createSign('SHA256').update(input).sign({ key: key.privateKey, dsaEncoding: 'ieee-p1363' });
+    return `${input}.${signature.toString('base64url')}`;
   }
 
   tokenFor(user: { id: string; phone: string }): string {

@@ -105,7 +105,8 @@ local function nextCode()
   local capped = windowFull(KEYS[5], now, hourMs, maxSends) or 0
   return math.max(1, capped, sendWait(KEYS[4], now, hourMs, maxSends, resendMs, backoffBase, backoffMax))
 end
-local retry = windowFull(KEYS[3], now, dayMs, maxFailed) or phoneClosed(KEYS[2], now, dayMs, phoneFree, backoffBase, backoffMax)
+local retry = windowFull(KEYS[3], now, dayMs, maxFailed)
+  or phoneClosed(KEYS[2], now, dayMs, phoneFree, backoffBase, backoffMax)
 if retry then return {'rate_limited', retry} end
 local fields = redis.call('HMGET', KEYS[1], 'h', 'exp', 't:' .. bucket, 'claim', 'claimExp')
 local stored, exp, tries = fields[1], fields[2], tonumber(fields[3]) or 0

@@ -59,7 +59,8 @@ export const authRoutes: FastifyPluginAsyncTypebox<AuthRoutesOptions> = async (
         tags,
         summary: 'Sign in with the code; creates the user on first success',
         description:
-          'With `invite_code`, the invite is applied in the same step; if it is refused, that error is returned and the code stays valid.',
+          'With `invite_code`, the invite is applied in the same step; ' +
+          'if it is refused, that error is returned and the code stays valid.',
         body: VerifyBody,
         response: {
           200: VerifyReply,

@@ -251,7 +251,7 @@ t.test('an attacker at another address cannot keep the owner out for more than 1
 });
 
 t.test(
-  'past OTP_PHONE_FAILED_PER_DAY wrong tries from everyone, verify for the phone slows down, never for more than 15 minutes',
+  'past OTP_PHONE_FAILED_PER_DAY wrong tries from everyone, verify for the phone slows, never over 15 minutes',
   async (t) => {
     const ctx = await buildAuthTestApp(t);
     const dayStarted = ctx.clock.now;

@@ -99,7 +99,9 @@ export async function recordInvitee(db: Db, inviterId: string, inviteePhone: str
   const result = await sql<{ invited_count: number }>`
     UPDATE users SET
       invited_count = invited_count + 1,
-      invited_users = to_json((ARRAY[${inviteePhone}::text] || ARRAY(SELECT json_array_elements_text(invited_users)))[1:${EMBEDDED_INVITEES}])
+      invited_users = to_json(
+        (ARRAY[${inviteePhone}::text] || ARRAY(SELECT json_array_elements_text(invited_users)))[1:${EMBEDDED_INVITEES}]
+      )
     WHERE id = ${inviterId}
     RETURNING invited_count
   `.execute(db);
@@ -129,7 +131,8 @@ export interface InviteePage {
 const inviteePage = (name: string, after: string) => ({
   name,
   text: `
-    SELECT u.invited_count AS total, i.id, i.phone, ${isoUtc('i.activated_at')} AS activated_at, i.activated_at::text AS activated_at_key
+    SELECT u.invited_count AS total, i.id, i.phone,
+      ${isoUtc('i.activated_at')} AS activated_at, i.activated_at::text AS activated_at_key
     FROM users u
     LEFT JOIN LATERAL (
       SELECT id, phone, activated_at FROM users

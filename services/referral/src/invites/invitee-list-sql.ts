@@ -12,7 +12,10 @@ export const EMBEDDED_INVITEES = 100;
  * keeps the list by prepending instead of rereading it.
  */
 export const newestInviteePhones = (inviterId: string): string =>
-  `ARRAY(SELECT i.phone FROM users i WHERE i.invited_by_id = ${inviterId} ORDER BY i.activated_at DESC, i.id DESC LIMIT ${EMBEDDED_INVITEES})`;
+  `ARRAY(SELECT i.phone FROM users i WHERE i.invited_by_id = ${inviterId} ` +
+  `ORDER BY i.activated_at DESC, i.id DESC LIMIT ${EMBEDDED_INVITEES})`;
 
 /** How many users' stored invitee list differs from newestInviteePhones: 0 when every list is exact. */
-export const STALE_INVITEE_LISTS_SQL = `SELECT count(*)::int AS n FROM users u WHERE u.invited_users::jsonb <> to_jsonb(${newestInviteePhones('u.id')})`;
+export const STALE_INVITEE_LISTS_SQL =
+  'SELECT count(*)::int AS n FROM users u ' +
+  `WHERE u.invited_users::jsonb <> to_jsonb(${newestInviteePhones('u.id')})`;

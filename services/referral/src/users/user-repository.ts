@@ -12,7 +12,8 @@ export type Db = Kysely<Database> | Transaction<Database>;
  */
 export const PROFILE_BY_ID = {
   name: 'profile-by-id',
-  text: `SELECT id, phone, invite_code, invited_by_id, activated_invite_code, activated_at, invited_count, invited_users,
+  text: `SELECT id, phone, invite_code, invited_by_id, activated_invite_code, activated_at, invited_count,
+    invited_users,
     first_name, last_name, email, is_admin, created_at, updated_at
     FROM users WHERE id = $1`,
 };

@@ -14,12 +14,15 @@ t.test('the invited_users column is filled from the invitees already there, and 
 
   // 1: 105 invitees, some sharing a time (the id decides); 2: two invitees; 3: none.
   await sql`
-    INSERT INTO users (phone, invite_code) VALUES ('+79000000001', 'AAAAA1'), ('+79000000002', 'AAAAA2'), ('+79000000003', 'AAAAA3');
+    INSERT INTO users (phone, invite_code)
+      VALUES ('+79000000001', 'AAAAA1'), ('+79000000002', 'AAAAA2'), ('+79000000003', 'AAAAA3');
     INSERT INTO users (phone, invite_code, invited_by_id, activated_invite_code, activated_at)
-      SELECT '+7901' || lpad(g::text, 7, '0'), 'B' || lpad(g::text, 5, '0'), 1, 'AAAAA1', '2026-11-01T00:00:00Z'::timestamptz + (g / 2) * interval '1 second'
+      SELECT '+7901' || lpad(g::text, 7, '0'), 'B' || lpad(g::text, 5, '0'), 1, 'AAAAA1',
+        '2026-11-01T00:00:00Z'::timestamptz + (g / 2) * interval '1 second'
       FROM generate_series(1, 105) g;
     INSERT INTO users (phone, invite_code, invited_by_id, activated_invite_code, activated_at)
-      VALUES ('+79020000001', 'CCCCC1', 2, 'AAAAA2', '2026-11-02T00:00:00Z'), ('+79020000002', 'CCCCC2', 2, 'AAAAA2', '2026-11-01T00:00:00Z');
+      VALUES ('+79020000001', 'CCCCC1', 2, 'AAAAA2', '2026-11-02T00:00:00Z'),
+        ('+79020000002', 'CCCCC2', 2, 'AAAAA2', '2026-11-01T00:00:00Z');
     UPDATE users SET invited_count = 105 WHERE id = 1;
     UPDATE users SET invited_count = 2 WHERE id = 2;
   `.execute(db);
@@ -58,9 +61,8 @@ t.test('the invited_users column is filled from the invitees already there, and 
   t.error(down.error);
   const columns = await sql<{
     column_name: string;
-  }>`SELECT column_name FROM information_schema.columns WHERE table_name = 'users' AND column_name = 'invited_users'`.execute(
-    db,
-  );
+  }>`SELECT column_name FROM information_schema.columns
+      WHERE table_name = 'users' AND column_name = 'invited_users'`.execute(db);
   t.equal(columns.rows.length, 0, 'rolled back, the column is gone');
   const reset = await sql<{
     reloptions: string[] | null;

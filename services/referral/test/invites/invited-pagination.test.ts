@@ -8,7 +8,8 @@ t.test('paging over 250 invitees while new ones arrive: each seen once, newest f
   // 250 invitees with distinct activation times (some sharing a timestamp to exercise the id tiebreak).
   await sql`
     INSERT INTO users (phone, invite_code, invited_by_id, activated_invite_code, activated_at)
-    SELECT '+7999' || lpad(g::text, 7, '0'), 'P' || lpad(upper(to_hex(g)), 5, '0'), ${inviter.id}, ${inviter.invite_code},
+    SELECT '+7999' || lpad(g::text, 7, '0'), 'P' || lpad(upper(to_hex(g)), 5, '0'),
+      ${inviter.id}, ${inviter.invite_code},
            now() - (g / 2) * interval '1 second'
     FROM generate_series(1, 250) g
   `.execute(ctx.db);

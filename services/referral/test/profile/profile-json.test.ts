@@ -13,7 +13,8 @@ t.test('the PostgreSQL-rendered profile equals the mapped row, field for field',
   const plain = await createUser(ctx);
   const named = await createUser(ctx);
   const inviter = await createUser(ctx);
-  await sql`UPDATE users SET first_name = ${'Zoë "Z" \\ O\'Brien'}, last_name = ${'丁 🙂 \u2028'}, email = ${'a.b+c@example.com'},
+  await sql`UPDATE users SET first_name = ${'Zoë "Z" \\ O\'Brien'}, last_name = ${'丁 🙂 \u2028'},
+    email = ${'a.b+c@example.com'},
     created_at = '2026-03-04 05:06:07.891234+03' WHERE id = ${named.id}`.execute(ctx.db);
   const invitees = [];
   for (let i = 0; i < 103; i += 1) invitees.push(await createUser(ctx));

@@ -4,6 +4,9 @@ import { activate, as, buildReferralTestApp, createUser } from '../referral-test
 t.test('the profile needs a valid access token', async (t) => {
   const ctx = await buildReferralTestApp(t);
   const user = await createUser(ctx);
+  const nowSeconds = Math.floor(ctx.clock.now / 1000);
+  const forged = { sub: '999', phone: user.phone, iss: 'refstack-auth', aud: 'refstack', exp: 9_999_999_999 };
+  const forgedPayload = Buffer.from(JSON.stringify(forged)).toString('base64url');
   const cases: Array<[string, Record<string, string>]> = [
     ['no header', {}],
     ['not bearer', { authorization: `Basic ${user.token}` }],
@@ -16,7 +19,7 @@ t.test('the profile needs a valid access token', async (t) => {
     [
       'expired',
       {
-        authorization: `Bearer ${ctx.issuer.sign({ sub: user.id, phone: user.phone, exp: Math.floor(Date.now() / 1000) - 10 })}`,
+        authorization: `Bearer ${ctx.issuer.sign({ sub: user.id, phone: user.phone, exp: nowSeconds - 10 })}`,
       },
     ],
     [
@@ -32,7 +35,7 @@ t.test('the profile needs a valid access token', async (t) => {
     [
       'tampered',
       {
-        authorization: `Bearer ${user.token.split('.')[0]}.${Buffer.from(JSON.stringify({ sub: '999', phone: user.phone, iss: 'refstack-auth', aud: 'refstack', exp: 9_999_999_999 })).toString('base64url')}.${user.token.split('.')[2]}`,
+        authorization: `Bearer ${user.token.split('.')[0]}.${forgedPayload}.${user.token.split('.')[2]}`,
       },
     ],
     [
