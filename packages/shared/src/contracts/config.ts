@@ -41,6 +41,7 @@ export const EnvSchema = Type.Object({
   OTP_MAX_FAILED_PER_DAY: PositiveInt(20, 1_000_000),
   OTP_PHONE_FAILED_PER_DAY: PositiveInt(100, 1_000_000),
   OTP_ALLOW_SHORT: Type.Boolean({ default: false }),
+  LEGACY_PATHS: Type.Union([Type.Literal('on'), Type.Literal('off')], { default: 'on' }),
   SEND_CODE_IP_PER_HOUR: PositiveInt(30, 100_000_000),
   VERIFY_IP_FAILED_PER_HOUR: PositiveInt(30, 100_000_000),
   OTP_HMAC_SECRET: Type.Optional(Type.String()),
@@ -87,6 +88,8 @@ export interface Config {
   urls: { auth: string; referral: string; jwks: string };
   /** How often referral fetches auth's keys again, so that a key auth stops publishing stops verifying. */
   jwksRefreshSeconds: number;
+  /** Whether the seeds' paths (first and second seed) are served; LEGACY_PATHS=off answers them 404. */
+  legacyPaths: boolean;
   databaseUrl: string;
   databasePoolSize: number;
   redisUrl: string;
@@ -239,6 +242,7 @@ export function loadConfig(
     ports: { gateway: env.GATEWAY_PORT, auth: env.AUTH_PORT, referral: env.REFERRAL_PORT },
     urls: { auth: authUrl, referral: referralUrl, jwks: env.JWKS_URL ?? `${authUrl}/.well-known/jwks.json` },
     jwksRefreshSeconds: env.JWKS_REFRESH_SECONDS,
+    legacyPaths: env.LEGACY_PATHS === 'on',
     databaseUrl: env.DATABASE_URL,
     databasePoolSize: env.DATABASE_POOL_SIZE,
     redisUrl: env.REDIS_URL,
