@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
+import { eventually } from '@refstack/shared/testing';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 export const SERVICES = ['postgres', 'redis', 'auth', 'sms-worker', 'referral', 'gateway'] as const;
@@ -86,7 +87,7 @@ export class ComposeStack {
   async up(): Promise<void> {
     if (this.engine === 'docker') this.compose(['up', '-d', '--wait', '--wait-timeout', '180']);
     else await this.upInOrder(180_000);
-    await this.until(120_000, 'the gateway did not become ready', async () => {
+    await this.until(120_000, 'the gateway ready', async () => {
       const ready = await fetch(`${this.url}/health/ready`, { signal: AbortSignal.timeout(3000) }).catch(
         () => undefined,
       );
@@ -103,7 +104,7 @@ export class ComposeStack {
     for (const service of startOrder(this.services())) {
       for (const [dependency, condition] of Object.entries(dependsOn(this.services()[service]))) {
         if (condition === 'service_started') continue;
-        await this.until(timeoutMs, `${dependency} did not reach ${condition}`, () =>
+        await this.until(timeoutMs, `${dependency} reaching ${condition}`, () =>
           condition === 'service_healthy' ? this.healthy(dependency as Service) : this.completed(dependency as Service),
         );
       }
@@ -127,14 +128,11 @@ export class ComposeStack {
     return state.stdout.trim() === 'exited 0';
   }
 
-  /** Polls `ready` until it holds; past the deadline throws `what` with the gateway's last output. */
+  /** `eventually`, with the gateway's last output in the failure. */
   private async until(timeoutMs: number, what: string, ready: () => boolean | Promise<boolean>): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    while (!(await ready())) {
-      if (Date.now() > deadline)
-        throw new Error(`${what} within ${timeoutMs / 1000} s:\n${this.logs('gateway').slice(-3000)}`);
-      await new Promise((resolve) => setTimeout(resolve, 500));
-    }
+    await eventually(what, ready, timeoutMs, 500).catch((error: Error) => {
+      throw new Error(`${error.message}\n${this.logs('gateway').slice(-3000)}`);
+    });
   }
 
   /** The service's own healthcheck, as compose declares it. */

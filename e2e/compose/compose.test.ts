@@ -3,7 +3,7 @@
 // the engine (scripts/test-compose.mjs) and passes it in COMPOSE_ENGINE.
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import t from 'tap';
-import { freePort } from '@refstack/shared/testing';
+import { eventually, freePort, LineLog } from '@refstack/shared/testing';
 import { BUILT, ComposeStack, SERVICES, type Engine } from './compose-stack.js';
 
 const engine = process.env['COMPOSE_ENGINE'] as Engine | undefined;
@@ -108,14 +108,18 @@ t.test('docker-compose.yml brought up for real: journey, durability across down/
   };
   /** The code as the SMS worker container printed it: the operator's `compose logs sms-worker`. */
   const smsCode = async (phone: string): Promise<string> => {
-    const deadline = Date.now() + 30_000;
-    for (;;) {
-      const match = new RegExp(`SMS to \\${phone}: Your login code is (\\d+)`).exec(stack.logs('sms-worker'));
-      if (match?.[1]) return match[1];
-      if (Date.now() > deadline)
-        throw new Error(`no SMS to ${phone} in the sms-worker log:\n${stack.logs('sms-worker').slice(-2000)}`);
-      await new Promise((resolve) => setTimeout(resolve, 250));
-    }
+    let code: string | undefined;
+    // Read as the process harness reads a worker's output, from the container's log each time.
+    const printed = () => {
+      const log = new LineLog();
+      for (const line of stack.logs('sms-worker').split('\n')) log.pushFrom('sms-worker', line);
+      code = log.smsCode(phone);
+      return code !== undefined;
+    };
+    await eventually(`an SMS to ${phone} in the sms-worker log`, printed, 30_000, 250).catch((error: Error) => {
+      throw new Error(`${error.message}\n${stack.logs('sms-worker').slice(-2000)}`);
+    });
+    return code as string;
   };
   const signIn = async (phone: string): Promise<{ user: Profile; tokens: Tokens }> => {
     t.equal((await call('POST', '/api/v1/auth/send-code', { phone })).status, 200, `send-code ${phone}`);
