@@ -1,6 +1,5 @@
-import { execFile } from 'node:child_process';
 import t from 'tap';
-import { TestStack } from '@refstack/shared/testing';
+import { curlPostWithExpect, TestStack } from '@refstack/shared/testing';
 import { completeAnswer, openRaw, within } from './raw-socket.js';
 
 // The review's reproductions at the HTTP edge, over raw sockets against the real stack: each must
@@ -26,31 +25,9 @@ t.test('Expect: 100-continue over a raw socket answers 100 Continue, then 200', 
 
 t.test('Expect: 100-continue from curl with a JSON body over 1 KiB answers 200', async (t) => {
   const body = `{"phone": "+79125550102"${' '.repeat(1500)}}`;
-  // No skip when curl is missing: execFile then fails with ENOENT, and so does the test.
-  const { stdout, stderr } = await new Promise<{ stdout: string; stderr: string }>((resolve, reject) => {
-    const child = execFile(
-      'curl',
-      [
-        '-sS',
-        '-v',
-        '--max-time',
-        '20',
-        '-H',
-        'content-type: application/json',
-        '-H',
-        'expect: 100-continue',
-        '--data-binary',
-        '@-',
-        `${stack.url}/api/v1/auth/send-code`,
-        '-w',
-        '\n%{http_code}',
-      ],
-      (error, out, err) => (error ? reject(error) : resolve({ stdout: out, stderr: err })),
-    );
-    child.stdin?.end(body);
-  });
+  const { status, stdout, stderr } = await curlPostWithExpect(`${stack.url}/api/v1/auth/send-code`, body);
   t.match(stderr, /^< HTTP\/1\.1 100 Continue/m, 'curl waited for 100 Continue');
-  t.equal(stdout.split('\n').at(-1), '200');
+  t.equal(status, '200');
   t.match(stdout, /"phone":"\+79125550102"/);
 });
 

@@ -1,8 +1,7 @@
-import { execFile } from 'node:child_process';
 import { connect, type AddressInfo, type Socket } from 'node:net';
 import t, { type Test } from 'tap';
 import Fastify from 'fastify';
-import { testConfig } from '@refstack/shared/testing';
+import { curlPostWithExpect, testConfig } from '@refstack/shared/testing';
 import { buildApp } from '../src/app.js';
 
 // The gateway's listening socket, driven with real sockets: what a client that stalls, trickles,
@@ -238,31 +237,9 @@ t.test('Expect: 100-continue from curl with a JSON body over 1 KiB', async (t) =
   // by itself only above a threshold that differs between versions (1 KiB in some, 1 MiB in this
   // machine's 7.88), so it is asked for, as those versions and .NET clients send it.
   const body = `{"phone": "+79123456789"${' '.repeat(1500)}}`;
-  // No skip when curl is missing: execFile then fails with ENOENT, and so does the test.
-  const { stdout, stderr } = await new Promise<{ stdout: string; stderr: string }>((resolve, reject) => {
-    const child = execFile(
-      'curl',
-      [
-        '-sS',
-        '-v',
-        '--max-time',
-        '20',
-        '-H',
-        'content-type: application/json',
-        '-H',
-        'expect: 100-continue',
-        '--data-binary',
-        '@-',
-        `http://127.0.0.1:${port}/api/v1/auth/send-code`,
-        '-w',
-        '\n%{http_code}',
-      ],
-      (error, out, err) => (error ? reject(error) : resolve({ stdout: out, stderr: err })),
-    );
-    child.stdin?.end(body);
-  });
+  const { status, stderr } = await curlPostWithExpect(`http://127.0.0.1:${port}/api/v1/auth/send-code`, body);
   t.match(stderr, /^> expect: 100-continue/im, 'curl sent the expectation');
   t.match(stderr, /^< HTTP\/1\.1 100 Continue/m, 'and got 100 Continue');
-  t.equal(stdout.split('\n').at(-1), '200');
+  t.equal(status, '200');
   t.same(up.seen.at(-1)?.body, { phone: '+79123456789' });
 });

@@ -1,3 +1,4 @@
+export * from './curl.js';
 export * from './eventually.js';
 export * from './free-port.js';
 export * from './line-log.js';
