@@ -17,6 +17,7 @@ import { OtpStore } from './otp/otp-store.js';
 import { otpServiceFactory } from './otp/otp-service.js';
 import { createReferralClient, type ReferralClient } from './referral-client.js';
 import { authRoutes } from './routes/auth-routes.js';
+import { seedRoutes } from './routes/seed-routes.js';
 import { loadKeyring } from './tokens/keyring.js';
 import { SessionStore } from './tokens/session-store.js';
 import { registerAccessTokens } from './tokens/jwt.js';
@@ -91,5 +92,6 @@ async function compose(config: Config, options: AuthAppOptions, redis: Redis): P
   const login = loginServiceFactory({ otp, referral, tokens, config });
 
   await app.register(authRoutes, { otp, login, tokens, keyring });
+  if (config.legacyPaths) await app.register(seedRoutes, { otp, login, tokens });
   return app;
 }

@@ -8,6 +8,13 @@ const ROUTES = [
   '/api/v1/auth/refresh',
   '/api/v1/auth/logout',
   '/api/v1/auth/token/verify',
+  // The seeds' paths (LEGACY_PATHS is on by default).
+  '/api/v1/auth/send_code/',
+  '/api/v1/auth/jwt/get_by_phone/',
+  '/api/v1/auth/jwt/refresh/',
+  '/api/v1/auth/jwt/verify/',
+  '/compat/seed1/auth/send-code',
+  '/compat/seed1/auth/verify',
 ];
 
 t.test('no JSON body makes an auth route answer 5xx; every refusal is problem+json', async (t) => {
@@ -26,6 +33,7 @@ t.test('no JSON body makes an auth route answer 5xx; every refusal is problem+js
           phone: fc.oneof(fc.string(), fc.integer(), fc.constant('+79123456789')),
           code: fc.oneof(fc.string(), fc.integer(), fc.double()),
           invite_code: fc.oneof(fc.string(), fc.constant(null)),
+          invited_by_code: fc.oneof(fc.string(), fc.constant(null), fc.integer()),
         },
         { requiredKeys: [] },
       )

@@ -24,6 +24,8 @@ export interface AuthRoutesOptions {
 }
 
 const tags = ['auth'];
+// None of these operations takes a bearer token: what they need (a phone, a code, a token) is in the body.
+const security: [] = [];
 
 export const authRoutes: FastifyPluginAsyncTypebox<AuthRoutesOptions> = async (
   app,
@@ -34,6 +36,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<AuthRoutesOptions> = async (
     {
       schema: {
         tags,
+        security,
         summary: 'Send a one-time login code by SMS',
         description: 'Answers the same whether or not the phone has an account. The code arrives only by SMS.',
         body: SendCodeBody,
@@ -57,6 +60,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<AuthRoutesOptions> = async (
     {
       schema: {
         tags,
+        security,
         summary: 'Sign in with the code; creates the user on first success',
         description:
           'With `invite_code`, the invite is applied in the same step; ' +
@@ -88,6 +92,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<AuthRoutesOptions> = async (
     {
       schema: {
         tags,
+        security,
         summary: 'Exchange a refresh token for new tokens (rotation)',
         description:
           'The presented refresh token is spent. Presenting a spent one revokes the whole session (`token_reused`).',
@@ -103,6 +108,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<AuthRoutesOptions> = async (
     {
       schema: {
         tags,
+        security,
         summary: 'Revoke the session of a refresh token',
         body: RefreshBody,
         response: {
@@ -122,6 +128,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<AuthRoutesOptions> = async (
     {
       schema: {
         tags,
+        security,
         summary: 'Check an access token',
         body: TokenVerifyBody,
         response: { 200: TokenVerifyReply, ...problemResponses('validation_failed', 'token_invalid') },
@@ -133,7 +140,12 @@ export const authRoutes: FastifyPluginAsyncTypebox<AuthRoutesOptions> = async (
   app.get(
     '/.well-known/jwks.json',
     {
-      schema: { tags, summary: 'Public keys that verify access tokens (JWK set)', response: { 200: JwksReply } },
+      schema: {
+        tags,
+        security,
+        summary: 'Public keys that verify access tokens (JWK set)',
+        response: { 200: JwksReply },
+      },
     },
     async (_request, reply) => {
       // Verifiers and caches may keep this for a minute, no longer: a key removed because it leaked

@@ -31,6 +31,23 @@ end
 return {'invalid'}
 `;
 
+// For clients that keep one refresh token for the session's whole life: the current token is
+// answered without rotating it; a spent one is reuse exactly as in ROTATE and revokes the family.
+// It writes nothing on success, so the session's absolute expiry stays where CREATE set it.
+const IDENTIFY = `
+local session = redis.call('HMGET', KEYS[1], 'current', 'sub', 'phone', 'roles')
+local current = session[1]
+if not current then return {'invalid'} end
+if current == ARGV[1] then
+  return {'ok', session[2], session[3], session[4]}
+end
+if redis.call('SISMEMBER', KEYS[2], ARGV[1]) == 1 then
+  redis.call('DEL', KEYS[1], KEYS[2])
+  return {'reused'}
+end
+return {'invalid'}
+`;
+
 const REVOKE = `
 local current = redis.call('HGET', KEYS[1], 'current')
 if not current then return 'invalid' end
@@ -55,6 +72,7 @@ interface SessionCommands {
     ttlMs: number,
   ): Promise<number>;
   sessionRotate(sessionKey: string, spentKey: string, presented: string, next: string): Promise<string[]>;
+  sessionIdentify(sessionKey: string, spentKey: string, presented: string): Promise<string[]>;
   sessionRevoke(sessionKey: string, spentKey: string, presented: string): Promise<string>;
 }
 
@@ -67,6 +85,8 @@ export interface SessionIdentity {
 export type RotateOutcome =
   { result: 'ok'; identity: SessionIdentity; refresh: string } | { result: 'invalid' | 'reused' };
 
+export type IdentifyOutcome = { result: 'ok'; identity: SessionIdentity } | { result: 'invalid' | 'reused' };
+
 const TOKEN_FORMAT = /^([A-Za-z0-9_-]{22})\.([A-Za-z0-9_-]{43})$/;
 
 const hashToken = (token: string) => createHash('sha256').update(token).digest('hex');
@@ -78,10 +98,15 @@ export class SessionStore {
     redis: Redis,
     private readonly prefix: string,
   ) {
-    if (!('sessionRotate' in redis)) {
-      redis.defineCommand('sessionCreate', { numberOfKeys: 1, lua: CREATE });
-      redis.defineCommand('sessionRotate', { numberOfKeys: 2, lua: ROTATE });
-      redis.defineCommand('sessionRevoke', { numberOfKeys: 2, lua: REVOKE });
+    const commands = [
+      ['sessionCreate', 1, CREATE],
+      ['sessionRotate', 2, ROTATE],
+      ['sessionIdentify', 2, IDENTIFY],
+      ['sessionRevoke', 2, REVOKE],
+    ] as const;
+    // A connection shared by several stores (tests) gets each command once.
+    for (const [name, numberOfKeys, lua] of commands) {
+      if (!(name in redis)) redis.defineCommand(name, { numberOfKeys, lua });
     }
     this.redis = redis as Redis & SessionCommands;
   }
@@ -125,6 +150,20 @@ export class SessionStore {
     if (result !== 'ok' || sub === undefined || phone === undefined)
       return { result: result === 'reused' ? 'reused' : 'invalid' };
     return { result: 'ok', identity: { sub, phone, roles: JSON.parse(roles ?? '[]') as string[] }, refresh: next };
+  }
+
+  /**
+   * The identity behind the session's current refresh token, which stays current (no rotation).
+   * A spent token is reuse and revokes the session, as in `rotate`.
+   */
+  async identify(presented: string): Promise<IdentifyOutcome> {
+    const match = TOKEN_FORMAT.exec(presented);
+    if (!match?.[1]) return { result: 'invalid' };
+    const k = this.keys(match[1]);
+    const [result, sub, phone, roles] = await this.redis.sessionIdentify(k.session, k.spent, hashToken(presented));
+    if (result !== 'ok' || sub === undefined || phone === undefined)
+      return { result: result === 'reused' ? 'reused' : 'invalid' };
+    return { result: 'ok', identity: { sub, phone, roles: JSON.parse(roles ?? '[]') as string[] } };
   }
 
   async revoke(presented: string): Promise<'ok' | 'invalid' | 'reused'> {
