@@ -70,6 +70,6 @@ export async function buildApp(config: Config, options: ReferralAppOptions = {})
   await app.register(usersRoutes, { users });
   await app.register(internalRoutes, { users, config });
   // The seeds' clients on their own paths; off, those paths are simply not there (404).
-  if (config.legacyPaths) await app.register(seedRoutes, { users });
+  if (config.legacyPaths) await app.register(seedRoutes, { users, invites });
   return app;
 }

@@ -6,11 +6,21 @@ import {
   problemResponses,
   PROBLEM_CONTENT_TYPE,
   type ErrorCode,
+  type Profile,
 } from '@refstack/shared/contracts';
+import type { InviteService } from '../invites/invite-service.js';
 import { cleanProfileChanges } from '../users/profile-changes.js';
-import { toSeedUserDetails } from '../users/seed-user-mapper.js';
+import { toSeed1Profile, toSeedUserDetails } from '../users/seed-user-mapper.js';
 import type { UserService } from '../users/user-service.js';
-import { SeedPatchUserBody, seedProblemResponses, SeedUserDetailsSchema } from './seed-schemas.js';
+import { ActivateInviteBody } from './schemas.js';
+import {
+  SEED1_INVITE_ACTIVATED,
+  Seed1ActivateInviteReply,
+  Seed1ProfileSchema,
+  SeedPatchUserBody,
+  seedProblemResponses,
+  SeedUserDetailsSchema,
+} from './seed-schemas.js';
 
 const security = [{ bearerAuth: [] }];
 
@@ -38,9 +48,14 @@ function withStatuses(statuses: Partial<Record<ErrorCode, number>>) {
 
 /**
  * The seeds' paths, registered only while LEGACY_PATHS is on: the second seed's users/current_user
- * on its own public path. Each answers from our services; only the shapes are the seeds'.
+ * on its own public path, and the first seed's profile under /compat/seed1 (internal: the gateway
+ * maps the first seed's public paths there). Each answers from our services; only the shapes are
+ * the seeds'.
  */
-export const seedRoutes: FastifyPluginAsyncTypebox<{ users: UserService }> = async (app, { users }) => {
+export const seedRoutes: FastifyPluginAsyncTypebox<{ users: UserService; invites: InviteService }> = async (
+  app,
+  { users, invites },
+) => {
   app.addHook('onRequest', app.authenticate);
 
   const userDetails = async (userId: string) => {
@@ -99,5 +114,47 @@ export const seedRoutes: FastifyPluginAsyncTypebox<{ users: UserService }> = asy
       await users.updateProfileWithInvite(request.user.sub, changes, code);
       return userDetails(request.user.sub);
     },
+  );
+
+  app.get(
+    '/compat/seed1/profile',
+    {
+      schema: {
+        tags: ['profile'],
+        security,
+        deprecated: true,
+        summary: 'My profile (first seed): GET /api/v1/profile with an integer id',
+        response: { 200: Seed1ProfileSchema, ...problemResponses('unauthorized') },
+      },
+    },
+    async (request) => toSeed1Profile(JSON.parse(await users.profileJson(request.user.sub)) as Profile),
+  );
+
+  app.put(
+    '/compat/seed1/profile/set-invite',
+    {
+      schema: {
+        tags: ['profile'],
+        security,
+        deprecated: true,
+        summary: 'Activate an invite code (first seed): PUT /api/v1/profile/invite',
+        body: ActivateInviteBody,
+        response: {
+          200: Seed1ActivateInviteReply,
+          ...problemResponses(
+            'validation_failed',
+            'unauthorized',
+            'invite_not_found',
+            'invite_already_activated',
+            'invite_self',
+            'invite_cycle',
+          ),
+        },
+      },
+    },
+    async (request) => ({
+      ...(await invites.activate(request.user.sub, request.body.invite_code)),
+      status: SEED1_INVITE_ACTIVATED,
+    }),
   );
 };

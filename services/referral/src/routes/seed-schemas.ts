@@ -2,11 +2,12 @@ import { Type } from 'typebox';
 import {
   ERROR_CATALOG,
   InviteCodeInput,
+  ProfileSchema,
   problemResponses,
   type ErrorCode,
   type ProblemResponse,
 } from '@refstack/shared/contracts';
-import { Email, Name } from './schemas.js';
+import { ActivateInviteReply, Email, Name } from './schemas.js';
 
 /** The shapes of the seeds' own operations: ids are JSON integers there. */
 
@@ -47,6 +48,20 @@ export const SeedPatchUserBody = Type.Object(
     ),
   },
   { additionalProperties: true },
+);
+
+export const Seed1ProfileSchema = Type.Object(
+  { ...ProfileSchema.properties, id: SeedId },
+  { additionalProperties: false, description: 'A user profile (first seed): the id is an integer.' },
+);
+
+export const SEED1_INVITE_ACTIVATED = 'Код успешно активирован' as const;
+export const Seed1ActivateInviteReply = Type.Object(
+  {
+    status: Type.Literal(SEED1_INVITE_ACTIVATED),
+    activated_invite_code: ActivateInviteReply.properties.activated_invite_code,
+  },
+  { description: 'Activated (or already activated with this same code).' },
 );
 
 /**

@@ -1,3 +1,4 @@
+import type { Profile } from '@refstack/shared/contracts';
 import type { UserRow } from '../db/schema.js';
 
 /**
@@ -53,4 +54,11 @@ export function toSeedUserDetails(
     // This system does not record sign-ins, so there is no last login to tell.
     last_login: null,
   };
+}
+
+export type Seed1Profile = Omit<Profile, 'id'> & { id: number };
+
+/** The first seed's profile: ours with the id a JSON integer (its only id field), in our field order. */
+export function toSeed1Profile(profile: Profile): Seed1Profile {
+  return { ...profile, id: seedId(profile.id) };
 }

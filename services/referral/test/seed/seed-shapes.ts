@@ -31,6 +31,22 @@ export const SeedUserDetails = Type.Object(
   { additionalProperties: false },
 );
 
+export const Seed1Profile = Type.Object(
+  {
+    id: Type.Integer({ minimum: 1 }),
+    phone: E164,
+    invite_code: Type.String({ pattern: '^[A-Z0-9]{6}$' }),
+    activated_invite_code: Nullable(Type.String()),
+    invited_users: Type.Array(E164),
+    invited_count: Type.Integer({ minimum: 0 }),
+    first_name: Nullable(Type.String()),
+    last_name: Nullable(Type.String()),
+    email: Nullable(Type.String()),
+    created_at: DateTime,
+  },
+  { additionalProperties: false },
+);
+
 /** The first error TypeBox finds, for a message that says why a shape did not match. */
 export function shapeErrors(schema: TSchema, value: unknown): string {
   return [...Value.Errors(schema, value)]
