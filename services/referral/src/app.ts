@@ -18,6 +18,7 @@ import { createDatabase, pingDatabase } from './db/database.js';
 import type { Database } from './db/schema.js';
 import { internalRoutes } from './routes/internal-routes.js';
 import { profileRoutes } from './routes/profile-routes.js';
+import { seedRoutes } from './routes/seed-routes.js';
 import { usersRoutes } from './routes/users-routes.js';
 import { activationDeadlines, inviteServiceFactory } from './invites/invite-service.js';
 import { userServiceFactory } from './users/user-service.js';
@@ -68,5 +69,7 @@ export async function buildApp(config: Config, options: ReferralAppOptions = {})
   await app.register(profileRoutes, { users, invites });
   await app.register(usersRoutes, { users });
   await app.register(internalRoutes, { users, config });
+  // The seeds' clients on their own paths; off, those paths are simply not there (404).
+  if (config.legacyPaths) await app.register(seedRoutes, { users, invites });
   return app;
 }

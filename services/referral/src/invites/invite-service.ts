@@ -52,6 +52,13 @@ type Activation = {
   code: string;
 };
 
+/**
+ * A write on the activating user's own row that must stand or fall with the activation: it runs in
+ * the activation's transaction (or alone, for a repeat, which writes nothing else), after the
+ * rules have passed, so a refused invite leaves it unapplied and a failure of it undoes the invite.
+ */
+export type AlongsideActivation = (q: Db) => Promise<void>;
+
 /** How a sign-in finds or creates its user inside the activation's transaction. */
 export type UserOfPhone = (q: Db, phone: string) => Promise<{ user: UserRow; created: boolean }>;
 
@@ -159,37 +166,54 @@ export function inviteServiceFactory({ db, sms, log, deadlines, now }: InviteSer
       return { row: outcome.row, created: outcome.created };
     },
 
-    /** PUT /profile/invite. */
+    /** PUT /profile/invite; with `alongside`, also the profile changes of PATCH users/current_user. */
     async activate(
       userId: string,
       inviteCode: string,
+      alongside?: AlongsideActivation,
     ): Promise<{ status: 'activated'; activated_invite_code: string }> {
       const code = requireInviteCode(inviteCode);
       const deadline = Deadline.in(deadlines.activateMs);
-      const activation = await deadline.race(
-        (async (): Promise<Activation> => {
+      const { activation, alongsideApplied } = await deadline.race(
+        (async (): Promise<{ activation: Activation; alongsideApplied: boolean }> => {
           // A repeat and the refusals are answered from this plain read, without the inviter's lock
           // or a transaction: answers that change nothing must not queue, or one user repeating a
           // request could park every pooled connection behind a busy inviter. The transaction
           // checks all of it again.
           const seen = await repo.findWithInviter(db, { id: userId }, code);
           if (!seen.user) throw userGone();
-          if (isRepeat(seen.user, code)) return { status: 'already', code };
+          if (isRepeat(seen.user, code)) return { activation: { status: 'already', code }, alongsideApplied: false };
           const inviter = requireInviter(seen.user, seen.inviter);
           return serializable(
             db,
             async (trx) => {
               const user = await findById(trx, userId);
               if (!user) throw userGone();
-              return activate(trx, user, code);
+              const done = await activate(trx, user, code);
+              await alongside?.(trx);
+              return { activation: done, alongsideApplied: true };
             },
             { queueOn: [inviter.id], deadline },
           );
         })(),
       );
+      // A repeat answered from the plain read has nothing to write but this, one statement atomic
+      // on its own. It runs after the race, not in it: a 503 by the deadline must mean nothing was
+      // applied, which a statement still running when the deadline passed could not promise.
+      if (!alongsideApplied) await alongside?.(db);
       // After commit and outside the deadline: the activation stands whatever the bus does.
       await notifyInviter(activation);
       return { status: 'activated', activated_invite_code: activation.code };
+    },
+
+    /**
+     * The ids and phones of the newest EMBEDDED_INVITEES invitees, in the invitee index's order: the
+     * profile's embedded list with ids, read as the first invitee page (one index-only scan).
+     */
+    async newestInvitees(userId: string): Promise<Array<{ id: string; phone: string }>> {
+      const { total, rows } = await repo.listInvitees(db, userId, repo.EMBEDDED_INVITEES);
+      if (total === undefined) throw userGone();
+      return rows.map((r) => ({ id: r.id, phone: r.phone }));
     },
 
     async invitees(userId: string, limit: number, cursor?: string) {

@@ -1,28 +1,12 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { AppError, ProfileSchema, problemResponses, type Profile } from '@refstack/shared/contracts';
+import { ProfileSchema, problemResponses, type Profile } from '@refstack/shared/contracts';
 import type { InviteService } from '../invites/invite-service.js';
+import { cleanProfileChanges } from '../users/profile-changes.js';
 import type { UserService } from '../users/user-service.js';
 import { ActivateInviteBody, ActivateInviteReply, InvitedQuery, InvitedReply, PatchProfileBody } from './schemas.js';
 
 const tags = ['profile'];
 const security = [{ bearerAuth: [] }];
-
-function cleanName(field: string, value: string | null | undefined): string | null | undefined {
-  if (value === undefined || value === null) return value;
-  const trimmed = value.trim();
-  // eslint-disable-next-line no-control-regex -- control characters are exactly what is refused
-  if (/[\u0000-\u001f\u007f]/.test(trimmed)) {
-    throw new AppError('validation_failed', `${field} must not contain control characters`, {
-      errors: [{ field, message: 'must not contain control characters' }],
-    });
-  }
-  if (trimmed.length < 1 || trimmed.length > 64) {
-    throw new AppError('validation_failed', `${field} must be 1 to 64 characters after trimming`, {
-      errors: [{ field, message: 'must be 1 to 64 characters after trimming' }],
-    });
-  }
-  return trimmed;
-}
 
 /** The signed-in user's own profile; every route here needs a valid access token. */
 export const profileRoutes: FastifyPluginAsyncTypebox<{ users: UserService; invites: InviteService }> = async (
@@ -61,15 +45,7 @@ export const profileRoutes: FastifyPluginAsyncTypebox<{ users: UserService; invi
         response: { 200: ProfileSchema, ...problemResponses('validation_failed', 'unauthorized', 'email_taken') },
       },
     },
-    async (request) => {
-      const { first_name, last_name, email } = request.body;
-      const changes = {
-        ...(first_name !== undefined ? { first_name: cleanName('first_name', first_name) } : {}),
-        ...(last_name !== undefined ? { last_name: cleanName('last_name', last_name) } : {}),
-        ...(email !== undefined ? { email: email === null ? null : email.trim() } : {}),
-      };
-      return users.updateProfile(request.user.sub, changes);
-    },
+    async (request) => users.updateProfile(request.user.sub, cleanProfileChanges(request.body)),
   );
 
   app.put(

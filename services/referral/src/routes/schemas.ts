@@ -1,20 +1,15 @@
 import { Type } from 'typebox';
 import { InviteCodeInput, ProfileSchema } from '@refstack/shared/contracts';
 
-const Name = Type.Union([Type.String({ maxLength: 256 }), Type.Null()], {
+export const Name = Type.Union([Type.String({ maxLength: 256 }), Type.Null()], {
   description: 'Trimmed, 1 to 64 characters; null clears it.',
+});
+export const Email = Type.Union([Type.String({ format: 'email', maxLength: 254 }), Type.Null()], {
+  description: 'Unique, ignoring case; null clears it.',
 });
 
 export const PatchProfileBody = Type.Object(
-  {
-    first_name: Type.Optional(Name),
-    last_name: Type.Optional(Name),
-    email: Type.Optional(
-      Type.Union([Type.String({ format: 'email', maxLength: 254 }), Type.Null()], {
-        description: 'Unique, ignoring case; null clears it.',
-      }),
-    ),
-  },
+  { first_name: Type.Optional(Name), last_name: Type.Optional(Name), email: Type.Optional(Email) },
   { additionalProperties: false },
 );
 

@@ -54,6 +54,16 @@ export function userServiceFactory({ db, invites }: UserServiceDeps) {
     return { user, created: false };
   }
 
+  async function writeChanges(q: repo.Db, userId: string, changes: repo.ProfileChanges): Promise<void> {
+    try {
+      await repo.updateProfile(q, userId, changes);
+    } catch (error) {
+      if (isUniqueViolation(error, 'users_email_lower_key'))
+        throw new AppError('email_taken', 'Another account uses this email.');
+      throw error;
+    }
+  }
+
   async function profileOf(userId: string): Promise<Profile> {
     const row = await repo.readProfile(db, userId);
     if (!row) throw userGone();
@@ -85,14 +95,30 @@ export function userServiceFactory({ db, invites }: UserServiceDeps) {
     },
 
     async updateProfile(userId: string, changes: repo.ProfileChanges): Promise<Profile> {
-      try {
-        await repo.updateProfile(db, userId, changes);
-      } catch (error) {
-        if (isUniqueViolation(error, 'users_email_lower_key'))
-          throw new AppError('email_taken', 'Another account uses this email.');
-        throw error;
-      }
+      await writeChanges(db, userId, changes);
       return profileOf(userId);
+    },
+
+    /**
+     * Cleaned profile changes and, when a code is given, its activation, all or nothing. The
+     * activation goes first and the changes are written after its rules passed, in its transaction
+     * (see AlongsideActivation): a refused invite then has written nothing, and a refused change
+     * (an email taken meanwhile) rolls the activation back with it. Writing the changes first, or
+     * in a statement of their own after the activation's commit, would leave one applied without
+     * the other whenever the second refuses.
+     */
+    async updateProfileWithInvite(userId: string, changes: repo.ProfileChanges, inviteCode?: string): Promise<void> {
+      if (inviteCode === undefined) return writeChanges(db, userId, changes);
+      await invites.activate(userId, inviteCode, (q) => writeChanges(q, userId, changes));
+    },
+
+    /** The user's row and their newest invitees (ids and phones), for the seeds' user details. */
+    async withNewestInvitees(
+      userId: string,
+    ): Promise<{ user: UserRow; invitees: Array<{ id: string; phone: string }> }> {
+      const [user, invitees] = await Promise.all([repo.readProfile(db, userId), invites.newestInvitees(userId)]);
+      if (!user) throw userGone();
+      return { user, invitees };
     },
 
     async isAdmin(userId: string): Promise<boolean> {
