@@ -21,6 +21,8 @@ export class DocsCache {
   constructor(
     private readonly bases: readonly string[],
     private readonly timeoutMs: number,
+    /** LEGACY_PATHS: whether the seeds' paths are served, and so documented. */
+    private readonly seedPaths = true,
   ) {}
 
   current(): OpenApiDocument {
@@ -57,7 +59,7 @@ export class DocsCache {
         return (await res.body.json()) as OpenApiDocument;
       }),
     );
-    this.merged = mergeOpenApi(specs, LEGACY_ROUTES);
+    this.merged = mergeOpenApi(specs, { legacy: LEGACY_ROUTES, seedPaths: this.seedPaths });
     this.fetchedAt = Date.now();
   }
 }
