@@ -5,6 +5,7 @@ import { request } from 'undici';
 import { AppError } from '@refstack/shared/contracts';
 import { OPENAPI_PATH } from '@refstack/shared/platform';
 import { mergeOpenApi, type OpenApiDocument } from './openapi-merge.js';
+import { registerRedoc, SCHEMA_PATH } from './redoc.js';
 import { LEGACY_ROUTES } from './routes.js';
 
 const REFRESH_MS = 60_000;
@@ -64,7 +65,22 @@ export class DocsCache {
   }
 }
 
-/** `GET /docs` (Swagger UI) and `GET /docs/json` over the merged document. */
+async function refreshed(cache: DocsCache): Promise<OpenApiDocument> {
+  await cache.refreshIfStale().catch((error: unknown) => {
+    throw new AppError(
+      'service_unavailable',
+      'The API description cannot be fetched from the services right now.',
+      { retryAfter: 1 },
+      error,
+    );
+  });
+  return cache.current();
+}
+
+/**
+ * `GET /docs` (Swagger UI) and `GET /docs/json` over the merged document; the same document at
+ * `GET /api/v1/schema/` and ReDoc over it at `GET /api/v1/redoc/` and `GET /redoc`.
+ */
 export async function registerDocs(app: FastifyInstance, cache: DocsCache): Promise<void> {
   // Static mode with an empty document: every answer is replaced by the merged one below.
   await app.register(swagger, {
@@ -72,16 +88,7 @@ export async function registerDocs(app: FastifyInstance, cache: DocsCache): Prom
     specification: { document: { openapi: '3.1.0', info: { title: 'Refstack API', version: '1.0.0' }, paths: {} } },
   });
   app.addHook('onRequest', async (request) => {
-    if (request.url.startsWith('/docs/json') || request.url.startsWith('/docs/yaml')) {
-      await cache.refreshIfStale().catch((error: unknown) => {
-        throw new AppError(
-          'service_unavailable',
-          'The API description cannot be fetched from the services right now.',
-          { retryAfter: 1 },
-          error,
-        );
-      });
-    }
+    if (request.url.startsWith('/docs/json') || request.url.startsWith('/docs/yaml')) await refreshed(cache);
   });
   await app.register(swaggerUi, {
     routePrefix: '/docs',
@@ -91,4 +98,6 @@ export async function registerDocs(app: FastifyInstance, cache: DocsCache): Prom
     uiConfig: { docExpansion: 'list', deepLinking: true, tryItOutEnabled: false },
     logLevel: 'warn',
   });
+  app.get(SCHEMA_PATH, async () => refreshed(cache));
+  registerRedoc(app);
 }
