@@ -6,7 +6,7 @@ import { createServiceApp, type DestinationStream, type ServerLimits } from '@re
 import { DocsCache, registerDocs } from './docs.js';
 import { setLegacyCookie, withLegacyAuthorization } from './legacy-session.js';
 import { upstreamChecks } from './readiness.js';
-import { LEGACY_ROUTES, PROXY_ROUTES, type LegacyRoute } from './routes.js';
+import { COMPAT_PREFIX, LEGACY_ROUTES, PROXY_ROUTES, SECOND_SEED_PATHS, type LegacyRoute } from './routes.js';
 import { UpstreamProxy, type Upstream } from './upstream-proxy.js';
 
 export interface GatewayAppOptions {
@@ -66,7 +66,7 @@ export async function buildApp(config: Config, options: GatewayAppOptions = {}):
     });
   }
   await app.register(cookie);
-  await registerDocs(app, new DocsCache([bases.auth, bases.referral], 2000));
+  await registerDocs(app, new DocsCache([bases.auth, bases.referral], 2000, config.legacyPaths));
 
   const proxy = new UpstreamProxy({ bases, timeoutMs: config.upstreamTimeoutMs });
   app.addHook('onClose', () => proxy.close());
@@ -79,23 +79,31 @@ export async function buildApp(config: Config, options: GatewayAppOptions = {}):
       return proxy.forward(upstream, request, reply, {
         path: `${legacy.target}${queryAt >= 0 ? request.url.slice(queryAt) : ''}`,
         headers: legacy.cookieSession ? withLegacyAuthorization(request) : {},
-        onAnswer:
-          legacy.target === '/api/v1/auth/verify'
-            ? (status, body, answer) => status === 200 && setLegacyCookie(answer, body, legacyCookie)
-            : undefined,
+        onAnswer: legacy.setsCookie
+          ? (status, body, answer) => status === 200 && setLegacyCookie(answer, body, legacyCookie)
+          : undefined,
       });
     };
 
   for (const route of PROXY_ROUTES) {
     for (const path of route.paths) app.route({ method: PROXIED_METHODS, url: path, handler: forward(route.upstream) });
   }
-  for (const legacy of LEGACY_ROUTES) {
-    app.route({ method: legacy.method, url: legacy.path, handler: forward(legacy.upstream, legacy) });
-  }
-  // Internal routes exist only between services; the gateway never forwards them.
-  app.all('/internal/*', async () => {
+  const notFound = async () => {
     throw new AppError('not_found', 'No such resource.');
-  });
+  };
+  if (config.legacyPaths) {
+    for (const legacy of LEGACY_ROUTES) {
+      app.route({ method: legacy.method, url: legacy.path, handler: forward(legacy.upstream, legacy) });
+    }
+  } else {
+    // These lie under the proxied prefixes, so without a route of their own they would be
+    // forwarded. A static route wins over the prefix's wildcard (and covers the trailing slash).
+    for (const path of SECOND_SEED_PATHS) app.all(path, notFound);
+  }
+  // Internal routes exist only between services, and compat routes only for the gateway's own
+  // legacy routes: neither is ever forwarded as it is.
+  app.all('/internal/*', notFound);
+  app.all(`${COMPAT_PREFIX}*`, notFound);
 
   return app;
 }

@@ -5,6 +5,7 @@ import { request } from 'undici';
 import { AppError } from '@refstack/shared/contracts';
 import { OPENAPI_PATH } from '@refstack/shared/platform';
 import { mergeOpenApi, type OpenApiDocument } from './openapi-merge.js';
+import { registerRedoc, SCHEMA_PATH } from './redoc.js';
 import { LEGACY_ROUTES } from './routes.js';
 
 const REFRESH_MS = 60_000;
@@ -21,6 +22,8 @@ export class DocsCache {
   constructor(
     private readonly bases: readonly string[],
     private readonly timeoutMs: number,
+    /** LEGACY_PATHS: whether the seeds' paths are served, and so documented. */
+    private readonly seedPaths = true,
   ) {}
 
   current(): OpenApiDocument {
@@ -57,12 +60,27 @@ export class DocsCache {
         return (await res.body.json()) as OpenApiDocument;
       }),
     );
-    this.merged = mergeOpenApi(specs, LEGACY_ROUTES);
+    this.merged = mergeOpenApi(specs, { legacy: LEGACY_ROUTES, seedPaths: this.seedPaths });
     this.fetchedAt = Date.now();
   }
 }
 
-/** `GET /docs` (Swagger UI) and `GET /docs/json` over the merged document. */
+async function refreshed(cache: DocsCache): Promise<OpenApiDocument> {
+  await cache.refreshIfStale().catch((error: unknown) => {
+    throw new AppError(
+      'service_unavailable',
+      'The API description cannot be fetched from the services right now.',
+      { retryAfter: 1 },
+      error,
+    );
+  });
+  return cache.current();
+}
+
+/**
+ * `GET /docs` (Swagger UI) and `GET /docs/json` over the merged document; the same document at
+ * `GET /api/v1/schema/` and ReDoc over it at `GET /api/v1/redoc/` and `GET /redoc`.
+ */
 export async function registerDocs(app: FastifyInstance, cache: DocsCache): Promise<void> {
   // Static mode with an empty document: every answer is replaced by the merged one below.
   await app.register(swagger, {
@@ -70,16 +88,7 @@ export async function registerDocs(app: FastifyInstance, cache: DocsCache): Prom
     specification: { document: { openapi: '3.1.0', info: { title: 'Refstack API', version: '1.0.0' }, paths: {} } },
   });
   app.addHook('onRequest', async (request) => {
-    if (request.url.startsWith('/docs/json') || request.url.startsWith('/docs/yaml')) {
-      await cache.refreshIfStale().catch((error: unknown) => {
-        throw new AppError(
-          'service_unavailable',
-          'The API description cannot be fetched from the services right now.',
-          { retryAfter: 1 },
-          error,
-        );
-      });
-    }
+    if (request.url.startsWith('/docs/json') || request.url.startsWith('/docs/yaml')) await refreshed(cache);
   });
   await app.register(swaggerUi, {
     routePrefix: '/docs',
@@ -89,4 +98,6 @@ export async function registerDocs(app: FastifyInstance, cache: DocsCache): Prom
     uiConfig: { docExpansion: 'list', deepLinking: true, tryItOutEnabled: false },
     logLevel: 'warn',
   });
+  app.get(SCHEMA_PATH, async () => refreshed(cache));
+  registerRedoc(app);
 }

@@ -19,7 +19,10 @@ export interface LegacySessionOptions {
 export function setLegacyCookie(reply: FastifyReply, body: Buffer, options: LegacySessionOptions): void {
   let access: unknown;
   try {
-    access = (JSON.parse(body.toString('utf8')) as { tokens?: { access?: unknown } }).tokens?.access;
+    // The compat verify answers in the first seed's shape, which auth owns: the token is taken
+    // from our own place for it (`tokens.access`) or, failing that, a flat `access`.
+    const answer = JSON.parse(body.toString('utf8')) as { tokens?: { access?: unknown }; access?: unknown };
+    access = answer.tokens?.access ?? answer.access;
   } catch {
     return;
   }

@@ -4,15 +4,17 @@ import { testConfig } from '@refstack/shared/testing';
 import { buildApp } from '../src/app.js';
 import { buildOperationsApp } from '../src/operations.js';
 
-/** A stand-in upstream: verify answers tokens; everything else echoes what arrived. */
+/** A stand-in upstream: both verifies answer tokens; everything else echoes what arrived. */
 async function upstream(t: Test) {
   const seen: Array<{ url: string; headers: Record<string, unknown> }> = [];
   const app = Fastify();
-  app.post('/api/v1/auth/verify', async () => ({
-    user: { id: '1' },
+  const signedIn = async () => ({
+    user: { id: 1 },
     tokens: { access: 'header.payload.signature', refresh: 'r' },
     created: true,
-  }));
+  });
+  app.post('/api/v1/auth/verify', signedIn);
+  app.post('/compat/seed1/auth/verify', signedIn);
   app.get('/openapi.json', async () => ({
     openapi: '3.1.0',
     info: { title: 'x', version: '1' },
@@ -144,6 +146,29 @@ t.test(
     t.notOk(up.seen.at(-1)?.headers['authorization']);
   },
 );
+
+t.test('a compat verify answering a flat `access` token sets the same cookie; a failed verify sets none', async (t) => {
+  const app = Fastify();
+  app.post('/compat/seed1/auth/verify', async (request, reply) => {
+    const { code } = request.body as { code?: string };
+    if (code !== '1434') return reply.code(400).send({ detail: 'Неверный код', access: 'x.y.z' });
+    return { access: 'flat.payload.signature', refresh: 'r' };
+  });
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  t.teardown(() => app.close());
+  const address = app.server.address();
+  if (!address || typeof address === 'string') throw new Error('no port');
+  const url = `http://127.0.0.1:${address.port}`;
+  const gateway = await buildApp(testConfig({ AUTH_URL: url, REFERRAL_URL: url }));
+  t.teardown(() => gateway.close());
+
+  const login = await gateway.inject({ method: 'POST', url: '/api/auth/verify/', payload: { code: '1434' } });
+  t.equal(login.statusCode, 200);
+  t.match(String(login.headers['set-cookie']), /^refstack_access=flat\.payload\.signature;.*HttpOnly/);
+  const wrong = await gateway.inject({ method: 'POST', url: '/api/auth/verify/', payload: { code: '0000' } });
+  t.equal(wrong.statusCode, 400);
+  t.notOk(wrong.headers['set-cookie'], 'only a 200 sets the cookie');
+});
 
 t.test('the public port serves no /metrics and no readiness details; the operations port serves both', async (t) => {
   const { gateway: healthy } = await setup(t);

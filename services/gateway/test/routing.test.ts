@@ -86,15 +86,30 @@ t.test('a large answer arrives whole, with its status and repeated headers', asy
   t.equal(res.headers['content-length'], String(Buffer.byteLength(expected)));
 });
 
-t.test("the first seed's paths map to the v1 routes with their methods", async (t) => {
+const FIRST_SEED_CASES: Array<[string, string, string, string]> = [
+  ['POST', '/api/auth/send-code/', 'auth', '/compat/seed1/auth/send-code'],
+  ['POST', '/api/auth/verify/', 'auth', '/compat/seed1/auth/verify'],
+  ['GET', '/api/profile/', 'referral', '/compat/seed1/profile'],
+  ['PUT', '/api/profile/set-invite/', 'referral', '/compat/seed1/profile/set-invite'],
+];
+
+/** The second seed's paths and the upstream that serves each, as they arrive there. */
+const SECOND_SEED_CASES: Array<[string, string, string]> = [
+  ['POST', '/api/v1/auth/send_code', 'auth'],
+  ['POST', '/api/v1/auth/send_code/', 'auth'],
+  ['POST', '/api/v1/auth/jwt/get_by_phone', 'auth'],
+  ['POST', '/api/v1/auth/jwt/get_by_phone/', 'auth'],
+  ['POST', '/api/v1/auth/jwt/refresh', 'auth'],
+  ['POST', '/api/v1/auth/jwt/refresh/', 'auth'],
+  ['POST', '/api/v1/auth/jwt/verify', 'auth'],
+  ['POST', '/api/v1/auth/jwt/verify/', 'auth'],
+  ['GET', '/api/v1/users/current_user', 'referral'],
+  ['GET', '/api/v1/users/current_user/', 'referral'],
+];
+
+t.test("the first seed's paths map to the compat routes with their methods", async (t) => {
   const { gateway } = await setup(t);
-  const cases: Array<[string, string, string, string]> = [
-    ['POST', '/api/auth/send-code/', 'auth', '/api/v1/auth/send-code'],
-    ['POST', '/api/auth/verify/', 'auth', '/api/v1/auth/verify'],
-    ['GET', '/api/profile/', 'referral', '/api/v1/profile'],
-    ['PUT', '/api/profile/set-invite/', 'referral', '/api/v1/profile/invite'],
-  ];
-  for (const [method, url, upstream, path] of cases) {
+  for (const [method, url, upstream, path] of FIRST_SEED_CASES) {
     const res = await gateway.inject({
       method: method as 'GET',
       url,
@@ -107,16 +122,63 @@ t.test("the first seed's paths map to the v1 routes with their methods", async (
     t.equal(res.statusCode, 200, `${method} ${url}`);
     t.match(res.json(), { upstream, method, url: path });
   }
+  const query = await gateway.inject({ method: 'GET', url: '/api/profile/?x=1' });
+  t.match(query.json(), { url: '/compat/seed1/profile?x=1' }, 'the query string goes along');
   const wrongMethod = await gateway.inject({ method: 'GET', url: '/api/auth/send-code/' });
   t.equal(wrongMethod.statusCode, 404);
 });
 
-t.test('internal routes and unknown paths are 404 and never forwarded', async (t) => {
+t.test("LEGACY_PATHS=on (the default): the second seed's paths reach their service as they are", async (t) => {
+  const { gateway } = await setup(t, { LEGACY_PATHS: 'on' });
+  for (const [method, url, upstream] of SECOND_SEED_CASES) {
+    const res = await gateway.inject({ method: method as 'GET', url, payload: method === 'GET' ? undefined : {} });
+    t.equal(res.statusCode, 200, `${method} ${url}`);
+    t.match(res.json(), { upstream, method, url }, `${method} ${url}`);
+  }
+});
+
+t.test("LEGACY_PATHS=off: the seeds' paths are 404 problems and never forwarded; /api/v1 stays", async (t) => {
+  const { gateway, auth, referral } = await setup(t, { LEGACY_PATHS: 'off' });
+  const cases = [
+    ...FIRST_SEED_CASES.map(([method, url]) => [method, url] as const),
+    ...SECOND_SEED_CASES.map(([method, url]) => [method, url] as const),
+    // Any method, and the spellings a router decodes to the same path.
+    ['GET', '/api/v1/auth/send_code'],
+    ['DELETE', '/api/v1/users/current_user'],
+    ['POST', '/api/v1/auth/send%5Fcode'],
+    ['GET', '/api/v1/users/current%5Fuser/?x=1'],
+    ['POST', '/api/v1/auth/jwt/verify?token=x'],
+  ] as const;
+  for (const [method, url] of cases) {
+    const res = await gateway.inject({ method, url, payload: method === 'GET' ? undefined : {} });
+    t.equal(res.statusCode, 404, `${method} ${url}`);
+    t.match(res.headers['content-type'], /^application\/problem\+json/);
+    t.equal(res.json().code, 'not_found');
+  }
+  t.equal(auth.seen.length + referral.seen.length, 0, 'nothing reached an upstream');
+
+  for (const [method, url, upstream] of [
+    ['POST', '/api/v1/auth/send-code', 'auth'],
+    ['POST', '/api/v1/auth/token/verify', 'auth'],
+    ['GET', '/api/v1/users/42', 'referral'],
+    ['GET', '/api/v1/users/current_users', 'referral'],
+  ] as const) {
+    const res = await gateway.inject({ method, url, payload: method === 'GET' ? undefined : {} });
+    t.match(res.json(), { upstream, url }, `${method} ${url} is still served`);
+  }
+});
+
+t.test('internal and compat routes and unknown paths are 404 and never forwarded', async (t) => {
   const { gateway, auth, referral } = await setup(t);
   for (const url of [
     '/internal/v1/users/sign-in',
     '/internal/',
     '/INTERNAL/v1/users/sign-in',
+    '/compat/seed1/auth/send-code',
+    '/compat/seed1/profile',
+    '/compat/',
+    '/compat',
+    '/COMPAT/seed1/auth/verify',
     '/api/v2/profile',
     '/api/v1/profiles',
     '/',
