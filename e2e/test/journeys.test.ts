@@ -1,4 +1,6 @@
 import t from 'tap';
+import { Type } from 'typebox';
+import { Value } from 'typebox/value';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loginCodeIn, PROCESSES } from '@refstack/shared/contracts';
@@ -133,6 +135,16 @@ t.test('refresh rotates, reuse revokes, logout ends the session', async (t) => {
   t.match(jwks.json.keys[0], { kty: 'EC', crv: 'P-256', alg: 'ES256' });
 });
 
+// The first seed's profile with its JSON types: an integer id, the invitees as phone strings.
+const FirstSeedProfile = Type.Object({
+  id: Type.Integer(),
+  phone: Type.String(),
+  invite_code: Type.String(),
+  activated_invite_code: Type.Union([Type.String(), Type.Null()]),
+  invited_users: Type.Array(Type.String()),
+  invited_count: Type.Integer(),
+});
+
 t.test("the first seed's client flow on its legacy paths, with its own headers and bodies", async (t) => {
   interface PostmanItem {
     request: {
@@ -171,6 +183,7 @@ t.test("the first seed's client flow on its legacy paths, with its own headers a
   const sent = await send(sendCode, sendCode.body);
   t.equal(sent.status, 200, sent.text);
   t.equal(sent.json.phone, '+79346559036');
+  t.equal(sent.json.message, 'Код отправлен по номеру: +79346559036', "the seed's own text");
   const smsText = await stack.nextSms('+79346559036', /login code/, since);
   const code = loginCodeIn(smsText) ?? '';
 
@@ -180,10 +193,12 @@ t.test("the first seed's client flow on its legacy paths, with its own headers a
   const verified = await send<SignInBody>(verify, verifyBody);
   t.equal(verified.status, 200, verified.text);
   t.equal(verified.json.user.phone, '+79346559036');
+  t.ok(Number.isSafeInteger(verified.json.user.id as unknown), 'the user id is a JSON integer, as the seed sent it');
   t.ok(cookie.startsWith('refstack_access='), 'the login is kept in a cookie, as the seed did');
 
   const me = await send(profile);
   t.equal(me.status, 200, me.text);
+  t.same([...Value.Errors(FirstSeedProfile, me.json)], [], "the profile decodes with the first seed's types");
   t.equal(me.json.phone, '+79346559036');
   t.same(Object.keys(me.json).sort(), [
     'activated_invite_code',
@@ -204,6 +219,7 @@ t.test("the first seed's client flow on its legacy paths, with its own headers a
   );
   t.equal(activated.status, 200, activated.text);
   t.equal(activated.json.activated_invite_code, inviter.json.user.invite_code);
+  t.equal(activated.json.status, 'Код успешно активирован', "the seed's own text");
 });
 
 t.test('every answer carries a request id, and every service logs it', async (t) => {
@@ -265,6 +281,12 @@ t.test('/docs/json lists every public route with schemas, and no internal one', 
     ['post', '/api/auth/verify/', true],
     ['get', '/api/profile/', true],
     ['put', '/api/profile/set-invite/', true],
+    ['post', '/api/v1/auth/send_code/', true],
+    ['post', '/api/v1/auth/jwt/get_by_phone/', true],
+    ['post', '/api/v1/auth/jwt/refresh/', true],
+    ['post', '/api/v1/auth/jwt/verify/', true],
+    ['get', '/api/v1/users/current_user', true],
+    ['patch', '/api/v1/users/current_user', true],
   ];
   for (const [method, path, legacy] of routes) {
     const operation = doc.paths[path]?.[method];

@@ -9,6 +9,14 @@ export function isPublicPath(url: string): boolean {
 }
 
 /**
+ * What a service's document holds: its public paths, and the `/compat/` routes the gateway publishes
+ * under the seeds' own paths (and never serves under their own).
+ */
+function isDocumented(url: string): boolean {
+  return isPublicPath(url) || url.startsWith('/compat/');
+}
+
+/**
  * Collects the route schemas of a service into an OpenAPI 3 document, served (unlisted) at
  * `/openapi.json` for the gateway to merge. Register before the routes.
  */
@@ -24,7 +32,7 @@ export async function registerOpenApi(
         securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } },
       },
     },
-    transform: ({ schema, url }) => ({ schema: isPublicPath(url) ? schema : { ...schema, hide: true }, url }),
+    transform: ({ schema, url }) => ({ schema: isDocumented(url) ? schema : { ...schema, hide: true }, url }),
   });
   app.get(OPENAPI_PATH, { logLevel: 'warn' }, async () => app.swagger());
 }
