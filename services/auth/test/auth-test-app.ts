@@ -1,6 +1,12 @@
 import Fastify, { type FastifyInstance } from 'fastify';
 import { Redis } from 'ioredis';
-import { generateInviteCode, problemBody, PROBLEM_CONTENT_TYPE, type Profile } from '@refstack/shared/contracts';
+import {
+  generateInviteCode,
+  problemBody,
+  PROBLEM_CONTENT_TYPE,
+  type ErrorCode,
+  type Profile,
+} from '@refstack/shared/contracts';
 import {
   createTestRedisPrefix,
   LogCapture,
@@ -14,9 +20,17 @@ import type { ReferralClient } from '../src/referral-client.js';
 
 export const INTERNAL_TOKEN = 'test-internal-token-0123456789abcdef';
 
+/** Invite codes the stand-in refuses, as referral would: with referral's error code and status. */
+export const REFUSED_INVITES: Record<string, { code: ErrorCode; status: number }> = {
+  NOPE00: { code: 'invite_not_found', status: 404 },
+  SELF00: { code: 'invite_self', status: 422 },
+  USED00: { code: 'invite_already_activated', status: 409 },
+  CYCLE0: { code: 'invite_cycle', status: 422 },
+};
+
 /**
  * A stand-in for the referral service's internal sign-in, over real HTTP: it creates users on first
- * sign-in and refuses the invite code `NOPE00` the way referral does.
+ * sign-in and refuses the invite codes of REFUSED_INVITES the way referral does.
  */
 export async function startReferralStandIn(t: Teardownable): Promise<{
   url: string;
@@ -36,11 +50,9 @@ export async function startReferralStandIn(t: Teardownable): Promise<{
       return reply.code(401).type(PROBLEM_CONTENT_TYPE).send(problemBody('unauthorized', 'bad service credential'));
     }
     calls.push(request.body);
-    if (request.body.invite_code === 'NOPE00') {
-      return reply
-        .code(404)
-        .type(PROBLEM_CONTENT_TYPE)
-        .send(problemBody('invite_not_found', 'No user has this invite code.'));
+    const refusal = request.body.invite_code ? REFUSED_INVITES[request.body.invite_code] : undefined;
+    if (refusal) {
+      return reply.code(refusal.status).type(PROBLEM_CONTENT_TYPE).send(problemBody(refusal.code, 'refused'));
     }
     const existing = users.get(request.body.phone);
     if (existing) return { user: existing, created: false, roles: [] };

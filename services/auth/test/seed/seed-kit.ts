@@ -1,20 +1,11 @@
-import Fastify from 'fastify';
 import type { LightMyRequestResponse } from 'fastify';
 import type { Test } from 'tap';
 import { Type, type TSchema } from 'typebox';
 import { Value } from 'typebox/value';
-import {
-  generateInviteCode,
-  problemBody,
-  PROBLEM_CONTENT_TYPE,
-  ProfileSchema,
-  TokensSchema,
-  type ErrorCode,
-  type Profile,
-} from '@refstack/shared/contracts';
+import { ProfileSchema, TokensSchema, type ErrorCode } from '@refstack/shared/contracts';
 import type { Teardownable } from '@refstack/shared/testing';
 import { createReferralClient, type ReferralClient } from '../../src/referral-client.js';
-import { INTERNAL_TOKEN, type AuthTestContext } from '../auth-test-app.js';
+import { INTERNAL_TOKEN, startReferralStandIn, type AuthTestContext } from '../auth-test-app.js';
 
 // What the seeds' clients read, written down here rather than taken from the routes, so that a
 // route schema that drifts from the seed's shape fails these checks. No extra members are allowed:
@@ -110,56 +101,13 @@ export const MANY_CODES = {
 };
 
 /**
- * A referral service over real HTTP that refuses invite codes the way referral does: `SELF00` is
- * the caller's own, `USED00` comes after another activation, `CYCLE0` would close a cycle, `NOPE00`
- * is nobody's. Read through auth's real referral client.
+ * The referral stand-in (it refuses the invite codes of REFUSED_INVITES as referral does), read
+ * through auth's real referral client.
  */
 export async function inviteRefusingReferral(t: Teardownable): Promise<ReferralClient> {
-  const refusals: Record<string, ErrorCode> = {
-    SELF00: 'invite_self',
-    USED00: 'invite_already_activated',
-    CYCLE0: 'invite_cycle',
-    NOPE00: 'invite_not_found',
-  };
-  const statuses: Partial<Record<ErrorCode, number>> = {
-    invite_self: 422,
-    invite_already_activated: 409,
-    invite_cycle: 422,
-    invite_not_found: 404,
-  };
-  const users = new Map<string, Profile>();
-  const app = Fastify();
-  app.post<{ Body: { phone: string; invite_code?: string } }>('/internal/v1/users/sign-in', async (request, reply) => {
-    const refusal = request.body.invite_code ? refusals[request.body.invite_code] : undefined;
-    if (refusal) {
-      return reply
-        .code(statuses[refusal] ?? 400)
-        .type(PROBLEM_CONTENT_TYPE)
-        .send(problemBody(refusal, 'refused'));
-    }
-    const existing = users.get(request.body.phone);
-    if (existing) return { user: existing, created: false, roles: [] };
-    const user: Profile = {
-      id: String(users.size + 41),
-      phone: request.body.phone,
-      invite_code: generateInviteCode(),
-      activated_invite_code: request.body.invite_code ?? null,
-      invited_users: [],
-      invited_count: 0,
-      first_name: null,
-      last_name: null,
-      email: null,
-      created_at: new Date().toISOString(),
-    };
-    users.set(user.phone, user);
-    return { user, created: true, roles: [] };
-  });
-  await app.listen({ host: '127.0.0.1', port: 0 });
-  t.teardown(() => app.close());
-  const address = app.server.address();
-  if (!address || typeof address === 'string') throw new Error('no port');
+  const standIn = await startReferralStandIn(t);
   const client = createReferralClient({
-    baseUrl: `http://127.0.0.1:${address.port}`,
+    baseUrl: standIn.url,
     internalToken: INTERNAL_TOKEN,
     log: { error: () => undefined },
   });
