@@ -21,11 +21,15 @@ t.test('the seed operations are in the OpenAPI document, deprecated, with their 
     t.match(patch400, code, `PATCH's 400 names ${code}`);
   t.notOk(seedPath.patch.responses['404'], 'no invite refusal is documented with its own status');
   t.notOk(doc.paths['/api/v1/profile'].get.deprecated, 'our own profile is not deprecated');
+  // The gateway publishes these under the first seed's own paths and never serves them as they are.
   t.same(
-    Object.keys(doc.paths).filter((p) => p.startsWith('/compat')),
-    [],
-    'the compat paths are internal: the gateway publishes them under the seed paths',
+    Object.keys(doc.paths)
+      .filter((p) => p.startsWith('/compat'))
+      .sort(),
+    ['/compat/seed1/profile', '/compat/seed1/profile/set-invite'],
+    'the compat routes are documented for the gateway to rename',
   );
+  t.equal(doc.paths['/compat/seed1/profile'].get.deprecated, true, 'and deprecated');
 });
 
 t.test('with LEGACY_PATHS=off the document has no seed operation', async (t) => {
