@@ -1,6 +1,8 @@
 import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { gzip } from 'node:zlib';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
@@ -83,8 +85,17 @@ async function asset(type: string, body: Buffer, maxAge: number, compress: boole
   return { type, body, etag, maxAge, gzipped: compress ? await gzipAsync(body, { level: 9 }) : undefined };
 }
 
+/**
+ * The copy `pnpm build` puts in dist/assets (the image has no dev dependencies), or, when running
+ * from source unbuilt, the redoc package itself: the same file either way.
+ */
+function bundleFile(): string {
+  const built = fileURLToPath(new URL('../dist/assets/redoc.standalone.js', import.meta.url));
+  return existsSync(built) ? built : require.resolve('redoc/bundles/redoc.standalone.js');
+}
+
 async function loadBundle(): Promise<Record<string, Asset>> {
-  const bundlePath = require.resolve('redoc/bundles/redoc.standalone.js');
+  const bundlePath = bundleFile();
   const [bundle, license] = await Promise.all([readFile(bundlePath, 'utf8'), readFile(`${bundlePath}.LICENSE.txt`)]);
   const script = bundle.replaceAll(OUTSIDE_LOGO, EMPTY_SVG).replace(/\n\/\/# sourceMappingURL=\S+\s*$/, '\n');
   // The bundle changes only with the redoc version, so a browser keeps it for a day and then
