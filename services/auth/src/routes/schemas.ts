@@ -1,5 +1,5 @@
 import { Type } from 'typebox';
-import { InviteCodeInput, PhoneInput, ProfileSchema, TokensSchema } from '@refstack/shared/contracts';
+import { InviteCodeInput, PhoneInput, ProfileSchema, TokensSchema, type ErrorCode } from '@refstack/shared/contracts';
 
 export const SendCodeBody = Type.Object({ phone: PhoneInput });
 
@@ -59,3 +59,31 @@ export const JwksReply = Type.Object(
   },
   { description: 'The public keys that verify access tokens.' },
 );
+
+/** The problems each login step can answer, for its route and for the seeds' paths onto it. */
+export const SEND_CODE_PROBLEMS = [
+  'validation_failed',
+  'invalid_phone',
+  'resend_too_soon',
+  'rate_limited',
+  'service_unavailable',
+] as const satisfies readonly ErrorCode[];
+
+/** Refusals of a sign-in: of the code or of the invite it carries. */
+export const SIGN_IN_REFUSALS = [
+  'otp_invalid',
+  'otp_expired',
+  'invite_not_found',
+  'invite_already_activated',
+  'invite_self',
+  'invite_cycle',
+] as const satisfies readonly ErrorCode[];
+
+/** What else a sign-in can answer: bad input, limits, an unavailable referral service. */
+export const SIGN_IN_OTHER_PROBLEMS = [
+  'validation_failed',
+  'invalid_phone',
+  'otp_attempts_exceeded',
+  'rate_limited',
+  'service_unavailable',
+] as const satisfies readonly ErrorCode[];

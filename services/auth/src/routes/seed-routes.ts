@@ -14,7 +14,7 @@ import {
 import type { LoginService } from '../login-service.js';
 import type { OtpService } from '../otp/otp-service.js';
 import type { TokenService } from '../tokens/token-service.js';
-import { SendCodeBody, VerifyBody } from './schemas.js';
+import { SEND_CODE_PROBLEMS, SendCodeBody, SIGN_IN_OTHER_PROBLEMS, SIGN_IN_REFUSALS, VerifyBody } from './schemas.js';
 import {
   Seed1SendCodeReply,
   Seed1VerifyReply,
@@ -35,19 +35,9 @@ export interface SeedRoutesOptions {
   tokens: TokenService;
 }
 
-/** Refused sign-ins, which the second seed answered 403 whatever the reason. */
-const SIGN_IN_REFUSALS: readonly ErrorCode[] = [
-  'otp_invalid',
-  'otp_expired',
-  'invite_not_found',
-  'invite_already_activated',
-  'invite_self',
-  'invite_cycle',
-];
-
 /** The HTTP status the second seed's clients expect for a sign-in error; `code` stays ours. */
 export function seedSignInStatus(code: ErrorCode): number {
-  return SIGN_IN_REFUSALS.includes(code) ? 403 : ERROR_CATALOG[code].status;
+  return (SIGN_IN_REFUSALS as readonly ErrorCode[]).includes(code) ? 403 : ERROR_CATALOG[code].status;
 }
 
 /** Answers a sign-in error with the seed's status; any other error goes to the app's handler. */
@@ -106,13 +96,7 @@ export const seedRoutes: FastifyPluginAsyncTypebox<SeedRoutesOptions> = async (a
         body: SeedSendCodeBody,
         response: {
           200: SeedSendCodeReply,
-          ...problemResponses(
-            'validation_failed',
-            'invalid_phone',
-            'resend_too_soon',
-            'rate_limited',
-            'service_unavailable',
-          ),
+          ...problemResponses(...SEND_CODE_PROBLEMS),
         },
       },
     },
@@ -133,21 +117,9 @@ export const seedRoutes: FastifyPluginAsyncTypebox<SeedRoutesOptions> = async (a
         body: SeedGetByPhoneBody,
         response: {
           200: SeedGetByPhoneReply,
-          ...problemResponses(
-            'validation_failed',
-            'invalid_phone',
-            'otp_attempts_exceeded',
-            'rate_limited',
-            'service_unavailable',
-          ),
-          ...problemsAt(403, [
-            'otp_invalid',
-            'otp_expired',
-            'invite_not_found',
-            'invite_already_activated',
-            'invite_self',
-            'invite_cycle',
-          ]),
+          ...problemResponses(...SIGN_IN_OTHER_PROBLEMS),
+          // The second seed answered every refused sign-in 403, whatever the reason.
+          ...problemsAt(403, SIGN_IN_REFUSALS),
         },
       },
     },
@@ -212,13 +184,7 @@ export const seedRoutes: FastifyPluginAsyncTypebox<SeedRoutesOptions> = async (a
         body: SendCodeBody,
         response: {
           200: Seed1SendCodeReply,
-          ...problemResponses(
-            'validation_failed',
-            'invalid_phone',
-            'resend_too_soon',
-            'rate_limited',
-            'service_unavailable',
-          ),
+          ...problemResponses(...SEND_CODE_PROBLEMS),
         },
       },
     },
@@ -240,19 +206,7 @@ export const seedRoutes: FastifyPluginAsyncTypebox<SeedRoutesOptions> = async (a
         body: VerifyBody,
         response: {
           200: Seed1VerifyReply,
-          ...problemResponses(
-            'validation_failed',
-            'invalid_phone',
-            'otp_invalid',
-            'otp_expired',
-            'otp_attempts_exceeded',
-            'rate_limited',
-            'invite_not_found',
-            'invite_already_activated',
-            'invite_self',
-            'invite_cycle',
-            'service_unavailable',
-          ),
+          ...problemResponses(...SIGN_IN_OTHER_PROBLEMS, ...SIGN_IN_REFUSALS),
         },
       },
     },
