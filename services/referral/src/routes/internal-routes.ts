@@ -11,6 +11,7 @@ import {
   type Config,
 } from '@refstack/shared/contracts';
 import type { UserService } from '../users/user-service.js';
+import { INVITE_REFUSALS } from './schemas.js';
 
 function sameSecret(given: unknown, expected: string): boolean {
   if (typeof given !== 'string') return false;
@@ -37,15 +38,7 @@ export const internalRoutes: FastifyPluginAsyncTypebox<{ users: UserService; con
         body: SignInBody,
         response: {
           200: SignInResultSchema,
-          ...problemResponses(
-            'validation_failed',
-            'invalid_phone',
-            'unauthorized',
-            'invite_not_found',
-            'invite_already_activated',
-            'invite_self',
-            'invite_cycle',
-          ),
+          ...problemResponses('validation_failed', 'invalid_phone', 'unauthorized', ...INVITE_REFUSALS),
         },
       },
     },

@@ -3,7 +3,14 @@ import { ProfileSchema, problemResponses, type Profile } from '@refstack/shared/
 import type { InviteService } from '../invites/invite-service.js';
 import { cleanProfileChanges } from '../users/profile-changes.js';
 import type { UserService } from '../users/user-service.js';
-import { ActivateInviteBody, ActivateInviteReply, InvitedQuery, InvitedReply, PatchProfileBody } from './schemas.js';
+import {
+  ActivateInviteBody,
+  ActivateInviteReply,
+  INVITE_REFUSALS,
+  InvitedQuery,
+  InvitedReply,
+  PatchProfileBody,
+} from './schemas.js';
 
 const tags = ['profile'];
 const security = [{ bearerAuth: [] }];
@@ -59,14 +66,7 @@ export const profileRoutes: FastifyPluginAsyncTypebox<{ users: UserService; invi
         body: ActivateInviteBody,
         response: {
           200: ActivateInviteReply,
-          ...problemResponses(
-            'validation_failed',
-            'unauthorized',
-            'invite_not_found',
-            'invite_already_activated',
-            'invite_self',
-            'invite_cycle',
-          ),
+          ...problemResponses('validation_failed', 'unauthorized', ...INVITE_REFUSALS),
         },
       },
     },

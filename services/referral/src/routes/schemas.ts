@@ -1,5 +1,13 @@
 import { Type } from 'typebox';
-import { InviteCodeInput, ProfileSchema } from '@refstack/shared/contracts';
+import { InviteCodeInput, ProfileSchema, type ErrorCode } from '@refstack/shared/contracts';
+
+/** Every way an activation is refused, wherever one is asked for. */
+export const INVITE_REFUSALS = [
+  'invite_not_found',
+  'invite_already_activated',
+  'invite_self',
+  'invite_cycle',
+] as const satisfies readonly ErrorCode[];
 
 export const Name = Type.Union([Type.String({ maxLength: 256 }), Type.Null()], {
   description: 'Trimmed, 1 to 64 characters; null clears it.',

@@ -12,7 +12,7 @@ import type { InviteService } from '../invites/invite-service.js';
 import { cleanProfileChanges } from '../users/profile-changes.js';
 import { toSeed1Profile, toSeedUserDetails } from '../users/seed-user-mapper.js';
 import type { UserService } from '../users/user-service.js';
-import { ActivateInviteBody } from './schemas.js';
+import { ActivateInviteBody, INVITE_REFUSALS } from './schemas.js';
 import {
   SEED1_INVITE_ACTIVATED,
   Seed1ActivateInviteReply,
@@ -25,12 +25,9 @@ import {
 const security = [{ bearerAuth: [] }];
 
 /** The second seed answers every refused invite code as a bad request. */
-const SEED_INVITE_STATUSES: Partial<Record<ErrorCode, number>> = {
-  invite_not_found: 400,
-  invite_already_activated: 400,
-  invite_self: 400,
-  invite_cycle: 400,
-};
+const SEED_INVITE_STATUSES: Partial<Record<ErrorCode, number>> = Object.fromEntries(
+  INVITE_REFUSALS.map((code) => [code, 400]),
+);
 
 /**
  * A route's error handler that answers the given codes with the seed's status (in the header and
@@ -95,10 +92,7 @@ export const seedRoutes: FastifyPluginAsyncTypebox<{ users: UserService; invites
           ...seedProblemResponses(
             SEED_INVITE_STATUSES,
             'validation_failed',
-            'invite_not_found',
-            'invite_already_activated',
-            'invite_self',
-            'invite_cycle',
+            ...INVITE_REFUSALS,
             'unauthorized',
             'email_taken',
           ),
@@ -141,14 +135,7 @@ export const seedRoutes: FastifyPluginAsyncTypebox<{ users: UserService; invites
         body: ActivateInviteBody,
         response: {
           200: Seed1ActivateInviteReply,
-          ...problemResponses(
-            'validation_failed',
-            'unauthorized',
-            'invite_not_found',
-            'invite_already_activated',
-            'invite_self',
-            'invite_cycle',
-          ),
+          ...problemResponses('validation_failed', 'unauthorized', ...INVITE_REFUSALS),
         },
       },
     },
