@@ -82,7 +82,10 @@ export async function startStack(options: StackOptions): Promise<Stack> {
 
   try {
     await admin.query(`CREATE DATABASE "${dbName}"`);
-    const ports: Record<string, number> = { GATEWAY_METRICS_PORT: await freePort() };
+    const ports: Record<string, number> = {
+      GATEWAY_METRICS_PORT: await freePort(),
+      SMS_WORKER_METRICS_PORT: await freePort(),
+    };
     for (const spec of PROCESSES) if (spec.portVar) ports[spec.portVar] = await freePort();
     const env: NodeJS.ProcessEnv = {
       ...process.env,

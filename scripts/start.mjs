@@ -38,6 +38,7 @@ log(
   `gateway metrics and the detailed readiness report on http://${shownHost}:${metricsPort} ` +
     '(/metrics, /health/ready), not for clients',
 );
+log(`SMS worker metrics on http://${shownHost}:${process.env.SMS_WORKER_METRICS_PORT || '9092'}/metrics`);
 
 const processes = PROCESSES.map((spec) => ({ name: spec.name, args: [builtEntry(spec)] }));
 const width = Math.max(...processes.map((p) => p.name.length));

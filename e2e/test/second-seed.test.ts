@@ -1,7 +1,6 @@
 import t, { type Test } from 'tap';
 import { Type, type TSchema } from 'typebox';
 import { Value } from 'typebox/value';
-import { loginCodeIn } from '@refstack/shared/contracts';
 import { TestStack } from '@refstack/shared/testing';
 
 // The second seed's client, replayed on its own paths exactly as it sends its requests: trailing
@@ -47,8 +46,7 @@ t.test("the second seed's client flow on its own paths", async (t) => {
   const since = stack.sms.length;
   const sent = await stack.post('/api/v1/auth/send_code/', { phone });
   t.equal(sent.status, 200, sent.text);
-  const smsText = await stack.nextSms(phone, /login code/, since);
-  const code = loginCodeIn(smsText) ?? '';
+  const code = await stack.nextLoginCode(phone, since);
   t.notOk(JSON.stringify(sent.json).includes(code), 'the answer does not hold the code; only the SMS does');
 
   const wrong = await stack.post('/api/v1/auth/jwt/get_by_phone/', { phone, code: (Number(code) + 1) % 10 ** 6 });

@@ -8,6 +8,7 @@ import {
   EnvSchema,
   loadConfig,
   PROCESSES,
+  SMS_URL_VARIABLES,
   type Env,
   type ProcessName,
   type ProcessSpec,
@@ -45,10 +46,14 @@ const schemaOf = (name: string): VariableSchema =>
 
 export const schemaDefault = (name: string): unknown => schemaOf(name)?.default;
 
-/** Variables whose schema pattern demands a `scheme://`: each is the URL of another service. */
+/**
+ * Variables whose schema pattern demands a `scheme://`: each is the URL of another service. The
+ * SMS providers' APIs and the public address providers call back are outside the stack.
+ */
 export const URL_VARS: readonly string[] = ENV_VARIABLES.filter((name) => {
   const pattern = schemaOf(name)?.pattern;
-  return typeof pattern === 'string' && pattern.includes('://');
+  const outside: readonly string[] = SMS_URL_VARIABLES;
+  return typeof pattern === 'string' && pattern.includes('://') && !outside.includes(name);
 });
 const startupUrlVars: readonly (keyof Env)[] = ['DATABASE_URL', 'REDIS_URL'];
 /** The stores a service cannot start without, so it must wait for them. */

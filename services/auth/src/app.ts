@@ -6,6 +6,7 @@ import {
   createServiceApp,
   createSmsQueue,
   lazyRedis,
+  metricsRegistry,
   pingRedis,
   registerOpenApi,
   StoreUnreachableError,
@@ -18,6 +19,11 @@ import { otpServiceFactory } from './otp/otp-service.js';
 import { createReferralClient, type ReferralClient } from './referral-client.js';
 import { authRoutes } from './routes/auth-routes.js';
 import { seedRoutes } from './routes/seed-routes.js';
+import { webhookRoutes } from './routes/webhook-routes.js';
+import { codeFunnel } from './sms/code-funnel.js';
+import { MessageLog } from './sms/message-log.js';
+import { receiptServiceFactory, receiptVerifiers } from './sms/receipt-service.js';
+import { smsFunnelMetrics } from './sms/sms-metrics.js';
 import { loadKeyring } from './tokens/keyring.js';
 import { SessionStore } from './tokens/session-store.js';
 import { registerAccessTokens } from './tokens/jwt.js';
@@ -82,7 +88,23 @@ async function compose(config: Config, options: AuthAppOptions, redis: Redis): P
     createReferralClient({ baseUrl: config.urls.referral, internalToken: config.internalToken, log: app.log });
   if (!options.referral) app.addHook('onClose', () => referral.close());
 
-  const otp = otpServiceFactory({ store: new OtpStore(redis, config.redisKeyPrefix), sms, config, now });
+  const messages = new MessageLog(redis, config.redisKeyPrefix);
+  const funnel = smsFunnelMetrics(metricsRegistry(app));
+  const otp = otpServiceFactory({
+    store: new OtpStore(redis, config.redisKeyPrefix),
+    sms,
+    config,
+    now,
+    onVerified: codeFunnel({ messages, funnel, ttlMs: config.otp.ttlSeconds * 1000, now, log: app.log }),
+  });
+  const receipts = receiptServiceFactory({
+    verifiers: receiptVerifiers(config.sms),
+    messages,
+    redis,
+    redisKeyPrefix: config.redisKeyPrefix,
+    funnel,
+    now,
+  });
   const tokens = tokenServiceFactory({
     sessions: new SessionStore(redis, config.redisKeyPrefix),
     accessTokens,
@@ -93,5 +115,6 @@ async function compose(config: Config, options: AuthAppOptions, redis: Redis): P
 
   await app.register(authRoutes, { otp, login, tokens, keyring });
   if (config.legacyPaths) await app.register(seedRoutes, { otp, login, tokens });
+  await app.register(webhookRoutes, { receipts });
   return app;
 }

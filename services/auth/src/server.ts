@@ -4,7 +4,11 @@ import { buildApp } from './app.js';
 import { KeyError } from './tokens/keyring.js';
 
 async function main(): Promise<void> {
-  const config = loadConfig(process.env, { requiredSecrets: processSpec('auth').secrets, issuesOtps: true });
+  const config = loadConfig(process.env, {
+    requiredSecrets: processSpec('auth').secrets,
+    issuesOtps: true,
+    smsCredentials: true,
+  });
   const redis = await connectRedis(config.redisUrl, 'api');
   const app = await buildApp(config, { redis }).catch((error: unknown) => {
     throw error instanceof KeyError ? new ConfigError([error.message]) : error;

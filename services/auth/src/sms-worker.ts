@@ -1,35 +1,64 @@
 import { pino } from 'pino';
-import { loadConfig, queuePrefix } from '@refstack/shared/contracts';
-// Module by module, not the platform barrel: the worker serves no HTTP and loads no Fastify.
+import { loadConfig, processSpec, queuePrefix } from '@refstack/shared/contracts';
+// Module by module, not the platform barrel: the worker serves no HTTP API and loads no Fastify.
 import { loggerOptions } from '@refstack/shared/platform/logger';
 import { closeOnSignals, exitOnStartupError } from '@refstack/shared/platform/process';
 import { connectRedis } from '@refstack/shared/platform/redis';
-import { createSmsProvider } from './sms/sms-provider.js';
+import { MessageLog } from './sms/message-log.js';
+import { createSmsProviders } from './sms/providers/index.js';
+import { assertTemplatesFit } from './sms/render.js';
+import { SmsRouter } from './sms/router.js';
 import { createSmsWorker } from './sms/sms-consumer.js';
+import { smsFunnelMetrics, smsProviderMetrics } from './sms/sms-metrics.js';
+import { serveWorkerMetrics, workerRegistry } from './sms/worker-metrics.js';
 
-/** Second entry point of the auth service: the BullMQ consumer that sends (prints) SMS. */
+/** Second entry point of the auth service: the BullMQ consumer that sends SMS through the providers. */
 async function main(): Promise<void> {
-  const config = loadConfig(process.env);
+  const config = loadConfig(process.env, { requiredSecrets: processSpec('sms-worker').secrets, smsCredentials: true });
+  const { sms } = config;
+  // Refused before any job is taken: a text that takes two segments costs twice, and autofill breaks.
+  assertTemplatesFit({ ...sms, otpLength: config.otp.length, otpTtlSeconds: config.otp.ttlSeconds });
   const log = pino(loggerOptions('sms-worker', config.logLevel));
+  const registry = workerRegistry();
   const connection = await connectRedis(config.redisUrl, 'worker');
+  // Statuses are written on a connection that fails fast, apart from the worker's blocking one.
+  const store = await connectRedis(config.redisUrl, 'api');
+  const router = new SmsRouter({
+    providers: createSmsProviders(sms),
+    config: sms,
+    metrics: smsProviderMetrics(registry),
+    log,
+  });
   const worker = createSmsWorker({
     connection,
     prefix: queuePrefix(config.redisKeyPrefix),
-    provider: createSmsProvider(config.sms.provider),
-    concurrency: config.sms.concurrency,
+    router,
+    messages: new MessageLog(store, config.redisKeyPrefix),
+    funnel: smsFunnelMetrics(registry),
+    sms,
     log,
   });
-  // Finishes the job in hand, then stops taking new ones.
+  const metrics = sms.metricsPort > 0 ? await serveWorkerMetrics(registry, config.host, sms.metricsPort) : undefined;
+  // Finishes the jobs in hand, then stops taking new ones.
   closeOnSignals(
     'sms-worker',
     async () => {
       await worker.close();
-      await connection.quit();
+      router.close();
+      metrics?.close();
+      await Promise.all([connection.quit(), store.quit()]);
     },
     log,
   );
   await worker.waitUntilReady();
-  log.info({ provider: config.sms.provider, concurrency: config.sms.concurrency }, 'sms worker ready');
+  log.info(
+    {
+      routes: { ...sms.routes.byCountry, '*': sms.routes.fallback },
+      concurrency: sms.concurrency,
+      metrics_port: metrics ? sms.metricsPort : null,
+    },
+    'sms worker ready',
+  );
 }
 
 main().catch((error: unknown) => exitOnStartupError('sms-worker', error));

@@ -26,6 +26,10 @@ const TAGS = [
   { name: 'auth', description: 'Phone login with one-time SMS codes; tokens and sessions.' },
   { name: 'profile', description: 'The signed-in user: profile, invite activation, invitees.' },
   { name: 'users', description: 'Other users: public cards; listing and search for admins.' },
+  {
+    name: 'webhooks',
+    description: 'Delivery receipts that SMS providers post; each is refused unless its provider signed it.',
+  },
   { name: 'legacy', description: "The first seed's paths, kept for its clients. Use the /api/v1 routes instead." },
 ];
 

@@ -10,6 +10,8 @@ export interface ProxyRoute {
 export const PROXY_ROUTES: readonly ProxyRoute[] = [
   { upstream: 'auth', paths: ['/api/v1/auth/*'] },
   { upstream: 'auth', paths: ['/.well-known/*'] },
+  // SMS providers post delivery receipts here; auth checks each provider's signature.
+  { upstream: 'auth', paths: ['/webhooks/sms/*'] },
   { upstream: 'referral', paths: ['/api/v1/profile', '/api/v1/profile/*'] },
   { upstream: 'referral', paths: ['/api/v1/users', '/api/v1/users/*'] },
 ];

@@ -15,6 +15,10 @@ interface Seen {
 async function fakeUpstream(t: Test, name: string): Promise<{ url: string; seen: Seen[]; app: FastifyInstance }> {
   const seen: Seen[] = [];
   const app = Fastify();
+  // Kept as the text that arrived, so a test can compare it byte for byte.
+  app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_request, body, done) =>
+    done(null, body),
+  );
   app.get('/health/ready', async () => ({ status: 'ok', checks: { store: { status: 'up' } } }));
   // An answer that arrives in many chunks, with a repeated header.
   app.get('/api/v1/users/large', async (_request, reply) => {
@@ -71,6 +75,36 @@ t.test('public paths reach their service with path, query and body intact', asyn
     if (payload) t.same(res.json().body, payload, 'the body passes through');
   }
 });
+
+t.test(
+  "providers' delivery receipts reach auth byte for byte, form or JSON, with their signature headers",
+  async (t) => {
+    const { gateway, auth } = await setup(t);
+    // A signature covers the exact bytes: the order of fields and the encoding must survive.
+    const form = 'MessageStatus=delivered&MessageSid=SM0123&To=%2B447400123456&Body=a+b%0Ac';
+    const twilio = await gateway.inject({
+      method: 'POST',
+      url: '/webhooks/sms/twilio?x=1',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', 'x-twilio-signature': 'c2lnbmF0dXJl' },
+      payload: form,
+    });
+    t.equal(twilio.statusCode, 200);
+    const seen = auth.seen.at(-1);
+    t.match(seen, { method: 'POST', url: '/webhooks/sms/twilio?x=1' });
+    t.equal(seen?.headers['x-twilio-signature'], 'c2lnbmF0dXJl');
+    t.equal(seen?.body, form, 'the form arrived as sent');
+    const report = '{"request_id":"r1","delivery_status":{"status":"delivered","updated_at":1}}';
+    const telegram = await gateway.inject({
+      method: 'POST',
+      url: '/webhooks/sms/telegram',
+      headers: { 'content-type': 'application/json', 'x-request-timestamp': '1', 'x-request-signature': 'ab' },
+      payload: report,
+    });
+    t.equal(telegram.statusCode, 200);
+    t.same(auth.seen.at(-1)?.body, JSON.parse(report));
+    t.equal(auth.seen.at(-1)?.headers['x-request-signature'], 'ab');
+  },
+);
 
 t.test('a large answer arrives whole, with its status and repeated headers', async (t) => {
   const { gateway, referral } = await setup(t);

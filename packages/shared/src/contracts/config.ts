@@ -2,6 +2,7 @@ import { compile as compileTrust } from '@fastify/proxy-addr';
 import { Type, type Static } from 'typebox';
 import { Value } from 'typebox/value';
 import { maskUrlPassword } from './credentials.js';
+import { SMS_ENV, SMS_URL_VARIABLES, smsConfig, type SmsConfig } from './sms-config.js';
 
 const Port = (port: number) => Type.Integer({ minimum: 1, maximum: 65535, default: port });
 const PositiveInt = (value: number, maximum = 100_000_000) => Type.Integer({ minimum: 1, maximum, default: value });
@@ -56,8 +57,7 @@ export const EnvSchema = Type.Object({
   CORS_ORIGINS: Type.String({ default: '' }),
   UPSTREAM_TIMEOUT_MS: PositiveInt(12_000, 120_000),
   REFERRAL_TIMEOUT_MS: PositiveInt(5000, 60_000),
-  SMS_PROVIDER: Type.Union([Type.Literal('console')], { default: 'console' }),
-  SMS_CONCURRENCY: PositiveInt(10, 1000),
+  ...SMS_ENV,
   // The gateway's public edge: whose X-Forwarded-For it believes, its operations port, and the
   // limits of its listening socket.
   GATEWAY_TRUSTED_PROXIES: Type.String({ default: '' }),
@@ -123,7 +123,7 @@ export interface Config {
   upstreamTimeoutMs: number;
   /** Auth's limit for the referral service's answer to a sign-in. */
   referralTimeoutMs: number;
-  sms: { provider: Env['SMS_PROVIDER']; concurrency: number };
+  sms: SmsConfig;
   gateway: GatewayEdgeConfig;
 }
 
@@ -152,6 +152,8 @@ export interface LoadConfigOptions {
   requiredSecrets?: readonly SecretName[];
   /** This process issues one-time codes: production refuses codes too short to resist guessing. */
   issuesOtps?: boolean;
+  /** This process sends SMS or checks delivery receipts: every routed provider needs its credentials. */
+  smsCredentials?: boolean;
 }
 
 /**
@@ -182,20 +184,23 @@ export function loadConfig(
   const converted = Value.Convert(EnvSchema, Value.Default(EnvSchema, raw));
   // A value is quoted back to help the operator, except secrets, and never a URL's password.
   const got = (name: string): string =>
-    name in raw && !/SECRET|TOKEN|KEY/.test(name) ? ` (got ${JSON.stringify(maskUrlPassword(String(raw[name])))})` : '';
+    name in raw && !/SECRET|TOKEN|KEY|PASSWORD|API_ID/.test(name)
+      ? ` (got ${JSON.stringify(maskUrlPassword(String(raw[name])))})`
+      : '';
   const problems = [...Value.Errors(EnvSchema, converted)].map((error) => {
     const name = error.instancePath.replace(/^\//, '') || '(environment)';
     return `${name}: ${error.message}${got(name)}`;
   });
   if (problems.length > 0) throw new ConfigError(problems);
   const env = converted as Env;
-  for (const name of URL_VARIABLES) {
+  for (const name of [...URL_VARIABLES, ...SMS_URL_VARIABLES]) {
     const value = env[name];
     if (value !== undefined && !URL.canParse(value)) problems.push(`${name}: is not a valid URL${got(name)}`);
   }
   const gateway = gatewayEdge(env, problems);
   const trustedProxies = proxyList('TRUSTED_PROXIES', env.TRUSTED_PROXIES, problems);
   const isProduction = env.NODE_ENV === 'production';
+  const sms = smsConfig(env, problems, options.smsCredentials === true);
 
   const secret = (name: keyof typeof DEV_SECRETS): string => {
     const value = env[name];
@@ -276,7 +281,7 @@ export function loadConfig(
     corsOrigins: list(env.CORS_ORIGINS),
     upstreamTimeoutMs: env.UPSTREAM_TIMEOUT_MS,
     referralTimeoutMs: env.REFERRAL_TIMEOUT_MS,
-    sms: { provider: env.SMS_PROVIDER, concurrency: env.SMS_CONCURRENCY },
+    sms,
     gateway,
   };
 }

@@ -12,6 +12,8 @@ export const ERROR_CATALOG = {
   token_invalid: { status: 401, title: 'Invalid token' },
   token_reused: { status: 401, title: 'Refresh token reused; session revoked' },
   forbidden: { status: 403, title: 'Forbidden' },
+  webhook_signature_invalid: { status: 403, title: 'Delivery receipt not signed by the provider' },
+  webhook_replayed: { status: 403, title: 'Delivery receipt already received' },
   not_found: { status: 404, title: 'Not found' },
   invite_not_found: { status: 404, title: 'Invite code not found' },
   method_not_allowed: { status: 405, title: 'Method not allowed' },

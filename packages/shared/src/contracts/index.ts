@@ -13,4 +13,6 @@ export * from './phone.js';
 export * from './queues.js';
 export * from './processes.js';
 export * from './sms-line.js';
+export * from './sms-config.js';
+export * from './sms-locale.js';
 export * from './store-hints.js';

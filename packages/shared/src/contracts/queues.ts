@@ -1,4 +1,5 @@
 import type { JobsOptions } from 'bullmq';
+import type { SmsLocale } from './sms-locale.js';
 
 /** The one queue the SMS worker consumes; producers in auth and referral put jobs on it. */
 export const SMS_QUEUE = 'sms';
@@ -13,17 +14,50 @@ export function queuePrefix(redisKeyPrefix: string): string {
 
 export type SmsJobKind = 'otp' | 'invite_activated';
 
-export interface SmsJob {
+interface SmsJobBase {
   kind: SmsJobKind;
   /** E.164 recipient. */
   to: string;
-  /** The whole message text as it is sent. */
-  text: string;
   /**
    * Milliseconds since the epoch after which the message is worthless (a login code has expired):
    * retries stop then and a job still waiting is dropped unsent.
    */
   expiresAt: number;
+  /** The language the recipient reads; when missing, the worker picks it from the number's country. */
+  locale?: SmsLocale;
+}
+
+/**
+ * A login code. The worker renders its text from the locale's template (a provider such as Telegram
+ * Gateway takes the code itself, not a text), so the job carries the code, never a rendered text.
+ * The job leaves Redis as soon as it is sent, dropped or refused.
+ */
+export interface OtpSmsJob extends SmsJobBase {
+  kind: 'otp';
+  code: string;
+  /** The code's lifetime, for the text ("expires in 5 minutes"). */
+  ttlSeconds: number;
+}
+
+/** The note to an inviter that someone activated their invite code. */
+export interface InviteNoticeSmsJob extends SmsJobBase {
+  kind: 'invite_activated';
+  inviteCode: string;
+  /** How many people have activated the code so far, this one included. */
+  invitedCount: number;
+}
+
+/** A job queued by an earlier version, whose text was rendered by the producer; it is sent as it is. */
+export interface PreRenderedSmsJob extends SmsJobBase {
+  text: string;
+}
+
+export type SmsJob = OtpSmsJob | InviteNoticeSmsJob;
+/** What the worker may find on the queue: today's jobs and those an earlier version left there. */
+export type QueuedSmsJob = SmsJob | PreRenderedSmsJob;
+
+export function isPreRendered(job: QueuedSmsJob): job is PreRenderedSmsJob {
+  return typeof (job as Partial<PreRenderedSmsJob>).text === 'string';
 }
 
 /** How long an inviter notice is worth sending. */

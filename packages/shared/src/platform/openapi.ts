@@ -3,9 +3,12 @@ import type { FastifyInstance } from 'fastify';
 
 export const OPENAPI_PATH = '/openapi.json';
 
-/** Only these paths are public; health, metrics, internal routes and the spec itself stay out. */
+/**
+ * Only these paths are public (the API, the keys, and the providers' delivery receipts); health,
+ * metrics, internal routes and the spec itself stay out.
+ */
 export function isPublicPath(url: string): boolean {
-  return url.startsWith('/api/') || url.startsWith('/.well-known/');
+  return url.startsWith('/api/') || url.startsWith('/.well-known/') || url.startsWith('/webhooks/');
 }
 
 /**

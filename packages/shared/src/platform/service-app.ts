@@ -61,6 +61,13 @@ export function createServiceApp(options: ServiceAppOptions): FastifyInstance {
   return app;
 }
 
+/** The Prometheus registry of an app made by createServiceApp, for a service's own metrics. */
+export function metricsRegistry(app: FastifyInstance): Registry {
+  const registry = registries.get(app);
+  if (!registry) throw new Error('metricsRegistry needs an app made by createServiceApp');
+  return registry;
+}
+
 /**
  * The internal port of a public app: its `/metrics` and its readiness report in full (which
  * draining follows the public app's). Closed when the public app closes.

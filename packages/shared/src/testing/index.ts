@@ -11,3 +11,4 @@ export * from './test-config.js';
 export * from './test-database.js';
 export * from './test-redis.js';
 export * from './token-issuer.js';
+export * from './fake-sms/index.js';

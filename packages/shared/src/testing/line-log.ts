@@ -84,6 +84,12 @@ export class LineLog {
     return (await this.waitForSms((sms) => sms.to === to && test(sms.text), timeoutMs, since)).text;
   }
 
+  /** The code of the next login SMS to `to`, in any language. */
+  async nextLoginCode(to: string, since = this.sms.length, timeoutMs = 10_000): Promise<string> {
+    const sms = await this.waitForSms((s) => s.to === to && loginCodeIn(s.text) !== undefined, timeoutMs, since);
+    return loginCodeIn(sms.text) as string;
+  }
+
   /** The code of the latest login SMS to `phone`, or undefined when none was printed yet. */
   smsCode(phone: string): string | undefined {
     for (let i = this.sms.length - 1; i >= 0; i--) {

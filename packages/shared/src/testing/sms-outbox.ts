@@ -15,8 +15,8 @@ export class SmsOutbox implements SmsQueue {
   async close(): Promise<void> {}
 
   lastCodeFor(phone: string): string {
-    const job = this.jobs.filter((j) => j.to === phone).at(-1);
-    const code = job?.text.match(/code is (\d+)/)?.[1];
+    const job = this.jobs.filter((j) => j.to === phone && j.kind === 'otp').at(-1);
+    const code = job?.kind === 'otp' ? job.code : undefined;
     if (!code) throw new Error(`no code was sent to ${phone}`);
     return code;
   }

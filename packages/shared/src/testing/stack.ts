@@ -2,7 +2,6 @@ import type { ChildProcess } from 'node:child_process';
 import type { Static } from 'typebox';
 import type { Profile, ProblemSchema, Tokens } from '../contracts/api-schemas.js';
 import { PROCESSES, type ProcessName, type ProcessSpec } from '../contracts/processes.js';
-import { loginCodeIn } from '../contracts/sms-line.js';
 import { eventually } from './eventually.js';
 import { freePort } from './free-port.js';
 import { LineLog, type LineMatch, type Sms } from './line-log.js';
@@ -18,11 +17,12 @@ import {
 import { createTestDatabase, type Teardownable } from './test-database.js';
 import { createTestRedisPrefix } from './test-redis.js';
 
-/** Every port variable the system listens on: each process's own, and the gateway's internal one. */
-export type PortVar = NonNullable<ProcessSpec['portVar']> | 'GATEWAY_METRICS_PORT';
+/** Every port variable the system listens on: each process's own, and the gateway's and worker's internal ones. */
+export type PortVar = NonNullable<ProcessSpec['portVar']> | 'GATEWAY_METRICS_PORT' | 'SMS_WORKER_METRICS_PORT';
 export const PORT_VARS: readonly PortVar[] = [
   ...PROCESSES.flatMap((spec) => (spec.portVar ? [spec.portVar] : [])),
   'GATEWAY_METRICS_PORT',
+  'SMS_WORKER_METRICS_PORT',
 ];
 
 export type JsonObject = Record<string, unknown>;
@@ -238,6 +238,11 @@ export class TestStack {
     return this.log.nextSms(to, pattern, since, timeoutMs);
   }
 
+  /** The code of the next login SMS to `to`, whatever its language. */
+  nextLoginCode(to: string, since?: number, timeoutMs = 10_000): Promise<string> {
+    return this.log.nextLoginCode(to, since, timeoutMs);
+  }
+
   /** The code of the latest login SMS to `phone`, if one was printed. */
   smsCode(phone: string): string | undefined {
     return this.log.smsCode(phone);
@@ -267,7 +272,7 @@ export class TestStack {
     const since = this.log.sms.length;
     const sent = await this.post<{ phone?: string }>('/api/v1/auth/send-code', { phone });
     if (sent.status !== 200 || sent.json.phone === undefined) throw new Error(`send-code: ${sent.status} ${sent.text}`);
-    const code = loginCodeIn(await this.nextSms(sent.json.phone, /login code/, since));
+    const code = await this.nextLoginCode(sent.json.phone, since);
     const res = await this.post<SignInBody>('/api/v1/auth/verify', { phone, code, ...extra });
     return { ...res, code };
   }

@@ -240,3 +240,96 @@ t.test('in production the gateway waits longer than a verify can take in auth', 
   t.match(loadConfig(production), { upstreamTimeoutMs: 12_000, referralTimeoutMs: 5000 }, 'the defaults agree');
   t.equal(loadConfig({ UPSTREAM_TIMEOUT_MS: '300' }).upstreamTimeoutMs, 300, 'a test may shorten it to see it fire');
 });
+
+t.test('SMS routes: SMS_PROVIDERS for every country, SMS_ROUTES per country, the older SMS_PROVIDER', async (t) => {
+  t.same(loadConfig({}).sms.routes, { byCountry: {}, fallback: ['console'] });
+  t.same(loadConfig({ SMS_PROVIDER: 'console' }).sms.providers, ['console']);
+  t.same(loadConfig({ SMS_PROVIDERS: 'smsru, smsc' as string }).sms.routes.fallback, ['smsru', 'smsc']);
+  const routed = loadConfig({ SMS_ROUTES: 'RU:telegram,smsru,smsc; KZ:smsc ;*:twilio', SMS_PROVIDERS: 'console' }).sms;
+  t.same(routed.routes, { byCountry: { RU: ['telegram', 'smsru', 'smsc'], KZ: ['smsc'] }, fallback: ['twilio'] });
+  t.same([...routed.providers].sort(), ['smsc', 'smsru', 'telegram', 'twilio']);
+  t.same(loadConfig({ SMS_ROUTES: 'RU:smsru', SMS_PROVIDERS: 'twilio' }).sms.routes.fallback, ['twilio']);
+  for (const [routes, problem] of [
+    ['RU:smsru;RU:smsc', /SMS_ROUTES: RU is routed twice/],
+    ['RU smsru', /SMS_ROUTES: "RU smsru" is not COUNTRY:provider/],
+    ['RU:smsru,beeline', /unknown provider beeline/],
+    ['RU:smsru,smsru', /names a provider twice/],
+    ['ru:smsru', /is not COUNTRY:provider/],
+  ] as const) {
+    t.throws(() => loadConfig({ SMS_ROUTES: routes }), { message: problem }, routes);
+  }
+  t.throws(() => loadConfig({ SMS_PROVIDERS: 'smsru,sms' }), { message: /SMS_PROVIDERS/ });
+});
+
+t.test(
+  'a routed provider without its credentials is refused where SMS is sent or received, never quoting them',
+  async (t) => {
+    const options = { smsCredentials: true };
+    t.doesNotThrow(() => loadConfig({ SMS_PROVIDERS: 'smsru' }), 'the gateway and referral do not need them');
+    const missing = (env: Record<string, string>) => {
+      try {
+        loadConfig(env, options);
+      } catch (error) {
+        return (error as ConfigError).problems;
+      }
+      return [];
+    };
+    t.same(missing({ SMS_ROUTES: 'RU:telegram,smsru,smsc;*:twilio' }), [
+      'SMS provider telegram is routed to but TELEGRAM_GATEWAY_TOKEN not set',
+      'SMS provider smsru is routed to but SMSRU_API_ID not set',
+      'SMS provider smsc is routed to but SMSC_LOGIN, SMSC_PASSWORD not set',
+      'SMS provider twilio is routed to but TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN, ' +
+        'TWILIO_FROM or TWILIO_MESSAGING_SERVICE_SID not set',
+    ]);
+    t.same(
+      missing({ NODE_ENV: 'production', SMS_PROVIDERS: 'smsc', SMSC_LOGIN: 'me' }),
+      ['SMS provider smsc is routed to but SMSC_PASSWORD not set'].concat(missing({ NODE_ENV: 'production' })),
+    );
+    const full = loadConfig(
+      {
+        SMS_PROVIDERS: 'smsru,twilio',
+        SMSRU_API_ID: 'api-id-secret-value',
+        TWILIO_ACCOUNT_SID: `AC${'a'.repeat(32)}`,
+        TWILIO_AUTH_TOKEN: 'twilio-token-secret-value',
+        TWILIO_MESSAGING_SERVICE_SID: `MG${'b'.repeat(32)}`,
+        TWILIO_BASE_URL: 'http://127.0.0.1:9999/',
+        PUBLIC_BASE_URL: 'https://api.example.com/',
+      },
+      options,
+    ).sms;
+    t.match(full, {
+      smsru: { apiId: 'api-id-secret-value', baseUrl: 'https://sms.ru' },
+      twilio: { baseUrl: 'http://127.0.0.1:9999', messagingServiceSid: `MG${'b'.repeat(32)}` },
+      publicBaseUrl: 'https://api.example.com',
+    });
+    for (const name of ['SMSRU_API_ID', 'SMSC_PASSWORD', 'TWILIO_AUTH_TOKEN', 'TELEGRAM_GATEWAY_TOKEN']) {
+      const secret = `${'x'.repeat(5000)}-${name}`;
+      const error = t.throws(() => loadConfig({ [name]: secret })) as Error;
+      t.notMatch(error.message, 'xxxxx', `${name}'s value is not quoted`);
+    }
+  },
+);
+
+t.test('SMS texts: locale, autofill settings and the worker metrics port are checked', async (t) => {
+  t.match(loadConfig({}).sms, {
+    defaultLocale: 'en',
+    androidAppHash: undefined,
+    webOtpDomain: undefined,
+    metricsPort: 9092,
+  });
+  t.match(loadConfig({ SMS_ANDROID_APP_HASH: 'FA+9qCX9VSu', SMS_WEBOTP_DOMAIN: 'app.example.com' }).sms, {
+    androidAppHash: 'FA+9qCX9VSu',
+    webOtpDomain: 'app.example.com',
+  });
+  for (const [name, value] of [
+    ['SMS_DEFAULT_LOCALE', 'de'],
+    ['SMS_ANDROID_APP_HASH', 'short'],
+    ['SMS_WEBOTP_DOMAIN', 'https://app.example.com'],
+    ['SMS_WEBOTP_DOMAIN', 'app.example.com:443'],
+    ['PUBLIC_BASE_URL', 'api.example.com'],
+    ['TWILIO_ACCOUNT_SID', 'SK123'],
+    ['SMS_WORKER_METRICS_PORT', '70000'],
+  ] as const) {
+    t.throws(() => loadConfig({ [name]: value }), { message: new RegExp(name) }, `${name}=${value}`);
+  }
+});

@@ -4,7 +4,13 @@ import { smsJobOptions, smsRetryDelay, type SmsJob } from '../../src/contracts/q
 t.test("retries of a send span the message's lifetime, not seconds", async (t) => {
   for (const lifetimeMs of [300_000, 900_000, 86_400_000]) {
     const now = 1_000_000;
-    const job: SmsJob = { kind: 'otp', to: '+79123456789', text: 'x', expiresAt: now + lifetimeMs };
+    const job: SmsJob = {
+      kind: 'otp',
+      to: '+79123456789',
+      code: '123456',
+      ttlSeconds: 300,
+      expiresAt: now + lifetimeMs,
+    };
     const options = smsJobOptions(job, now);
     // Even when every jittered delay comes out at its shortest, the retries reach the expiry.
     let waited = 0;

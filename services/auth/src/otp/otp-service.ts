@@ -1,5 +1,13 @@
 import { randomBytes } from 'node:crypto';
-import { AppError, AUTH_VERIFY_OVERHEAD_MS, clientBucket, requirePhone, type Config } from '@refstack/shared/contracts';
+import {
+  AppError,
+  AUTH_VERIFY_OVERHEAD_MS,
+  clientBucket,
+  requirePhone,
+  smsLocaleFor,
+  type Config,
+  type SmsLocale,
+} from '@refstack/shared/contracts';
 import { type SmsQueue } from '@refstack/shared/platform';
 import { canonicalOtp, generateOtp, hashOtp } from './otp-code.js';
 import type { OtpLimits, OtpStore } from './otp-store.js';
@@ -7,8 +15,10 @@ import type { OtpLimits, OtpStore } from './otp-store.js';
 export interface OtpServiceDeps {
   store: OtpStore;
   sms: SmsQueue;
-  config: Pick<Config, 'otp' | 'phone' | 'sendCodeIpPerHour' | 'verifyIpFailedPerHour' | 'referralTimeoutMs'>;
+  config: Pick<Config, 'otp' | 'phone' | 'sendCodeIpPerHour' | 'verifyIpFailedPerHour' | 'referralTimeoutMs' | 'sms'>;
   now: () => number;
+  /** Told of each code that signed someone in (for the SMS funnel); never delays or fails the sign-in. */
+  onVerified?: (phone: string) => void;
 }
 
 export interface SendCodeResult {
@@ -26,13 +36,7 @@ export interface OtpClaim {
 
 const seconds = (ms: number) => Math.max(1, Math.ceil(ms / 1000));
 
-function lifetimeText(ttlSeconds: number): string {
-  if (ttlSeconds % 60 !== 0) return `${ttlSeconds} seconds`;
-  const minutes = ttlSeconds / 60;
-  return minutes === 1 ? '1 minute' : `${minutes} minutes`;
-}
-
-export function otpServiceFactory({ store, sms, config, now }: OtpServiceDeps) {
+export function otpServiceFactory({ store, sms, config, now, onVerified }: OtpServiceDeps) {
   const { otp } = config;
   const limits: OtpLimits = {
     ttlMs: otp.ttlSeconds * 1000,
@@ -49,8 +53,9 @@ export function otpServiceFactory({ store, sms, config, now }: OtpServiceDeps) {
     /**
      * Limits are checked in the contract's order: the caller's address, then the phone's limits for
      * this caller and the phone's resend gap. The answer never depends on whether the phone has an account.
+     * `locale` is the language the client asked for; otherwise the number's country decides.
      */
-    async sendCode(phoneInput: string, ip: string): Promise<SendCodeResult> {
+    async sendCode(phoneInput: string, ip: string, locale?: SmsLocale): Promise<SendCodeResult> {
       const phone = requirePhone(phoneInput, config.phone);
       const bucket = clientBucket(ip);
       const at = now();
@@ -75,7 +80,9 @@ export function otpServiceFactory({ store, sms, config, now }: OtpServiceDeps) {
       await sms.send({
         kind: 'otp',
         to: phone,
-        text: `Your login code is ${code}. It expires in ${lifetimeText(otp.ttlSeconds)}.`,
+        code,
+        ttlSeconds: otp.ttlSeconds,
+        locale: smsLocaleFor(phone, locale, config.sms.defaultLocale),
         expiresAt: at + limits.ttlMs,
       });
       return { message: 'Code sent', phone, expires_in: otp.ttlSeconds, resend_in: otp.resendSeconds };
@@ -132,8 +139,10 @@ export function otpServiceFactory({ store, sms, config, now }: OtpServiceDeps) {
     },
 
     /** Spends a claimed code; false when the claim was lost (it outlived its lease). */
-    consume(claim: OtpClaim): Promise<boolean> {
-      return store.consume(claim.phone, claim.claimId);
+    async consume(claim: OtpClaim): Promise<boolean> {
+      const spent = await store.consume(claim.phone, claim.claimId);
+      if (spent) onVerified?.(claim.phone);
+      return spent;
     },
 
     /** Gives a claimed code back for a retry. */

@@ -5,6 +5,7 @@ import type { LoginService } from '../login-service.js';
 import type { OtpService } from '../otp/otp-service.js';
 import type { Keyring } from '../tokens/keyring.js';
 import type { TokenService } from '../tokens/token-service.js';
+import { requestedSmsLocale } from './sms-locale.js';
 import {
   JwksReply,
   RefreshBody,
@@ -41,7 +42,10 @@ export const authRoutes: FastifyPluginAsyncTypebox<AuthRoutesOptions> = async (
         tags,
         security,
         summary: 'Send a one-time login code by SMS',
-        description: 'Answers the same whether or not the phone has an account. The code arrives only by SMS.',
+        description:
+          'Answers the same whether or not the phone has an account. The code arrives only by SMS, in the ' +
+          'language of `Accept-Language` when it is one the system writes (en, ru), else Russian for Russian ' +
+          'numbers and SMS_DEFAULT_LOCALE for others.',
         body: SendCodeBody,
         response: {
           200: SendCodeReply,
@@ -49,7 +53,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<AuthRoutesOptions> = async (
         },
       },
     },
-    async (request) => otp.sendCode(request.body.phone, request.ip),
+    async (request) => otp.sendCode(request.body.phone, request.ip, requestedSmsLocale(request.headers)),
   );
 
   app.post(

@@ -1,7 +1,22 @@
 import { UnrecoverableError, Worker, type Job, type WorkerOptions } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { SMS_BACKOFF, SMS_QUEUE, smsRetryDelay, type SmsJob } from '@refstack/shared/contracts';
-import { SmsPermanentError, type SmsProvider } from './sms-provider.js';
+import {
+  isPreRendered,
+  phoneCountry,
+  SMS_BACKOFF,
+  SMS_QUEUE,
+  smsLocaleFor,
+  smsRetryDelay,
+  type QueuedSmsJob,
+  type SmsConfig,
+  type SmsProviderName,
+} from '@refstack/shared/contracts';
+import type { OutgoingSms } from './message.js';
+import type { MessageLog, MessageRef } from './message-log.js';
+import { renderSms } from './render.js';
+import type { SmsRouter } from './router.js';
+import type { SmsFunnelMetrics } from './sms-metrics.js';
+import { LOCALE_TEXTS } from './templates/index.js';
 
 export interface SmsWorkerLogger {
   info(obj: object, msg: string): void;
@@ -12,65 +27,111 @@ export interface SmsWorkerLogger {
 export interface SmsWorkerOptions {
   connection: Redis;
   prefix: string;
-  provider: SmsProvider;
-  concurrency: number;
+  router: SmsRouter;
+  messages: MessageLog;
+  funnel: SmsFunnelMetrics;
+  sms: Pick<SmsConfig, 'defaultLocale' | 'androidAppHash' | 'webOtpDomain' | 'concurrency'>;
   log: SmsWorkerLogger;
   workerOptions?: Partial<WorkerOptions>;
   /** Milliseconds since the epoch; tests move it to expire messages. */
   now?: () => number;
 }
 
+export type SmsJobResult = 'sent' | 'expired' | 'already_sent';
+
+/** The message a job describes, rendered in its recipient's language with the autofill lines. */
+export function outgoingSms(id: string, job: QueuedSmsJob, sms: SmsWorkerOptions['sms']): OutgoingSms {
+  const locale = job.locale ?? smsLocaleFor(job.to, undefined, sms.defaultLocale);
+  const base = { id, kind: job.kind, to: job.to, country: phoneCountry(job.to), locale, expiresAt: job.expiresAt };
+  // Queued by an earlier version with its text already written.
+  if (isPreRendered(job)) return { ...base, text: job.text };
+  const text = renderSms(job, LOCALE_TEXTS[locale], sms);
+  return job.kind === 'otp' ? { ...base, text, code: job.code } : { ...base, text };
+}
+
 /**
- * Consumes the SMS queue. Delivery is at-least-once: a job whose worker dies mid-send is picked up
- * again after its lock expires. A message past its expiry (a login code no one can use any more)
- * is dropped unsent, and a send that keeps failing is retried until then, never after. Log lines
- * carry the job id and kind, never the text (it may hold a code).
+ * Consumes the SMS queue. Each message goes through its route's providers (SmsRouter) and its
+ * status is kept in the MessageLog under the job's id. Delivery is at least once: a provider may
+ * have taken a message whose acceptance was never recorded (the worker died, or the provider's
+ * answer was lost and the next provider was asked). A message past its expiry (a login code no one
+ * can use any more) is dropped unsent, and one that no provider takes is retried until then, never
+ * after. A message a provider already took is not sent again when its job runs a second time. Log
+ * lines carry the message id and kind, never the text (it may hold a code).
  */
-export function createSmsWorker(options: SmsWorkerOptions): Worker<SmsJob> {
-  const { provider, log } = options;
+export function createSmsWorker(options: SmsWorkerOptions): Worker<QueuedSmsJob, SmsJobResult> {
+  const { router, messages, funnel, log } = options;
   const now = options.now ?? Date.now;
-  const worker = new Worker<SmsJob>(
-    SMS_QUEUE,
-    async (job: Job<SmsJob>) => {
-      // Jobs queued by an earlier version carry no expiry; they are sent as before.
-      if (typeof job.data.expiresAt === 'number' && now() >= job.data.expiresAt) {
-        log.info(
-          { job_id: job.id, kind: job.data.kind, attempt: job.attemptsMade },
-          'sms dropped: expired before it could be sent',
-        );
-        return 'expired';
-      }
-      try {
-        await provider.send(job.data.to, job.data.text);
-      } catch (error) {
-        // A provider that refuses the message for good is not asked again.
-        if (error instanceof SmsPermanentError) throw new UnrecoverableError(error.message);
-        throw error;
-      }
-      return 'sent';
-    },
-    {
-      connection: options.connection,
-      prefix: options.prefix,
-      concurrency: options.concurrency,
-      autorun: true,
-      // A send takes milliseconds; a worker that died mid-send is noticed within seconds (not
-      // BullMQ's default half minute) and its job handed to another worker, well inside a code's life.
-      lockDuration: 10_000,
-      stalledInterval: 5_000,
-      settings: {
-        backoffStrategy: (attemptsMade: number, type?: string) =>
-          type === SMS_BACKOFF ? smsRetryDelay(attemptsMade) : 1000,
+
+  async function expire(ref: MessageRef, attempt: number): Promise<'expired'> {
+    await messages.failed(ref, undefined, 'expired before a provider took it', now());
+    funnel.failed.inc({ provider: 'none', country: ref.country, kind: ref.kind });
+    log.info({ sms_id: ref.id, kind: ref.kind, attempt }, 'sms dropped: expired before it could be sent');
+    return 'expired';
+  }
+
+  async function handle(job: Job<QueuedSmsJob, SmsJobResult>): Promise<SmsJobResult> {
+    const id = String(job.id);
+    const ref: MessageRef = { id, kind: job.data.kind, to: job.data.to, country: phoneCountry(job.data.to) };
+    if (now() >= job.data.expiresAt) return expire(ref, job.attemptsMade);
+    const record = await messages.open(ref, now());
+    if (record.status !== 'queued') return 'already_sent';
+    const message = outgoingSms(id, job.data, options.sms);
+    const startAfter = await lastCarrier(job.data, id);
+    const outcome = await router.send(message, {
+      ...(startAfter ? { startAfter } : {}),
+      onAttemptFailed: async (provider, reason) => {
+        await messages.attemptFailed(ref, provider, reason, now()).catch(() => undefined);
       },
-      ...options.workerOptions,
+    });
+    const labels = { country: ref.country, kind: ref.kind };
+    switch (outcome.result) {
+      case 'sent':
+        funnel.sent.inc({ provider: outcome.provider, ...labels });
+        log.info({ sms_id: id, kind: ref.kind, provider: outcome.provider, attempt: job.attemptsMade }, 'sms sent');
+        // The provider has it: failing the job now would send it twice, so a lost record is only logged.
+        await messages.sent(ref, outcome.provider, outcome.providerMessageId, now()).catch((error: unknown) => {
+          log.error({ sms_id: id, reason: (error as Error).message }, 'sms status not recorded');
+        });
+        return 'sent';
+      case 'refused':
+        funnel.failed.inc({ provider: outcome.provider, ...labels });
+        await messages.failed(ref, outcome.provider, outcome.reason, now());
+        throw new UnrecoverableError(outcome.reason);
+      case 'expired':
+        return expire(ref, job.attemptsMade);
+      case 'unavailable':
+        throw new Error(`no provider took the message (${outcome.reasons.join('; ') || 'none carries it'})`);
+    }
+  }
+
+  /**
+   * The provider that carried the phone's previous code, if that code may still be live: a resend
+   * within a code's lifetime suggests the first did not arrive, so this one starts with the next.
+   */
+  async function lastCarrier(job: QueuedSmsJob, id: string): Promise<SmsProviderName | undefined> {
+    if (job.kind !== 'otp' || isPreRendered(job)) return undefined;
+    const previous = await messages.lastCodeMessage(job.to, now() - job.ttlSeconds * 1000, id);
+    return previous?.provider ?? undefined;
+  }
+
+  const worker = new Worker<QueuedSmsJob, SmsJobResult>(SMS_QUEUE, handle, {
+    connection: options.connection,
+    prefix: options.prefix,
+    concurrency: options.sms.concurrency,
+    autorun: true,
+    // The lock is renewed while a job runs, however many providers it tries; a worker that died
+    // mid-send is noticed within seconds (not BullMQ's default half minute) and its job handed on.
+    lockDuration: 10_000,
+    stalledInterval: 5_000,
+    settings: {
+      backoffStrategy: (attemptsMade: number, type?: string) =>
+        type === SMS_BACKOFF ? smsRetryDelay(attemptsMade) : 1000,
     },
-  );
-  worker.on('completed', (job, result) => {
-    if (result === 'sent') log.info({ job_id: job.id, kind: job.data.kind, attempt: job.attemptsMade }, 'sms sent');
+    ...options.workerOptions,
   });
   worker.on('failed', (job, error) =>
     log.warn(
-      { job_id: job?.id, kind: job?.data.kind, attempt: job?.attemptsMade, reason: error.message },
+      { sms_id: job?.id, kind: job?.data.kind, attempt: job?.attemptsMade, reason: error.message },
       'sms send failed',
     ),
   );

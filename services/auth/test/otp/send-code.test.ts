@@ -9,10 +9,37 @@ t.test('normalises any notation and answers with E.164, never the code', async (
   t.same(res.json(), { message: 'Code sent', phone: PHONE, expires_in: 300, resend_in: 60 });
   t.equal(outbox.jobs.length, 1, 'one SMS job');
   const job = outbox.jobs[0];
-  t.equal(job?.to, PHONE);
-  t.match(job?.text, /^Your login code is \d{6}\. It expires in 5 minutes\.$/);
+  t.match(job, { kind: 'otp', to: PHONE, code: /^\d{6}$/, ttlSeconds: 300, locale: 'ru' });
+  t.notOk('text' in (job ?? {}), 'the worker writes the text');
   const code = outbox.lastCodeFor(PHONE);
   t.notMatch(res.body, code);
+});
+
+t.test('the message language: Accept-Language, else the number country, else SMS_DEFAULT_LOCALE', async (t) => {
+  const { app, outbox } = await buildAuthTestApp(t, { ALLOWED_COUNTRIES: 'RU,GB', SMS_DEFAULT_LOCALE: 'en' });
+  await sendCode(app, PHONE);
+  await sendCode(app, '+447400123456');
+  await sendCode(app, '+79001112233', { 'accept-language': 'en-US,en;q=0.9,ru;q=0.5' });
+  await sendCode(app, '+447400123457', { 'accept-language': 'ru' });
+  await sendCode(app, '+447400123458', { 'accept-language': 'de-DE, fr;q=0.8' });
+  t.same(
+    outbox.jobs.map((j) => [j.to, j.locale]),
+    [
+      [PHONE, 'ru'],
+      ['+447400123456', 'en'],
+      ['+79001112233', 'en'],
+      ['+447400123457', 'ru'],
+      ['+447400123458', 'en'],
+    ],
+  );
+  const seed = await app.inject({
+    method: 'POST',
+    url: '/api/v1/auth/send_code/',
+    payload: { phone: '+447400123459' },
+    headers: { 'accept-language': 'ru-RU' },
+  });
+  t.equal(seed.statusCode, 200);
+  t.equal(outbox.jobs.at(-1)?.locale, 'ru', "the seeds' paths honour it too");
 });
 
 t.test('refuses bad phones with invalid_phone, and bad bodies with validation_failed', async (t) => {

@@ -1,200 +1,309 @@
 import t, { type Test } from 'tap';
+import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
-import { queuePrefix, type SmsJob } from '@refstack/shared/contracts';
+import {
+  parseSmsLine,
+  queuePrefix,
+  SMS_QUEUE,
+  smsJobOptions,
+  type SmsJob,
+  type SmsProviderName,
+} from '@refstack/shared/contracts';
 import { createSmsQueue, redisOptions } from '@refstack/shared/platform';
-import { createTestRedisPrefix, redisContents, TEST_REDIS_URL } from '@refstack/shared/testing';
-import { consoleSmsProvider, SmsPermanentError, type SmsProvider } from '../../src/sms/sms-provider.js';
-import { createSmsWorker } from '../../src/sms/sms-consumer.js';
+import { createTestRedisPrefix, eventually, redisContents, TEST_REDIS_URL } from '@refstack/shared/testing';
+import type { OutgoingSms } from '../../src/sms/message.js';
+import { SmsPermanentError, SmsTransientError, type SmsProvider } from '../../src/sms/providers/provider.js';
+import { metricValue, startTestSmsWorker } from './sms-test-worker.js';
 
-const quietLog = { info: () => undefined, warn: () => undefined, error: () => undefined };
+const RU_PHONE = '+79123456789';
+const UK_PHONE = '+447400123456';
 
 const inFiveMinutes = () => Date.now() + 300_000;
-const otp = (code: string, expiresAt = inFiveMinutes()): SmsJob => ({
+const otp = (code: string, expiresAt = inFiveMinutes(), to = RU_PHONE): SmsJob => ({
   kind: 'otp',
-  to: '+79123456789',
-  text: `Your login code is ${code}. It expires in 5 minutes.`,
+  to,
+  code,
+  ttlSeconds: 300,
   expiresAt,
 });
 
-async function setup(t: Test, provider: SmsProvider, clock: () => number = Date.now) {
-  const prefix = createTestRedisPrefix(t);
-  const producer = new Redis(TEST_REDIS_URL, redisOptions('api'));
-  await producer.connect();
-  const consumer = new Redis(TEST_REDIS_URL, redisOptions('worker'));
-  await consumer.connect();
-  const queue = createSmsQueue(producer, prefix);
-  const worker = createSmsWorker({
-    connection: consumer,
-    prefix: queuePrefix(prefix),
-    provider,
-    concurrency: 4,
-    log: quietLog,
-    now: clock,
-  });
+async function producer(t: Test, prefix: string) {
+  const redis = new Redis(TEST_REDIS_URL, redisOptions('api'));
+  await redis.connect();
+  const queue = createSmsQueue(redis, prefix);
   t.teardown(async () => {
-    await worker.close();
     await queue.close();
-    producer.disconnect();
-    consumer.disconnect();
+    redis.disconnect();
   });
-  return { queue, worker, producer, prefix };
+  return { redis, queue };
 }
 
-function waitFor(predicate: () => boolean, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  return new Promise((resolve, reject) => {
-    const tick = () => {
-      if (predicate()) return resolve();
-      if (Date.now() > deadline) return reject(new Error('timed out waiting'));
-      setTimeout(tick, 20);
-    };
-    tick();
-  });
-}
-
-t.test('prints exactly one contract line per job, and the job leaves Redis', async (t) => {
-  const lines: string[] = [];
-  const { queue, worker, producer, prefix } = await setup(
-    t,
-    consoleSmsProvider((line) => lines.push(line)),
-  );
-  const done: string[] = [];
-  worker.on('completed', (job) => done.push(String(job.id)));
-  await queue.send(otp('1234'));
-  await queue.send({
-    kind: 'invite_activated',
-    to: '+79001234567',
-    text: 'Someone activated your invite code.\nThanks!',
-    expiresAt: inFiveMinutes(),
-  });
-  await waitFor(() => done.length === 2, 5000);
-  t.same(lines.sort(), [
-    'SMS to +79001234567: Someone activated your invite code. Thanks!\n',
-    'SMS to +79123456789: Your login code is 1234. It expires in 5 minutes.\n',
-  ]);
-  const left = await producer.keys(`${queuePrefix(prefix)}:sms:[0-9]*`);
-  t.same(left, [], 'no job data remains');
-});
-
-t.test('a failing provider is retried with backoff until it succeeds, printing once', async (t) => {
-  const lines: string[] = [];
+/** A provider stand-in under a real provider's name, answering as `answer` says. */
+function standIn(
+  name: SmsProviderName,
+  answer: (message: OutgoingSms, call: number) => Promise<void> | void = () => undefined,
+  carries: (message: OutgoingSms) => boolean = () => true,
+) {
+  const sent: OutgoingSms[] = [];
   let calls = 0;
-  const flaky: SmsProvider = {
-    name: 'flaky',
-    async send(to, text) {
+  const provider: SmsProvider = {
+    name,
+    carries,
+    async send(message) {
       calls += 1;
-      if (calls < 3) throw new Error('provider timeout');
-      lines.push(`SMS to ${to}: ${text}\n`);
+      await answer(message, calls);
+      sent.push(message);
+      return { providerMessageId: `${name}-${calls}` };
     },
   };
-  const { queue, worker } = await setup(t, flaky);
-  const attempts: number[] = [];
-  worker.on('failed', (job) => attempts.push(job?.attemptsMade ?? -1));
-  const started = Date.now();
-  await queue.send(otp('0042'));
-  await waitFor(() => lines.length === 1, 10_000);
-  t.equal(calls, 3, 'two failures, then success');
-  t.same(attempts, [1, 2]);
-  t.ok(Date.now() - started >= 250 + 500, 'the retries waited (exponential backoff with jitter)');
-  t.same(lines, ['SMS to +79123456789: Your login code is 0042. It expires in 5 minutes.\n']);
-});
-
-t.test('closing finishes the job in hand before it resolves', async (t) => {
-  const lines: string[] = [];
-  let started = false;
-  const slow: SmsProvider = {
-    name: 'slow',
-    async send(to, text) {
-      started = true;
-      await new Promise((resolve) => setTimeout(resolve, 400));
-      lines.push(`SMS to ${to}: ${text}\n`);
+  return {
+    provider,
+    sent,
+    get calls() {
+      return calls;
     },
   };
-  const { queue, worker } = await setup(t, slow);
-  await queue.send(otp('7777'));
-  await waitFor(() => started, 5000);
-  await worker.close();
-  t.same(
-    lines,
-    ['SMS to +79123456789: Your login code is 7777. It expires in 5 minutes.\n'],
-    'the message went out before close resolved',
-  );
-});
+}
 
-/** The code is nowhere in Redis: not in a job, not in an event, not in any other key. */
-async function noTraceOf(t: Test, producer: Redis, prefix: string, code: string) {
-  const contents = await redisContents(producer, prefix);
+/** The code is nowhere in Redis: not in a job, not in an event, not in a status, not in any other key. */
+async function noTraceOf(t: Test, redis: Redis, prefix: string, code: string) {
+  const contents = await redisContents(redis, prefix);
   const holding = [...contents].filter(([, value]) => value.includes(code)).map(([key]) => key);
   t.same(holding, [], `no key holds ${code} (${contents.size} keys searched)`);
 }
 
-t.test('a sent message leaves no trace of its text in Redis', async (t) => {
-  const sent: string[] = [];
-  const { queue, worker, producer, prefix } = await setup(
-    t,
-    consoleSmsProvider((line) => sent.push(line)),
+t.test('prints one contract line per message, in the language of the number, and the job leaves Redis', async (t) => {
+  const prefix = createTestRedisPrefix(t);
+  const { redis, queue } = await producer(t, prefix);
+  const worker = await startTestSmsWorker(t, { prefix, env: { SMS_WEBOTP_DOMAIN: 'app.example.com' } });
+  await queue.send(otp('582046'));
+  await queue.send(otp('654321', inFiveMinutes(), UK_PHONE));
+  await queue.send({
+    kind: 'otp',
+    to: UK_PHONE,
+    code: '111222',
+    ttlSeconds: 300,
+    locale: 'ru',
+    expiresAt: inFiveMinutes(),
+  });
+  await queue.send({
+    kind: 'invite_activated',
+    to: '+79001234567',
+    inviteCode: 'AB12CD',
+    invitedCount: 2,
+    expiresAt: inFiveMinutes(),
+  });
+  await eventually('the expected state', () => worker.printed.length === 4, 10_000);
+  t.same(worker.printed.sort(), [
+    'SMS to +447400123456: Your login code is 654321. It expires in 5 minutes.\\n@app.example.com #654321\n',
+    'SMS to +447400123456: Код: 111222. Действует 5 мин\\n@app.example.com #111222\n',
+    'SMS to +79001234567: Ваш код приглашения AB12CD активировали. Всего: 2 чел.\n',
+    'SMS to +79123456789: Код: 582046. Действует 5 мин\\n@app.example.com #582046\n',
+  ]);
+  t.same(parseSmsLine(worker.printed.find((l) => l.includes('654321'))!.trim())?.text.split('\n'), [
+    'Your login code is 654321. It expires in 5 minutes.',
+    '@app.example.com #654321',
+  ]);
+  await eventually(
+    'the expected state',
+    async () => (await redis.keys(`${queuePrefix(prefix)}:sms:[0-9]*`)).length === 0,
+    5000,
   );
-  const done: string[] = [];
-  worker.on('completed', (job) => done.push(String(job.id)));
-  await queue.send(otp('739105'));
-  await waitFor(() => done.length === 1, 5000);
-  t.equal(sent.length, 1);
-  await noTraceOf(t, producer, prefix, '739105');
+  const [record] = await worker.messages.list(RU_PHONE);
+  t.match(record, { kind: 'otp', status: 'sent', provider: 'console', country: 'RU' });
+  t.equal(await metricValue(worker.registry, 'sms_sent_total', { provider: 'console', kind: 'otp' }), 3);
+  await noTraceOf(t, redis, prefix, '582046');
+  await noTraceOf(t, redis, prefix, '654321');
 });
 
-t.test('a message the provider refuses for good is not retried and leaves no trace', async (t) => {
-  let calls = 0;
-  const refusing: SmsProvider = {
-    name: 'refusing',
-    async send() {
-      calls += 1;
-      throw new SmsPermanentError('the number is blocked');
-    },
-  };
-  const { queue, worker, producer, prefix } = await setup(t, refusing);
+t.test('a message no provider takes is retried with backoff until one does, and sent once', async (t) => {
+  const prefix = createTestRedisPrefix(t);
+  const { queue } = await producer(t, prefix);
+  const flaky = standIn('smsru', (_m, call) => {
+    if (call < 3) throw new SmsTransientError('smsru: HTTP 500', 'HTTP 500');
+  });
+  const worker = await startTestSmsWorker(t, { prefix, providers: [flaky.provider] });
+  const attempts: number[] = [];
+  worker.worker.on('failed', (job) => attempts.push(job?.attemptsMade ?? -1));
+  const started = Date.now();
+  await queue.send(otp('004200'));
+  await eventually('the expected state', () => flaky.sent.length === 1, 10_000);
+  t.equal(flaky.calls, 3, 'two failures, then success');
+  t.same(attempts, [1, 2]);
+  t.ok(Date.now() - started >= 250 + 500, 'the retries waited (exponential backoff with jitter)');
+  const [record] = await worker.messages.list(RU_PHONE);
+  t.match(record, { status: 'sent', provider: 'smsru', provider_message_id: 'smsru-3' });
+  t.same(
+    record?.events.map((e) => e.event),
+    ['queued', 'attempt_failed', 'attempt_failed', 'sent'],
+    'the history shows each failed try',
+  );
+});
+
+t.test('a transient failure moves the message to the next provider at once', async (t) => {
+  const prefix = createTestRedisPrefix(t);
+  const { queue } = await producer(t, prefix);
+  const down = standIn('smsru', () => {
+    throw new SmsTransientError('smsru: no answer in time', 'timeout');
+  });
+  const next = standIn('smsc');
+  const worker = await startTestSmsWorker(t, { prefix, providers: [down.provider, next.provider] });
+  await queue.send(otp('310559'));
+  await eventually('the expected state', () => next.sent.length === 1, 5000);
+  t.equal(down.calls, 1);
+  const [record] = await worker.messages.list(RU_PHONE);
+  t.match(record, { status: 'sent', provider: 'smsc' });
+  t.match(record?.events[1], { event: 'attempt_failed', provider: 'smsru', reason: 'timeout' });
+  t.equal(
+    await metricValue(worker.registry, 'sms_provider_attempts_total', { provider: 'smsru', outcome: 'timeout' }),
+    1,
+  );
+});
+
+t.test('a number refused for good is not retried and no other provider is asked', async (t) => {
+  const prefix = createTestRedisPrefix(t);
+  const { redis, queue } = await producer(t, prefix);
+  const refusing = standIn('smsru', () => {
+    throw new SmsPermanentError('smsru: 207 no route to this number', '207 no route to this number');
+  });
+  const next = standIn('smsc');
+  const worker = await startTestSmsWorker(t, { prefix, providers: [refusing.provider, next.provider] });
   const failed: number[] = [];
-  worker.on('failed', (job) => failed.push(job?.attemptsMade ?? -1));
+  worker.worker.on('failed', (job) => failed.push(job?.attemptsMade ?? -1));
   await queue.send(otp('418263'));
-  await waitFor(() => failed.length === 1, 5000);
-  t.equal(calls, 1, 'asked once');
-  await noTraceOf(t, producer, prefix, '418263');
+  await eventually('the expected state', () => failed.length === 1, 5000);
+  t.equal(refusing.calls, 1, 'asked once');
+  t.equal(next.calls, 0, 'the next provider is not charged for the same number');
+  const [record] = await worker.messages.list(RU_PHONE);
+  t.match(record, { status: 'failed', reason: 'smsru: 207 no route to this number' });
+  t.equal(await metricValue(worker.registry, 'sms_failed_total', { provider: 'smsru' }), 1);
+  await noTraceOf(t, redis, prefix, '418263');
 });
 
-t.test('a message past its expiry is dropped unsent, and leaves no trace', async (t) => {
+t.test('a message past its expiry is dropped unsent, and its status says so', async (t) => {
   let now = Date.now();
-  let calls = 0;
-  const down: SmsProvider = {
-    name: 'down',
-    async send() {
-      calls += 1;
-      throw new Error('provider unreachable');
-    },
-  };
-  const { queue, worker, producer, prefix } = await setup(t, down, () => now);
+  const prefix = createTestRedisPrefix(t);
+  const { redis, queue } = await producer(t, prefix);
+  const down = standIn('smsru', () => {
+    throw new SmsTransientError('smsru: request failed (ECONNREFUSED)', 'network');
+  });
+  const worker = await startTestSmsWorker(t, { prefix, providers: [down.provider], now: () => now });
   const completed: string[] = [];
-  worker.on('completed', (job, result) => completed.push(String(result)));
+  worker.worker.on('completed', (_job, result) => completed.push(String(result)));
   await queue.send(otp('552910', now + 300_000));
-  await waitFor(() => calls >= 1, 5000);
+  await eventually('the expected state', () => down.calls >= 1, 5000);
   // The code expires while the provider is still down: the next retry drops the message.
   now += 300_000;
-  const callsAtExpiry = calls;
-  await waitFor(() => completed.length === 1, 10_000);
+  const callsAtExpiry = down.calls;
+  await eventually('the expected state', () => completed.length === 1, 10_000);
   t.same(completed, ['expired']);
-  t.ok(calls <= callsAtExpiry + 1, 'no send after the expiry was noticed');
-  await noTraceOf(t, producer, prefix, '552910');
+  t.ok(down.calls <= callsAtExpiry + 1, 'no send after the expiry was noticed');
+  const [record] = await worker.messages.list(RU_PHONE);
+  t.match(record, { status: 'failed', reason: 'expired before a provider took it', provider: null });
+  await noTraceOf(t, redis, prefix, '552910');
+});
 
-  // A message that waited in the queue past its expiry (no worker ran) is not sent either.
-  const late: string[] = [];
-  const fresh = await setup(
-    t,
-    consoleSmsProvider((line) => late.push(line)),
-    () => Date.now() + 600_000,
-  );
+t.test('a message that waited in the queue past its expiry is never sent', async (t) => {
+  const prefix = createTestRedisPrefix(t);
+  const { queue } = await producer(t, prefix);
+  const worker = await startTestSmsWorker(t, { prefix, now: () => Date.now() + 600_000 });
   const dropped: string[] = [];
-  fresh.worker.on('completed', (job, result) => dropped.push(String(result)));
-  await fresh.queue.send(otp('660271'));
-  await waitFor(() => dropped.length === 1, 5000);
+  worker.worker.on('completed', (_job, result) => dropped.push(String(result)));
+  await queue.send(otp('660271'));
+  await eventually('the expected state', () => dropped.length === 1, 5000);
   t.same(dropped, ['expired']);
-  t.same(late, [], 'nothing was printed');
-  await noTraceOf(t, fresh.producer, fresh.prefix, '660271');
+  t.same(worker.printed, [], 'nothing was printed');
+});
+
+t.test('a resend within the code lifetime starts with the next provider, then wraps around', async (t) => {
+  const prefix = createTestRedisPrefix(t);
+  const { queue } = await producer(t, prefix);
+  const first = standIn('smsru');
+  const second = standIn('smsc');
+  const worker = await startTestSmsWorker(t, { prefix, providers: [first.provider, second.provider] });
+  await queue.send(otp('100001'));
+  await eventually('the expected state', () => first.sent.length === 1, 5000);
+  await queue.send(otp('100002'));
+  await eventually('the expected state', () => second.sent.length === 1, 5000);
+  await queue.send(otp('100003'));
+  await eventually('the expected state', () => first.sent.length === 2, 5000);
+  t.same(
+    (await worker.messages.list(RU_PHONE)).map((m) => m.provider),
+    ['smsru', 'smsc', 'smsru'],
+    'newest first: each resend went through the other provider',
+  );
+  // Another phone's first code starts with the first provider.
+  await queue.send(otp('200001', inFiveMinutes(), '+79001112233'));
+  await eventually('the expected state', () => first.sent.length === 3, 5000);
+});
+
+t.test('a provider that does not carry a kind of message is passed over', async (t) => {
+  const prefix = createTestRedisPrefix(t);
+  const { queue } = await producer(t, prefix);
+  const codesOnly = standIn('telegram', undefined, (m) => m.kind === 'otp');
+  const sms = standIn('smsru');
+  await startTestSmsWorker(t, { prefix, providers: [codesOnly.provider, sms.provider] });
+  await queue.send({
+    kind: 'invite_activated',
+    to: RU_PHONE,
+    inviteCode: 'AB12CD',
+    invitedCount: 1,
+    expiresAt: inFiveMinutes(),
+  });
+  await eventually('the expected state', () => sms.sent.length === 1, 5000);
+  t.equal(codesOnly.calls, 0);
+  await queue.send(otp('123123'));
+  await eventually('the expected state', () => codesOnly.sent.length === 1, 5000);
+  t.equal(codesOnly.sent[0]?.code, '123123', 'a code provider gets the code itself');
+});
+
+t.test('a job whose message a provider already took is not sent again', async (t) => {
+  const prefix = createTestRedisPrefix(t);
+  const { redis } = await producer(t, prefix);
+  const worker = await startTestSmsWorker(t, { prefix });
+  // As after a worker that died between the provider's acceptance and the job's completion.
+  const ref = { id: 'lost-1', kind: 'otp' as const, to: RU_PHONE, country: 'RU' };
+  await worker.messages.open(ref, Date.now());
+  await worker.messages.sent(ref, 'console', undefined, Date.now());
+  const queue = new Queue(SMS_QUEUE, { connection: redis, prefix: queuePrefix(prefix) });
+  t.teardown(() => queue.close());
+  const job = otp('777777');
+  const results: string[] = [];
+  worker.worker.on('completed', (_job, result) => results.push(String(result)));
+  await queue.add('otp', job, { ...smsJobOptions(job), jobId: 'lost-1' });
+  await eventually('the expected state', () => results.length === 1, 5000);
+  t.same(results, ['already_sent']);
+  t.same(worker.printed, []);
+});
+
+t.test('a job an earlier version queued with its text is sent as it is', async (t) => {
+  const prefix = createTestRedisPrefix(t);
+  const { redis } = await producer(t, prefix);
+  const worker = await startTestSmsWorker(t, { prefix });
+  const queue = new Queue(SMS_QUEUE, { connection: redis, prefix: queuePrefix(prefix) });
+  t.teardown(() => queue.close());
+  const old = {
+    kind: 'otp',
+    to: RU_PHONE,
+    text: 'Your login code is 0042. It expires in 5 minutes.',
+    expiresAt: inFiveMinutes(),
+  };
+  await queue.add('otp', old, { removeOnComplete: true, removeOnFail: true });
+  await eventually('the expected state', () => worker.printed.length === 1, 5000);
+  t.same(worker.printed, ['SMS to +79123456789: Your login code is 0042. It expires in 5 minutes.\n']);
+});
+
+t.test('closing finishes the job in hand before it resolves', async (t) => {
+  const prefix = createTestRedisPrefix(t);
+  const { queue } = await producer(t, prefix);
+  let started = false;
+  const slow = standIn('smsru', async () => {
+    started = true;
+    await new Promise((resolve) => setTimeout(resolve, 400));
+  });
+  const worker = await startTestSmsWorker(t, { prefix, providers: [slow.provider] });
+  await queue.send(otp('777700'));
+  await eventually('the expected state', () => started, 5000);
+  await worker.worker.close();
+  t.equal(slow.sent.length, 1, 'the message went out before close resolved');
 });

@@ -115,12 +115,13 @@ export function inviteServiceFactory({ db, sms, log, deadlines, now }: InviteSer
   async function notifyInviter(activation: Activation): Promise<void> {
     if (activation.status !== 'activated' || !activation.inviter) return;
     const { phone, invitedCount } = activation.inviter;
-    const people = invitedCount === 1 ? '1 person has' : `${invitedCount} people have`;
     try {
+      // The worker writes the text, in the language of the inviter's number.
       await sms.send({
         kind: 'invite_activated',
         to: phone,
-        text: `Someone just activated your invite code ${activation.code}. ${people} joined with it so far.`,
+        inviteCode: activation.code,
+        invitedCount,
         expiresAt: now() + NOTICE_LIFETIME_MS,
       });
     } catch (error) {

@@ -92,6 +92,6 @@ t.test('the inviter is notified after commit; a failed enqueue does not undo the
   const second = await createUser(ctx);
   await activate(ctx.app, second, inviter.invite_code);
   t.match(ctx.outbox.jobs, [
-    { kind: 'invite_activated', to: inviter.phone, text: /activated your invite code .*2 people/ },
+    { kind: 'invite_activated', to: inviter.phone, inviteCode: inviter.invite_code, invitedCount: 2 },
   ]);
 });

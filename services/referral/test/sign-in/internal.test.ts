@@ -71,7 +71,12 @@ t.test('sign-in with an invite applies it in the same transaction', async (t) =>
     .executeTakeFirstOrThrow();
   t.equal(row.invited_count, 1);
   t.equal(ctx.outbox.jobs.length, 1, 'the inviter is told');
-  t.match(ctx.outbox.jobs[0], { kind: 'invite_activated', to: inviter.phone, text: new RegExp(inviter.invite_code) });
+  t.match(ctx.outbox.jobs[0], {
+    kind: 'invite_activated',
+    to: inviter.phone,
+    inviteCode: inviter.invite_code,
+    invitedCount: 1,
+  });
   const back = await signInRaw(ctx.app, { phone: inviter.phone });
   t.match(
     back.json(),

@@ -1,0 +1,16 @@
+import Negotiator from 'negotiator';
+import { isSmsLocale, type SmsLocale } from '@refstack/shared/contracts';
+
+/**
+ * The SMS language a client asked for in `Accept-Language`: its most preferred language (by q-value)
+ * that has SMS texts, or undefined (no header, only `*`, or nothing we write), in which case the
+ * number's country decides.
+ */
+export function requestedSmsLocale(headers: { 'accept-language'?: string | undefined }): SmsLocale | undefined {
+  if (!headers['accept-language']) return undefined;
+  for (const tag of new Negotiator({ headers }).languages()) {
+    const primary = tag.split('-')[0]?.toLowerCase();
+    if (isSmsLocale(primary)) return primary;
+  }
+  return undefined;
+}

@@ -1,0 +1,78 @@
+import { createHash } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import { AppError, phoneCountry, type SmsConfig, type SmsProviderName } from '@refstack/shared/contracts';
+import { MESSAGE_STATUS_TTL_MS, type MessageLog } from './message-log.js';
+import type { ReceiptRequest, ReceiptVerifier } from './providers/provider.js';
+import { smsruReceipts } from './providers/smsru.js';
+import { telegramReceipts } from './providers/telegram.js';
+import { twilioReceipts } from './providers/twilio.js';
+import type { SmsFunnelMetrics } from './sms-metrics.js';
+
+/**
+ * The receipt checkers of the configured providers that send receipts (SMSC's are not taken: its
+ * signature is not published). A provider without its credentials gets none, so its receipts are 404.
+ */
+export function receiptVerifiers(sms: SmsConfig): Map<SmsProviderName, ReceiptVerifier> {
+  const verifiers = new Map<SmsProviderName, ReceiptVerifier>();
+  if (sms.providers.includes('smsru') && sms.smsru.apiId) verifiers.set('smsru', smsruReceipts(sms.smsru));
+  if (sms.providers.includes('twilio') && sms.twilio.authToken) {
+    verifiers.set('twilio', twilioReceipts(sms.twilio, sms.publicBaseUrl));
+  }
+  if (sms.providers.includes('telegram') && sms.telegram.token)
+    verifiers.set('telegram', telegramReceipts(sms.telegram));
+  return verifiers;
+}
+
+export interface ReceiptServiceDeps {
+  verifiers: ReadonlyMap<SmsProviderName, ReceiptVerifier>;
+  messages: MessageLog;
+  redis: Redis;
+  redisKeyPrefix: string;
+  funnel: Pick<SmsFunnelMetrics, 'delivered' | 'failed'>;
+  now: () => number;
+}
+
+/**
+ * Takes a provider's delivery receipt: checks its signature, refuses one already received (a
+ * replay), then moves each message it names forward (never back). A refused receipt changes nothing.
+ */
+export function receiptServiceFactory({ verifiers, messages, redis, redisKeyPrefix, funnel, now }: ReceiptServiceDeps) {
+  return {
+    providers(): SmsProviderName[] {
+      return [...verifiers.keys()];
+    },
+
+    async receive(provider: string, request: ReceiptRequest): Promise<{ contentType: string; body: string }> {
+      const verifier = verifiers.get(provider as SmsProviderName);
+      if (!verifier) throw new AppError('not_found', 'No receipts are taken for this provider.');
+      const receipt = verifier.verify(request, now());
+      // Kept as long as the statuses it could touch; a hash, so no provider signature is stored.
+      const replayKey = `${redisKeyPrefix}:sms:receipt:${createHash('sha256').update(receipt.replayKey).digest('hex')}`;
+      const first = await redis.set(replayKey, '1', 'PX', MESSAGE_STATUS_TTL_MS, 'NX');
+      if (first === null) throw new AppError('webhook_replayed', 'This receipt was already received.');
+      try {
+        for (const update of receipt.updates) {
+          const applied = await messages.receipt(
+            verifier.provider,
+            update.providerMessageId,
+            update.status,
+            update.reason,
+            now(),
+          );
+          const record = applied.record;
+          if (!applied.changed || !record) continue;
+          const labels = { provider: verifier.provider, country: phoneCountry(record.to), kind: record.kind };
+          if (update.status === 'delivered') funnel.delivered.inc(labels);
+          if (update.status === 'failed') funnel.failed.inc(labels);
+        }
+      } catch (error) {
+        // Not applied: the provider's retry of this receipt must not be taken for a replay.
+        await redis.del(replayKey).catch(() => undefined);
+        throw error;
+      }
+      return verifier.answer;
+    },
+  };
+}
+
+export type ReceiptService = ReturnType<typeof receiptServiceFactory>;

@@ -1,0 +1,15 @@
+import type { LocaleTexts } from './locale-texts.js';
+
+export const en: LocaleTexts = {
+  locale: 'en',
+  templates: {
+    otp: 'Your login code is {code}. It expires in {lifetime}.',
+    invite_activated: 'Someone just activated your invite code {invite_code}. {people} joined with it so far.',
+  },
+  lifetime(seconds) {
+    if (seconds % 60 !== 0) return `${seconds} seconds`;
+    const minutes = seconds / 60;
+    return minutes === 1 ? '1 minute' : `${minutes} minutes`;
+  },
+  people: (count) => (count === 1 ? '1 person has' : `${count} people have`),
+};
