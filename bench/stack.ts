@@ -106,6 +106,8 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       OTP_LENGTH: '6',
       SEND_CODE_IP_PER_HOUR: '100000000',
       VERIFY_IP_FAILED_PER_HOUR: '100000000',
+      SMS_PREFIX_PER_HOUR: '1000000',
+      SMS_MIN_CONVERSION: '0',
     };
 
     // Production refuses to create databases: migrate first, as an operator would.

@@ -13,6 +13,7 @@ import {
   type DestinationStream,
   type SmsQueue,
 } from '@refstack/shared/platform';
+import { createSmsGuard } from './guard/index.js';
 import { loginServiceFactory } from './login-service.js';
 import { OtpStore } from './otp/otp-store.js';
 import { otpServiceFactory } from './otp/otp-service.js';
@@ -90,9 +91,18 @@ async function compose(config: Config, options: AuthAppOptions, redis: Redis): P
 
   const messages = new MessageLog(redis, config.redisKeyPrefix);
   const funnel = smsFunnelMetrics(metricsRegistry(app));
+  const guard = createSmsGuard(redis, config, metricsRegistry(app), app.log);
+  if (config.guard.testPhones.size > 0) {
+    // Named so an operator sees what is open, without their codes.
+    app.log.info(
+      { test_phones: [...config.guard.testPhones.values()].map(({ phone, until }) => ({ phone, until })) },
+      'test numbers (TEST_PHONES): fixed codes, never sent',
+    );
+  }
   const otp = otpServiceFactory({
     store: new OtpStore(redis, config.redisKeyPrefix),
     sms,
+    guard,
     config,
     now,
     onVerified: codeFunnel({ messages, funnel, ttlMs: config.otp.ttlSeconds * 1000, now, log: app.log }),

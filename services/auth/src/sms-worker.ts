@@ -4,6 +4,9 @@ import { loadConfig, processSpec, queuePrefix } from '@refstack/shared/contracts
 import { loggerOptions } from '@refstack/shared/platform/logger';
 import { closeOnSignals, exitOnStartupError } from '@refstack/shared/platform/process';
 import { connectRedis } from '@refstack/shared/platform/redis';
+import { guardMetrics } from './guard/guard-metrics.js';
+import { smsBudget } from './guard/index.js';
+import { InviteDigests } from './sms/invite-digest.js';
 import { MessageLog } from './sms/message-log.js';
 import { createSmsProviders } from './sms/providers/index.js';
 import { assertTemplatesFit } from './sms/render.js';
@@ -35,6 +38,8 @@ async function main(): Promise<void> {
     router,
     messages: new MessageLog(store, config.redisKeyPrefix),
     funnel: smsFunnelMetrics(registry),
+    // Inviter notices are counted in the same daily budget as login codes.
+    digests: new InviteDigests(store, config.redisKeyPrefix, smsBudget(store, config, guardMetrics(registry), log)),
     sms,
     log,
   });

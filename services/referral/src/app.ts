@@ -64,7 +64,14 @@ export async function buildApp(config: Config, options: ReferralAppOptions = {})
   const now = options.now ?? Date.now;
   await app.register(authenticatePlugin, { verifier: new AccessTokenVerifier(jwks, config, now) });
 
-  const invites = inviteServiceFactory({ db, sms, log: app.log, deadlines: activationDeadlines(config), now });
+  const invites = inviteServiceFactory({
+    db,
+    sms,
+    log: app.log,
+    deadlines: activationDeadlines(config),
+    noticeWindowSeconds: config.guard.inviteNoticeWindowSeconds,
+    now,
+  });
   const users = userServiceFactory({ db, invites });
   await app.register(profileRoutes, { users, invites });
   await app.register(usersRoutes, { users });

@@ -2,6 +2,7 @@ import { compile as compileTrust } from '@fastify/proxy-addr';
 import { Type, type Static } from 'typebox';
 import { Value } from 'typebox/value';
 import { maskUrlPassword } from './credentials.js';
+import { GUARD_ENV, guardConfig, type GuardConfig } from './guard-config.js';
 import { SMS_ENV, SMS_URL_VARIABLES, smsConfig, type SmsConfig } from './sms-config.js';
 
 const Port = (port: number) => Type.Integer({ minimum: 1, maximum: 65535, default: port });
@@ -58,6 +59,7 @@ export const EnvSchema = Type.Object({
   UPSTREAM_TIMEOUT_MS: PositiveInt(12_000, 120_000),
   REFERRAL_TIMEOUT_MS: PositiveInt(5000, 60_000),
   ...SMS_ENV,
+  ...GUARD_ENV,
   // The gateway's public edge: whose X-Forwarded-For it believes, its operations port, and the
   // limits of its listening socket.
   GATEWAY_TRUSTED_PROXIES: Type.String({ default: '' }),
@@ -124,6 +126,8 @@ export interface Config {
   /** Auth's limit for the referral service's answer to a sign-in. */
   referralTimeoutMs: number;
   sms: SmsConfig;
+  /** The SMS pumping guard: destinations, ranges, budget, bot challenge, test numbers, notices. */
+  guard: GuardConfig;
   gateway: GatewayEdgeConfig;
 }
 
@@ -154,6 +158,8 @@ export interface LoadConfigOptions {
   issuesOtps?: boolean;
   /** This process sends SMS or checks delivery receipts: every routed provider needs its credentials. */
   smsCredentials?: boolean;
+  /** The clock test numbers' expiry days are judged by (milliseconds since the epoch). */
+  now?: number;
 }
 
 /**
@@ -184,7 +190,7 @@ export function loadConfig(
   const converted = Value.Convert(EnvSchema, Value.Default(EnvSchema, raw));
   // A value is quoted back to help the operator, except secrets, and never a URL's password.
   const got = (name: string): string =>
-    name in raw && !/SECRET|TOKEN|KEY|PASSWORD|API_ID/.test(name)
+    name in raw && !/SECRET|TOKEN|KEY|PASSWORD|API_ID|TEST_PHONES/.test(name)
       ? ` (got ${JSON.stringify(maskUrlPassword(String(raw[name])))})`
       : '';
   const problems = [...Value.Errors(EnvSchema, converted)].map((error) => {
@@ -193,7 +199,7 @@ export function loadConfig(
   });
   if (problems.length > 0) throw new ConfigError(problems);
   const env = converted as Env;
-  for (const name of [...URL_VARIABLES, ...SMS_URL_VARIABLES]) {
+  for (const name of [...URL_VARIABLES, ...SMS_URL_VARIABLES, 'CAPTCHA_BASE_URL'] as const) {
     const value = env[name];
     if (value !== undefined && !URL.canParse(value)) problems.push(`${name}: is not a valid URL${got(name)}`);
   }
@@ -201,6 +207,11 @@ export function loadConfig(
   const trustedProxies = proxyList('TRUSTED_PROXIES', env.TRUSTED_PROXIES, problems);
   const isProduction = env.NODE_ENV === 'production';
   const sms = smsConfig(env, problems, options.smsCredentials === true);
+  const phone = {
+    defaultRegion: env.DEFAULT_REGION,
+    allowedCountries: env.ALLOWED_COUNTRIES === '*' ? ('*' as const) : list(env.ALLOWED_COUNTRIES),
+  };
+  const guard = guardConfig(env, phone, options.now ?? Date.now(), problems, options.issuesOtps === true);
 
   const secret = (name: keyof typeof DEV_SECRETS): string => {
     const value = env[name];
@@ -252,10 +263,7 @@ export function loadConfig(
     databasePoolSize: env.DATABASE_POOL_SIZE,
     redisUrl: env.REDIS_URL,
     redisKeyPrefix: env.REDIS_KEY_PREFIX,
-    phone: {
-      defaultRegion: env.DEFAULT_REGION,
-      allowedCountries: env.ALLOWED_COUNTRIES === '*' ? '*' : list(env.ALLOWED_COUNTRIES),
-    },
+    phone,
     otp: {
       length: env.OTP_LENGTH,
       ttlSeconds: env.OTP_TTL_SECONDS,
@@ -282,6 +290,7 @@ export function loadConfig(
     upstreamTimeoutMs: env.UPSTREAM_TIMEOUT_MS,
     referralTimeoutMs: env.REFERRAL_TIMEOUT_MS,
     sms,
+    guard,
     gateway,
   };
 }

@@ -6,6 +6,7 @@ export * from './client-address.js';
 export * from './config.js';
 export * from './credentials.js';
 export * from './errors.js';
+export * from './guard-config.js';
 export * from './headers.js';
 export * from './internal-api.js';
 export * from './invite-code.js';

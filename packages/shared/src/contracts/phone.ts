@@ -10,7 +10,8 @@ export interface PhonePolicy {
 
 export type PhoneResult =
   | { ok: true; e164: string; country: string }
-  | { ok: false; reason: 'malformed' | 'invalid' | 'not_mobile' | 'country_not_allowed' };
+  | { ok: false; reason: 'malformed' | 'invalid' | 'country_not_allowed' }
+  | { ok: false; reason: 'not_mobile'; numberType: string };
 
 // Longer input cannot be a phone number and is refused before the parser spends time on it.
 const MAX_INPUT_LENGTH = 32;
@@ -33,7 +34,11 @@ export function normalizePhone(input: string, policy: PhonePolicy): PhoneResult 
   if (!parsed || !parsed.isValid() || !parsed.country) return { ok: false, reason: 'invalid' };
 
   const type = parsed.getType();
-  if (type !== 'MOBILE' && type !== 'FIXED_LINE_OR_MOBILE') return { ok: false, reason: 'not_mobile' };
+  // Premium-rate, shared-cost, VoIP, toll-free, pager, personal, fixed-line and unknown types are
+  // where SMS pumping sends money; only numbers a country may hand to a phone are accepted.
+  if (type !== 'MOBILE' && type !== 'FIXED_LINE_OR_MOBILE') {
+    return { ok: false, reason: 'not_mobile', numberType: (type ?? 'UNKNOWN').toLowerCase() };
+  }
 
   if (policy.allowedCountries !== '*' && !policy.allowedCountries.includes(parsed.country)) {
     return { ok: false, reason: 'country_not_allowed' };
@@ -61,4 +66,29 @@ export function requirePhone(input: string, policy: PhonePolicy): string {
     });
   }
   return result.e164;
+}
+
+/**
+ * The E.164 form of a number a code is about to be sent to. Besides `requirePhone`'s checks: a
+ * number of a type codes are not sent to, or under one of SMS_DENY_PREFIXES, is a
+ * `destination_refused` problem (the type is named; the prefix list is not).
+ */
+export function requireSmsDestination(input: string, policy: PhonePolicy, denyPrefixes: readonly string[]): string {
+  const result = normalizePhone(input, policy);
+  if (!result.ok && result.reason === 'not_mobile') {
+    throw new AppError(
+      'destination_refused',
+      `Login codes are not sent to numbers of this type (${result.numberType}).`,
+      {
+        extensions: { number_type: result.numberType },
+      },
+    );
+  }
+  const phone = requirePhone(input, policy);
+  if (denyPrefixes.some((prefix) => phone.startsWith(prefix))) {
+    throw new AppError('destination_refused', 'Login codes are not sent to numbers of this range.', {
+      extensions: { number_type: 'denied_range' },
+    });
+  }
+  return phone;
 }

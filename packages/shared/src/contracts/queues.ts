@@ -39,12 +39,28 @@ export interface OtpSmsJob extends SmsJobBase {
   ttlSeconds: number;
 }
 
-/** The note to an inviter that someone activated their invite code. */
+/** The note to an inviter that people activated their invite code. */
 export interface InviteNoticeSmsJob extends SmsJobBase {
   kind: 'invite_activated';
   inviteCode: string;
   /** How many people have activated the code so far, this one included. */
   invitedCount: number;
+  /** How many of them since the last notice; 1 in a job queued by an earlier version. */
+  newCount?: number;
+}
+
+/**
+ * An inviter's notices of one window, coalesced (INVITE_NOTICE_WINDOW_SECONDS): queued, delayed by
+ * the window, by the window's first activation; each activation adds to the inviter's pending
+ * count in Redis (`recordInviteActivation`). When it runs, the worker takes the count and sends one
+ * notice saying how many activated the code since the last one.
+ */
+export interface InviteDigestSmsJob {
+  kind: 'invite_digest';
+  inviterId: string;
+  to: string;
+  expiresAt: number;
+  locale?: SmsLocale;
 }
 
 /** A job queued by an earlier version, whose text was rendered by the producer; it is sent as it is. */
@@ -54,7 +70,16 @@ export interface PreRenderedSmsJob extends SmsJobBase {
 
 export type SmsJob = OtpSmsJob | InviteNoticeSmsJob;
 /** What the worker may find on the queue: today's jobs and those an earlier version left there. */
-export type QueuedSmsJob = SmsJob | PreRenderedSmsJob;
+export type QueuedSmsJob = SmsJob | InviteDigestSmsJob | PreRenderedSmsJob;
+
+export function isInviteDigest(job: QueuedSmsJob): job is InviteDigestSmsJob {
+  return job.kind === 'invite_digest';
+}
+
+/** The Redis hash holding an inviter's activations since their last notice (one slot per inviter). */
+export function pendingNoticeKey(redisKeyPrefix: string, inviterId: string): string {
+  return `${redisKeyPrefix}:notice:{${inviterId}}`;
+}
 
 export function isPreRendered(job: QueuedSmsJob): job is PreRenderedSmsJob {
   return typeof (job as Partial<PreRenderedSmsJob>).text === 'string';
@@ -83,7 +108,7 @@ export function smsRetryDelay(attemptsMade: number, random: () => number = Math.
  * expiry): the attempt count only has to outlast its lifetime. Whatever the outcome, the job leaves
  * Redis at once, because an OTP message holds a live code.
  */
-export function smsJobOptions(job: SmsJob, now: number = Date.now()): JobsOptions {
+export function smsJobOptions(job: SmsJob | InviteDigestSmsJob, now: number = Date.now()): JobsOptions {
   const retries = Math.ceil(Math.max(0, job.expiresAt - now) / (MAX_RETRY_MS / 2)) + 8;
   return { attempts: retries + 1, backoff: { type: SMS_BACKOFF }, removeOnComplete: true, removeOnFail: true };
 }

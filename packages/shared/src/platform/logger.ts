@@ -14,6 +14,7 @@ export const REDACT_PATHS = [
   'body.code',
   'body.refresh',
   'body.token',
+  'body.captcha_token',
   '*.otp',
   '*.refresh',
   '*.access',

@@ -12,3 +12,4 @@ export * from './test-database.js';
 export * from './test-redis.js';
 export * from './token-issuer.js';
 export * from './fake-sms/index.js';
+export * from './fake-captcha.js';

@@ -1,15 +1,22 @@
 import type { SmsJob } from '../contracts/queues.js';
-import type { SmsQueue } from '../platform/sms-queue.js';
+import type { InviteActivation, SmsQueue } from '../platform/sms-queue.js';
 
 /** Takes what would go on the SMS queue, so a test reads a code as its user reads the SMS. */
 export class SmsOutbox implements SmsQueue {
   readonly jobs: SmsJob[] = [];
+  /** Activations handed on for the inviters' coalesced notices. */
+  readonly notices: InviteActivation[] = [];
   /** While set, sending fails as a queue whose Redis is away does. */
   failing = false;
 
   async send(job: SmsJob): Promise<void> {
     if (this.failing) throw new Error('bus down');
     this.jobs.push(job);
+  }
+
+  async noticeInviter(activation: InviteActivation): Promise<void> {
+    if (this.failing) throw new Error('bus down');
+    this.notices.push(activation);
   }
 
   async close(): Promise<void> {}

@@ -115,6 +115,9 @@ export class TestStack {
       ...Object.fromEntries(PORT_VARS.map((name, i) => [name, String(ports[i])])),
       DATABASE_URL: databaseUrl,
       REDIS_KEY_PREFIX: redisPrefix,
+      // Suites draw their users from a few number ranges; the SMS guard's own suites set it.
+      SMS_PREFIX_PER_HOUR: '1000000',
+      SMS_MIN_CONVERSION: '0',
       ...overrides,
     });
     // Teardowns run last-added first: the processes stop before their database and keys are removed.

@@ -195,6 +195,19 @@ t.test('the list of known variables covers the contract', async (t) => {
     'GATEWAY_KEEP_ALIVE_TIMEOUT_MS',
     'GATEWAY_HEADERS_TIMEOUT_MS',
     'GATEWAY_REQUEST_TIMEOUT_MS',
+    'SMS_DENY_PREFIXES',
+    'SMS_PREFIX_DIGITS',
+    'SMS_PREFIX_PER_HOUR',
+    'SMS_MIN_CONVERSION',
+    'SMS_DAILY_BUDGET',
+    'CAPTCHA_PROVIDER',
+    'CAPTCHA_SECRET',
+    'CAPTCHA_BASE_URL',
+    'CAPTCHA_MODE',
+    'CAPTCHA_FAIL_OPEN',
+    'CAPTCHA_TIMEOUT_MS',
+    'TEST_PHONES',
+    'INVITE_NOTICE_WINDOW_SECONDS',
   ]) {
     t.ok(ENV_VARIABLES.includes(name), name);
   }
@@ -331,5 +344,86 @@ t.test('SMS texts: locale, autofill settings and the worker metrics port are che
     ['SMS_WORKER_METRICS_PORT', '70000'],
   ] as const) {
     t.throws(() => loadConfig({ [name]: value }), { message: new RegExp(name) }, `${name}=${value}`);
+  }
+});
+
+t.test('the SMS guard: deny prefixes, budgets, captcha and notices are read and checked', async (t) => {
+  const config = loadConfig({
+    SMS_DENY_PREFIXES: '+882, +7 999 1',
+    SMS_DAILY_BUDGET: 'RU:50000; *:2000',
+    CAPTCHA_PROVIDER: 'smartcaptcha',
+    CAPTCHA_MODE: 'risk',
+    CAPTCHA_SECRET: 'ysc2_secret',
+    CAPTCHA_FAIL_OPEN: 'true',
+  });
+  t.same(config.guard.denyPrefixes, ['+882', '+79991']);
+  t.same(config.guard.budget, { byCountry: { RU: 50_000 }, other: 2000 });
+  t.match(config.guard.captcha, {
+    provider: 'smartcaptcha',
+    mode: 'risk',
+    failOpen: true,
+    baseUrl: 'https://smartcaptcha.yandexcloud.net',
+    timeoutMs: 3000,
+  });
+  t.match(loadConfig({}).guard, {
+    prefixDigits: 4,
+    prefixPerHour: 20,
+    minConversion: 0.2,
+    budget: { byCountry: {}, other: undefined },
+    captcha: { mode: 'off' },
+    inviteNoticeWindowSeconds: 3600,
+  });
+  t.same(
+    loadConfig({ SMS_DAILY_BUDGET: '300' }).guard.budget,
+    { byCountry: {}, other: 300 },
+    'one number: every country',
+  );
+  for (const [env, problem] of [
+    [{ SMS_DENY_PREFIXES: '882' }, /SMS_DENY_PREFIXES: "882" is not an E.164 prefix/],
+    [{ SMS_DAILY_BUDGET: 'RU:lots' }, /SMS_DAILY_BUDGET: "RU:lots"/],
+    [{ SMS_DAILY_BUDGET: 'RU:1;RU:2' }, /RU is given twice/],
+    [{ CAPTCHA_MODE: 'always' }, /CAPTCHA_MODE=always needs CAPTCHA_PROVIDER/],
+    [{ CAPTCHA_PROVIDER: 'recaptcha' }, /CAPTCHA_PROVIDER/],
+    [{ SMS_MIN_CONVERSION: '1.5' }, /SMS_MIN_CONVERSION/],
+  ] as const) {
+    t.throws(() => loadConfig(env), { name: 'ConfigError', message: problem }, JSON.stringify(env));
+  }
+  t.throws(
+    () => loadConfig({ CAPTCHA_MODE: 'always', CAPTCHA_PROVIDER: 'turnstile' }, { issuesOtps: true }),
+    { message: /CAPTCHA_MODE=always needs CAPTCHA_SECRET/ },
+    'the process that checks challenges needs the secret',
+  );
+});
+
+t.test('TEST_PHONES: fixed codes with a required expiry day, allowed in production, never quoted back', async (t) => {
+  const now = Date.UTC(2026, 11, 5, 12);
+  const production = {
+    NODE_ENV: 'production',
+    TEST_PHONES: '+79990000001:123456@2026-12-05, 8 999 000-00-02:654321@2027-06-30',
+  };
+  // Written without a space in the notation this parser takes: +E164:CODE@DAY.
+  t.throws(() => loadConfig(production, { now }), { message: /TEST_PHONES entry 2: is not \+E164:CODE@YYYY-MM-DD/ });
+  const config = loadConfig(
+    { ...production, TEST_PHONES: '+79990000001:123456@2026-12-05,+79990000002:654321@2027-06-30' },
+    { now },
+  );
+  t.same(
+    [...config.guard.testPhones.values()].map((p) => [p.phone, p.code, p.until]),
+    [
+      ['+79990000001', '123456', '2026-12-05'],
+      ['+79990000002', '654321', '2027-06-30'],
+    ],
+  );
+  t.equal(config.guard.testPhones.get('+79990000001')?.expiresAt, Date.UTC(2026, 11, 6), 'through the end of its day');
+  for (const [value, problem] of [
+    ['+79990000001:123456@2026-12-04', /entry 1: \+79990000001 expired at the end of 2026-12-04; remove or renew it/],
+    ['+79990000001:123456', /entry 1: is not \+E164:CODE@YYYY-MM-DD \(the expiry day is required\)/],
+    ['+79990000001:12345@2027-01-01', /the code must have OTP_LENGTH \(6\) digits/],
+    ['+79990000001:123456@2027-02-30', /"2027-02-30" is not a day/],
+    ['+74951234567:777777@2027-01-01', /is not a number the API accepts \(not_mobile\)/],
+    ['+79990000001:123456@2027-01-01,+79990000001:123457@2027-01-01', /listed twice/],
+  ] as const) {
+    const error = t.throws(() => loadConfig({ TEST_PHONES: value }, { now }), { message: problem }, value) as Error;
+    t.notMatch(error.message, /:123456|12345@|123457|777777/, 'the codes are never quoted back');
   }
 });

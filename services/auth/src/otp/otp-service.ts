@@ -3,11 +3,11 @@ import {
   AppError,
   AUTH_VERIFY_OVERHEAD_MS,
   clientBucket,
-  requirePhone,
   smsLocaleFor,
   type Config,
   type SmsLocale,
 } from '@refstack/shared/contracts';
+import type { GuardPass, SmsGuard } from '../guard/sms-guard.js';
 import { type SmsQueue } from '@refstack/shared/platform';
 import { canonicalOtp, generateOtp, hashOtp } from './otp-code.js';
 import type { OtpLimits, OtpStore } from './otp-store.js';
@@ -15,10 +15,23 @@ import type { OtpLimits, OtpStore } from './otp-store.js';
 export interface OtpServiceDeps {
   store: OtpStore;
   sms: SmsQueue;
-  config: Pick<Config, 'otp' | 'phone' | 'sendCodeIpPerHour' | 'verifyIpFailedPerHour' | 'referralTimeoutMs' | 'sms'>;
+  guard: SmsGuard;
+  config: Pick<
+    Config,
+    'otp' | 'phone' | 'sendCodeIpPerHour' | 'verifyIpFailedPerHour' | 'referralTimeoutMs' | 'sms' | 'guard'
+  >;
   now: () => number;
   /** Told of each code that signed someone in (for the SMS funnel); never delays or fails the sign-in. */
   onVerified?: (phone: string) => void;
+}
+
+export interface SendCodeInput {
+  phone: string;
+  ip: string;
+  /** The language the client asked for; otherwise the number's country decides. */
+  locale?: SmsLocale | undefined;
+  /** The bot challenge's token, when the client solved one. */
+  captchaToken?: string | undefined;
 }
 
 export interface SendCodeResult {
@@ -36,7 +49,7 @@ export interface OtpClaim {
 
 const seconds = (ms: number) => Math.max(1, Math.ceil(ms / 1000));
 
-export function otpServiceFactory({ store, sms, config, now, onVerified }: OtpServiceDeps) {
+export function otpServiceFactory({ store, sms, guard, config, now, onVerified }: OtpServiceDeps) {
   const { otp } = config;
   const limits: OtpLimits = {
     ttlMs: otp.ttlSeconds * 1000,
@@ -51,22 +64,42 @@ export function otpServiceFactory({ store, sms, config, now, onVerified }: OtpSe
 
   return {
     /**
-     * Limits are checked in the contract's order: the caller's address, then the phone's limits for
-     * this caller and the phone's resend gap. The answer never depends on whether the phone has an account.
-     * `locale` is the language the client asked for; otherwise the number's country decides.
+     * Checks in the contract's order: the number (destination policy), the bot challenge, the
+     * caller's address, the number's range and the day's budget, then the phone's limits for this
+     * caller and its resend gap. Nothing is counted for a call refused before its step. The answer
+     * never depends on whether the phone has an account. A test number (TEST_PHONES) goes the same
+     * way with its fixed code, except that nothing is sent, so nothing counts against its range or
+     * the budget.
      */
-    async sendCode(phoneInput: string, ip: string, locale?: SmsLocale): Promise<SendCodeResult> {
-      const phone = requirePhone(phoneInput, config.phone);
+    async sendCode({ phone: phoneInput, ip, locale, captchaToken }: SendCodeInput): Promise<SendCodeResult> {
+      const phone = guard.destination(phoneInput);
       const bucket = clientBucket(ip);
       const at = now();
+      const testPhone = config.guard.testPhones.get(phone);
+      const fixedCode = testPhone && at < testPhone.expiresAt ? testPhone.code : undefined;
+      await guard.challenge({
+        phone,
+        ip,
+        captchaToken,
+        now: at,
+        clientSendsLastHour: () => store.sendsFrom(bucket, at),
+      });
       const admission = await store.admitSend(bucket, config.sendCodeIpPerHour, at);
       if (!admission.allowed) {
         throw new AppError('rate_limited', 'Too many code requests from this address; try again later.', {
           retryAfter: seconds(admission.retryAfterMs),
         });
       }
-      const code = generateOtp(otp.length);
-      const issued = await store.issue(phone, bucket, hashOtp(otp.hmacSecret, phone, code), limits, at);
+      const pass: GuardPass = fixedCode ? { release: async () => undefined } : await guard.admit({ phone, now: at });
+      const code = fixedCode ?? generateOtp(otp.length);
+      let issued;
+      try {
+        issued = await store.issue(phone, bucket, hashOtp(otp.hmacSecret, phone, code), limits, at);
+      } catch (error) {
+        await pass.release().catch(() => undefined);
+        throw error;
+      }
+      if (issued.result !== 'ok') await pass.release();
       if (issued.result === 'resend_too_soon') {
         throw new AppError('resend_too_soon', 'A code was sent to this phone moments ago; wait before asking again.', {
           retryAfter: seconds(issued.retryAfterMs),
@@ -77,14 +110,21 @@ export function otpServiceFactory({ store, sms, config, now, onVerified }: OtpSe
           retryAfter: seconds(issued.retryAfterMs),
         });
       }
-      await sms.send({
-        kind: 'otp',
-        to: phone,
-        code,
-        ttlSeconds: otp.ttlSeconds,
-        locale: smsLocaleFor(phone, locale, config.sms.defaultLocale),
-        expiresAt: at + limits.ttlMs,
-      });
+      if (!fixedCode) {
+        try {
+          await sms.send({
+            kind: 'otp',
+            to: phone,
+            code,
+            ttlSeconds: otp.ttlSeconds,
+            locale: smsLocaleFor(phone, locale, config.sms.defaultLocale),
+            expiresAt: at + limits.ttlMs,
+          });
+        } catch (error) {
+          await pass.release().catch(() => undefined);
+          throw error;
+        }
+      }
       return { message: 'Code sent', phone, expires_in: otp.ttlSeconds, resend_in: otp.resendSeconds };
     },
 
@@ -141,7 +181,10 @@ export function otpServiceFactory({ store, sms, config, now, onVerified }: OtpSe
     /** Spends a claimed code; false when the claim was lost (it outlived its lease). */
     async consume(claim: OtpClaim): Promise<boolean> {
       const spent = await store.consume(claim.phone, claim.claimId);
-      if (spent) onVerified?.(claim.phone);
+      if (spent && !config.guard.testPhones.has(claim.phone)) {
+        guard.verified(claim.phone, now());
+        onVerified?.(claim.phone);
+      }
       return spent;
     },
 

@@ -5,7 +5,7 @@ import type { LoginService } from '../login-service.js';
 import type { OtpService } from '../otp/otp-service.js';
 import type { Keyring } from '../tokens/keyring.js';
 import type { TokenService } from '../tokens/token-service.js';
-import { requestedSmsLocale } from './sms-locale.js';
+import { sendCodeInput } from './sms-locale.js';
 import {
   JwksReply,
   RefreshBody,
@@ -53,7 +53,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<AuthRoutesOptions> = async (
         },
       },
     },
-    async (request) => otp.sendCode(request.body.phone, request.ip, requestedSmsLocale(request.headers)),
+    async (request) => otp.sendCode(sendCodeInput(request)),
   );
 
   app.post(

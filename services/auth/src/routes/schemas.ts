@@ -1,7 +1,16 @@
 import { Type } from 'typebox';
 import { InviteCodeInput, PhoneInput, ProfileSchema, TokensSchema, type ErrorCode } from '@refstack/shared/contracts';
 
-export const SendCodeBody = Type.Object({ phone: PhoneInput });
+/** The bot challenge's token, on every path that can send an SMS (CAPTCHA_MODE). */
+export const CaptchaTokenInput = Type.String({
+  // hCaptcha tokens of over 4,000 characters are seen; the body limit (64 KiB) still holds.
+  maxLength: 32_768,
+  description:
+    'The token the bot challenge (CAPTCHA_PROVIDER) gave the client; ' +
+    'required when the server answers captcha_required.',
+});
+
+export const SendCodeBody = Type.Object({ phone: PhoneInput, captcha_token: Type.Optional(CaptchaTokenInput) });
 
 export const SendCodeReply = Type.Object(
   {
@@ -64,9 +73,14 @@ export const JwksReply = Type.Object(
 export const SEND_CODE_PROBLEMS = [
   'validation_failed',
   'invalid_phone',
+  'captcha_required',
+  'captcha_invalid',
+  'destination_refused',
   'resend_too_soon',
   'rate_limited',
+  'prefix_blocked',
   'service_unavailable',
+  'budget_exhausted',
 ] as const satisfies readonly ErrorCode[];
 
 /** Refusals of a sign-in: of the code or of the invite it carries. */

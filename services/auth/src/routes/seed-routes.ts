@@ -13,7 +13,7 @@ import {
 } from '@refstack/shared/contracts';
 import type { LoginService } from '../login-service.js';
 import type { OtpService } from '../otp/otp-service.js';
-import { requestedSmsLocale } from './sms-locale.js';
+import { sendCodeInput } from './sms-locale.js';
 import type { TokenService } from '../tokens/token-service.js';
 import { SEND_CODE_PROBLEMS, SendCodeBody, SIGN_IN_OTHER_PROBLEMS, SIGN_IN_REFUSALS, VerifyBody } from './schemas.js';
 import {
@@ -101,7 +101,7 @@ export const seedRoutes: FastifyPluginAsyncTypebox<SeedRoutesOptions> = async (a
         },
       },
     },
-    async (request) => otp.sendCode(request.body.phone, request.ip, requestedSmsLocale(request.headers)),
+    async (request) => otp.sendCode(sendCodeInput(request)),
   );
 
   app.post(
@@ -190,7 +190,7 @@ export const seedRoutes: FastifyPluginAsyncTypebox<SeedRoutesOptions> = async (a
       },
     },
     async (request) => {
-      const sent = await otp.sendCode(request.body.phone, request.ip, requestedSmsLocale(request.headers));
+      const sent = await otp.sendCode(sendCodeInput(request));
       return { ...sent, message: `Код отправлен по номеру: ${sent.phone}` };
     },
   );

@@ -1,11 +1,11 @@
 import { Type, type Static } from 'typebox';
 import { PhoneInput, ProfileSchema, TokensSchema } from '@refstack/shared/contracts';
-import { SendCodeReply, VerifyReply } from './schemas.js';
+import { CaptchaTokenInput, SendCodeReply, VerifyReply } from './schemas.js';
 
 // The second seed ("referral-api", Django REST + simplejwt): its bodies, and our answers to them,
 // which are supersets of what it answered.
 
-export const SeedSendCodeBody = Type.Object({ phone: PhoneInput });
+export const SeedSendCodeBody = Type.Object({ phone: PhoneInput, captcha_token: Type.Optional(CaptchaTokenInput) });
 
 export const SeedSendCodeReply = Type.Object(SendCodeReply.properties, {
   description: 'The code is on its way by SMS. Unlike the second seed, the code itself is never in the answer.',

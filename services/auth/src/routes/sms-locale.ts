@@ -1,5 +1,6 @@
 import Negotiator from 'negotiator';
 import { isSmsLocale, type SmsLocale } from '@refstack/shared/contracts';
+import type { SendCodeInput } from '../otp/otp-service.js';
 
 /**
  * The SMS language a client asked for in `Accept-Language`: its most preferred language (by q-value)
@@ -13,4 +14,18 @@ export function requestedSmsLocale(headers: { 'accept-language'?: string | undef
     if (isSmsLocale(primary)) return primary;
   }
   return undefined;
+}
+
+/** What every send-code path (the seeds' included) hands the OTP service from its request. */
+export function sendCodeInput(request: {
+  body: { phone: string; captcha_token?: string | undefined };
+  ip: string;
+  headers: { 'accept-language'?: string | undefined };
+}): SendCodeInput {
+  return {
+    phone: request.body.phone,
+    ip: request.ip,
+    locale: requestedSmsLocale(request.headers),
+    captchaToken: request.body.captcha_token,
+  };
 }

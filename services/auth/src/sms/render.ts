@@ -12,7 +12,7 @@ export interface AutofillOptions {
 
 const PLACEHOLDERS: Record<SmsJobKind, readonly string[]> = {
   otp: ['code', 'lifetime'],
-  invite_activated: ['invite_code', 'people'],
+  invite_activated: ['invite_code', 'people', 'new'],
 };
 
 function fill(template: string, values: Record<string, string>): string {
@@ -29,6 +29,7 @@ export function renderSms(job: SmsJob, texts: LocaleTexts, autofill: AutofillOpt
     return fill(texts.templates.invite_activated, {
       invite_code: job.inviteCode,
       people: texts.people(job.invitedCount),
+      new: texts.activations(job.newCount ?? 1),
     });
   }
   const lines = [fill(texts.templates.otp, { code: job.code, lifetime: texts.lifetime(job.ttlSeconds) })];
@@ -80,6 +81,7 @@ export function templateChecks(
       expiresAt: 0,
       inviteCode: 'WWWWWW',
       invitedCount: 9_999_999,
+      newCount: 9_999_999,
     },
   };
   return locales.flatMap((locale) =>

@@ -1,16 +1,19 @@
 import { UnrecoverableError, Worker, type Job, type WorkerOptions } from 'bullmq';
 import type { Redis } from 'ioredis';
 import {
+  isInviteDigest,
   isPreRendered,
   phoneCountry,
   SMS_BACKOFF,
   SMS_QUEUE,
   smsLocaleFor,
   smsRetryDelay,
+  type InviteDigestSmsJob,
   type QueuedSmsJob,
   type SmsConfig,
   type SmsProviderName,
 } from '@refstack/shared/contracts';
+import type { InviteDigests } from './invite-digest.js';
 import type { OutgoingSms } from './message.js';
 import type { MessageLog, MessageRef } from './message-log.js';
 import { renderSms } from './render.js';
@@ -30,6 +33,8 @@ export interface SmsWorkerOptions {
   router: SmsRouter;
   messages: MessageLog;
   funnel: SmsFunnelMetrics;
+  /** Coalesced inviter notices; a digest job is dropped unsent without it. */
+  digests?: InviteDigests;
   sms: Pick<SmsConfig, 'defaultLocale' | 'androidAppHash' | 'webOtpDomain' | 'concurrency'>;
   log: SmsWorkerLogger;
   workerOptions?: Partial<WorkerOptions>;
@@ -37,10 +42,14 @@ export interface SmsWorkerOptions {
   now?: () => number;
 }
 
-export type SmsJobResult = 'sent' | 'expired' | 'already_sent';
+export type SmsJobResult = 'sent' | 'expired' | 'already_sent' | 'nothing_pending' | 'budget_exhausted';
 
 /** The message a job describes, rendered in its recipient's language with the autofill lines. */
-export function outgoingSms(id: string, job: QueuedSmsJob, sms: SmsWorkerOptions['sms']): OutgoingSms {
+export function outgoingSms(
+  id: string,
+  job: Exclude<QueuedSmsJob, InviteDigestSmsJob>,
+  sms: SmsWorkerOptions['sms'],
+): OutgoingSms {
   const locale = job.locale ?? smsLocaleFor(job.to, undefined, sms.defaultLocale);
   const base = { id, kind: job.kind, to: job.to, country: phoneCountry(job.to), locale, expiresAt: job.expiresAt };
   // Queued by an earlier version with its text already written.
@@ -69,14 +78,31 @@ export function createSmsWorker(options: SmsWorkerOptions): Worker<QueuedSmsJob,
     return 'expired';
   }
 
+  /**
+   * A window's digest becomes the notice it sends, kept on the job so a retry sends the same one.
+   * The worker dying between the two loses that window's notice, never sends it twice.
+   */
+  async function digest(job: Job<QueuedSmsJob, SmsJobResult>, data: InviteDigestSmsJob) {
+    const outcome = options.digests ? await options.digests.take(data, now()) : 'nothing_pending';
+    if (outcome === 'budget_exhausted') {
+      log.warn({ sms_id: job.id, kind: 'invite_activated' }, 'inviter notice not sent: the day’s sms budget is spent');
+    }
+    if (typeof outcome === 'string') return outcome;
+    await job.updateData(outcome);
+    return outcome;
+  }
+
   async function handle(job: Job<QueuedSmsJob, SmsJobResult>): Promise<SmsJobResult> {
     const id = String(job.id);
-    const ref: MessageRef = { id, kind: job.data.kind, to: job.data.to, country: phoneCountry(job.data.to) };
-    if (now() >= job.data.expiresAt) return expire(ref, job.attemptsMade);
+    if (now() >= job.data.expiresAt && isInviteDigest(job.data)) return 'expired';
+    const data = isInviteDigest(job.data) ? await digest(job, job.data) : job.data;
+    if (typeof data === 'string') return data;
+    const ref: MessageRef = { id, kind: data.kind, to: data.to, country: phoneCountry(data.to) };
+    if (now() >= data.expiresAt) return expire(ref, job.attemptsMade);
     const record = await messages.open(ref, now());
     if (record.status !== 'queued') return 'already_sent';
-    const message = outgoingSms(id, job.data, options.sms);
-    const startAfter = await lastCarrier(job.data, id);
+    const message = outgoingSms(id, data, options.sms);
+    const startAfter = await lastCarrier(data, id);
     const outcome = await router.send(message, {
       ...(startAfter ? { startAfter } : {}),
       onAttemptFailed: async (provider, reason) => {
@@ -108,7 +134,10 @@ export function createSmsWorker(options: SmsWorkerOptions): Worker<QueuedSmsJob,
    * The provider that carried the phone's previous code, if that code may still be live: a resend
    * within a code's lifetime suggests the first did not arrive, so this one starts with the next.
    */
-  async function lastCarrier(job: QueuedSmsJob, id: string): Promise<SmsProviderName | undefined> {
+  async function lastCarrier(
+    job: Exclude<QueuedSmsJob, InviteDigestSmsJob>,
+    id: string,
+  ): Promise<SmsProviderName | undefined> {
     if (job.kind !== 'otp' || isPreRendered(job)) return undefined;
     const previous = await messages.lastCodeMessage(job.to, now() - job.ttlSeconds * 1000, id);
     return previous?.provider ?? undefined;

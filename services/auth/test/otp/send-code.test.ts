@@ -44,7 +44,7 @@ t.test('the message language: Accept-Language, else the number country, else SMS
 
 t.test('refuses bad phones with invalid_phone, and bad bodies with validation_failed', async (t) => {
   const { app, outbox } = await buildAuthTestApp(t);
-  for (const phone of ['abc', '+7 495 123-45-67', '+44 7400 123456', '123', '+7 912 345 67 89 ext 1']) {
+  for (const phone of ['abc', '+44 7400 123456', '123', '+7 912 345 67 89 ext 1']) {
     const res = await sendCode(app, phone);
     t.equal(res.statusCode, 400, phone);
     t.match(res.headers['content-type'], /^application\/problem\+json/);

@@ -49,9 +49,9 @@ t.test("the second seed's operations: deprecated, no token, their own shapes", a
   };
   const shapes: Record<string, { body: string[]; answer: string[]; statuses: string[] }> = {
     '/api/v1/auth/send_code/': {
-      body: ['phone'],
+      body: ['phone', 'captcha_token'],
       answer: ['message', 'phone', 'expires_in', 'resend_in'],
-      statuses: ['200', '400', '429', '503'],
+      statuses: ['200', '400', '403', '422', '429', '503'],
     },
     '/api/v1/auth/jwt/get_by_phone/': {
       body: ['phone', 'code', 'invited_by_code'],

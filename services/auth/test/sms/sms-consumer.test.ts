@@ -97,7 +97,7 @@ t.test('prints one contract line per message, in the language of the number, and
   t.same(worker.printed.sort(), [
     'SMS to +447400123456: Your login code is 654321. It expires in 5 minutes.\\n@app.example.com #654321\n',
     'SMS to +447400123456: Код: 111222. Действует 5 мин\\n@app.example.com #111222\n',
-    'SMS to +79001234567: Ваш код приглашения AB12CD активировали. Всего: 2 чел.\n',
+    'SMS to +79001234567: Код приглашения AB12CD активировали: +1. Всего: 2 чел.\n',
     'SMS to +79123456789: Код: 582046. Действует 5 мин\\n@app.example.com #582046\n',
   ]);
   t.same(parseSmsLine(worker.printed.find((l) => l.includes('654321'))!.trim())?.text.split('\n'), [

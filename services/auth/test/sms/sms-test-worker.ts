@@ -3,6 +3,9 @@ import { Registry } from 'prom-client';
 import { queuePrefix } from '@refstack/shared/contracts';
 import { redisOptions } from '@refstack/shared/platform';
 import { TEST_REDIS_URL, testConfig, type Teardownable } from '@refstack/shared/testing';
+import { guardMetrics } from '../../src/guard/guard-metrics.js';
+import { smsBudget } from '../../src/guard/index.js';
+import { InviteDigests } from '../../src/sms/invite-digest.js';
 import { MessageLog } from '../../src/sms/message-log.js';
 import { consoleSmsProvider } from '../../src/sms/providers/console.js';
 import type { SmsProvider } from '../../src/sms/providers/provider.js';
@@ -65,6 +68,7 @@ export async function startTestSmsWorker(
     router,
     messages,
     funnel: smsFunnelMetrics(registry),
+    digests: new InviteDigests(store, options.prefix, smsBudget(store, config, guardMetrics(registry), log)),
     sms: config.sms,
     log,
     ...(options.now ? { now: options.now } : {}),

@@ -36,16 +36,29 @@ t.test('autofill lines: the app hash on its own line, the WebOTP line last', asy
     'Код: 123456. Действует 5 мин',
     HASH,
   ]);
-  const notice: SmsJob = { kind: 'invite_activated', to: '+7', inviteCode: 'AB12CD', invitedCount: 3, expiresAt: 0 };
+  const notice: SmsJob = {
+    kind: 'invite_activated',
+    to: '+7',
+    inviteCode: 'AB12CD',
+    invitedCount: 3,
+    newCount: 2,
+    expiresAt: 0,
+  };
   t.equal(
     renderSms(notice, LOCALE_TEXTS.en, { androidAppHash: HASH, webOtpDomain: 'app.example.com' }),
-    'Someone just activated your invite code AB12CD. 3 people have joined with it so far.',
+    'Your invite code AB12CD was activated 2 times since the last notice. 3 people have joined with it so far.',
     'notices carry no code, so no autofill lines',
   );
   t.equal(
-    renderSms({ ...notice, invitedCount: 1 }, LOCALE_TEXTS.en, none),
-    'Someone just activated your invite code AB12CD. 1 person has joined with it so far.',
+    renderSms(
+      { kind: 'invite_activated', to: '+7', inviteCode: 'AB12CD', invitedCount: 1, expiresAt: 0 },
+      LOCALE_TEXTS.en,
+      none,
+    ),
+    'Your invite code AB12CD was activated once since the last notice. 1 person has joined with it so far.',
+    'a notice queued by an earlier version reports one activation',
   );
+  t.equal(renderSms(notice, LOCALE_TEXTS.ru, none), 'Код приглашения AB12CD активировали: +2. Всего: 3 чел.');
 });
 
 t.test('the language: Accept-Language first, then the number country, then SMS_DEFAULT_LOCALE', async (t) => {

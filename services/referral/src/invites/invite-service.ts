@@ -1,4 +1,4 @@
-import { AppError, NOTICE_LIFETIME_MS, requireInviteCode, type Config } from '@refstack/shared/contracts';
+import { AppError, requireInviteCode, type Config } from '@refstack/shared/contracts';
 import { type SmsQueue } from '@refstack/shared/platform';
 import type { Kysely } from 'kysely';
 import { Deadline } from '../db/deadline.js';
@@ -42,6 +42,8 @@ export interface InviteServiceDeps {
   sms: SmsQueue;
   log: { warn(obj: object, msg: string): void };
   deadlines: ActivationDeadlines;
+  /** INVITE_NOTICE_WINDOW_SECONDS: an inviter hears of activations at most once per window. */
+  noticeWindowSeconds: number;
   /** Milliseconds since the epoch. */
   now: () => number;
 }
@@ -83,7 +85,7 @@ function requireInviter<I extends { id: string }>(user: UserRow | undefined, inv
   return inviter;
 }
 
-export function inviteServiceFactory({ db, sms, log, deadlines, now }: InviteServiceDeps) {
+export function inviteServiceFactory({ db, sms, log, deadlines, noticeWindowSeconds, now }: InviteServiceDeps) {
   /**
    * The activation rules, inside the caller's serializable transaction: once per user (the same
    * code again is a no-op), never one's own code, never a code whose owner sits below the user in
@@ -114,15 +116,17 @@ export function inviteServiceFactory({ db, sms, log, deadlines, now }: InviteSer
   /** After commit only: a failed enqueue is logged and never undoes the activation. */
   async function notifyInviter(activation: Activation): Promise<void> {
     if (activation.status !== 'activated' || !activation.inviter) return;
-    const { phone, invitedCount } = activation.inviter;
+    const { id, phone, invitedCount } = activation.inviter;
     try {
+      // Coalesced per inviter: a code shared widely must not send its owner an SMS per activation.
       // The worker writes the text, in the language of the inviter's number.
-      await sms.send({
-        kind: 'invite_activated',
+      await sms.noticeInviter({
+        inviterId: id,
         to: phone,
         inviteCode: activation.code,
         invitedCount,
-        expiresAt: now() + NOTICE_LIFETIME_MS,
+        windowSeconds: noticeWindowSeconds,
+        now: now(),
       });
     } catch (error) {
       log.warn(

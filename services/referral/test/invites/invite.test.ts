@@ -17,7 +17,7 @@ t.test('activation by a lower-case code with spaces, then idempotent repeat', as
     .where('id', '=', inviter.id)
     .executeTakeFirstOrThrow();
   t.equal(row.invited_count, 1, 'the repeat did not count twice');
-  t.equal(ctx.outbox.jobs.length, 1, 'and did not notify twice');
+  t.equal(ctx.outbox.notices.length, 1, 'and did not notify twice');
 });
 
 t.test('a second, different code is invite_already_activated', async (t) => {
@@ -91,7 +91,7 @@ t.test('the inviter is notified after commit; a failed enqueue does not undo the
   ctx.outbox.failing = false;
   const second = await createUser(ctx);
   await activate(ctx.app, second, inviter.invite_code);
-  t.match(ctx.outbox.jobs, [
-    { kind: 'invite_activated', to: inviter.phone, inviteCode: inviter.invite_code, invitedCount: 2 },
+  t.match(ctx.outbox.notices, [
+    { inviterId: inviter.id, to: inviter.phone, inviteCode: inviter.invite_code, invitedCount: 2 },
   ]);
 });

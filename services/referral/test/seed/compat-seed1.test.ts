@@ -38,7 +38,7 @@ t.test('PUT compat/seed1/profile/set-invite activates as PUT /profile/invite, wi
   const again = await put(inviter.invite_code, '/compat/seed1/profile/set-invite');
   t.equal(again.statusCode, 200, 'a repeat, without the slash');
   t.same(again.json(), first.json());
-  t.equal(ctx.outbox.jobs.length, 1, 'one activation, one notice');
+  t.equal(ctx.outbox.notices.length, 1, 'one activation, one notice');
 
   const refusals: Array<[unknown, number, string]> = [
     [other.invite_code, 409, 'invite_already_activated'],

@@ -96,7 +96,7 @@ t.test('invited_by_code activates the invite once; the same code again is 200', 
   });
   t.equal(res.statusCode, 200);
   t.match(res.json(), { invited_by_code: inviter.invite_code, first_name: 'Ivan' });
-  t.equal(ctx.outbox.jobs.length, 1, 'the inviter is told, as after PUT /profile/invite');
+  t.equal(ctx.outbox.notices.length, 1, 'the inviter is told, as after PUT /profile/invite');
 
   const again = await patch(ctx.app, user, { invited_by_code: inviter.invite_code, first_name: 'Пётр' });
   t.equal(again.statusCode, 200, 'a repeat of the same code');
@@ -112,7 +112,7 @@ t.test('invited_by_code activates the invite once; the same code again is 200', 
   t.same(inviterDetails.invited, [{ id: Number(user.id), phone: user.phone }]);
   const row = await ctx.db.selectFrom('users').select('invited_count').where('id', '=', inviter.id).executeTakeFirst();
   t.equal(row?.invited_count, 1, 'the repeats did not count twice');
-  t.equal(ctx.outbox.jobs.length, 1, 'nor notify twice');
+  t.equal(ctx.outbox.notices.length, 1, 'nor notify twice');
 });
 
 t.test('refused codes are 400 with our code, and the names in the same body are not applied', async (t) => {
@@ -174,7 +174,7 @@ t.test('a refused email undoes the activation asked for with it: all or nothing'
   t.same((await details(ctx.app, inviter)).invited, [], 'the inviter gained nobody');
   const row = await ctx.db.selectFrom('users').select('invited_count').where('id', '=', inviter.id).executeTakeFirst();
   t.equal(row?.invited_count, 0);
-  t.equal(ctx.outbox.jobs.length, 0, 'and was not told');
+  t.equal(ctx.outbox.notices.length, 0, 'and was not told');
 
   const retry = await patch(ctx.app, user, { first_name: 'Ivan', invited_by_code: inviter.invite_code });
   t.equal(retry.statusCode, 200, 'the same request without the email goes through');

@@ -70,12 +70,13 @@ t.test('sign-in with an invite applies it in the same transaction', async (t) =>
     .where('id', '=', inviter.id)
     .executeTakeFirstOrThrow();
   t.equal(row.invited_count, 1);
-  t.equal(ctx.outbox.jobs.length, 1, 'the inviter is told');
-  t.match(ctx.outbox.jobs[0], {
-    kind: 'invite_activated',
+  t.equal(ctx.outbox.notices.length, 1, 'the inviter is told');
+  t.match(ctx.outbox.notices[0], {
+    inviterId: inviter.id,
     to: inviter.phone,
     inviteCode: inviter.invite_code,
     invitedCount: 1,
+    windowSeconds: 3600,
   });
   const back = await signInRaw(ctx.app, { phone: inviter.phone });
   t.match(

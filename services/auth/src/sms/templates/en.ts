@@ -4,7 +4,8 @@ export const en: LocaleTexts = {
   locale: 'en',
   templates: {
     otp: 'Your login code is {code}. It expires in {lifetime}.',
-    invite_activated: 'Someone just activated your invite code {invite_code}. {people} joined with it so far.',
+    invite_activated:
+      'Your invite code {invite_code} was activated {new} since the last notice. {people} joined with it so far.',
   },
   lifetime(seconds) {
     if (seconds % 60 !== 0) return `${seconds} seconds`;
@@ -12,4 +13,5 @@ export const en: LocaleTexts = {
     return minutes === 1 ? '1 minute' : `${minutes} minutes`;
   },
   people: (count) => (count === 1 ? '1 person has' : `${count} people have`),
+  activations: (count) => (count === 1 ? 'once' : `${count} times`),
 };

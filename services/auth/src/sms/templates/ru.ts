@@ -6,8 +6,10 @@ export const ru: LocaleTexts = {
   locale: 'ru',
   templates: {
     otp: 'Код: {code}. Действует {lifetime}',
-    invite_activated: 'Ваш код приглашения {invite_code} активировали. Всего: {people}',
+    invite_activated: 'Код приглашения {invite_code} активировали: +{new}. Всего: {people}',
   },
   lifetime: (seconds) => (seconds % 60 === 0 ? `${seconds / 60} мин` : `${seconds} сек`),
   people: (count) => `${count} чел.`,
+  // "+5" spares Russian's plural forms of "раз".
+  activations: (count) => String(count),
 };

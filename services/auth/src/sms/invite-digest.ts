@@ -1,0 +1,60 @@
+import type { Redis } from 'ioredis';
+import {
+  pendingNoticeKey,
+  phoneCountry,
+  type InviteDigestSmsJob,
+  type InviteNoticeSmsJob,
+} from '@refstack/shared/contracts';
+import type { SmsBudgetCounter } from '../guard/budget.js';
+
+/** Takes an inviter's pending activations at once, so each is reported by exactly one notice. */
+const TAKE = `
+local pending = redis.call('HMGET', KEYS[1], 'n', 'total', 'code')
+redis.call('DEL', KEYS[1])
+return pending
+`;
+
+interface DigestCommands {
+  takeInviteNotice(key: string): Promise<[string | null, string | null, string | null]>;
+}
+
+export type DigestOutcome = InviteNoticeSmsJob | 'nothing_pending' | 'budget_exhausted';
+
+/**
+ * Turns an inviter's window into one notice: how many activated the code since the last notice,
+ * and how many in all. The notice is counted in the day's budget before the count is taken, so a
+ * spent budget leaves the count for the next window.
+ */
+export class InviteDigests {
+  private readonly redis: Redis & DigestCommands;
+
+  constructor(
+    redis: Redis,
+    private readonly prefix: string,
+    private readonly budget: SmsBudgetCounter,
+  ) {
+    if (!('takeInviteNotice' in redis)) redis.defineCommand('takeInviteNotice', { numberOfKeys: 1, lua: TAKE });
+    this.redis = redis as Redis & DigestCommands;
+  }
+
+  async take(job: InviteDigestSmsJob, now: number): Promise<DigestOutcome> {
+    const key = pendingNoticeKey(this.prefix, job.inviterId);
+    if ((await this.redis.exists(key)) === 0) return 'nothing_pending';
+    const spend = await this.budget.reserve(phoneCountry(job.to), now);
+    if (!spend.allowed) return 'budget_exhausted';
+    const [count, total, code] = await this.redis.takeInviteNotice(key);
+    if (!count || Number(count) <= 0 || !code) {
+      await spend.release();
+      return 'nothing_pending';
+    }
+    return {
+      kind: 'invite_activated',
+      to: job.to,
+      inviteCode: code,
+      invitedCount: Number(total ?? count),
+      newCount: Number(count),
+      expiresAt: job.expiresAt,
+      ...(job.locale ? { locale: job.locale } : {}),
+    };
+  }
+}

@@ -1,0 +1,98 @@
+import t, { type Test } from 'tap';
+import { FakeCaptchaServer } from '@refstack/shared/testing';
+import type { CaptchaProviderName } from '@refstack/shared/contracts';
+import { buildAuthTestApp } from '../auth-test-app.js';
+
+const from = (n: number) => `198.51.100.${n}`;
+const inRange = (n: number) => `+7912345${String(n).padStart(4, '0')}`;
+
+async function setup(t: Test, env: Record<string, string>, provider: CaptchaProviderName = 'turnstile') {
+  const fake = new FakeCaptchaServer(provider);
+  await fake.start();
+  t.teardown(() => fake.stop());
+  const ctx = await buildAuthTestApp(t, {
+    CAPTCHA_PROVIDER: provider,
+    CAPTCHA_SECRET: fake.secret,
+    CAPTCHA_BASE_URL: fake.url,
+    CAPTCHA_TIMEOUT_MS: '500',
+    ...env,
+  });
+  const send = (phone: string, ip: string, captcha_token?: string, url = '/api/v1/auth/send-code') =>
+    ctx.app.inject({
+      method: 'POST',
+      url,
+      payload: captcha_token === undefined ? { phone } : { phone, captcha_token },
+      remoteAddress: ip,
+    });
+  return { fake, ctx, send };
+}
+
+t.test('CAPTCHA_MODE=always: no token, a bad or used token are refused before anything is counted', async (t) => {
+  for (const provider of ['turnstile', 'smartcaptcha', 'hcaptcha'] as const) {
+    await t.test(provider, async (t) => {
+      const { fake, ctx, send } = await setup(t, { CAPTCHA_MODE: 'always', SEND_CODE_IP_PER_HOUR: '2' }, provider);
+      const missing = await send(inRange(1), from(1));
+      t.equal(missing.statusCode, 403);
+      t.match(missing.json(), { code: 'captcha_required', captcha_provider: provider });
+      t.match((await send(inRange(1), from(1), 'forged')).json(), { code: 'captcha_invalid' });
+      const token = fake.issue();
+      t.equal((await send(inRange(1), from(1), token)).statusCode, 200);
+      t.equal((await send(inRange(2), from(1), token)).json().code, 'captcha_invalid', 'a token works once');
+      t.equal(
+        (await send(inRange(2), from(1), fake.issue())).statusCode,
+        200,
+        'refusals did not count against the client',
+      );
+      t.equal(ctx.outbox.jobs.length, 2);
+      t.ok(
+        fake.calls.every((call) => Object.values(call.fields).includes(from(1))),
+        "the client's address goes to the provider",
+      );
+      for (const [i, path] of ['/api/v1/auth/send_code/', '/compat/seed1/auth/send-code'].entries()) {
+        const seed = await send(inRange(3 + i), from(3), undefined, path);
+        t.equal(seed.json().code, 'captcha_required', `${path} asks too`);
+        t.equal((await send(inRange(3 + i), from(4), fake.issue(), path)).statusCode, 200, `${path} takes the token`);
+      }
+    });
+  }
+});
+
+t.test('a provider that does not answer: refused (503) unless CAPTCHA_FAIL_OPEN=true', async (t) => {
+  await t.test('fail closed', async (t) => {
+    const { fake, ctx, send } = await setup(t, { CAPTCHA_MODE: 'always' });
+    fake.down('error500');
+    const res = await send(inRange(1), from(1), fake.issue());
+    t.equal(res.statusCode, 503);
+    t.match(res.json(), { code: 'service_unavailable', retry_after: 5 });
+    fake.down('hang');
+    t.equal((await send(inRange(2), from(2), 'any')).statusCode, 503, 'a provider that hangs times out');
+    t.equal(ctx.outbox.jobs.length, 0);
+    t.ok(ctx.logs.lines.some((l) => l['msg'] === 'captcha provider did not answer'));
+  });
+  await t.test('fail open', async (t) => {
+    const { fake, ctx, send } = await setup(t, { CAPTCHA_MODE: 'always', CAPTCHA_FAIL_OPEN: 'true' });
+    fake.down('hang');
+    t.equal((await send(inRange(1), from(1), 'any')).statusCode, 200);
+    t.equal(ctx.outbox.jobs.length, 1);
+    const metrics = (await ctx.app.inject({ method: 'GET', url: '/metrics' })).body;
+    t.match(metrics, /captcha_unavailable_total\{[^}]*outcome="let_through"[^}]*\} 1/);
+  });
+});
+
+t.test('CAPTCHA_MODE=risk asks only when a signal fires', async (t) => {
+  const { fake, send } = await setup(t, { CAPTCHA_MODE: 'risk', SEND_CODE_IP_PER_HOUR: '4', SMS_PREFIX_PER_HOUR: '6' });
+  t.equal((await send(inRange(1), from(1))).statusCode, 200, 'a quiet client and range: no challenge');
+  t.equal((await send(inRange(2), from(1))).statusCode, 200);
+  t.equal((await send(inRange(3), from(1))).json().code, 'captcha_required', 'the client made half its hourly calls');
+  t.equal((await send(inRange(3), from(1), fake.issue())).statusCode, 200, 'passes with a token');
+  t.equal((await send('+79130000001', from(2))).statusCode, 200, 'another client, another range: none');
+  // The range now has 3 of its 6.
+  t.equal((await send(inRange(4), from(3))).json().code, 'captcha_required', 'the range is half full');
+  t.equal((await send(inRange(4), from(3), fake.issue())).statusCode, 200);
+});
+
+t.test('CAPTCHA_MODE=off never asks, whatever the signals', async (t) => {
+  const { fake, send } = await setup(t, { CAPTCHA_MODE: 'off', SEND_CODE_IP_PER_HOUR: '4' });
+  for (let i = 1; i <= 4; i += 1) t.equal((await send(inRange(i), from(1))).statusCode, 200);
+  t.equal(fake.calls.length, 0, 'the provider is never called');
+});

@@ -1,0 +1,69 @@
+import t, { type Test } from 'tap';
+import { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
+import { pendingNoticeKey, queuePrefix, SMS_QUEUE } from '@refstack/shared/contracts';
+import { createSmsQueue, redisOptions } from '@refstack/shared/platform';
+import { createTestRedisPrefix, eventually, TEST_REDIS_URL } from '@refstack/shared/testing';
+import { startTestSmsWorker } from './sms-test-worker.js';
+
+const INVITER = '+79123456789';
+
+async function setup(t: Test, env: Record<string, string> = {}) {
+  const prefix = createTestRedisPrefix(t);
+  const redis = new Redis(TEST_REDIS_URL, redisOptions('api'));
+  await redis.connect();
+  const queue = createSmsQueue(redis, prefix);
+  const bull = new Queue(SMS_QUEUE, { connection: redis, prefix: queuePrefix(prefix) });
+  t.teardown(async () => {
+    await queue.close();
+    await bull.close();
+    redis.disconnect();
+  });
+  const worker = await startTestSmsWorker(t, { prefix, env });
+  const activate = (n: number) =>
+    queue.noticeInviter({
+      inviterId: '42',
+      to: INVITER,
+      inviteCode: 'AB12CD',
+      invitedCount: n,
+      windowSeconds: 600,
+      now: Date.now(),
+    });
+  /** The window's end, brought forward: the delayed notice runs now. */
+  const endWindow = async () => {
+    const delayed = await bull.getDelayed();
+    for (const job of delayed) await job.promote();
+    return delayed.length;
+  };
+  return { prefix, redis, bull, worker, activate, endWindow };
+}
+
+t.test('1,000 activations within a window make exactly one notice, with the count', async (t) => {
+  const { redis, prefix, worker, activate, endWindow } = await setup(t);
+  // In parallel and out of order, as activations finish in referral.
+  const order = Array.from({ length: 1000 }, (_, i) => i + 1).sort(() => Math.random() - 0.5);
+  for (let i = 0; i < order.length; i += 50) await Promise.all(order.slice(i, i + 50).map((n) => activate(n)));
+  t.equal(worker.printed.length, 0, 'nothing is sent before the window ends');
+  t.equal(await endWindow(), 1, 'one notice waits for the end of the window');
+  await eventually('the notice is sent', () => worker.printed.length === 1, 10_000);
+  t.same(worker.printed, [`SMS to ${INVITER}: Код приглашения AB12CD активировали: +1000. Всего: 1000 чел.\n`]);
+  t.equal(await redis.exists(pendingNoticeKey(prefix, '42')), 0, 'the count was taken');
+
+  // The window's deduplication still holds: a later activation adds to the next notice.
+  await activate(1001);
+  t.equal(await endWindow(), 0, 'no second notice within the window');
+  t.equal(await redis.hget(pendingNoticeKey(prefix, '42'), 'n'), '1', 'counted for the next one');
+});
+
+t.test('a notice counts against the daily budget; a spent budget keeps the count for later', async (t) => {
+  const { redis, prefix, worker, activate, endWindow } = await setup(t, { SMS_DAILY_BUDGET: 'RU:0' });
+  await Promise.all([activate(1), activate(2), activate(3)]);
+  await endWindow();
+  await eventually(
+    'the notice is held back',
+    () => worker.lines.some((l) => l.msg === 'inviter notice not sent: the day’s sms budget is spent'),
+    10_000,
+  );
+  t.equal(worker.printed.length, 0);
+  t.equal(await redis.hget(pendingNoticeKey(prefix, '42'), 'n'), '3', 'the count waits for the next window');
+});
