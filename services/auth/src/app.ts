@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import type { Redis } from 'ioredis';
+import type { RedisClient as Redis } from '@refstack/shared/platform/redis';
 import { type Config } from '@refstack/shared/contracts';
 import {
   closeRedis,
@@ -43,7 +43,7 @@ export interface AuthAppOptions {
 
 /** The composition root of the auth service: stores, services, routes. */
 export async function buildApp(config: Config, options: AuthAppOptions = {}): Promise<FastifyInstance> {
-  const redis = options.redis ?? lazyRedis(config.redisUrl, 'api');
+  const redis = options.redis ?? lazyRedis(config, 'api');
   try {
     return await compose(config, options, redis);
   } catch (error) {

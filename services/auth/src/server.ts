@@ -9,7 +9,7 @@ async function main(): Promise<void> {
     issuesOtps: true,
     smsCredentials: true,
   });
-  const redis = await connectRedis(config.redisUrl, 'api');
+  const redis = await connectRedis(config, 'api');
   const app = await buildApp(config, { redis }).catch((error: unknown) => {
     throw error instanceof KeyError ? new ConfigError([error.message]) : error;
   });

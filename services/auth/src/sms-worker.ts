@@ -23,9 +23,9 @@ async function main(): Promise<void> {
   assertTemplatesFit({ ...sms, otpLength: config.otp.length, otpTtlSeconds: config.otp.ttlSeconds });
   const log = pino(loggerOptions('sms-worker', config.logLevel));
   const registry = workerRegistry();
-  const connection = await connectRedis(config.redisUrl, 'worker');
+  const connection = await connectRedis(config, 'worker');
   // Statuses are written on a connection that fails fast, apart from the worker's blocking one.
-  const store = await connectRedis(config.redisUrl, 'api');
+  const store = await connectRedis(config, 'api');
   const router = new SmsRouter({
     providers: createSmsProviders(sms),
     config: sms,

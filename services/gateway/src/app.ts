@@ -5,7 +5,7 @@ import { AppError, type Config } from '@refstack/shared/contracts';
 import { createServiceApp, type DestinationStream, type ServerLimits } from '@refstack/shared/platform';
 import { DocsCache, registerDocs } from './docs.js';
 import { setLegacyCookie, withLegacyAuthorization } from './legacy-session.js';
-import { upstreamChecks } from './readiness.js';
+import { rememberPools, upstreamChecks, upstreamPools } from './readiness.js';
 import { COMPAT_PREFIX, LEGACY_ROUTES, PROXY_ROUTES, SECOND_SEED_PATHS, type LegacyRoute } from './routes.js';
 import { UpstreamProxy, type Upstream } from './upstream-proxy.js';
 
@@ -37,6 +37,7 @@ function edgeLimits(config: Config): Partial<ServerLimits> {
 
 export async function buildApp(config: Config, options: GatewayAppOptions = {}): Promise<FastifyInstance> {
   const bases: Record<Upstream, string> = { auth: config.urls.auth, referral: config.urls.referral };
+  const pools = upstreamPools(config, config.upstreamTimeoutMs);
   const app = createServiceApp({
     service: 'gateway',
     config,
@@ -46,7 +47,7 @@ export async function buildApp(config: Config, options: GatewayAppOptions = {}):
     exposure: 'public',
     trustProxy: config.gateway.trustedProxies.length > 0 ? config.gateway.trustedProxies : false,
     limits: edgeLimits(config),
-    readiness: upstreamChecks(config),
+    readiness: upstreamChecks(pools),
   });
 
   // Bodies pass through untouched; the upstream parses and validates them (and answers 400/415).
@@ -68,7 +69,12 @@ export async function buildApp(config: Config, options: GatewayAppOptions = {}):
   await app.register(cookie);
   await registerDocs(app, new DocsCache([bases.auth, bases.referral], 2000, config.legacyPaths));
 
-  const proxy = new UpstreamProxy({ bases, timeoutMs: config.upstreamTimeoutMs });
+  rememberPools(app, pools);
+  pools.auth.setLog(app.log);
+  pools.referral.setLog(app.log);
+  pools.auth.start();
+  pools.referral.start();
+  const proxy = new UpstreamProxy(pools);
   app.addHook('onClose', () => proxy.close());
   const legacyCookie = { secure: config.isProduction, maxAgeSeconds: config.tokens.accessTtlSeconds };
 

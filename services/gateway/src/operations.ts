@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { type Config } from '@refstack/shared/contracts';
 import { createOperationsApp } from '@refstack/shared/platform';
 import type { GatewayAppOptions } from './app.js';
-import { upstreamChecks } from './readiness.js';
+import { poolsOf, upstreamChecks } from './readiness.js';
 
 /**
  * The gateway's internal port (GATEWAY_METRICS_PORT): `/metrics` of the public app and the
@@ -18,6 +18,6 @@ export function buildOperationsApp(
     config,
     quietSuccess: true,
     logStream: options.logStream,
-    readiness: upstreamChecks(config),
+    readiness: upstreamChecks(poolsOf(app)),
   });
 }

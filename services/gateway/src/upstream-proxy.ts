@@ -1,8 +1,9 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { IncomingHttpHeaders } from 'node:http';
-import { Pool, type Dispatcher } from 'undici';
+import type { Dispatcher, Pool } from 'undici';
 import { AppError, INTERNAL_TOKEN_HEADER, REQUEST_ID_HEADER } from '@refstack/shared/contracts';
 import { isDependencyUnavailable } from '@refstack/shared/platform';
+import type { UpstreamPools } from './readiness.js';
 
 export type Upstream = 'auth' | 'referral';
 
@@ -36,11 +37,6 @@ const DROP_RESPONSE = new Set([
   'date',
   REQUEST_ID_HEADER,
 ]);
-
-export interface ProxyOptions {
-  bases: Record<Upstream, string>;
-  timeoutMs: number;
-}
 
 export interface ForwardOptions {
   path: string;
@@ -93,27 +89,38 @@ function requestWhole(pool: Pool, options: Dispatcher.DispatchOptions): Promise<
   });
 }
 
+/** Errors of a request that never reached the instance: any method may go to another. */
+const NOT_REACHED = new Set([
+  'ECONNREFUSED',
+  'UND_ERR_CONNECT_TIMEOUT',
+  'ENOTFOUND',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EAI_AGAIN',
+]);
+/** Errors of a connection lost mid-request: the instance may have acted on it. */
+const DROPPED = new Set(['ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED']);
+const TIMED_OUT = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT']);
+/** Methods whose repeat changes nothing: a dropped one may go to another instance. */
+const IDEMPOTENT = new Set(['GET', 'HEAD']);
+
+function errorCode(error: unknown): string {
+  const own = (error as { code?: unknown }).code;
+  if (typeof own === 'string') return own;
+  const cause = (error as { cause?: { code?: unknown } }).cause?.code;
+  return typeof cause === 'string' ? cause : '';
+}
+
 /**
- * Forwards requests to the services over keep-alive pools (one per service), passing bodies
+ * Forwards requests to the services over keep-alive pools (one per instance), passing bodies
  * through as bytes. API answers are small JSON documents, so each is read whole and sent on in
- * one write. A service that is down or too slow becomes a 503 problem, never a hang.
+ * one write. Instances are chosen round-robin (UpstreamPool); one that refuses connections, times
+ * out or drops one is taken out. A request goes to a second instance only when that is safe: it
+ * never reached the first, or it is a read. A service that is down or too slow becomes a 503
+ * problem, never a hang.
  */
 export class UpstreamProxy {
-  private readonly pools: Record<Upstream, Pool>;
-
-  constructor(private readonly options: ProxyOptions) {
-    const poolOptions = {
-      connections: 128,
-      keepAliveTimeout: 30_000,
-      connectTimeout: 2000,
-      headersTimeout: options.timeoutMs,
-      bodyTimeout: options.timeoutMs,
-    };
-    this.pools = {
-      auth: new Pool(options.bases.auth, poolOptions),
-      referral: new Pool(options.bases.referral, poolOptions),
-    };
-  }
+  constructor(private readonly pools: UpstreamPools) {}
 
   async forward(
     upstream: Upstream,
@@ -135,16 +142,31 @@ export class UpstreamProxy {
     headers[REQUEST_ID_HEADER] = request.id;
     const body = Buffer.isBuffer(request.body) ? request.body : undefined;
 
-    let answer: UpstreamAnswer;
-    try {
-      answer = await requestWhole(this.pools[upstream], {
-        path: options.path,
-        method: request.method as Dispatcher.HttpMethod,
-        headers,
-        body,
-      });
-    } catch (error) {
-      request.log.warn({ upstream, reason: (error as Error).message }, 'upstream failed');
+    const pool = this.pools[upstream];
+    const dispatch: Dispatcher.DispatchOptions = {
+      path: options.path,
+      method: request.method as Dispatcher.HttpMethod,
+      headers,
+      body,
+    };
+    let answer: UpstreamAnswer | undefined;
+    let failure: unknown;
+    const tries = pool.order().slice(0, 2);
+    for (const instance of tries) {
+      try {
+        answer = await requestWhole(instance.pool, dispatch);
+        break;
+      } catch (error) {
+        failure = error;
+        const code = errorCode(error);
+        const reached = !NOT_REACHED.has(code);
+        if (!reached || DROPPED.has(code) || TIMED_OUT.has(code)) pool.takeOut(instance, code || 'failed');
+        request.log.warn({ upstream, instance: instance.base, reason: (error as Error).message }, 'upstream failed');
+        if (reached && !(DROPPED.has(code) && IDEMPOTENT.has(request.method))) break;
+      }
+    }
+    if (!answer) {
+      const error = failure;
       if (isDependencyUnavailable(error)) {
         throw new AppError(
           'service_unavailable',

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { Kysely } from 'kysely';
-import type { Redis } from 'ioredis';
+import type { RedisClient as Redis } from '@refstack/shared/platform/redis';
 import { type Config } from '@refstack/shared/contracts';
 import {
   closeRedis,
@@ -50,7 +50,7 @@ export async function buildApp(config: Config, options: ReferralAppOptions = {})
 
   let sms = options.sms;
   if (!sms) {
-    const redis = options.redis ?? lazyRedis(config.redisUrl, 'api');
+    const redis = options.redis ?? lazyRedis(config, 'api');
     if (!options.redis) app.addHook('onClose', () => closeRedis(redis));
     sms = createSmsQueue(redis, config.redisKeyPrefix);
     const queue = sms;

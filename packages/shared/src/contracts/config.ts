@@ -27,12 +27,19 @@ export const EnvSchema = Type.Object({
   REFERRAL_PORT: Port(3002),
   AUTH_URL: Type.Optional(Type.String({ pattern: '^https?://' })),
   REFERRAL_URL: Type.Optional(Type.String({ pattern: '^https?://' })),
+  // Several instances of a service behind the gateway, comma-separated; checked as URLs one by one.
+  AUTH_URLS: Type.Optional(Type.String({ maxLength: 4096 })),
+  REFERRAL_URLS: Type.Optional(Type.String({ maxLength: 4096 })),
+  GATEWAY_HEALTH_INTERVAL_MS: Type.Integer({ minimum: 0, maximum: 600_000, default: 2000 }),
+  GATEWAY_EJECT_SECONDS: Type.Integer({ minimum: 0, maximum: 3600, default: 10 }),
   JWKS_URL: Type.Optional(Type.String({ pattern: '^https?://' })),
   JWKS_REFRESH_SECONDS: PositiveInt(60, 86_400),
   DATABASE_URL: Type.String({ pattern: '^postgres(ql)?://', default: 'postgres://postgres@127.0.0.1:5432/referral' }),
   DATABASE_POOL_SIZE: PositiveInt(10, 200),
   REDIS_URL: Type.String({ pattern: '^rediss?://', default: 'redis://127.0.0.1:6379' }),
   REDIS_KEY_PREFIX: Type.String({ pattern: '^[A-Za-z0-9_.-]{1,32}$', default: 'refstack' }),
+  // host:port of some nodes of a Redis Cluster (the rest are discovered); REDIS_URL is then unused.
+  REDIS_CLUSTER_NODES: Type.Optional(Type.String({ maxLength: 4096 })),
   DEFAULT_REGION: Type.String({ pattern: '^[A-Z]{2}$', default: 'RU' }),
   ALLOWED_COUNTRIES: Type.String({ pattern: '^(\\*|[A-Z]{2}(,[A-Z]{2})*)$', default: 'RU' }),
   OTP_LENGTH: Type.Integer({ minimum: 4, maximum: 8, default: 6 }),
@@ -87,7 +94,14 @@ export interface Config {
   host: string;
   logLevel: Env['LOG_LEVEL'];
   ports: { gateway: number; auth: number; referral: number };
-  urls: { auth: string; referral: string; jwks: string };
+  urls: {
+    auth: string;
+    referral: string;
+    jwks: string;
+    /** Every instance behind the gateway: AUTH_URLS, or AUTH_URL alone. */
+    authInstances: string[];
+    referralInstances: string[];
+  };
   /** How often referral fetches auth's keys again, so that a key auth stops publishing stops verifying. */
   jwksRefreshSeconds: number;
   /** Whether the seeds' paths (first and second seed) are served; LEGACY_PATHS=off answers them 404. */
@@ -95,6 +109,8 @@ export interface Config {
   databaseUrl: string;
   databasePoolSize: number;
   redisUrl: string;
+  /** REDIS_CLUSTER_NODES: when not empty, every Redis user connects to this cluster instead. */
+  redisClusterNodes: Array<{ host: string; port: number }>;
   redisKeyPrefix: string;
   phone: { defaultRegion: string; allowedCountries: readonly string[] | '*' };
   otp: {
@@ -140,6 +156,10 @@ export interface GatewayEdgeConfig {
   headersTimeoutMs: number;
   requestTimeoutMs: number;
   keepAliveTimeoutMs: number;
+  /** How often the gateway asks each upstream instance's /health/ready; 0: never. */
+  healthIntervalMs: number;
+  /** The least time an instance that failed stays out of rotation. */
+  ejectMs: number;
 }
 
 export class ConfigError extends Error {
@@ -248,20 +268,34 @@ export function loadConfig(
   }
   if (problems.length > 0) throw new ConfigError(problems);
 
-  const authUrl = (env.AUTH_URL ?? `http://127.0.0.1:${env.AUTH_PORT}`).replace(/\/+$/, '');
-  const referralUrl = (env.REFERRAL_URL ?? `http://127.0.0.1:${env.REFERRAL_PORT}`).replace(/\/+$/, '');
+  const redisClusterNodes = clusterNodes(env.REDIS_CLUSTER_NODES, problems);
+  const authInstances = instanceUrls('AUTH_URLS', env.AUTH_URLS, problems);
+  const referralInstances = instanceUrls('REFERRAL_URLS', env.REFERRAL_URLS, problems);
+  if (problems.length > 0) throw new ConfigError(problems);
+  const authUrl = (env.AUTH_URL ?? authInstances[0] ?? `http://127.0.0.1:${env.AUTH_PORT}`).replace(/\/+$/, '');
+  const referralUrl = (env.REFERRAL_URL ?? referralInstances[0] ?? `http://127.0.0.1:${env.REFERRAL_PORT}`).replace(
+    /\/+$/,
+    '',
+  );
   return {
     env: env.NODE_ENV,
     isProduction,
     host: env.HOST,
     logLevel: env.LOG_LEVEL,
     ports: { gateway: env.GATEWAY_PORT, auth: env.AUTH_PORT, referral: env.REFERRAL_PORT },
-    urls: { auth: authUrl, referral: referralUrl, jwks: env.JWKS_URL ?? `${authUrl}/.well-known/jwks.json` },
+    urls: {
+      auth: authUrl,
+      referral: referralUrl,
+      jwks: env.JWKS_URL ?? `${authUrl}/.well-known/jwks.json`,
+      authInstances: authInstances.length > 0 ? authInstances : [authUrl],
+      referralInstances: referralInstances.length > 0 ? referralInstances : [referralUrl],
+    },
     jwksRefreshSeconds: env.JWKS_REFRESH_SECONDS,
     legacyPaths: env.LEGACY_PATHS === 'on',
     databaseUrl: env.DATABASE_URL,
     databasePoolSize: env.DATABASE_POOL_SIZE,
     redisUrl: env.REDIS_URL,
+    redisClusterNodes,
     redisKeyPrefix: env.REDIS_KEY_PREFIX,
     phone,
     otp: {
@@ -295,6 +329,31 @@ export function loadConfig(
   };
 }
 
+/** `10.0.0.1:7000,10.0.0.2:7000` or `[::1]:7000`: seed nodes of a Redis Cluster. */
+function clusterNodes(value: string | undefined, problems: string[]): Array<{ host: string; port: number }> {
+  return list(value ?? '').flatMap((node) => {
+    const match = /^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(node);
+    const port = Number(match?.[2]);
+    if (!match || port < 1 || port > 65535) {
+      problems.push(`REDIS_CLUSTER_NODES: "${node}" is not host:port`);
+      return [];
+    }
+    return [{ host: (match[1] ?? '').replace(/^\[|\]$/g, ''), port }];
+  });
+}
+
+/** `http://auth-1:3001,http://auth-2:3001`: each must be an http(s) URL, none twice. */
+function instanceUrls(name: string, value: string | undefined, problems: string[]): string[] {
+  const urls = list(value ?? '').map((url) => url.replace(/\/+$/, ''));
+  for (const url of urls) {
+    if (!/^https?:\/\//.test(url) || !URL.canParse(url)) {
+      problems.push(`${name}: "${maskUrlPassword(url)}" is not an http(s) URL`);
+    }
+  }
+  if (new Set(urls).size !== urls.length) problems.push(`${name}: names an instance twice`);
+  return urls;
+}
+
 const URL_VARIABLES = ['AUTH_URL', 'REFERRAL_URL', 'JWKS_URL', 'DATABASE_URL', 'REDIS_URL'] as const;
 
 /** The gateway's edge settings, with the checks that span more than one variable. */
@@ -325,5 +384,7 @@ function gatewayEdge(env: Env, problems: string[]): GatewayEdgeConfig {
     headersTimeoutMs: env.GATEWAY_HEADERS_TIMEOUT_MS,
     requestTimeoutMs: env.GATEWAY_REQUEST_TIMEOUT_MS,
     keepAliveTimeoutMs: env.GATEWAY_KEEP_ALIVE_TIMEOUT_MS,
+    healthIntervalMs: env.GATEWAY_HEALTH_INTERVAL_MS,
+    ejectMs: env.GATEWAY_EJECT_SECONDS * 1000,
   };
 }

@@ -1,7 +1,50 @@
-import { Redis, type RedisOptions } from 'ioredis';
+import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
 import { StoreUnreachableError } from './process.js';
 
 export type RedisRole = 'api' | 'worker';
+
+/** A single Redis or a Redis Cluster: every Redis user takes either. */
+export type RedisClient = Redis | Cluster;
+
+/** Where Redis is: REDIS_URL, or the seed nodes of REDIS_CLUSTER_NODES when there are any. */
+export type RedisTarget = string | { redisUrl: string; redisClusterNodes: ReadonlyArray<{ host: string; port: number }> };
+
+function describe(target: RedisTarget): string {
+  if (typeof target === 'string') return target;
+  return target.redisClusterNodes.length > 0
+    ? `cluster ${target.redisClusterNodes.map((n) => `${n.host}:${n.port}`).join(',')}`
+    : target.redisUrl;
+}
+
+/**
+ * A cluster client: commands follow MOVED/ASK redirections, and while a master fails over (its
+ * replica is promoted within the cluster's node timeout) they wait and retry within bounds instead
+ * of failing at once. Keys of one script or queue share a hash tag, so each stays in one slot.
+ */
+function clusterOptions(role: RedisRole): ClusterOptions {
+  const node = redisOptions(role);
+  return {
+    lazyConnect: true,
+    redisOptions: { connectTimeout: node.connectTimeout, ...(role === 'api' ? { commandTimeout: 2000 } : {}) },
+    enableOfflineQueue: node.enableOfflineQueue,
+    maxRedirections: 16,
+    retryDelayOnFailover: 200,
+    retryDelayOnClusterDown: 300,
+    retryDelayOnTryAgain: 100,
+    slotsRefreshTimeout: 2000,
+    clusterRetryStrategy: (times) => Math.min(100 * 2 ** Math.min(times, 5), 2000),
+  };
+}
+
+function newClient(target: RedisTarget, role: RedisRole): RedisClient {
+  if (typeof target !== 'string' && target.redisClusterNodes.length > 0) {
+    const options = clusterOptions(role);
+    // BullMQ's blocking commands need unlimited retries per request, as on a single node.
+    if (options.redisOptions) options.redisOptions.maxRetriesPerRequest = role === 'api' ? 3 : null;
+    return new Cluster([...target.redisClusterNodes], options);
+  }
+  return new Redis(typeof target === 'string' ? target : target.redisUrl, redisOptions(role));
+}
 
 /**
  * Options for the two kinds of connection. An API connection fails fast while Redis is away so the
@@ -21,8 +64,8 @@ export function redisOptions(role: RedisRole): RedisOptions {
 }
 
 /** Connects once, so that start-up fails with a clear message when Redis is not there. */
-export async function connectRedis(url: string, role: RedisRole): Promise<Redis> {
-  const client = new Redis(url, redisOptions(role));
+export async function connectRedis(target: RedisTarget, role: RedisRole): Promise<RedisClient> {
+  const client = newClient(target, role);
   // Errors are reported through readiness and request failures; an unhandled 'error' event would crash.
   client.on('error', () => undefined);
   try {
@@ -30,21 +73,21 @@ export async function connectRedis(url: string, role: RedisRole): Promise<Redis>
     await client.ping();
   } catch (error) {
     client.disconnect();
-    throw new StoreUnreachableError('Redis', url, error);
+    throw new StoreUnreachableError('Redis', describe(target), error);
   }
   return client;
 }
 
 /** A client that connects in the background; used where start-up must not wait (tests of failure). */
-export function lazyRedis(url: string, role: RedisRole): Redis {
-  const client = new Redis(url, redisOptions(role));
+export function lazyRedis(target: RedisTarget, role: RedisRole): RedisClient {
+  const client = newClient(target, role);
   client.on('error', () => undefined);
   client.connect().catch(() => undefined);
   return client;
 }
 
 /** Readiness probe: waits briefly for a connection still being made, then PINGs. */
-export async function pingRedis(client: Redis, waitMs = 1000): Promise<void> {
+export async function pingRedis(client: RedisClient, waitMs = 1000): Promise<void> {
   if (client.status !== 'ready') {
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
@@ -62,7 +105,7 @@ export async function pingRedis(client: Redis, waitMs = 1000): Promise<void> {
 }
 
 /** Closes politely when connected (pending replies arrive), at once otherwise. */
-export async function closeRedis(client: Redis): Promise<void> {
+export async function closeRedis(client: RedisClient): Promise<void> {
   if (client.status === 'ready') await client.quit().catch(() => client.disconnect());
   else client.disconnect();
 }

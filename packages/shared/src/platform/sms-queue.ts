@@ -1,5 +1,5 @@
 import { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient as Redis } from './redis.js';
 import { AppError } from '../contracts/errors.js';
 import {
   NOTICE_LIFETIME_MS,

@@ -13,3 +13,4 @@ export * from './test-redis.js';
 export * from './token-issuer.js';
 export * from './fake-sms/index.js';
 export * from './fake-captcha.js';
+export * from './redis-cluster.js';

@@ -135,6 +135,8 @@ t.test("the gateway's edge settings: defaults, overrides and the checks across v
     headersTimeoutMs: 10_000,
     requestTimeoutMs: 15_000,
     keepAliveTimeoutMs: 72_000,
+    healthIntervalMs: 2000,
+    ejectMs: 10_000,
   });
   const set = loadConfig({
     GATEWAY_TRUSTED_PROXIES: '10.0.0.0/8, 192.0.2.1,::1',
@@ -208,6 +210,11 @@ t.test('the list of known variables covers the contract', async (t) => {
     'CAPTCHA_TIMEOUT_MS',
     'TEST_PHONES',
     'INVITE_NOTICE_WINDOW_SECONDS',
+    'AUTH_URLS',
+    'REFERRAL_URLS',
+    'REDIS_CLUSTER_NODES',
+    'GATEWAY_HEALTH_INTERVAL_MS',
+    'GATEWAY_EJECT_SECONDS',
   ]) {
     t.ok(ENV_VARIABLES.includes(name), name);
   }
@@ -426,4 +433,34 @@ t.test('TEST_PHONES: fixed codes with a required expiry day, allowed in producti
     const error = t.throws(() => loadConfig({ TEST_PHONES: value }, { now }), { message: problem }, value) as Error;
     t.notMatch(error.message, /:123456|12345@|123457|777777/, 'the codes are never quoted back');
   }
+});
+
+t.test('AUTH_URLS and REFERRAL_URLS: several instances behind the gateway; one URL still works', async (t) => {
+  const config = loadConfig({
+    AUTH_URLS: 'http://auth-1:3001/, http://auth-2:3001',
+    REFERRAL_URL: 'http://referral:3002',
+  });
+  t.same(config.urls.authInstances, ['http://auth-1:3001', 'http://auth-2:3001']);
+  t.equal(config.urls.auth, 'http://auth-1:3001', 'the first is where JWKS and docs are fetched by default');
+  t.same(config.urls.referralInstances, ['http://referral:3002']);
+  t.match(loadConfig({}).gateway, { healthIntervalMs: 2000, ejectMs: 10_000 });
+  t.throws(() => loadConfig({ AUTH_URLS: 'auth-1:3001' }), {
+    message: /AUTH_URLS: "auth-1:3001" is not an http\(s\) URL/,
+  });
+  t.throws(() => loadConfig({ REFERRAL_URLS: 'http://a:1,http://a:1' }), {
+    message: /REFERRAL_URLS: names an instance twice/,
+  });
+  const error = t.throws(() => loadConfig({ AUTH_URLS: 'http://user:hunter2@auth:1,x' })) as Error;
+  t.notMatch(error.message, /hunter2/, 'a password in a URL is never quoted back');
+});
+
+t.test('REDIS_CLUSTER_NODES: host:port of the seed nodes', async (t) => {
+  t.same(loadConfig({ REDIS_CLUSTER_NODES: '10.0.0.1:7000, redis-2:7001,[::1]:7002' }).redisClusterNodes, [
+    { host: '10.0.0.1', port: 7000 },
+    { host: 'redis-2', port: 7001 },
+    { host: '::1', port: 7002 },
+  ]);
+  t.same(loadConfig({}).redisClusterNodes, [], 'none: REDIS_URL');
+  t.throws(() => loadConfig({ REDIS_CLUSTER_NODES: 'redis:port' }), { message: /"redis:port" is not host:port/ });
+  t.throws(() => loadConfig({ REDIS_CLUSTER_NODES: 'redis:70000' }), { message: /"redis:70000" is not host:port/ });
 });

@@ -1,5 +1,5 @@
 import { ConfigError, normalizePhone, type Config } from '@refstack/shared/contracts';
-import type { Redis } from 'ioredis';
+import type { RedisClient as Redis } from '@refstack/shared/platform/redis';
 import { SmsBudgetCounter, untilNextUtcDay } from '../guard/budget.js';
 import { rangeGuard } from '../guard/index.js';
 import type { RangeState } from '../guard/range-guard.js';

@@ -19,7 +19,7 @@ async function main(): Promise<void> {
   const phoneInput = rest[0];
   if (action !== 'guard' && (action !== 'messages' || !phoneInput)) throw new ConfigError([USAGE]);
   const config = loadConfig(process.env);
-  const redis = await connectRedis(config.redisUrl, 'api');
+  const redis = await connectRedis(config, 'api');
   try {
     if (action === 'guard') {
       process.stdout.write(await guardCommand(rest, config, redis, json));

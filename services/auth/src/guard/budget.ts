@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient as Redis } from '@refstack/shared/platform/redis';
 import type { SmsBudget } from '@refstack/shared/contracts';
 
 const DAY_MS = 86_400_000;

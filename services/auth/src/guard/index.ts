@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient as Redis } from '@refstack/shared/platform/redis';
 import type { Registry } from 'prom-client';
 import { CONVERSION_BLOCK_SECONDS, CONVERSION_MIN_SENDS, type Config } from '@refstack/shared/contracts';
 import { SmsBudgetCounter } from './budget.js';

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { RedisClient as Redis } from '@refstack/shared/platform/redis';
 
 const HOUR_MS = 3_600_000;
 const DAY_MS = 24 * HOUR_MS;

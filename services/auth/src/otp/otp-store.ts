@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { RedisClient as Redis } from '@refstack/shared/platform/redis';
 
 // Every script takes "now" from the caller, so a test can move the clock without sleeping; Redis
 // TTLs only clean up and are set with a margin.

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { RedisClient as Redis } from '@refstack/shared/platform/redis';
 import { AppError, phoneCountry, type SmsConfig, type SmsProviderName } from '@refstack/shared/contracts';
 import { MESSAGE_STATUS_TTL_MS, type MessageLog } from './message-log.js';
 import type { ReceiptRequest, ReceiptVerifier } from './providers/provider.js';

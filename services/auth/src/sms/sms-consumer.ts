@@ -1,5 +1,5 @@
 import { UnrecoverableError, Worker, type Job, type WorkerOptions } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient as Redis } from '@refstack/shared/platform/redis';
 import {
   isInviteDigest,
   isPreRendered,

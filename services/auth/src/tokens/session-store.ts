@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { RedisClient as Redis } from '@refstack/shared/platform/redis';
 
 /**
  * Refresh sessions. A refresh token is `<session id>.<256 random bits>`; only its SHA-256 is kept.

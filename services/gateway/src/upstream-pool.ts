@@ -1,0 +1,131 @@
+import { Pool, request } from 'undici';
+
+/** How an instance stands: taking requests, or out until a probe finds it ready again. */
+export type InstanceStatus = 'in' | 'out';
+
+export interface UpstreamInstance {
+  readonly base: string;
+  readonly pool: Pool;
+  status: InstanceStatus;
+  /** Why it was taken out, while it is. */
+  reason: string | undefined;
+  /** When it was taken out (ms since the epoch). */
+  since: number;
+}
+
+export interface PoolLogger {
+  warn(obj: object, msg: string): void;
+  info(obj: object, msg: string): void;
+}
+
+export interface UpstreamPoolOptions {
+  /** undici pool settings of each instance. */
+  pool: Pool.Options;
+  /** How often every instance's /health/ready is asked. */
+  probeIntervalMs: number;
+  /** The least time an instance that failed stays out before a probe may bring it back. */
+  ejectMs: number;
+  probeTimeoutMs: number;
+  now?: () => number;
+}
+
+/**
+ * The instances of one service behind the gateway. Requests go round-robin over those in service.
+ * Passive health: an instance that refused a connection, timed out or dropped one is taken out at
+ * once. Active health: every instance's `/health/ready` is asked every `probeIntervalMs`; an
+ * instance that is not ready is taken out, and one that is out comes back on its first ready probe
+ * after at least `ejectMs`. When every instance is out, they are all tried anyway: a stale mark
+ * must not turn a working service into a 503.
+ */
+export class UpstreamPool {
+  readonly instances: UpstreamInstance[];
+  private next = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private readonly now: () => number;
+  private log: PoolLogger | undefined;
+
+  constructor(
+    readonly service: string,
+    bases: readonly string[],
+    private readonly options: UpstreamPoolOptions,
+  ) {
+    if (bases.length === 0) throw new Error(`${service}: no upstream instance`);
+    this.now = options.now ?? Date.now;
+    this.instances = bases.map((base) => ({
+      base,
+      pool: new Pool(base, options.pool),
+      status: 'in',
+      reason: undefined,
+      since: 0,
+    }));
+  }
+
+  /** Where instances taken out and brought back are told (the app's logger, once it exists). */
+  setLog(log: PoolLogger): void {
+    this.log = log;
+  }
+
+  /** Starts the active probes; they keep no process alive on their own. */
+  start(): void {
+    if (this.timer || this.options.probeIntervalMs <= 0) return;
+    this.timer = setInterval(() => void this.probeAll(), this.options.probeIntervalMs);
+    this.timer.unref();
+  }
+
+  /** The order in which to try instances for one request: those in service first, round-robin. */
+  order(): UpstreamInstance[] {
+    const count = this.instances.length;
+    const start = this.next;
+    this.next = (this.next + 1) % count;
+    const rotated = Array.from({ length: count }, (_, i) => this.instances[(start + i) % count]!);
+    const inService = rotated.filter((instance) => instance.status === 'in');
+    return inService.length > 0 ? [...inService, ...rotated.filter((i) => i.status === 'out')] : rotated;
+  }
+
+  /** Passive health: the instance failed a request in a way that says it is unwell. */
+  takeOut(instance: UpstreamInstance, reason: string): void {
+    if (instance.status === 'out') return;
+    instance.status = 'out';
+    instance.reason = reason;
+    instance.since = this.now();
+    this.log?.warn({ upstream: this.service, instance: instance.base, reason }, 'upstream instance taken out');
+  }
+
+  private bringBack(instance: UpstreamInstance): void {
+    if (instance.status === 'in') return;
+    instance.status = 'in';
+    instance.reason = undefined;
+    this.log?.info({ upstream: this.service, instance: instance.base }, 'upstream instance back in service');
+  }
+
+  /** Asks every instance whether it is ready; resolves with each one's report. */
+  async probeAll(): Promise<Array<{ instance: UpstreamInstance; ready: boolean; details: unknown }>> {
+    return Promise.all(
+      this.instances.map(async (instance) => {
+        const outcome = await ready(instance.base, this.options.probeTimeoutMs);
+        if (!outcome.ready) this.takeOut(instance, outcome.error);
+        else if (this.now() - instance.since >= this.options.ejectMs) this.bringBack(instance);
+        return { instance, ready: outcome.ready, details: outcome.ready ? outcome.checks : outcome.error };
+      }),
+    );
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.timer);
+    await Promise.all(this.instances.map((instance) => instance.pool.close()));
+  }
+}
+
+async function ready(
+  base: string,
+  timeoutMs: number,
+): Promise<{ ready: true; checks: unknown } | { ready: false; error: string }> {
+  try {
+    const res = await request(`${base}/health/ready`, { headersTimeout: timeoutMs, bodyTimeout: timeoutMs });
+    const body = (await res.body.json().catch(() => ({}))) as { checks?: unknown };
+    if (res.statusCode !== 200) return { ready: false, error: `not ready (HTTP ${res.statusCode})` };
+    return { ready: true, checks: body.checks };
+  } catch (error) {
+    return { ready: false, error: (error as Error).message || 'unreachable' };
+  }
+}

@@ -1,0 +1,132 @@
+import t, { type Test } from 'tap';
+import Fastify, { type FastifyInstance } from 'fastify';
+import { eventually, testConfig } from '@refstack/shared/testing';
+import { buildApp } from '../src/app.js';
+import { buildOperationsApp } from '../src/operations.js';
+
+interface Instance {
+  name: string;
+  url: string;
+  port: number;
+  hits: string[];
+  app: FastifyInstance;
+  /** Stops listening: connections are refused until `restart`. */
+  stop(): Promise<void>;
+  restart(): Promise<void>;
+}
+
+/** An auth instance stand-in on a fixed port, counting what reaches it; `drop` paths lose the socket. */
+async function instance(t: Test, name: string, drop: string[] = [], port = 0): Promise<Instance> {
+  const hits: string[] = [];
+  const build = () => {
+    const app = Fastify();
+    app.get('/health/ready', async () => ({ status: 'ok', checks: { redis: { status: 'up' } } }));
+    app.all('/*', async (request, reply) => {
+      hits.push(`${request.method} ${request.url}`);
+      if (drop.includes(request.url)) {
+        request.raw.socket.destroy();
+        return reply;
+      }
+      return { instance: name };
+    });
+    return app;
+  };
+  let app = build();
+  await app.listen({ host: '127.0.0.1', port });
+  const bound = (app.server.address() as { port: number }).port;
+  const self: Instance = {
+    name,
+    url: `http://127.0.0.1:${bound}`,
+    port: bound,
+    hits,
+    app,
+    stop: () => self.app.close(),
+    async restart() {
+      app = build();
+      await app.listen({ host: '127.0.0.1', port: bound });
+      self.app = app;
+    },
+  };
+  t.teardown(() => self.app.close());
+  return self;
+}
+
+async function setup(t: Test, env: Record<string, string> = {}, drop: string[] = []) {
+  const a = await instance(t, 'a', drop);
+  const b = await instance(t, 'b', drop);
+  const referral = await instance(t, 'referral');
+  const config = testConfig({
+    AUTH_URLS: `${a.url},${b.url}`,
+    REFERRAL_URL: referral.url,
+    GATEWAY_HEALTH_INTERVAL_MS: '0',
+    ...env,
+  });
+  const gateway = await buildApp(config);
+  const operations = buildOperationsApp(gateway, config);
+  t.teardown(async () => {
+    await operations.close();
+    await gateway.close();
+  });
+  const send = (url = '/api/v1/auth/send-code', method: 'POST' | 'GET' = 'POST') =>
+    gateway.inject({ method, url, payload: method === 'POST' ? { phone: '+79123456789' } : undefined });
+  return { a, b, gateway, operations, send };
+}
+
+t.test('requests go round-robin over the instances of AUTH_URLS', async (t) => {
+  const { a, b, send } = await setup(t);
+  const answers = await Promise.all(Array.from({ length: 10 }, () => send()));
+  t.ok(answers.every((r) => r.statusCode === 200));
+  t.equal(a.hits.length, 5);
+  t.equal(b.hits.length, 5);
+});
+
+t.test('an instance that refuses connections is taken out; nothing fails meanwhile', async (t) => {
+  const { a, b, send, operations } = await setup(t);
+  await b.stop();
+  const answers = [];
+  for (let i = 0; i < 10; i += 1) answers.push(await send());
+  t.same(
+    answers.map((r) => r.statusCode),
+    Array(10).fill(200),
+    'a request that never reached the instance goes to the other, whatever its method',
+  );
+  t.equal(a.hits.length, 10);
+  const ready = await operations.inject({ method: 'GET', url: '/health/ready' });
+  t.equal(ready.statusCode, 200, 'the service is ready while one instance is');
+  t.match(ready.json().checks.auth.details.instances, {
+    [a.url]: { status: 'up' },
+    [b.url]: { status: 'down', error: /ECONNREFUSED|connect/ },
+  });
+  await a.stop();
+  const none = await operations.inject({ method: 'GET', url: '/health/ready' });
+  t.equal(none.statusCode, 503, 'no instance ready: the gateway is not');
+  t.equal((await send()).statusCode, 503);
+});
+
+t.test('an instance taken out comes back after a ready probe', async (t) => {
+  const { a, b, send } = await setup(t, { GATEWAY_HEALTH_INTERVAL_MS: '100', GATEWAY_EJECT_SECONDS: '1' });
+  await b.stop();
+  for (let i = 0; i < 4; i += 1) t.equal((await send()).statusCode, 200);
+  t.equal(b.hits.length, 0);
+  await b.restart();
+  await eventually(
+    'b takes requests again',
+    async () => {
+      await send();
+      return b.hits.length > 0;
+    },
+    15_000,
+  );
+  t.ok(a.hits.length >= 4);
+});
+
+t.test('a request that reached an instance is sent to another only when it is a read', async (t) => {
+  const dropped = ['/api/v1/auth/verify', '/.well-known/jwks.json'];
+  const { a, b, send } = await setup(t, {}, dropped);
+  const verify = await send('/api/v1/auth/verify');
+  t.equal(verify.statusCode, 503, 'a dropped POST is not repeated: it may have signed someone in');
+  t.equal(a.hits.length + b.hits.length, 1, 'it reached one instance only');
+  const jwks = await send('/.well-known/jwks.json', 'GET');
+  t.equal(jwks.statusCode, 503);
+  t.equal(a.hits.length + b.hits.length, 3, 'a dropped GET was tried on the second instance too');
+});
