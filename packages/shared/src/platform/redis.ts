@@ -7,7 +7,8 @@ export type RedisRole = 'api' | 'worker';
 export type RedisClient = Redis | Cluster;
 
 /** Where Redis is: REDIS_URL, or the seed nodes of REDIS_CLUSTER_NODES when there are any. */
-export type RedisTarget = string | { redisUrl: string; redisClusterNodes: ReadonlyArray<{ host: string; port: number }> };
+export type RedisTarget =
+  string | { redisUrl: string; redisClusterNodes: ReadonlyArray<{ host: string; port: number }> };
 
 function describe(target: RedisTarget): string {
   if (typeof target === 'string') return target;
