@@ -9,8 +9,8 @@ import { createSmsWorker } from '../../services/auth/src/sms/sms-consumer.js';
 import { smsFunnelMetrics, smsProviderMetrics } from '../../services/auth/src/sms/sms-metrics.js';
 
 const config = loadConfig({ ...process.env, SMS_PROVIDERS: 'console' });
-const connection = await connectRedis(config.redisUrl, 'worker');
-const store = await connectRedis(config.redisUrl, 'api');
+const connection = await connectRedis(config, 'worker');
+const store = await connectRedis(config, 'api');
 const quiet = { info: () => undefined, warn: () => undefined, error: () => undefined };
 const registry = new Registry();
 const slow = {

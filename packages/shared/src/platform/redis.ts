@@ -26,13 +26,20 @@ function clusterOptions(role: RedisRole): ClusterOptions {
   const node = redisOptions(role);
   return {
     lazyConnect: true,
+    // The ready check asks one node for its cluster state, and waits for good when that node is the
+    // dead master of a failover; commands find their way by redirection instead.
+    enableReadyCheck: false,
     redisOptions: { connectTimeout: node.connectTimeout, ...(role === 'api' ? { commandTimeout: 2000 } : {}) },
     enableOfflineQueue: node.enableOfflineQueue,
-    maxRedirections: 16,
+    // An API command gives up within seconds (503); a worker's keeps trying through a failover.
+    maxRedirections: role === 'api' ? 16 : 200,
+    retryDelayOnMoved: 100,
     retryDelayOnFailover: 200,
     retryDelayOnClusterDown: 300,
     retryDelayOnTryAgain: 100,
     slotsRefreshTimeout: 2000,
+    // A promoted replica is found within seconds even by a client that sent nothing meanwhile.
+    slotsRefreshInterval: 2000,
     clusterRetryStrategy: (times) => Math.min(100 * 2 ** Math.min(times, 5), 2000),
   };
 }

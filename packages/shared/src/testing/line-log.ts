@@ -4,12 +4,14 @@ import { loginCodeIn, parseSmsLine } from '../contracts/sms-line.js';
 export interface Sms {
   to: string;
   text: string;
+  /** The worker that printed it (`sms-worker`, or `sms-worker-2` when several run). */
+  from?: string;
 }
 
 export type LineMatch = RegExp | ((line: string) => boolean);
 
-/** The process that prints SMS lines; a matching line from anyone else is not an SMS. */
-const SMS_SOURCE = 'sms-worker';
+/** The processes that print SMS lines (`sms-worker`, `sms-worker-2`); a line from anyone else is not an SMS. */
+const SMS_SOURCE = /^sms-worker(-\d+)?$/;
 
 // `scripts/start.mjs` pads the bracketed name to the longest name, so one or more spaces follow it.
 const SOURCE_PREFIX = /^\[([^\]\s]+)\] +/;
@@ -55,8 +57,8 @@ export class LineLog {
 
   private record(line: string, source: string | undefined, text: string): void {
     this.lines.push(line);
-    const sms = source === SMS_SOURCE ? parseSmsLine(text) : undefined;
-    if (sms) this.sms.push(sms);
+    const sms = source !== undefined && SMS_SOURCE.test(source) ? parseSmsLine(text) : undefined;
+    if (sms) this.sms.push({ ...sms, from: source });
     for (const listener of [...this.listeners]) listener();
   }
 

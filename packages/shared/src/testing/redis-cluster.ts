@@ -56,8 +56,13 @@ export class ThrowawayRedisCluster {
     );
     if (created.status !== 0) throw new Error(`redis-cli --cluster create failed: ${created.stdout}${created.stderr}`);
     await eventually(
-      'every node to see the cluster ok with all slots',
-      () => ports.every((port) => /cluster_state:ok/.test(cli(port, 'cluster', 'info'))),
+      'every node to see the cluster ok with all slots, every replica in sync',
+      () =>
+        ports.every((port) => /cluster_state:ok/.test(cli(port, 'cluster', 'info'))) &&
+        ports.every((port) => {
+          const info = cli(port, 'info', 'replication');
+          return /role:master/.test(info) || /master_link_status:up/.test(info);
+        }),
       60_000,
       200,
     );
@@ -79,6 +84,9 @@ export class ThrowawayRedisCluster {
     mkdirSync(dir, { recursive: true });
     const args = ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--cluster-enabled', 'yes'];
     args.push('--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', '2000');
+    // A replica takes over however long ago it last heard from its master (a test kills masters
+    // moments after the cluster forms).
+    args.push('--cluster-replica-validity-factor', '0');
     args.push('--appendonly', 'yes', '--appendfsync', 'always', '--save', '', '--maxmemory-policy', 'noeviction');
     const node = this.nodes.find((n) => n.port === port);
     if (!node) throw new Error(`no node on ${port}`);
@@ -93,6 +101,14 @@ export class ThrowawayRedisCluster {
     const exited = new Promise((resolve) => child.once('exit', resolve));
     child.kill('SIGKILL');
     await exited;
+  }
+
+  /** Whether every replica of the master on `port` has the master's replication offset. */
+  replicaCaughtUp(port: number): boolean {
+    const info = cli(port, 'info', 'replication');
+    const offset = Number(/master_repl_offset:(\d+)/.exec(info)?.[1] ?? -1);
+    const replicas = [...info.matchAll(/slave\d+:.*offset=(\d+)/g)].map((m) => Number(m[1]));
+    return replicas.length > 0 && replicas.every((replica) => replica >= offset);
   }
 
   /** The master that serves `key`'s slot. */

@@ -1,0 +1,224 @@
+import t from 'tap';
+import { ScaleOutStack } from './scale-out-stack.js';
+
+// Separate number blocks per step, so that no step meets another's counters.
+const phone = (block: number, n: number) => `+79126${String(block).padStart(2, '0')}${String(n).padStart(4, '0')}`;
+let clients = 0;
+const client = () => {
+  clients += 1;
+  return `10.20.${(clients >> 8) & 255}.${clients & 255}`;
+};
+
+const stack = await ScaleOutStack.start(t, {
+  SEND_CODE_IP_PER_HOUR: '10',
+  OTP_RESEND_SECONDS: '60',
+  SMS_PREFIX_PER_HOUR: '1000000',
+});
+const auth = [stack.url('auth-1'), stack.url('auth-2')];
+const referral = [stack.url('referral-1'), stack.url('referral-2')];
+
+async function codeOf(to: string, since: number): Promise<string> {
+  await stack.waitFor(() => stack.log.sms.slice(since).some((sms) => sms.to === to), 20_000, `the SMS to ${to}`);
+  const sms = stack.log.sms.slice(since).find((m) => m.to === to);
+  const code = /\d{6}/.exec(sms?.text ?? '')?.[0];
+  if (!code) throw new Error(`no code in ${sms?.text}`);
+  return code;
+}
+
+/** send-code through one auth instance, verify through the other. */
+async function signIn(number: string, through: [string, string] = [auth[0]!, auth[1]!]) {
+  const ip = client();
+  const since = stack.log.sms.length;
+  const sent = await stack.call(through[0], 'POST', '/api/v1/auth/send-code', { body: { phone: number }, ip });
+  if (sent.status !== 200) throw new Error(`send-code ${sent.status} ${JSON.stringify(sent.json)}`);
+  const code = await codeOf(number, since);
+  return stack.call(through[1], 'POST', '/api/v1/auth/verify', { body: { phone: number, code }, ip });
+}
+
+t.test('a code sent through one auth instance verifies through the other; one worker prints it', async (t) => {
+  const number = phone(1, 1);
+  const since = stack.log.sms.length;
+  const signedIn = await signIn(number);
+  t.equal(signedIn.status, 200);
+  const tokens = signedIn.json['tokens'] as { refresh: string; access: string };
+  const rotated = await stack.call(auth[0]!, 'POST', '/api/v1/auth/refresh', { body: { refresh: tokens.refresh } });
+  t.equal(rotated.status, 200, 'a refresh token issued by auth-2 rotates on auth-1');
+  const again = await stack.call(auth[1]!, 'POST', '/api/v1/auth/refresh', { body: { refresh: tokens.refresh } });
+  t.equal(again.json['code'], 'token_reused', 'and its reuse is seen by auth-2');
+  // Another message afterwards: once it is printed, the first would have been printed twice by now.
+  const later = phone(1, 2);
+  await stack.call(auth[1]!, 'POST', '/api/v1/auth/send-code', { body: { phone: later }, ip: client() });
+  await codeOf(later, since);
+  const lines = stack.log.sms.slice(since).filter((sms) => sms.to === number);
+  t.equal(lines.length, 1, `the SMS came out of exactly one worker (${lines[0]?.from})`);
+  const profile = await stack.call(stack.gatewayUrl, 'GET', '/api/v1/profile', { token: tokens.access });
+  t.equal(profile.status, 200, 'the token works through the gateway, on either referral instance');
+});
+
+t.test('limits hold across instances', async (t) => {
+  // 40 wrong guesses at once from one client, spread over both instances: at most OTP_MAX_ATTEMPTS count.
+  const number = phone(2, 1);
+  const ip = client();
+  t.equal((await stack.call(auth[0]!, 'POST', '/api/v1/auth/send-code', { body: { phone: number }, ip })).status, 200);
+  const guesses = await Promise.all(
+    Array.from({ length: 40 }, (_, i) =>
+      stack.call(auth[i % 2]!, 'POST', '/api/v1/auth/verify', { body: { phone: number, code: '000000' }, ip }),
+    ),
+  );
+  const wrong = guesses.filter((g) => g.json['code'] === 'otp_invalid').length;
+  t.ok(wrong <= 5, `${wrong} of 40 parallel wrong guesses were counted as tries (at most 5)`);
+  t.ok(
+    guesses.every((g) => ['otp_invalid', 'otp_attempts_exceeded', 'rate_limited'].includes(String(g.json['code']))),
+    'the others were refused as over the limit',
+  );
+
+  // Two codes for one phone at once, one through each instance: the resend gap lets one through.
+  const twice = phone(2, 2);
+  const both = await Promise.all(
+    auth.map((base) => stack.call(base, 'POST', '/api/v1/auth/send-code', { body: { phone: twice }, ip: client() })),
+  );
+  t.same(both.map((b) => b.status).sort(), [200, 429], 'one code, one resend_too_soon');
+
+  // One client's send-code calls, alternating instances: SEND_CODE_IP_PER_HOUR (10) in all.
+  const busy = client();
+  const answers = [];
+  for (let i = 0; i < 12; i += 1) {
+    answers.push(
+      await stack.call(auth[i % 2]!, 'POST', '/api/v1/auth/send-code', { body: { phone: phone(3, i) }, ip: busy }),
+    );
+  }
+  t.same(
+    answers.map((a) => a.status),
+    [...Array(10).fill(200), 429, 429],
+    'the per-client cap counts calls to both instances',
+  );
+});
+
+t.test('races hold across referral instances', async (t) => {
+  const users = [];
+  for (let i = 0; i < 12; i += 1) {
+    const res = await signIn(phone(4, i));
+    users.push(res.json as { user: { id: string; invite_code: string }; tokens: { access: string } });
+  }
+  const [user, ...others] = users;
+  const activations = await Promise.all(
+    others.slice(0, 10).map((other, i) =>
+      stack.call(referral[i % 2]!, 'PUT', '/api/v1/profile/invite', {
+        token: user!.tokens.access,
+        body: { invite_code: other.user.invite_code },
+      }),
+    ),
+  );
+  t.equal(activations.filter((a) => a.status === 200).length, 1, 'ten codes at once, half through each: one winner');
+  t.ok(
+    activations.every((a) => a.status === 200 || a.json['code'] === 'invite_already_activated'),
+    'the others: invite_already_activated',
+  );
+
+  const [a, b] = [others[10]!, users.length > 11 ? others[9]! : others[0]!];
+  const crossed = await Promise.all([
+    stack.call(referral[0]!, 'PUT', '/api/v1/profile/invite', {
+      token: a.tokens.access,
+      body: { invite_code: b.user.invite_code },
+    }),
+    stack.call(referral[1]!, 'PUT', '/api/v1/profile/invite', {
+      token: b.tokens.access,
+      body: { invite_code: a.user.invite_code },
+    }),
+  ]);
+  t.ok(crossed.filter((c) => c.status === 200).length <= 1, 'crossed activations through both instances: no cycle');
+});
+
+t.test('one referral instance SIGKILLed under load: reads go on through the other', async (t) => {
+  const signedIn = await signIn(phone(5, 1));
+  const token = (signedIn.json['tokens'] as { access: string }).access;
+  let running = true;
+  const outcomes: number[] = [];
+  const reader = async () => {
+    while (running) {
+      const res = await stack.call(stack.gatewayUrl, 'GET', '/api/v1/profile', { token }).catch(() => ({ status: 0 }));
+      outcomes.push(res.status);
+    }
+  };
+  const readers = Array.from({ length: 6 }, () => reader());
+  await stack.waitFor(() => outcomes.length >= 50, 30_000, 'load before the kill');
+  const before = outcomes.length;
+  await stack.kill('referral-1');
+  await stack.waitFor(() => outcomes.length >= before + 200, 60_000, 'load after the kill');
+  stack.start('referral-1');
+  await stack.waitReady('referral-1');
+  const restarted = outcomes.length;
+  await stack.waitFor(() => outcomes.length >= restarted + 100, 60_000, 'load after the restart');
+  running = false;
+  await Promise.all(readers);
+  const failed = outcomes.filter((status) => status !== 200).length;
+  t.comment(`${outcomes.length} reads, ${failed} failed (those in flight on the killed instance)`);
+  t.ok(failed <= 6, `at most the 6 reads in flight failed (${failed})`);
+  t.same(
+    outcomes.slice(before + 50).filter((status) => status !== 200),
+    [],
+    'once the instance was out, every read succeeded',
+  );
+});
+
+t.test('an SMS worker killed mid-job: the other finishes the job', async (t) => {
+  await stack.stop('sms-worker-1');
+  await stack.stop('sms-worker-2');
+  stack.startExtra('slow-worker', ['--conditions=@refstack/source', '--import', 'tsx', 'e2e/faults/slow-worker.ts']);
+  await stack.waitFor(() => stack.log.lines.includes('[slow-worker] slow worker ready'), 30_000, 'the slow worker');
+  const number = phone(6, 1);
+  const ip = client();
+  t.equal((await stack.call(auth[0]!, 'POST', '/api/v1/auth/send-code', { body: { phone: number }, ip })).status, 200);
+  await stack.waitFor(() => stack.log.lines.includes(`[slow-worker] sending to ${number}`), 20_000, 'the job in hand');
+  await stack.kill('slow-worker');
+  const since = stack.log.sms.length;
+  stack.start('sms-worker-1');
+  stack.start('sms-worker-2');
+  const code = await codeOf(number, since);
+  t.pass('a running worker took the job over and sent it');
+  const verified = await stack.call(auth[1]!, 'POST', '/api/v1/auth/verify', { body: { phone: number, code }, ip });
+  t.equal(verified.status, 200, 'and the code works');
+});
+
+t.test('a Redis master killed: its replica takes over; queued jobs and sessions survive', async (t) => {
+  // Sessions and queued messages from before the kill.
+  const before = await signIn(phone(7, 1));
+  const refresh = (before.json['tokens'] as { refresh: string }).refresh;
+  await stack.stop('sms-worker-1');
+  await stack.stop('sms-worker-2');
+  const queued = Array.from({ length: 10 }, (_, i) => phone(7, 10 + i));
+  for (const number of queued) {
+    const sent = await stack.call(auth[0]!, 'POST', '/api/v1/auth/send-code', {
+      body: { phone: number },
+      ip: client(),
+    });
+    t.equal(sent.status, 200, `accepted for ${number}`);
+  }
+  // The queue's master: every job accepted above is there (and, replication being asynchronous,
+  // on its replica once the replica's offset has caught up, which is checked before the kill).
+  const master = stack.cluster.masterOf('{bullmq}');
+  await stack.waitFor(() => stack.cluster.replicaCaughtUp(master), 10_000, 'the replica to catch up');
+  const killedAt = Date.now();
+  await stack.cluster.kill(master);
+  stack.start('sms-worker-1');
+  stack.start('sms-worker-2');
+
+  let resumedMs = 0;
+  await stack.waitFor(
+    async () => {
+      const res = await signIn(phone(7, 50 + Math.floor((Date.now() - killedAt) / 1000))).catch(() => undefined);
+      if (res?.status !== 200) return false;
+      resumedMs = Date.now() - killedAt;
+      return true;
+    },
+    90_000,
+    'sign-ins to work again',
+  );
+  t.comment(`sign-ins resumed ${resumedMs} ms after master :${master} was killed`);
+  t.pass(`sign-ins resumed after ${resumedMs} ms`);
+
+  for (const number of queued) await codeOf(number, 0);
+  t.pass('every message accepted before the kill was sent after it');
+  const rotated = await stack.call(auth[1]!, 'POST', '/api/v1/auth/refresh', { body: { refresh } });
+  t.equal(rotated.status, 200, 'a session from before the kill still refreshes');
+});
