@@ -89,7 +89,7 @@ function requestWhole(pool: Pool, options: Dispatcher.DispatchOptions): Promise<
   });
 }
 
-/** Errors of a request that never reached the instance: any method may go to another. */
+/** Errors of a request that never reached the instance, so it may go to another whatever its method. */
 const NOT_REACHED = new Set([
   'ECONNREFUSED',
   'UND_ERR_CONNECT_TIMEOUT',

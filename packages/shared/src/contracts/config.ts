@@ -266,8 +266,6 @@ export function loadConfig(
         'the longest a verify can take in auth, or a sign-in that succeeded would be answered as a timeout',
     );
   }
-  if (problems.length > 0) throw new ConfigError(problems);
-
   const redisClusterNodes = clusterNodes(env.REDIS_CLUSTER_NODES, problems);
   const authInstances = instanceUrls('AUTH_URLS', env.AUTH_URLS, problems);
   const referralInstances = instanceUrls('REFERRAL_URLS', env.REFERRAL_URLS, problems);

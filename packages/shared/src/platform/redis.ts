@@ -29,7 +29,11 @@ function clusterOptions(role: RedisRole): ClusterOptions {
     // The ready check asks one node for its cluster state, and waits for good when that node is the
     // dead master of a failover; commands find their way by redirection instead.
     enableReadyCheck: false,
-    redisOptions: { connectTimeout: node.connectTimeout, ...(role === 'api' ? { commandTimeout: 2000 } : {}) },
+    // BullMQ's blocking commands need unlimited retries per request, as on a single node.
+    redisOptions:
+      role === 'api'
+        ? { connectTimeout: node.connectTimeout, commandTimeout: 2000, maxRetriesPerRequest: 3 }
+        : { connectTimeout: node.connectTimeout, maxRetriesPerRequest: null },
     enableOfflineQueue: node.enableOfflineQueue,
     // An API command gives up within seconds (503); a worker's keeps trying through a failover.
     maxRedirections: role === 'api' ? 16 : 200,
@@ -46,10 +50,7 @@ function clusterOptions(role: RedisRole): ClusterOptions {
 
 function newClient(target: RedisTarget, role: RedisRole): RedisClient {
   if (typeof target !== 'string' && target.redisClusterNodes.length > 0) {
-    const options = clusterOptions(role);
-    // BullMQ's blocking commands need unlimited retries per request, as on a single node.
-    if (options.redisOptions) options.redisOptions.maxRetriesPerRequest = role === 'api' ? 3 : null;
-    return new Cluster([...target.redisClusterNodes], options);
+    return new Cluster([...target.redisClusterNodes], clusterOptions(role));
   }
   return new Redis(typeof target === 'string' ? target : target.redisUrl, redisOptions(role));
 }

@@ -1,21 +1,13 @@
 import t from 'tap';
 import { Queue } from 'bullmq';
 import { Cluster } from 'ioredis';
-import { Registry } from 'prom-client';
 import { loginCodeIn, parseSmsLine, queuePrefix, SMS_QUEUE } from '@refstack/shared/contracts';
 import { closeRedis, connectRedis, createSmsQueue } from '@refstack/shared/platform';
 import { eventually, LogCapture, testConfig, ThrowawayRedisCluster } from '@refstack/shared/testing';
 import { buildApp } from '../../src/app.js';
 import { guardCommand } from '../../src/cli/sms-guard.js';
-import { guardMetrics } from '../../src/guard/guard-metrics.js';
-import { smsBudget } from '../../src/guard/index.js';
-import { InviteDigests } from '../../src/sms/invite-digest.js';
-import { MessageLog } from '../../src/sms/message-log.js';
-import { consoleSmsProvider } from '../../src/sms/providers/console.js';
-import { SmsRouter } from '../../src/sms/router.js';
-import { createSmsWorker } from '../../src/sms/sms-consumer.js';
-import { smsFunnelMetrics, smsProviderMetrics } from '../../src/sms/sms-metrics.js';
 import { INTERNAL_TOKEN, startReferralStandIn } from '../auth-test-app.js';
+import { startTestSmsWorker } from '../sms/sms-test-worker.js';
 
 /**
  * Auth, its SMS worker and BullMQ on a real Redis Cluster of 3 masters and 3 replicas. Every Lua
@@ -36,39 +28,18 @@ t.test('on a Redis Cluster: sign-in, refresh, the SMS guard, the worker, receipt
     TEST_PHONES: '+79990000001:424242@2099-12-31',
   });
   const api = await connectRedis(config, 'api');
-  const consumer = await connectRedis(config, 'worker');
-  t.teardown(() => Promise.all([closeRedis(api), closeRedis(consumer)]));
-  t.ok(api instanceof Cluster && consumer instanceof Cluster, 'REDIS_CLUSTER_NODES makes cluster clients');
+  t.teardown(() => closeRedis(api));
+  t.ok(api instanceof Cluster, 'REDIS_CLUSTER_NODES makes a cluster client');
 
   // The signing key is generated and kept in Redis in development: on the cluster too.
   const app = await buildApp(config, { redis: api, logStream: new LogCapture() });
   t.teardown(() => app.close());
 
-  const printed: string[] = [];
-  const registry = new Registry();
-  const log = { info: () => undefined, warn: () => undefined, error: () => undefined };
-  const router = new SmsRouter({
-    providers: new Map([['console', consoleSmsProvider((line) => printed.push(line))]]),
-    config: config.sms,
-    metrics: smsProviderMetrics(registry),
-    log,
+  const { printed, messages, store } = await startTestSmsWorker(t, {
+    prefix: config.redisKeyPrefix,
+    env: { REDIS_CLUSTER_NODES: cluster.seeds, SMS_DAILY_BUDGET: 'RU:100' },
   });
-  const messages = new MessageLog(api, config.redisKeyPrefix);
-  const worker = createSmsWorker({
-    connection: consumer,
-    prefix: queuePrefix(config.redisKeyPrefix),
-    router,
-    messages,
-    funnel: smsFunnelMetrics(registry),
-    digests: new InviteDigests(api, config.redisKeyPrefix, smsBudget(api, config, guardMetrics(registry), log)),
-    sms: config.sms,
-    log,
-  });
-  t.teardown(async () => {
-    await worker.close();
-    router.close();
-  });
-  await worker.waitUntilReady();
+  t.ok(store instanceof Cluster, "and the worker's");
 
   const post = (url: string, payload: object) => app.inject({ method: 'POST', url, payload });
   const codeFor = async (phone: string) => {

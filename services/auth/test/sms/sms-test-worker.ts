@@ -1,7 +1,6 @@
-import { Redis } from 'ioredis';
 import { Registry } from 'prom-client';
 import { queuePrefix } from '@refstack/shared/contracts';
-import { redisOptions } from '@refstack/shared/platform';
+import { connectRedis } from '@refstack/shared/platform';
 import { TEST_REDIS_URL, testConfig, type Teardownable } from '@refstack/shared/testing';
 import { guardMetrics } from '../../src/guard/guard-metrics.js';
 import { smsBudget } from '../../src/guard/index.js';
@@ -38,6 +37,7 @@ export async function startTestSmsWorker(
     (options.providers ?? [consoleSmsProvider((line) => printed.push(line))]).map((p) => [p.name, p] as const),
   );
   const config = testConfig({
+    REDIS_URL: TEST_REDIS_URL,
     REDIS_KEY_PREFIX: options.prefix,
     SMS_PROVIDERS: [...providers.keys()].join(','),
     SMS_CONCURRENCY: '4',
@@ -50,9 +50,8 @@ export async function startTestSmsWorker(
       lines.push({ level, msg, fields: fields as Record<string, unknown> });
     };
   const log = { info: logAt('info'), warn: logAt('warn'), error: logAt('error') };
-  const consumer = new Redis(TEST_REDIS_URL, redisOptions('worker'));
-  const store = new Redis(TEST_REDIS_URL, redisOptions('api'));
-  await Promise.all([consumer.connect(), store.connect()]);
+  // REDIS_CLUSTER_NODES among `env` puts the worker on a cluster, as it would the real one.
+  const [consumer, store] = await Promise.all([connectRedis(config, 'worker'), connectRedis(config, 'api')]);
   const registry = new Registry();
   const router = new SmsRouter({
     providers,
