@@ -8,7 +8,9 @@ import { eventually } from '@refstack/shared/testing';
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 export const SERVICES = ['postgres', 'redis', 'auth', 'sms-worker', 'referral', 'gateway'] as const;
 export const BUILT = ['auth', 'sms-worker', 'referral', 'gateway'] as const;
-export type Service = (typeof SERVICES)[number];
+/** The second instances docker-compose.scale.yml adds. */
+export const SECOND_INSTANCES = ['auth-2', 'sms-worker-2', 'referral-2'] as const;
+export type Service = (typeof SERVICES)[number] | (typeof SECOND_INSTANCES)[number];
 export type Engine = 'docker' | 'podman';
 
 type Condition = 'service_started' | 'service_healthy' | 'service_completed_successfully';
@@ -20,6 +22,10 @@ function dependsOn(service: ComposeService | undefined): Record<string, Conditio
   const declared = service?.depends_on ?? [];
   if (Array.isArray(declared)) return Object.fromEntries(declared.map((name) => [name, 'service_started' as const]));
   return Object.fromEntries(Object.entries(declared).map(([name, d]) => [name, d?.condition ?? 'service_started']));
+}
+
+function dependsOnDeclared(service: ComposeService | undefined): Record<string, { condition: Condition }> {
+  return Object.fromEntries(Object.entries(dependsOn(service)).map(([name, condition]) => [name, { condition }]));
 }
 
 /** Every service after the ones it depends on. */
@@ -48,8 +54,14 @@ export class ComposeStack {
     readonly engine: Engine,
     readonly project: string,
     private readonly env: Record<string, string>,
+    /** The compose files, as `-f` takes them in order (an override after the base). */
+    readonly files: readonly string[] = ['docker-compose.yml'],
   ) {
     this.url = `http://127.0.0.1:${env['GATEWAY_PORT']}`;
+  }
+
+  private get fileArgs(): string[] {
+    return this.files.flatMap((file) => ['-f', file]);
   }
 
   private run(command: string, args: string[], timeoutMs = 600_000): SpawnSyncReturns<string> {
@@ -75,8 +87,8 @@ export class ComposeStack {
 
   private compose(args: string[], timeoutMs?: number): string {
     return this.engine === 'docker'
-      ? this.must('docker', ['compose', '-f', 'docker-compose.yml', '-p', this.project, ...args], timeoutMs)
-      : this.must('podman-compose', ['-f', 'docker-compose.yml', '-p', this.project, ...args], timeoutMs);
+      ? this.must('docker', ['compose', ...this.fileArgs, '-p', this.project, ...args], timeoutMs)
+      : this.must('podman-compose', [...this.fileArgs, '-p', this.project, ...args], timeoutMs);
   }
 
   build(): void {
@@ -112,10 +124,20 @@ export class ComposeStack {
     }
   }
 
+  /** The services of every file, with the dependencies an override adds merged in. */
   private services(): Record<string, ComposeService> {
-    return (
-      parse(readFileSync(join(ROOT, 'docker-compose.yml'), 'utf8')) as { services: Record<string, ComposeService> }
-    ).services;
+    const merged: Record<string, ComposeService> = {};
+    for (const file of this.files) {
+      const { services } = parse(readFileSync(join(ROOT, file), 'utf8')) as {
+        services: Record<string, ComposeService>;
+      };
+      for (const [name, service] of Object.entries(services)) {
+        merged[name] = {
+          depends_on: { ...dependsOnDeclared(merged[name]), ...dependsOnDeclared(service) },
+        };
+      }
+    }
+    return merged;
   }
 
   private completed(service: Service): boolean {
@@ -271,8 +293,7 @@ export class ComposeStack {
     if (this.engine === 'docker')
       this.run('docker', [
         'compose',
-        '-f',
-        'docker-compose.yml',
+        ...this.fileArgs,
         '-p',
         this.project,
         'down',
@@ -281,7 +302,7 @@ export class ComposeStack {
         '5',
         '--remove-orphans',
       ]);
-    else this.run('podman-compose', ['-f', 'docker-compose.yml', '-p', this.project, 'down', '-v', '-t', '5']);
+    else this.run('podman-compose', [...this.fileArgs, '-p', this.project, 'down', '-v', '-t', '5']);
     const { containers, networks, volumes } = this.leftovers();
     if (containers.length > 0) this.run(this.engine, ['rm', '-f', '-v', ...containers]);
     for (const network of networks) this.run(this.engine, ['network', 'rm', '-f', network]);

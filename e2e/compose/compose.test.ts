@@ -4,7 +4,7 @@
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import t from 'tap';
 import { eventually, freePort, LineLog } from '@refstack/shared/testing';
-import { BUILT, ComposeStack, SERVICES, type Engine } from './compose-stack.js';
+import { BUILT, ComposeStack, SECOND_INSTANCES, SERVICES, type Engine, type Service } from './compose-stack.js';
 
 const engine = process.env['COMPOSE_ENGINE'] as Engine | undefined;
 if (engine !== 'docker' && engine !== 'podman')
@@ -208,4 +208,113 @@ t.test('docker-compose.yml brought up for real: journey, durability across down/
     { containers: [], networks: [], volumes: [] },
     'teardown left no containers, networks or volumes',
   );
+});
+
+t.test('docker-compose.scale.yml: two of auth, referral and the SMS worker, signed in through', async (t) => {
+  const project = `refstackcs${randomBytes(4).toString('hex')}`;
+  const hex = () => randomBytes(32).toString('hex');
+  const jwtKey = generateKeyPairSync('ec', { namedCurve: 'P-256' })
+    .privateKey.export({ type: 'pkcs8', format: 'pem' })
+    .toString();
+  const stack = new ComposeStack(
+    engine,
+    project,
+    {
+      ...(process.env as Record<string, string>),
+      INTERNAL_TOKEN: hex(),
+      OTP_HMAC_SECRET: hex(),
+      POSTGRES_PASSWORD: hex(),
+      JWT_PRIVATE_KEY: jwtKey,
+      GATEWAY_PORT: String(await freePort()),
+      LOG_LEVEL: 'info',
+    },
+    ['docker-compose.yml', 'docker-compose.scale.yml'],
+  );
+  t.teardown(() => stack.teardown());
+  // The images were built by the test above (or by the operator's `up --build`).
+  const started = Date.now();
+  await stack.up();
+  t.comment(`nine services healthy in ${seconds(Date.now() - started)}`);
+  for (const service of [...SERVICES, ...SECOND_INSTANCES])
+    t.ok(stack.healthy(service), `${service} passes its own healthcheck`);
+
+  const call = async (method: string, path: string, body?: unknown, access?: string) => {
+    const headers: Record<string, string> = {};
+    if (body !== undefined) headers['content-type'] = 'application/json';
+    if (access) headers['authorization'] = `Bearer ${access}`;
+    const res = await fetch(`${stack.url}${path}`, {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+      signal: AbortSignal.timeout(10_000),
+    });
+    const text = await res.text();
+    return { status: res.status, json: (text ? JSON.parse(text) : {}) as Record<string, unknown> };
+  };
+  const workers = ['sms-worker', 'sms-worker-2'] as const;
+  const smsLog = () => {
+    const log = new LineLog();
+    for (const worker of workers) for (const line of stack.logs(worker).split('\n')) log.pushFrom(worker, line);
+    return log;
+  };
+  const smsCode = async (phone: string): Promise<string> => {
+    let code: string | undefined;
+    await eventually(
+      `an SMS to ${phone} in one of the workers' logs`,
+      () => (code = smsLog().smsCode(phone)) !== undefined,
+      30_000,
+      250,
+    );
+    return code as string;
+  };
+  const signIn = async (phone: string) => {
+    t.equal((await call('POST', '/api/v1/auth/send-code', { phone })).status, 200, `send-code ${phone}`);
+    const verified = await call('POST', '/api/v1/auth/verify', { phone, code: await smsCode(phone) });
+    t.equal(verified.status, 200, `verify ${phone}`);
+    return verified.json as { user: Profile; tokens: Tokens };
+  };
+
+  const phones = Array.from({ length: 6 }, (_, i) => `+7916222000${i}`);
+  const users = [];
+  for (const phone of phones) users.push(await signIn(phone));
+  const [inviter, invitee] = users;
+  const activated = await call(
+    'PUT',
+    '/api/v1/profile/invite',
+    { invite_code: inviter!.user.invite_code },
+    invitee!.tokens.access,
+  );
+  t.equal(activated.status, 200, 'an activation through the balanced gateway');
+  for (let i = 0; i < 4; i += 1) {
+    const profile = await call('GET', '/api/v1/profile', undefined, inviter!.tokens.access);
+    t.match(profile.json, { invited_count: 1, invited_users: [phones[1]] }, `profile read ${i + 1} sees it`);
+  }
+
+  const served = (service: Service, path: string) => stack.logs(service).includes(`"url":"${path}"`);
+  // Round-robin alternates: a code sent through one instance is often verified through the other.
+  const signInOf = (service: Service) =>
+    served(service, '/api/v1/auth/send-code') || served(service, '/api/v1/auth/verify');
+  t.ok(signInOf('auth') && signInOf('auth-2'), 'both auth instances served the sign-ins');
+  t.ok(
+    served('referral', '/api/v1/profile') && served('referral-2', '/api/v1/profile'),
+    'both referral instances answered profile reads',
+  );
+  const sms = smsLog().sms;
+  for (const phone of phones)
+    t.equal(sms.filter((m) => m.to === phone).length, 1, `the SMS to ${phone} came out of exactly one worker`);
+  t.comment(`SMS per worker: ${workers.map((w) => `${w} ${sms.filter((m) => m.from === w).length}`).join(', ')}`);
+
+  // The first referral instance stops: the gateway and auth go on with the second.
+  stack.stop(['referral']);
+  const after = await signIn('+79162220100');
+  t.ok(after.user.invite_code, 'a sign-in with one referral instance stopped (auth calls the other)');
+  for (let i = 0; i < 4; i += 1)
+    t.equal(
+      (await call('GET', '/api/v1/profile', undefined, inviter!.tokens.access)).status,
+      200,
+      `profile read ${i + 1} with one referral instance stopped`,
+    );
+
+  stack.teardown();
+  t.same(stack.leftovers(), { containers: [], networks: [], volumes: [] }, 'teardown left nothing behind');
 });

@@ -67,9 +67,6 @@ export class ScaleOutStack {
       GATEWAY_TRUSTED_PROXIES: '127.0.0.1',
       AUTH_URLS: `http://127.0.0.1:${auth1},http://127.0.0.1:${auth2}`,
       REFERRAL_URLS: `http://127.0.0.1:${referral1},http://127.0.0.1:${referral2}`,
-      // Auth's own calls go to the first referral instance; JWKS comes from the first auth instance.
-      AUTH_URL: `http://127.0.0.1:${auth1}`,
-      REFERRAL_URL: `http://127.0.0.1:${referral1}`,
       GATEWAY_PORT: String(gateway),
       GATEWAY_METRICS_PORT: String(operations),
       GATEWAY_HEALTH_INTERVAL_MS: '500',

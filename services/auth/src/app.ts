@@ -86,7 +86,13 @@ async function compose(config: Config, options: AuthAppOptions, redis: Redis): P
   if (!options.sms) app.addHook('onClose', () => sms.close());
   const referral =
     options.referral ??
-    createReferralClient({ baseUrl: config.urls.referral, internalToken: config.internalToken, log: app.log });
+    createReferralClient({
+      bases: config.urls.referralInstances,
+      internalToken: config.internalToken,
+      log: app.log,
+      probeIntervalMs: config.gateway.healthIntervalMs,
+      ejectMs: config.gateway.ejectMs,
+    });
   if (!options.referral) app.addHook('onClose', () => referral.close());
 
   const messages = new MessageLog(redis, config.redisKeyPrefix);

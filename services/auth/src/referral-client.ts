@@ -1,4 +1,4 @@
-import { Pool } from 'undici';
+import type { Dispatcher } from 'undici';
 import {
   AppError,
   INTERNAL_TOKEN_HEADER,
@@ -9,6 +9,7 @@ import {
   type SignInRequest,
   type SignInResult,
 } from '@refstack/shared/contracts';
+import { UpstreamPool } from '@refstack/shared/platform';
 
 export interface ReferralClient {
   /** `timeoutMs`: how long this call may wait for referral's answer. */
@@ -18,66 +19,112 @@ export interface ReferralClient {
 
 export interface ReferralClientLog {
   error(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+  info(obj: object, msg: string): void;
 }
 
 /**
- * Auth's only way to users: the referral service's internal sign-in, over a keep-alive pool.
- * Invite refusals come back as the same problem; anything else that goes wrong is a 503, so the
- * caller keeps its code and can retry.
+ * Auth's only way to users: the referral service's internal sign-in, over a keep-alive pool per referral
+ * instance (REFERRAL_URLS), round-robin, with the gateway's passive and active health. A call that
+ * never reached an instance goes to the next one; one that reached it is not repeated (a read whose
+ * connection dropped is), as referral may have acted on it. Refusals of the caller's own request
+ * come back as the same problem; anything else that goes wrong is a 503, so the caller can retry
+ * (a sign-in keeps its code).
  */
 export function createReferralClient(options: {
-  baseUrl: string;
+  bases: readonly string[];
   internalToken: string;
   log: ReferralClientLog;
+  /** How often each instance's readiness is asked (only with more than one instance). */
+  probeIntervalMs: number;
+  ejectMs: number;
 }): ReferralClient {
-  const pool = new Pool(options.baseUrl, { connections: 32, keepAliveTimeout: 30_000, connectTimeout: 2000 });
+  const pool = new UpstreamPool('referral', options.bases, {
+    pool: { connections: 32, keepAliveTimeout: 30_000, connectTimeout: 2000 },
+    probeIntervalMs: options.bases.length > 1 ? options.probeIntervalMs : 0,
+    ejectMs: options.ejectMs,
+    probeTimeoutMs: 2000,
+  });
+  pool.setLog(options.log);
+  pool.start();
   const unavailable = (cause: unknown) =>
     new AppError(
       'service_unavailable',
-      'Sign-in is temporarily unavailable; the code stays valid, try again shortly.',
+      'The user service is temporarily unavailable; try again shortly.',
       { retryAfter: 1 },
       cause,
     );
 
-  return {
-    async signIn(input, requestId, timeoutMs) {
-      let response;
+  /** One call; the answer's body when it is 200, else the problem it stands for. */
+  async function call(
+    method: 'POST',
+    path: string,
+    body: unknown,
+    requestId: string,
+    timeoutMs: number,
+  ): Promise<unknown> {
+    let response: Dispatcher.ResponseData | undefined;
+    let failure: unknown;
+    for (const instance of pool.order().slice(0, 2)) {
       try {
-        response = await pool.request({
-          path: SIGN_IN_PATH,
-          method: 'POST',
+        response = await instance.pool.request({
+          path,
+          method,
           headers: {
-            'content-type': 'application/json',
+            ...(body === undefined ? {} : { 'content-type': 'application/json' }),
             [INTERNAL_TOKEN_HEADER]: options.internalToken,
             [REQUEST_ID_HEADER]: requestId,
           },
-          body: JSON.stringify({
-            phone: input.phone,
-            ...(input.inviteCode ? { invite_code: input.inviteCode } : {}),
-          } satisfies SignInRequest),
+          ...(body === undefined ? {} : { body: JSON.stringify(body) }),
           headersTimeout: timeoutMs,
           bodyTimeout: timeoutMs,
         });
+        break;
       } catch (error) {
-        options.log.error({ reason: (error as Error).message }, 'referral service unreachable');
-        throw unavailable(error);
+        failure = error;
+        const reason = (error as Error).message;
+        options.log.error({ instance: instance.base, reason }, 'referral service unreachable');
+        const kind = pool.failed(instance, error);
+        if (kind !== 'not_reached') break;
       }
-      const body = (await response.body.json().catch(() => null)) as Record<string, unknown> | null;
-      if (response.statusCode === 200) {
-        const result = parseSignInResult(body);
-        if (result) return result;
-        // The services disagree on the contract (a version skew): the caller's code stays valid.
-        options.log.error({ status: 200 }, 'referral sign-in answer does not match its schema');
-        throw unavailable(null);
+    }
+    if (!response) throw unavailable(failure);
+    const answer = (await response.body.json().catch(() => null)) as Record<string, unknown> | null;
+    if (response.statusCode === 200) return answer;
+    const code = answer?.['code'];
+    // Only the client's own mistakes (refusals, validation) pass through; a 401 here means the
+    // services disagree on INTERNAL_TOKEN, which is an operator problem, not the user's.
+    if (response.statusCode >= 400 && response.statusCode < 500 && response.statusCode !== 401 && isErrorCode(code)) {
+      throw new AppError(code, typeof answer?.['detail'] === 'string' ? answer['detail'] : undefined);
+    }
+    options.log.error({ status: response.statusCode, code, path }, 'referral call failed');
+    throw unavailable(null);
+  }
+
+  /** An answer that does not match its schema is a version skew between the services: a 503. */
+  function parsed<T>(value: T | undefined, what: string): T {
+    if (value !== undefined) return value;
+    options.log.error({ what }, 'referral answer does not match its schema');
+    throw unavailable(null);
+  }
+
+  return {
+    async signIn(input, requestId, timeoutMs) {
+      const body: SignInRequest = {
+        phone: input.phone,
+        ...(input.inviteCode ? { invite_code: input.inviteCode } : {}),
+      };
+      try {
+        return parsed(parseSignInResult(await call('POST', SIGN_IN_PATH, body, requestId, timeoutMs)), 'sign-in');
+      } catch (error) {
+        if (!(error instanceof AppError) || error.code !== 'service_unavailable') throw error;
+        throw new AppError(
+          'service_unavailable',
+          'Sign-in is temporarily unavailable; the code stays valid, try again shortly.',
+          { retryAfter: 1 },
+          error,
+        );
       }
-      const code = body?.['code'];
-      // Only the client's own mistakes (invite refusals, validation) pass through; a 401 here
-      // means the services disagree on INTERNAL_TOKEN, which is an operator problem, not the user's.
-      if (response.statusCode >= 400 && response.statusCode < 500 && response.statusCode !== 401 && isErrorCode(code)) {
-        throw new AppError(code, typeof body?.['detail'] === 'string' ? body['detail'] : undefined);
-      }
-      options.log.error({ status: response.statusCode, code }, 'referral sign-in failed');
-      throw unavailable(null);
     },
     close: () => pool.close(),
   };

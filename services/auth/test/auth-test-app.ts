@@ -19,6 +19,8 @@ import { buildApp } from '../src/app.js';
 import type { ReferralClient } from '../src/referral-client.js';
 
 export const INTERNAL_TOKEN = 'test-internal-token-0123456789abcdef';
+/** A logger for clients whose complaints a test provokes on purpose. */
+export const QUIET = { error: () => undefined, warn: () => undefined, info: () => undefined };
 
 /** Invite codes the stand-in refuses, as referral would: with referral's error code and status. */
 export const REFUSED_INVITES: Record<string, { code: ErrorCode; status: number }> = {

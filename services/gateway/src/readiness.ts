@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Config } from '@refstack/shared/contracts';
 import type { HealthCheck } from '@refstack/shared/platform';
 import type { Upstream } from './upstream-proxy.js';
-import { UpstreamPool } from './upstream-pool.js';
+import { UpstreamPool } from '@refstack/shared/platform';
 
 const PROBE_TIMEOUT_MS = 2000;
 

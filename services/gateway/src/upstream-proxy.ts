@@ -89,27 +89,8 @@ function requestWhole(pool: Pool, options: Dispatcher.DispatchOptions): Promise<
   });
 }
 
-/** Errors of a request that never reached the instance, so it may go to another whatever its method. */
-const NOT_REACHED = new Set([
-  'ECONNREFUSED',
-  'UND_ERR_CONNECT_TIMEOUT',
-  'ENOTFOUND',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'EAI_AGAIN',
-]);
-/** Errors of a connection lost mid-request: the instance may have acted on it. */
-const DROPPED = new Set(['ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED']);
-const TIMED_OUT = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT']);
 /** Methods whose repeat changes nothing: a dropped one may go to another instance. */
 const IDEMPOTENT = new Set(['GET', 'HEAD']);
-
-function errorCode(error: unknown): string {
-  const own = (error as { code?: unknown }).code;
-  if (typeof own === 'string') return own;
-  const cause = (error as { cause?: { code?: unknown } }).cause?.code;
-  return typeof cause === 'string' ? cause : '';
-}
 
 /**
  * Forwards requests to the services over keep-alive pools (one per instance), passing bodies
@@ -158,11 +139,9 @@ export class UpstreamProxy {
         break;
       } catch (error) {
         failure = error;
-        const code = errorCode(error);
-        const reached = !NOT_REACHED.has(code);
-        if (!reached || DROPPED.has(code) || TIMED_OUT.has(code)) pool.takeOut(instance, code || 'failed');
+        const kind = pool.failed(instance, error);
         request.log.warn({ upstream, instance: instance.base, reason: (error as Error).message }, 'upstream failed');
-        if (reached && !(DROPPED.has(code) && IDEMPOTENT.has(request.method))) break;
+        if (kind !== 'not_reached' && !(kind === 'dropped' && IDEMPOTENT.has(request.method))) break;
       }
     }
     if (!answer) {

@@ -58,7 +58,13 @@ export async function buildApp(config: Config, options: ReferralAppOptions = {})
   }
 
   await registerOpenApi(app, { title: 'Refstack referral', description: 'Users, profiles and invite codes.' });
-  const jwks = options.jwks ?? new JwksClient({ url: config.urls.jwks, timeoutMs: 2000 });
+  const jwks =
+    options.jwks ??
+    new JwksClient({
+      url: config.urls.jwks,
+      alternates: config.urls.jwksAlternates,
+      timeoutMs: 2000,
+    });
   jwks.start(config.jwksRefreshSeconds * 1000, app.log);
   app.addHook('onClose', () => jwks.stop());
   const now = options.now ?? Date.now;

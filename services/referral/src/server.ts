@@ -7,7 +7,7 @@ import { prepareDatabase } from './db/prepare.js';
 async function main(): Promise<void> {
   const config = loadConfig(process.env, { requiredSecrets: processSpec('referral').secrets });
   await prepareDatabase(config.databaseUrl, { createIfMissing: !config.isProduction });
-  const jwks = new JwksClient({ url: config.urls.jwks, timeoutMs: 2000 });
+  const jwks = new JwksClient({ url: config.urls.jwks, alternates: config.urls.jwksAlternates, timeoutMs: 2000 });
   const app = await buildApp(config, { jwks });
   // Warm the key cache; if auth is not up yet, the first request with a token fetches the keys.
   jwks.refresh().catch((error: unknown) => app.log.warn({ reason: (error as Error).message }, 'JWKS not fetched yet'));

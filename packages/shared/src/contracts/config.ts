@@ -98,6 +98,8 @@ export interface Config {
     auth: string;
     referral: string;
     jwks: string;
+    /** Other auth instances' key sets, asked when `jwks` cannot answer (none when JWKS_URL is set). */
+    jwksAlternates: string[];
     /** Every instance behind the gateway: AUTH_URLS, or AUTH_URL alone. */
     authInstances: string[];
     referralInstances: string[];
@@ -285,6 +287,9 @@ export function loadConfig(
       auth: authUrl,
       referral: referralUrl,
       jwks: env.JWKS_URL ?? `${authUrl}/.well-known/jwks.json`,
+      jwksAlternates: env.JWKS_URL
+        ? []
+        : authInstances.filter((url) => url !== authUrl).map((url) => `${url}/.well-known/jwks.json`),
       authInstances: authInstances.length > 0 ? authInstances : [authUrl],
       referralInstances: referralInstances.length > 0 ? referralInstances : [referralUrl],
     },

@@ -16,3 +16,4 @@ export * from './server-limits.js';
 export * from './service-app.js';
 export * from './sms-queue.js';
 export * from './unavailable.js';
+export * from './upstream-pool.js';

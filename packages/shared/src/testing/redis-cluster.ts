@@ -111,6 +111,16 @@ export class ThrowawayRedisCluster {
     return replicas.length > 0 && replicas.every((replica) => replica >= offset);
   }
 
+  /**
+   * Whether the master on `port` has a replica online and streaming (its last acknowledgement at
+   * most a second old). Under a steady stream of writes the acknowledged offset always trails the
+   * master's, so `replicaCaughtUp` cannot be waited for then.
+   */
+  replicaStreaming(port: number): boolean {
+    const info = cli(port, 'info', 'replication');
+    return [...info.matchAll(/slave\d+:.*state=(\w+).*lag=(\d+)/g)].some((m) => m[1] === 'online' && Number(m[2]) <= 1);
+  }
+
   /** The master that serves `key`'s slot. */
   masterOf(key: string): number {
     const anyUp = this.nodes.find((n) => cli(n.port, 'ping') === 'PONG');

@@ -443,6 +443,12 @@ t.test('AUTH_URLS and REFERRAL_URLS: several instances behind the gateway; one U
   t.same(config.urls.authInstances, ['http://auth-1:3001', 'http://auth-2:3001']);
   t.equal(config.urls.auth, 'http://auth-1:3001', 'the first is where JWKS and docs are fetched by default');
   t.same(config.urls.referralInstances, ['http://referral:3002']);
+  t.same(
+    config.urls.jwksAlternates,
+    ['http://auth-2:3001/.well-known/jwks.json'],
+    'the other instances publish the same keys, asked when the first cannot answer',
+  );
+  t.same(loadConfig({ AUTH_URLS: 'http://a:1,http://b:1', JWKS_URL: 'http://keys/jwks' }).urls.jwksAlternates, []);
   t.match(loadConfig({}).gateway, { healthIntervalMs: 2000, ejectMs: 10_000 });
   t.throws(() => loadConfig({ AUTH_URLS: 'auth-1:3001' }), {
     message: /AUTH_URLS: "auth-1:3001" is not an http\(s\) URL/,

@@ -11,6 +11,7 @@ import {
   buildAuthTestApp,
   INTERNAL_TOKEN,
   PHONE,
+  QUIET,
   sendCode,
   signIn,
   startReferralStandIn,
@@ -346,11 +347,29 @@ t.test('a refused invite passes through and the code stays valid for a retry wit
   t.equal(retry.statusCode, 200);
 });
 
+t.test('REFERRAL_URLS with the first instance refusing connections: sign-ins go to the next', async (t) => {
+  const standIn = await startReferralStandIn(t);
+  const ctx = await buildAuthTestApp(t, { REFERRAL_URLS: `http://127.0.0.1:1,${standIn.url}` });
+  for (const n of [1, 2, 3]) {
+    const phone = `+7916555000${n}`;
+    await sendCode(ctx.app, phone);
+    const res = await verify(ctx.app, { phone, code: ctx.outbox.lastCodeFor(phone) });
+    t.equal(res.statusCode, 200, `sign-in ${n} reached the instance that answers`);
+  }
+  t.match(
+    ctx.logs.lines.find((line) => line['msg'] === 'upstream instance taken out'),
+    { upstream: 'referral', instance: 'http://127.0.0.1:1', reason: 'ECONNREFUSED' },
+    'the refusing instance was taken out',
+  );
+});
+
 t.test('referral unreachable: 503 and the code stays valid', async (t) => {
   const down = createReferralClient({
-    baseUrl: 'http://127.0.0.1:1',
+    bases: ['http://127.0.0.1:1'],
     internalToken: INTERNAL_TOKEN,
-    log: { error: () => undefined },
+    log: QUIET,
+    probeIntervalMs: 0,
+    ejectMs: 10_000,
   });
   t.teardown(() => down.close());
   const ctx = await buildAuthTestApp(t, {}, { referralClient: down });
@@ -364,9 +383,11 @@ t.test('referral unreachable: 503 and the code stays valid', async (t) => {
 
   // The same code, verified against a reachable referral service, still signs in.
   const up = createReferralClient({
-    baseUrl: ctx.referral.url,
+    bases: [ctx.referral.url],
     internalToken: INTERNAL_TOKEN,
-    log: { error: () => undefined },
+    log: QUIET,
+    probeIntervalMs: 0,
+    ejectMs: 10_000,
   });
   t.teardown(() => up.close());
   const app2 = await buildApp(testConfig({ REDIS_KEY_PREFIX: ctx.prefix }), {

@@ -5,7 +5,7 @@ import { Value } from 'typebox/value';
 import { ProfileSchema, TokensSchema, type ErrorCode } from '@refstack/shared/contracts';
 import type { Teardownable } from '@refstack/shared/testing';
 import { createReferralClient, type ReferralClient } from '../../src/referral-client.js';
-import { INTERNAL_TOKEN, startReferralStandIn, type AuthTestContext } from '../auth-test-app.js';
+import { INTERNAL_TOKEN, QUIET, startReferralStandIn, type AuthTestContext } from '../auth-test-app.js';
 
 // What the seeds' clients read, written down here rather than taken from the routes, so that a
 // route schema that drifts from the seed's shape fails these checks. No extra members are allowed:
@@ -107,9 +107,11 @@ export const MANY_CODES = {
 export async function inviteRefusingReferral(t: Teardownable): Promise<ReferralClient> {
   const standIn = await startReferralStandIn(t);
   const client = createReferralClient({
-    baseUrl: standIn.url,
+    bases: [standIn.url],
     internalToken: INTERNAL_TOKEN,
-    log: { error: () => undefined },
+    log: QUIET,
+    probeIntervalMs: 0,
+    ejectMs: 10_000,
   });
   t.teardown(() => client.close());
   return client;

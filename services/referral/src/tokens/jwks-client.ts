@@ -4,6 +4,8 @@ import { AppError } from '@refstack/shared/contracts';
 
 export interface JwksClientOptions {
   url: string;
+  /** Other auth instances' key sets (AUTH_URLS), asked in turn when `url` cannot answer. */
+  alternates?: readonly string[];
   timeoutMs: number;
   /** Least time between two fetches triggered by unknown kids (a forged kid must not become a flood). */
   minRefreshMs?: number;
@@ -77,15 +79,18 @@ export class JwksClient {
 
   private async fetchKeys(): Promise<void> {
     this.lastFetch = this.now();
-    const res = await request(this.options.url, {
-      headersTimeout: this.options.timeoutMs,
-      bodyTimeout: this.options.timeoutMs,
-    });
-    if (res.statusCode !== 200) {
-      await res.body.dump();
-      throw new Error(`JWKS answered HTTP ${res.statusCode}`);
+    // Every auth instance publishes the same keys (they live in Redis): the first that answers will do.
+    let body: { keys?: Array<JsonWebKey & { kid?: string; alg?: string }> } | undefined;
+    let failure: unknown;
+    for (const url of [this.options.url, ...(this.options.alternates ?? [])]) {
+      try {
+        body = await this.fetchSet(url);
+        break;
+      } catch (error) {
+        failure = error;
+      }
     }
-    const body = (await res.body.json()) as { keys?: Array<JsonWebKey & { kid?: string; alg?: string }> };
+    if (!body) throw failure;
     const keys = new Map<string, string>();
     for (const jwk of body.keys ?? []) {
       if (!jwk.kid || jwk.kty !== 'EC' || jwk.crv !== 'P-256' || (jwk.alg && jwk.alg !== 'ES256')) continue;
@@ -100,6 +105,15 @@ export class JwksClient {
     const retired = new Set([...this.keys].filter(([kid, pem]) => keys.get(kid) !== pem).map(([kid]) => kid));
     this.keys = keys;
     if (retired.size > 0) for (const listener of this.listeners) listener(retired);
+  }
+
+  private async fetchSet(url: string): Promise<{ keys?: Array<JsonWebKey & { kid?: string; alg?: string }> }> {
+    const res = await request(url, { headersTimeout: this.options.timeoutMs, bodyTimeout: this.options.timeoutMs });
+    if (res.statusCode !== 200) {
+      await res.body.dump();
+      throw new Error(`JWKS answered HTTP ${res.statusCode}`);
+    }
+    return (await res.body.json()) as { keys?: Array<JsonWebKey & { kid?: string; alg?: string }> };
   }
 
   /** The PEM of a key by kid; unknown kids are refused with 401, an unreachable JWKS with 503. */

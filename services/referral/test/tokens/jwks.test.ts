@@ -49,6 +49,18 @@ t.test('JWKS unreachable with no keys yet: 503, not 401', async (t) => {
   await t.rejects(client.publicPem('any'), { code: 'service_unavailable' });
 });
 
+t.test('the first auth instance down: the keys come from the next (AUTH_URLS)', async (t) => {
+  const ctx = await buildReferralTestApp(t);
+  const client = new JwksClient({
+    url: 'http://127.0.0.1:1/.well-known/jwks.json',
+    alternates: [ctx.issuer.jwksUrl],
+    timeoutMs: 500,
+  });
+  await client.refresh();
+  const kid = ctx.issuer.keys[0]?.kid;
+  t.ok(kid !== undefined && client.isPublished(kid), 'the key set of the instance that answered');
+});
+
 // The retired key's kid never comes up as unknown here, so only the periodic refresh can retire it.
 t.test('a retired key stops verifying within the refresh interval, remembered tokens included', async (t) => {
   const ctx = await buildReferralTestApp(t, { JWKS_REFRESH_SECONDS: '1' });

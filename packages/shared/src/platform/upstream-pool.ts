@@ -1,5 +1,28 @@
 import { Pool, request } from 'undici';
 
+/** Errors of a request that never reached the instance, so it may go to another whatever its method. */
+const NOT_REACHED = new Set([
+  'ECONNREFUSED',
+  'UND_ERR_CONNECT_TIMEOUT',
+  'ENOTFOUND',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EAI_AGAIN',
+]);
+/** Errors of a connection lost mid-request: the instance may have acted on it. */
+const DROPPED = new Set(['ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED']);
+const TIMED_OUT = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT']);
+
+/** How a request to an instance failed, which decides whether it may be sent to another. */
+export type FailureKind = 'not_reached' | 'dropped' | 'timed_out' | 'other';
+
+function errorCode(error: unknown): string {
+  const own = (error as { code?: unknown }).code;
+  if (typeof own === 'string') return own;
+  const cause = (error as { cause?: { code?: unknown } }).cause?.code;
+  return typeof cause === 'string' ? cause : '';
+}
+
 /** How an instance stands: taking requests, or out until a probe finds it ready again. */
 export type InstanceStatus = 'in' | 'out';
 
@@ -89,6 +112,23 @@ export class UpstreamPool {
     instance.reason = reason;
     instance.since = this.now();
     this.log?.warn({ upstream: this.service, instance: instance.base, reason }, 'upstream instance taken out');
+  }
+
+  /**
+   * Passive health from a failed request: an instance that could not be reached, dropped the
+   * connection or timed out is taken out. Says how it failed.
+   */
+  failed(instance: UpstreamInstance, error: unknown): FailureKind {
+    const code = errorCode(error);
+    const kind: FailureKind = NOT_REACHED.has(code)
+      ? 'not_reached'
+      : DROPPED.has(code)
+        ? 'dropped'
+        : TIMED_OUT.has(code)
+          ? 'timed_out'
+          : 'other';
+    if (kind !== 'other') this.takeOut(instance, code);
+    return kind;
   }
 
   private bringBack(instance: UpstreamInstance): void {
