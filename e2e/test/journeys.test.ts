@@ -136,10 +136,12 @@ t.test('refresh rotates, reuse revokes, logout ends the session', async (t) => {
   });
   t.equal(fresh.json.code, 'otp_expired', 'the spent code does not work again');
   const check = await stack.request('POST', '/api/v1/auth/token/verify', { body: { token: rotated.json.access } });
-  t.match(check.json, { valid: true, sub: login.json.user.id });
+  t.equal(check.json.code, 'token_invalid', 'the reuse ended the session, its access tokens with it');
 
   const other = await stack.signIn('+79120000021');
   t.equal(other.json.created, true);
+  const live = await stack.request('POST', '/api/v1/auth/token/verify', { body: { token: other.json.tokens.access } });
+  t.match(live.json, { valid: true, sub: other.json.user.id });
   const out = await stack.request('POST', '/api/v1/auth/logout', { body: { refresh: other.json.tokens.refresh } });
   t.equal(out.status, 204);
   const afterLogout = await stack.request('POST', '/api/v1/auth/refresh', {
@@ -292,6 +294,14 @@ t.test('/docs/json lists every public route with schemas, and no internal one', 
     ['get', '/api/v1/profile/invited'],
     ['get', '/api/v1/users/{id}'],
     ['get', '/api/v1/users'],
+    ['post', '/api/v1/users/{id}/block'],
+    ['delete', '/api/v1/users/{id}/block'],
+    ['get', '/api/v1/auth/sessions'],
+    ['delete', '/api/v1/auth/sessions/{id}'],
+    ['post', '/api/v1/auth/logout-all'],
+    ['post', '/api/v1/profile/phone'],
+    ['delete', '/api/v1/profile'],
+    ['get', '/api/v1/profile/export'],
     ['post', '/webhooks/sms/{provider}'],
     ['post', '/api/auth/send-code/', true],
     ['post', '/api/auth/verify/', true],

@@ -9,15 +9,19 @@ import {
   metricsRegistry,
   pingRedis,
   registerOpenApi,
+  Revocations,
   StoreUnreachableError,
   type DestinationStream,
   type SmsQueue,
 } from '@refstack/shared/platform';
+import { accountServiceFactory } from './account/account-service.js';
+import { forgetPhone } from './account/forget-phone.js';
 import { createSmsGuard } from './guard/index.js';
 import { loginServiceFactory } from './login-service.js';
 import { OtpStore } from './otp/otp-store.js';
 import { otpServiceFactory } from './otp/otp-service.js';
 import { createReferralClient, type ReferralClient } from './referral-client.js';
+import { accountRoutes } from './routes/account-routes.js';
 import { authRoutes } from './routes/auth-routes.js';
 import { seedRoutes } from './routes/seed-routes.js';
 import { webhookRoutes } from './routes/webhook-routes.js';
@@ -121,15 +125,52 @@ async function compose(config: Config, options: AuthAppOptions, redis: Redis): P
     funnel,
     now,
   });
+  const sessions = new SessionStore(redis, config.redisKeyPrefix, now);
+  const revocations = new Revocations(redis, config.redisKeyPrefix, {
+    accessTtlSeconds: config.tokens.accessTtlSeconds,
+    now,
+  });
+  // A user revoked elsewhere (an operator's block in referral): every auth instance ends the
+  // user's sessions; ending them twice is harmless.
+  revocations.onRevoked((batch) => {
+    for (const revocation of batch) {
+      if (!('sub' in revocation)) continue;
+      sessions.endAll(revocation.sub).catch((error: unknown) => {
+        app.log.warn(
+          { reason: (error as Error).message, user_id: revocation.sub },
+          'sessions of a revoked user not ended',
+        );
+      });
+    }
+  });
+  // In the background: auth's own checks read sessions from Redis; the channel adds user revocations.
+  revocations.start().catch((error: unknown) => {
+    app.log.warn({ reason: (error as Error).message }, 'revocation channel not subscribed yet');
+  });
+  app.addHook('onClose', () => revocations.stop());
   const tokens = tokenServiceFactory({
-    sessions: new SessionStore(redis, config.redisKeyPrefix),
+    sessions,
     accessTokens,
     accessTtlSeconds: config.tokens.accessTtlSeconds,
     refreshTtlSeconds: config.tokens.refreshTtlSeconds,
+    user: (sub) => referral.user(sub, 'refresh'),
+    revoke: (batch) => revocations.publish(batch),
+    isRevoked: (claims) => revocations.isRevoked(claims),
   });
   const login = loginServiceFactory({ otp, referral, tokens, config });
+  const accounts = accountServiceFactory({
+    otp,
+    referral,
+    tokens,
+    sessions,
+    sms,
+    forgetPhone: (phone) => forgetPhone(redis, config.redisKeyPrefix, phone),
+    config,
+    now,
+  });
 
   await app.register(authRoutes, { otp, login, tokens, keyring });
+  await app.register(accountRoutes, { accounts, tokens });
   if (config.legacyPaths) await app.register(seedRoutes, { otp, login, tokens });
   await app.register(webhookRoutes, { receipts });
   return app;

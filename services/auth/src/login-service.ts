@@ -8,6 +8,7 @@ import {
 } from '@refstack/shared/contracts';
 import type { OtpService } from './otp/otp-service.js';
 import type { ReferralClient } from './referral-client.js';
+import type { SessionOrigin } from './tokens/session-store.js';
 import type { TokenService } from './tokens/token-service.js';
 
 export interface LoginServiceDeps {
@@ -52,6 +53,7 @@ export function loginServiceFactory({
       input: VerifyInput,
       requestId: string,
       ip: string,
+      origin: SessionOrigin,
     ): Promise<{ user: Profile; tokens: Tokens; created: boolean }> {
       const deadline = elapsed() + BEFORE_REFERRAL_MS + config.referralTimeoutMs;
       const phone = requirePhone(input.phone, config.phone);
@@ -74,8 +76,12 @@ export function loginServiceFactory({
       if (!(await otp.consume(claim))) {
         throw new AppError('otp_expired', 'This code has just been used.');
       }
-      const issued = await tokens.issue({ sub: signedIn.user.id, phone: signedIn.user.phone, roles: signedIn.roles });
-      return { user: signedIn.user, tokens: issued, created: signedIn.created };
+      const issued = await tokens.issue(
+        { sub: signedIn.user.id, phone: signedIn.user.phone, roles: signedIn.roles },
+        origin,
+      );
+      const { access, refresh, token_type, expires_in } = issued;
+      return { user: signedIn.user, tokens: { access, refresh, token_type, expires_in }, created: signedIn.created };
     },
   };
 }

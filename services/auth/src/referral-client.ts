@@ -1,11 +1,22 @@
 import type { Dispatcher } from 'undici';
 import {
   AppError,
+  INTERNAL_DELETE_PATH,
+  INTERNAL_EXPORT_PATH,
+  INTERNAL_PHONE_PATH,
+  INTERNAL_PHONE_TAKEN_PATH,
   INTERNAL_TOKEN_HEADER,
+  INTERNAL_USER_PATH,
+  internalPath,
   isErrorCode,
+  parseInternal,
   parseSignInResult,
   REQUEST_ID_HEADER,
   SIGN_IN_PATH,
+  type ChangePhoneResult,
+  type DeleteResult,
+  type InternalUser,
+  type ReferralExport,
   type SignInRequest,
   type SignInResult,
 } from '@refstack/shared/contracts';
@@ -14,6 +25,12 @@ import { UpstreamPool } from '@refstack/shared/platform';
 export interface ReferralClient {
   /** `timeoutMs`: how long this call may wait for referral's answer. */
   signIn(input: { phone: string; inviteCode?: string }, requestId: string, timeoutMs: number): Promise<SignInResult>;
+  /** The user as referral has it now; an id referral does not know is a deleted user. */
+  user(id: string, requestId: string): Promise<InternalUser>;
+  phoneTaken(phone: string, requestId: string): Promise<boolean>;
+  changePhone(id: string, phone: string, requestId: string): Promise<ChangePhoneResult>;
+  deleteUser(id: string, requestId: string): Promise<DeleteResult>;
+  exportUser(id: string, requestId: string): Promise<ReferralExport>;
   close(): Promise<void>;
 }
 
@@ -23,8 +40,11 @@ export interface ReferralClientLog {
   info(obj: object, msg: string): void;
 }
 
+/** How long an account call (not a sign-in, which has its own deadline) may wait for referral. */
+const ACCOUNT_CALL_TIMEOUT_MS = 5000;
+
 /**
- * Auth's only way to users: the referral service's internal sign-in, over a keep-alive pool per referral
+ * Auth's way to users: the referral service's internal routes, over a keep-alive pool per referral
  * instance (REFERRAL_URLS), round-robin, with the gateway's passive and active health. A call that
  * never reached an instance goes to the next one; one that reached it is not repeated (a read whose
  * connection dropped is), as referral may have acted on it. Refusals of the caller's own request
@@ -57,7 +77,7 @@ export function createReferralClient(options: {
 
   /** One call; the answer's body when it is 200, else the problem it stands for. */
   async function call(
-    method: 'POST',
+    method: 'GET' | 'POST',
     path: string,
     body: unknown,
     requestId: string,
@@ -85,7 +105,7 @@ export function createReferralClient(options: {
         const reason = (error as Error).message;
         options.log.error({ instance: instance.base, reason }, 'referral service unreachable');
         const kind = pool.failed(instance, error);
-        if (kind !== 'not_reached') break;
+        if (kind !== 'not_reached' && !(kind === 'dropped' && method === 'GET')) break;
       }
     }
     if (!response) throw unavailable(failure);
@@ -125,6 +145,56 @@ export function createReferralClient(options: {
           error,
         );
       }
+    },
+    async user(id, requestId) {
+      try {
+        const answer = await call(
+          'GET',
+          internalPath(INTERNAL_USER_PATH, id),
+          undefined,
+          requestId,
+          ACCOUNT_CALL_TIMEOUT_MS,
+        );
+        return parsed(parseInternal.user(answer), 'user');
+      } catch (error) {
+        if (error instanceof AppError && error.code === 'not_found')
+          return { id, phone: null, roles: [], status: 'deleted' };
+        throw error;
+      }
+    },
+    async phoneTaken(phone, requestId) {
+      const answer = await call('POST', INTERNAL_PHONE_TAKEN_PATH, { phone }, requestId, ACCOUNT_CALL_TIMEOUT_MS);
+      return parsed(parseInternal.taken(answer), 'phone taken').taken;
+    },
+    async changePhone(id, phone, requestId) {
+      const answer = await call(
+        'POST',
+        internalPath(INTERNAL_PHONE_PATH, id),
+        { phone },
+        requestId,
+        ACCOUNT_CALL_TIMEOUT_MS,
+      );
+      return parsed(parseInternal.changePhone(answer), 'phone change');
+    },
+    async deleteUser(id, requestId) {
+      const answer = await call(
+        'POST',
+        internalPath(INTERNAL_DELETE_PATH, id),
+        undefined,
+        requestId,
+        ACCOUNT_CALL_TIMEOUT_MS,
+      );
+      return parsed(parseInternal.deleted(answer), 'deletion');
+    },
+    async exportUser(id, requestId) {
+      const answer = await call(
+        'GET',
+        internalPath(INTERNAL_EXPORT_PATH, id),
+        undefined,
+        requestId,
+        ACCOUNT_CALL_TIMEOUT_MS,
+      );
+      return parsed(parseInternal.export(answer), 'export');
     },
     close: () => pool.close(),
   };

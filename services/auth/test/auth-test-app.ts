@@ -1,4 +1,4 @@
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
 import { Redis } from 'ioredis';
 import {
   generateInviteCode,
@@ -40,18 +40,63 @@ export async function startReferralStandIn(t: Teardownable): Promise<{
   calls: Array<{ phone: string; invite_code?: string }>;
   app: FastifyInstance;
   delay: { ms: number };
+  /** Ids of users an operator blocked: their sign-ins are refused, as referral refuses them. */
+  blocked: Set<string>;
 }> {
   const users = new Map<string, Profile>();
   const calls: Array<{ phone: string; invite_code?: string }> = [];
   /** How long each sign-in takes to answer; a test raises it to play a slow referral service. */
   const delay = { ms: 0 };
+  const blocked = new Set<string>();
+  let nextId = 0;
   const app = Fastify();
+  const problem = (reply: FastifyReply, status: number, code: ErrorCode) =>
+    reply.code(status).type(PROBLEM_CONTENT_TYPE).send(problemBody(code, code));
+  const byId = (id: string) => [...users.values()].find((u) => u.id === id);
+  // The account calls (packages/shared/src/contracts/lifecycle.ts), as referral answers them.
+  app.addHook('onRequest', async (request, reply) => {
+    if (request.headers['x-internal-token'] !== INTERNAL_TOKEN) return problem(reply, 401, 'unauthorized');
+  });
+  app.get<{ Params: { id: string } }>('/internal/v1/users/:id', async (request, reply) => {
+    const user = byId(request.params.id);
+    if (!user) return problem(reply, 404, 'not_found');
+    return { id: user.id, phone: user.phone, roles: [], status: blocked.has(user.id) ? 'blocked' : 'active' };
+  });
+  app.post<{ Body: { phone: string } }>('/internal/v1/phones/taken', async (request) => ({
+    taken: users.has(request.body.phone),
+  }));
+  app.post<{ Params: { id: string }; Body: { phone: string } }>(
+    '/internal/v1/users/:id/phone',
+    async (request, reply) => {
+      const user = byId(request.params.id);
+      if (!user) return problem(reply, 404, 'not_found');
+      if (blocked.has(user.id)) return problem(reply, 403, 'account_blocked');
+      const taken = users.get(request.body.phone);
+      if (taken && taken.id !== user.id) return problem(reply, 409, 'phone_taken');
+      users.delete(user.phone);
+      const moved = { ...user, phone: request.body.phone };
+      users.set(moved.phone, moved);
+      return { user: moved, old_phone: user.phone };
+    },
+  );
+  app.post<{ Params: { id: string } }>('/internal/v1/users/:id/delete', async (request, reply) => {
+    const user = byId(request.params.id);
+    if (!user) return problem(reply, 404, 'not_found');
+    users.delete(user.phone);
+    return { old_phone: user.phone };
+  });
+  app.get<{ Params: { id: string } }>('/internal/v1/users/:id/export', async (request, reply) => {
+    const user = byId(request.params.id);
+    if (!user) return problem(reply, 404, 'not_found');
+    return { profile: user, activation: null, invitees: [], is_admin: false, updated_at: user.created_at };
+  });
   app.post<{ Body: { phone: string; invite_code?: string } }>('/internal/v1/users/sign-in', async (request, reply) => {
     if (delay.ms > 0) await new Promise((resolve) => setTimeout(resolve, delay.ms));
-    if (request.headers['x-internal-token'] !== INTERNAL_TOKEN) {
-      return reply.code(401).type(PROBLEM_CONTENT_TYPE).send(problemBody('unauthorized', 'bad service credential'));
-    }
     calls.push(request.body);
+    const known = users.get(request.body.phone);
+    if (known && blocked.has(known.id)) {
+      return reply.code(403).type(PROBLEM_CONTENT_TYPE).send(problemBody('account_blocked', 'blocked'));
+    }
     const refusal = request.body.invite_code ? REFUSED_INVITES[request.body.invite_code] : undefined;
     if (refusal) {
       return reply.code(refusal.status).type(PROBLEM_CONTENT_TYPE).send(problemBody(refusal.code, 'refused'));
@@ -59,7 +104,7 @@ export async function startReferralStandIn(t: Teardownable): Promise<{
     const existing = users.get(request.body.phone);
     if (existing) return { user: existing, created: false, roles: [] };
     const user: Profile = {
-      id: String(users.size + 1),
+      id: String((nextId += 1)),
       phone: request.body.phone,
       invite_code: generateInviteCode(),
       activated_invite_code: request.body.invite_code ?? null,
@@ -77,7 +122,7 @@ export async function startReferralStandIn(t: Teardownable): Promise<{
   t.teardown(() => app.close());
   const address = app.server.address();
   if (!address || typeof address === 'string') throw new Error('no port');
-  return { url: `http://127.0.0.1:${address.port}`, users, calls, app, delay };
+  return { url: `http://127.0.0.1:${address.port}`, users, calls, app, delay, blocked };
 }
 
 export interface AuthTestContext {

@@ -92,7 +92,8 @@ export async function buildApp(config: Config, options: GatewayAppOptions = {}):
     };
 
   for (const route of PROXY_ROUTES) {
-    for (const path of route.paths) app.route({ method: PROXIED_METHODS, url: path, handler: forward(route.upstream) });
+    for (const path of route.paths)
+      app.route({ method: [...(route.methods ?? PROXIED_METHODS)], url: path, handler: forward(route.upstream) });
   }
   const notFound = async () => {
     throw new AppError('not_found', 'No such resource.');

@@ -1,3 +1,4 @@
+import type { HTTPMethods } from 'fastify';
 import type { Upstream } from './upstream-proxy.js';
 
 /** Which upstream serves a public path prefix. Anything not listed here is 404 at the gateway. */
@@ -5,6 +6,8 @@ export interface ProxyRoute {
   upstream: Upstream;
   /** Fastify route pattern(s) at the gateway. */
   paths: readonly string[];
+  /** Only these methods (default: every proxied method). */
+  methods?: readonly HTTPMethods[];
 }
 
 export const PROXY_ROUTES: readonly ProxyRoute[] = [
@@ -12,7 +15,11 @@ export const PROXY_ROUTES: readonly ProxyRoute[] = [
   { upstream: 'auth', paths: ['/.well-known/*'] },
   // SMS providers post delivery receipts here; auth checks each provider's signature.
   { upstream: 'auth', paths: ['/webhooks/sms/*'] },
-  { upstream: 'referral', paths: ['/api/v1/profile', '/api/v1/profile/*'] },
+  // An account's life (phone change, deletion, export) is run by auth, which owns codes and sessions.
+  { upstream: 'auth', paths: ['/api/v1/profile/phone', '/api/v1/profile/export'] },
+  { upstream: 'auth', paths: ['/api/v1/profile'], methods: ['DELETE'] },
+  { upstream: 'referral', paths: ['/api/v1/profile'], methods: ['GET', 'HEAD', 'POST', 'PUT', 'PATCH'] },
+  { upstream: 'referral', paths: ['/api/v1/profile/*'] },
   { upstream: 'referral', paths: ['/api/v1/users', '/api/v1/users/*'] },
 ];
 

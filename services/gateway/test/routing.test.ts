@@ -66,6 +66,12 @@ t.test('public paths reach their service with path, query and body intact', asyn
     ['GET', '/api/v1/profile/invited?limit=5&cursor=abc', 'referral', '/api/v1/profile/invited?limit=5&cursor=abc'],
     ['GET', '/api/v1/users?search=%2B7912', 'referral', '/api/v1/users?search=%2B7912'],
     ['GET', '/api/v1/users/42', 'referral', '/api/v1/users/42'],
+    // An account's life is run by auth; the rest of the profile stays with referral.
+    ['DELETE', '/api/v1/profile', 'auth', '/api/v1/profile'],
+    ['POST', '/api/v1/profile/phone', 'auth', '/api/v1/profile/phone'],
+    ['GET', '/api/v1/profile/export', 'auth', '/api/v1/profile/export'],
+    ['GET', '/api/v1/auth/sessions', 'auth', '/api/v1/auth/sessions'],
+    ['DELETE', '/api/v1/auth/sessions/abc', 'auth', '/api/v1/auth/sessions/abc'],
   ];
   for (const [method, url, upstream, path] of cases) {
     const payload = method === 'GET' ? undefined : { phone: '+79123456789' };

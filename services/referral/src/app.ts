@@ -7,7 +7,9 @@ import {
   createServiceApp,
   createSmsQueue,
   lazyRedis,
+  pingRedis,
   registerOpenApi,
+  Revocations,
   type DestinationStream,
   type SmsQueue,
 } from '@refstack/shared/platform';
@@ -21,14 +23,16 @@ import { profileRoutes } from './routes/profile-routes.js';
 import { seedRoutes } from './routes/seed-routes.js';
 import { usersRoutes } from './routes/users-routes.js';
 import { activationDeadlines, inviteServiceFactory } from './invites/invite-service.js';
+import { accountServiceFactory } from './users/account-service.js';
 import { userServiceFactory } from './users/user-service.js';
 
 export interface ReferralAppOptions {
   logStream?: DestinationStream;
   /** An existing handle (tests share one); otherwise the app opens and closes its own pool. */
   db?: Kysely<Database>;
-  /** The bus for inviter notifications; by default a queue on REDIS_URL. */
+  /** The bus for inviter notifications; by default a queue on `redis`. */
   sms?: SmsQueue;
+  /** Carries the SMS queue and the token revocations; by default a connection to REDIS_URL. */
   redis?: Redis;
   jwks?: JwksClient;
   /** Milliseconds since the epoch; tests move it instead of sleeping. */
@@ -48,27 +52,34 @@ export async function buildApp(config: Config, options: ReferralAppOptions = {})
   });
   if (!options.db) app.addHook('onClose', () => db.destroy());
 
+  const redis = options.redis ?? lazyRedis(config, 'api');
+  if (!options.redis) app.addHook('onClose', () => closeRedis(redis));
   let sms = options.sms;
   if (!sms) {
-    const redis = options.redis ?? lazyRedis(config, 'api');
-    if (!options.redis) app.addHook('onClose', () => closeRedis(redis));
     sms = createSmsQueue(redis, config.redisKeyPrefix);
     const queue = sms;
     app.addHook('onClose', () => queue.close());
   }
+  // Ended sessions and blocked users, from every process: tokens must not be accepted before this
+  // instance knows what was revoked, so it serves nothing until the recent revocations are read.
+  // Its own clock: entries expire in Redis, shared with the other processes, in real time.
+  const revocations = new Revocations(redis, config.redisKeyPrefix, {
+    accessTtlSeconds: config.tokens.accessTtlSeconds,
+  });
+  app.addHook('onReady', async () => {
+    // The connection is made in the background; the first read must not find it still opening.
+    await pingRedis(redis, 2000);
+    await revocations.start();
+  });
+  app.addHook('onClose', () => revocations.stop());
 
   await registerOpenApi(app, { title: 'Refstack referral', description: 'Users, profiles and invite codes.' });
   const jwks =
-    options.jwks ??
-    new JwksClient({
-      url: config.urls.jwks,
-      alternates: config.urls.jwksAlternates,
-      timeoutMs: 2000,
-    });
+    options.jwks ?? new JwksClient({ url: config.urls.jwks, alternates: config.urls.jwksAlternates, timeoutMs: 2000 });
   jwks.start(config.jwksRefreshSeconds * 1000, app.log);
   app.addHook('onClose', () => jwks.stop());
   const now = options.now ?? Date.now;
-  await app.register(authenticatePlugin, { verifier: new AccessTokenVerifier(jwks, config, now) });
+  await app.register(authenticatePlugin, { verifier: new AccessTokenVerifier(jwks, config, revocations, now) });
 
   const invites = inviteServiceFactory({
     db,
@@ -79,9 +90,16 @@ export async function buildApp(config: Config, options: ReferralAppOptions = {})
     now,
   });
   const users = userServiceFactory({ db, invites });
+  const accounts = accountServiceFactory({
+    db,
+    revocations,
+    deadlines: activationDeadlines(config),
+    sms,
+    log: app.log,
+  });
   await app.register(profileRoutes, { users, invites });
-  await app.register(usersRoutes, { users });
-  await app.register(internalRoutes, { users, config });
+  await app.register(usersRoutes, { users, accounts });
+  await app.register(internalRoutes, { users, accounts, config });
   // The seeds' clients on their own paths; off, those paths are simply not there (404).
   if (config.legacyPaths) await app.register(seedRoutes, { users, invites });
   return app;

@@ -3,12 +3,15 @@ import { sql, type Kysely } from 'kysely';
 import type { Profile } from '@refstack/shared/contracts';
 import {
   createTestDatabase,
+  createTestRedisPrefix,
   LogCapture,
   SmsOutbox,
+  TEST_REDIS_URL,
   testConfig,
   TestTokenIssuer,
   type Teardownable,
 } from '@refstack/shared/testing';
+import { closeRedis, connectRedis, Revocations } from '@refstack/shared/platform';
 import { buildApp } from '../src/app.js';
 import { JwksClient } from '../src/tokens/jwks-client.js';
 import { createDatabase, type DatabaseTimeouts } from '../src/db/database.js';
@@ -20,6 +23,8 @@ export const INTERNAL_TOKEN = 'test-internal-token-0123456789abcdef';
 
 export interface ReferralTestContext {
   databaseUrl: string;
+  /** The app's Redis key prefix (revocations live under it), deleted when the test ends. */
+  redisPrefix: string;
   app: FastifyInstance;
   db: Kysely<Database>;
   issuer: TestTokenIssuer;
@@ -30,7 +35,8 @@ export interface ReferralTestContext {
 }
 
 /**
- * A referral app on a fresh, migrated database of its own, with a token issuer and an SMS outbox.
+ * A referral app on a fresh, migrated database and a Redis key prefix of its own, with a token
+ * issuer and an SMS outbox.
  * `timeouts` replaces the service's database timeouts, for the tests of what they guard against.
  */
 export async function buildReferralTestApp(
@@ -39,6 +45,7 @@ export async function buildReferralTestApp(
   options: { timeouts?: DatabaseTimeouts } = {},
 ): Promise<ReferralTestContext> {
   const databaseUrl = await createTestDatabase(t);
+  const redisPrefix = createTestRedisPrefix(t);
   const db = createDatabase({ url: databaseUrl, poolSize: 10, timeouts: options.timeouts });
   // Registered first, so it runs after the app's own teardown and before the database is dropped.
   t.teardown(() => db.destroy());
@@ -53,7 +60,14 @@ export async function buildReferralTestApp(
   };
   const outbox = new SmsOutbox();
   const logs = new LogCapture();
-  const config = testConfig({ DATABASE_URL: databaseUrl, INTERNAL_TOKEN, LOG_LEVEL: 'info', ...env });
+  const config = testConfig({
+    DATABASE_URL: databaseUrl,
+    REDIS_URL: TEST_REDIS_URL,
+    REDIS_KEY_PREFIX: redisPrefix,
+    INTERNAL_TOKEN,
+    LOG_LEVEL: 'info',
+    ...env,
+  });
   const app = await buildApp(config, {
     db,
     sms: outbox,
@@ -62,7 +76,9 @@ export async function buildReferralTestApp(
     now: () => clock.now,
   });
   t.teardown(() => app.close());
-  return { databaseUrl, app, db, issuer, clock, outbox, logs };
+  // As the service does before it listens: revocations are read before any request is answered.
+  await app.ready();
+  return { databaseUrl, redisPrefix, app, db, issuer, clock, outbox, logs };
 }
 
 let phoneCounter = 0;
@@ -122,6 +138,32 @@ export async function recordInviteesAsActivations(db: Kysely<Database>, inviterI
       invited_users = to_json(${sql.raw(newestInviteePhones('u.id'))})
     WHERE u.id = ${inviterId}
   `.execute(db);
+}
+
+/** A call to one of the internal routes, as auth makes it (with the service credential). */
+export async function internal(
+  app: FastifyInstance,
+  method: 'GET' | 'POST',
+  url: string,
+  payload?: Record<string, unknown>,
+  token: string | null = INTERNAL_TOKEN,
+) {
+  return app.inject({
+    method,
+    url,
+    ...(payload === undefined ? {} : { payload }),
+    headers: token === null ? {} : { 'x-internal-token': token },
+  });
+}
+
+/**
+ * Another process's Revocations on the app's prefix (auth's, say): what it publishes reaches the
+ * app through Redis as a real revocation would.
+ */
+export async function otherProcessRevocations(t: Teardownable, ctx: ReferralTestContext): Promise<Revocations> {
+  const redis = await connectRedis(TEST_REDIS_URL, 'api');
+  t.teardown(() => closeRedis(redis));
+  return new Revocations(redis, ctx.redisPrefix, { accessTtlSeconds: 900, resyncMs: 0 });
 }
 
 export { eventually } from '@refstack/shared/testing';

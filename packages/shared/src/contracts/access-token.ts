@@ -9,9 +9,16 @@ export interface AccessClaims {
   /** `[]` or `["admin"]`; informative only: admin rights are read from the database. */
   roles: string[];
   jti: string;
+  /** The refresh session the token was issued for: ending the session ends the token within seconds. */
+  sid: string;
+  /** When the session's sign-in with an SMS code happened (seconds since the epoch); a refresh keeps it. */
+  auth_time: number;
 }
 
-export interface VerifiedAccessClaims extends AccessClaims {
+/** Tokens signed before sessions were named in them carry neither `sid` nor `auth_time`. */
+export interface VerifiedAccessClaims extends Omit<AccessClaims, 'sid' | 'auth_time'> {
+  sid?: string;
+  auth_time?: number;
   iss: string;
   aud: string;
   iat: number;

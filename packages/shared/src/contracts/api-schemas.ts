@@ -73,8 +73,10 @@ export const ProfileSchema = Type.Object(
     phone: Type.String({ examples: ['+79123456789'] }),
     invite_code: Type.String({ examples: ['AB12CD'] }),
     activated_invite_code: Type.Union([Type.String(), Type.Null()]),
-    invited_users: Type.Array(Type.String(), {
-      description: 'E.164 phones of the users who activated this code, newest first, at most 100.',
+    invited_users: Type.Array(Type.Union([Type.String(), Type.Null()]), {
+      description:
+        'E.164 phones of the users who activated this code, newest first, at most 100; `null` for an ' +
+        'account deleted since (it still counts in `invited_count`).',
     }),
     invited_count: Type.Integer(),
     first_name: Type.Union([Type.String(), Type.Null()]),

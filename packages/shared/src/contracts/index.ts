@@ -9,6 +9,7 @@ export * from './errors.js';
 export * from './guard-config.js';
 export * from './headers.js';
 export * from './internal-api.js';
+export * from './lifecycle.js';
 export * from './invite-code.js';
 export * from './phone.js';
 export * from './queues.js';

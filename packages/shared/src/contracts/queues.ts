@@ -12,7 +12,7 @@ export function queuePrefix(redisKeyPrefix: string): string {
   return `${redisKeyPrefix}:{bullmq}`;
 }
 
-export type SmsJobKind = 'otp' | 'invite_activated';
+export type SmsJobKind = 'otp' | 'invite_activated' | 'phone_changed';
 
 interface SmsJobBase {
   kind: SmsJobKind;
@@ -49,6 +49,13 @@ export interface InviteNoticeSmsJob extends SmsJobBase {
   newCount?: number;
 }
 
+/** The note to an account's previous number that the account moved to another one. */
+export interface PhoneChangedSmsJob extends SmsJobBase {
+  kind: 'phone_changed';
+  /** The new number's last digits: enough for the owner to recognise it, not to learn it. */
+  newEnding: string;
+}
+
 /**
  * An inviter's notices of one window, coalesced (INVITE_NOTICE_WINDOW_SECONDS): queued, delayed by
  * the window, by the window's first activation; each activation adds to the inviter's pending
@@ -68,7 +75,7 @@ export interface PreRenderedSmsJob extends SmsJobBase {
   text: string;
 }
 
-export type SmsJob = OtpSmsJob | InviteNoticeSmsJob;
+export type SmsJob = OtpSmsJob | InviteNoticeSmsJob | PhoneChangedSmsJob;
 /** What the worker may find on the queue: today's jobs and those an earlier version left there. */
 export type QueuedSmsJob = SmsJob | InviteDigestSmsJob | PreRenderedSmsJob;
 

@@ -12,6 +12,7 @@ export * from './openapi.js';
 export * from './process.js';
 export * from './redis.js';
 export * from './request-id.js';
+export * from './revocations.js';
 export * from './server-limits.js';
 export * from './service-app.js';
 export * from './sms-queue.js';

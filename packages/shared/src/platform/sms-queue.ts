@@ -32,6 +32,8 @@ export interface SmsQueue {
    * end of the window; a Redis failure becomes a 503 problem.
    */
   noticeInviter(activation: InviteActivation): Promise<void>;
+  /** Drops an inviter's pending notice (the account was deleted or moved to another number). */
+  forgetInviter(inviterId: string): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -93,6 +95,17 @@ export function createSmsQueue(connection: Redis, redisKeyPrefix: string): SmsQu
           ...smsJobOptions(job, now),
           ...(windowMs > 0 ? { delay: windowMs, deduplication: { id: `notice:${inviterId}`, ttl: windowMs } } : {}),
         });
+      } catch (error) {
+        throw unavailable(error);
+      }
+    },
+    async forgetInviter(inviterId) {
+      try {
+        await redis.del(pendingNoticeKey(redisKeyPrefix, inviterId));
+        const jobId = await queue.getDeduplicationJobId(`notice:${inviterId}`);
+        const job = jobId ? await queue.getJob(jobId) : undefined;
+        // A job a worker holds already finds no pending count and sends nothing.
+        await job?.remove().catch(() => undefined);
       } catch (error) {
         throw unavailable(error);
       }

@@ -19,6 +19,14 @@ export class SmsOutbox implements SmsQueue {
     this.notices.push(activation);
   }
 
+  /** Inviters whose pending notice was dropped. */
+  readonly forgotten: string[] = [];
+
+  async forgetInviter(inviterId: string): Promise<void> {
+    if (this.failing) throw new Error('bus down');
+    this.forgotten.push(inviterId);
+  }
+
   async close(): Promise<void> {}
 
   lastCodeFor(phone: string): string {

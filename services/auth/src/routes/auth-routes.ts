@@ -5,6 +5,7 @@ import type { LoginService } from '../login-service.js';
 import type { OtpService } from '../otp/otp-service.js';
 import type { Keyring } from '../tokens/keyring.js';
 import type { TokenService } from '../tokens/token-service.js';
+import { sessionOrigin } from '../account/session-origin.js';
 import { sendCodeInput } from './sms-locale.js';
 import {
   JwksReply,
@@ -73,7 +74,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<AuthRoutesOptions> = async (
         },
       },
     },
-    async (request) => login.verify(request.body, request.id, request.ip),
+    async (request) => login.verify(request.body, request.id, request.ip, sessionOrigin(request)),
   );
 
   app.post(
@@ -86,7 +87,16 @@ export const authRoutes: FastifyPluginAsyncTypebox<AuthRoutesOptions> = async (
         description:
           'The presented refresh token is spent. Presenting a spent one revokes the whole session (`token_reused`).',
         body: RefreshBody,
-        response: { 200: TokensSchema, ...problemResponses('validation_failed', 'token_invalid', 'token_reused') },
+        response: {
+          200: TokensSchema,
+          ...problemResponses(
+            'validation_failed',
+            'token_invalid',
+            'token_reused',
+            'account_blocked',
+            'service_unavailable',
+          ),
+        },
       },
     },
     async (request) => tokens.refresh(request.body.refresh),

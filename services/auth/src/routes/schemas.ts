@@ -99,5 +99,6 @@ export const SIGN_IN_OTHER_PROBLEMS = [
   'invalid_phone',
   'otp_attempts_exceeded',
   'rate_limited',
+  'account_blocked',
   'service_unavailable',
 ] as const satisfies readonly ErrorCode[];

@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { sessionOrigin } from '../account/session-origin.js';
 import {
   AppError,
   ERROR_CATALOG,
@@ -127,7 +128,12 @@ export const seedRoutes: FastifyPluginAsyncTypebox<SeedRoutesOptions> = async (a
     async (request, reply) => {
       const { phone, code, invited_by_code } = request.body;
       try {
-        const signedIn = await login.verify({ phone, code, invite_code: invited_by_code }, request.id, request.ip);
+        const signedIn = await login.verify(
+          { phone, code, invite_code: invited_by_code },
+          request.id,
+          request.ip,
+          sessionOrigin(request),
+        );
         return { access: signedIn.tokens.access, refresh: signedIn.tokens.refresh, ...signedIn };
       } catch (error) {
         return refuseLikeSeed(request, reply, error);
@@ -147,7 +153,16 @@ export const seedRoutes: FastifyPluginAsyncTypebox<SeedRoutesOptions> = async (a
           'The refresh token stays valid for the whole session, until logout or its absolute lifetime. ' +
           'A token already spent by `POST /api/v1/auth/refresh` is reuse: the session is revoked (`token_reused`).',
         body: SeedRefreshBody,
-        response: { 200: SeedRefreshReply, ...problemResponses('validation_failed', 'token_invalid', 'token_reused') },
+        response: {
+          200: SeedRefreshReply,
+          ...problemResponses(
+            'validation_failed',
+            'token_invalid',
+            'token_reused',
+            'account_blocked',
+            'service_unavailable',
+          ),
+        },
       },
     },
     async (request) => tokens.access(request.body.refresh),
@@ -212,7 +227,7 @@ export const seedRoutes: FastifyPluginAsyncTypebox<SeedRoutesOptions> = async (a
       },
     },
     async (request) => {
-      const signedIn = await login.verify(request.body, request.id, request.ip);
+      const signedIn = await login.verify(request.body, request.id, request.ip, sessionOrigin(request));
       return { ...signedIn, user: withIntegerId(signedIn.user) };
     },
   );

@@ -70,7 +70,9 @@ local m
 if raw then
   if change.event == 'queued' then return {0, raw} end
   m = cjson.decode(raw)
-elseif change.receipt then
+elseif change.event ~= 'queued' then
+  -- Only opening a message creates its record: a receipt for a message not ours, or a late step of
+  -- one whose number was forgotten (a deleted account), writes nothing.
   return {0, false}
 else
   m = {id = ref.id, kind = ref.kind, to = ref.to, country = ref.country, status = 'queued',

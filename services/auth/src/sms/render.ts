@@ -13,6 +13,7 @@ export interface AutofillOptions {
 const PLACEHOLDERS: Record<SmsJobKind, readonly string[]> = {
   otp: ['code', 'lifetime'],
   invite_activated: ['invite_code', 'people', 'new'],
+  phone_changed: ['ending'],
 };
 
 function fill(template: string, values: Record<string, string>): string {
@@ -32,6 +33,7 @@ export function renderSms(job: SmsJob, texts: LocaleTexts, autofill: AutofillOpt
       new: texts.activations(job.newCount ?? 1),
     });
   }
+  if (job.kind === 'phone_changed') return fill(texts.templates.phone_changed, { ending: job.newEnding });
   const lines = [fill(texts.templates.otp, { code: job.code, lifetime: texts.lifetime(job.ttlSeconds) })];
   if (autofill.androidAppHash) lines.push(autofill.androidAppHash);
   if (autofill.webOtpDomain) lines.push(`@${autofill.webOtpDomain} #${job.code}`);
@@ -83,6 +85,7 @@ export function templateChecks(
       invitedCount: 9_999_999,
       newCount: 9_999_999,
     },
+    phone_changed: { kind: 'phone_changed', to: '+0', expiresAt: 0, newEnding: '9999' },
   };
   return locales.flatMap((locale) =>
     (Object.keys(samples) as SmsJobKind[]).map((kind) => {

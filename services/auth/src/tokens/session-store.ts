@@ -8,58 +8,61 @@ import type { RedisClient as Redis } from '@refstack/shared/platform/redis';
  */
 
 const CREATE = `
-redis.call('HSET', KEYS[1], 'current', ARGV[1], 'sub', ARGV[2], 'phone', ARGV[3], 'roles', ARGV[4])
+redis.call('HSET', KEYS[1], 'current', ARGV[1], 'sub', ARGV[2], 'phone', ARGV[3], 'roles', ARGV[4],
+  'created', ARGV[6], 'last_used', ARGV[6], 'auth_time', ARGV[7], 'device', ARGV[8], 'ip', ARGV[9])
 redis.call('PEXPIRE', KEYS[1], ARGV[5])
 return 1
 `;
 
 // Presenting the current token rotates it; presenting a spent one revokes the whole family.
 const ROTATE = `
-local session = redis.call('HMGET', KEYS[1], 'current', 'sub', 'phone', 'roles')
+local session = redis.call('HMGET', KEYS[1], 'current', 'sub', 'phone', 'roles', 'auth_time')
 local current = session[1]
 if not current then return {'invalid'} end
 if current == ARGV[1] then
   redis.call('SADD', KEYS[2], current)
   redis.call('PEXPIRE', KEYS[2], math.max(redis.call('PTTL', KEYS[1]), 1))
-  redis.call('HSET', KEYS[1], 'current', ARGV[2])
-  return {'ok', session[2], session[3], session[4]}
+  redis.call('HSET', KEYS[1], 'current', ARGV[2], 'last_used', ARGV[3])
+  return {'ok', session[2], session[3], session[4], session[5]}
 end
 if redis.call('SISMEMBER', KEYS[2], ARGV[1]) == 1 then
   redis.call('DEL', KEYS[1], KEYS[2])
-  return {'reused'}
+  return {'reused', session[2]}
 end
 return {'invalid'}
 `;
 
 // For clients that keep one refresh token for the session's whole life: the current token is
 // answered without rotating it; a spent one is reuse exactly as in ROTATE and revokes the family.
-// It writes nothing on success, so the session's absolute expiry stays where CREATE set it.
+// Only the last use is written, so the session's absolute expiry stays where CREATE set it.
 const IDENTIFY = `
-local session = redis.call('HMGET', KEYS[1], 'current', 'sub', 'phone', 'roles')
+local session = redis.call('HMGET', KEYS[1], 'current', 'sub', 'phone', 'roles', 'auth_time')
 local current = session[1]
 if not current then return {'invalid'} end
 if current == ARGV[1] then
-  return {'ok', session[2], session[3], session[4]}
+  if ARGV[2] ~= '' then redis.call('HSET', KEYS[1], 'last_used', ARGV[2]) end
+  return {'ok', session[2], session[3], session[4], session[5]}
 end
 if redis.call('SISMEMBER', KEYS[2], ARGV[1]) == 1 then
   redis.call('DEL', KEYS[1], KEYS[2])
-  return {'reused'}
+  return {'reused', session[2]}
 end
 return {'invalid'}
 `;
 
 const REVOKE = `
-local current = redis.call('HGET', KEYS[1], 'current')
-if not current then return 'invalid' end
+local session = redis.call('HMGET', KEYS[1], 'current', 'sub')
+local current = session[1]
+if not current then return {'invalid'} end
 if current == ARGV[1] then
   redis.call('DEL', KEYS[1], KEYS[2])
-  return 'ok'
+  return {'ok', session[2]}
 end
 if redis.call('SISMEMBER', KEYS[2], ARGV[1]) == 1 then
   redis.call('DEL', KEYS[1], KEYS[2])
-  return 'reused'
+  return {'reused', session[2]}
 end
-return 'invalid'
+return {'invalid'}
 `;
 
 interface SessionCommands {
@@ -70,10 +73,14 @@ interface SessionCommands {
     phone: string,
     roles: string,
     ttlMs: number,
+    created: number,
+    authTime: number,
+    device: string,
+    ip: string,
   ): Promise<number>;
-  sessionRotate(sessionKey: string, spentKey: string, presented: string, next: string): Promise<string[]>;
-  sessionIdentify(sessionKey: string, spentKey: string, presented: string): Promise<string[]>;
-  sessionRevoke(sessionKey: string, spentKey: string, presented: string): Promise<string>;
+  sessionRotate(sessionKey: string, spentKey: string, presented: string, next: string, at: number): Promise<string[]>;
+  sessionIdentify(sessionKey: string, spentKey: string, presented: string, at: number | ''): Promise<string[]>;
+  sessionRevoke(sessionKey: string, spentKey: string, presented: string): Promise<string[]>;
 }
 
 export interface SessionIdentity {
@@ -82,21 +89,68 @@ export interface SessionIdentity {
   roles: string[];
 }
 
-export type RotateOutcome =
-  { result: 'ok'; identity: SessionIdentity; refresh: string } | { result: 'invalid' | 'reused' };
+/** Where and when a session began: shown in the caller's list of sessions. */
+export interface SessionOrigin {
+  /** A label for the device, from its User-Agent. */
+  device: string;
+  /** The client's address, masked (a /24 or a /48). */
+  ip: string;
+}
 
-export type IdentifyOutcome = { result: 'ok'; identity: SessionIdentity } | { result: 'invalid' | 'reused' };
+/** A live session as its owner's list shows it. */
+export interface SessionInfo extends SessionOrigin {
+  id: string;
+  createdAt: number;
+  lastUsedAt: number;
+  /** Seconds since the epoch: the sign-in with an SMS code that started the session. */
+  authTime: number;
+}
+
+/** What a valid refresh token gives: the session's identity, its id and its sign-in time. */
+export interface SessionState {
+  identity: SessionIdentity;
+  sid: string;
+  authTime: number;
+}
+
+export type RotateOutcome =
+  | { result: 'ok'; state: SessionState; refresh: string }
+  | { result: 'invalid' }
+  | { result: 'reused'; sid: string; sub: string | undefined };
+
+export type IdentifyOutcome =
+  | { result: 'ok'; state: SessionState }
+  | { result: 'invalid' }
+  | { result: 'reused'; sid: string; sub: string | undefined };
 
 const TOKEN_FORMAT = /^([A-Za-z0-9_-]{22})\.([A-Za-z0-9_-]{43})$/;
 
 const hashToken = (token: string) => createHash('sha256').update(token).digest('hex');
 
+const parseRoles = (roles: string | undefined) => JSON.parse(roles ?? '[]') as string[];
+
+function outcomeOf(sid: string, reply: string[]): IdentifyOutcome {
+  const [result, sub, phone, roles, authTime] = reply;
+  if (result === 'reused') return { result: 'reused', sid, sub };
+  if (result !== 'ok' || sub === undefined || phone === undefined) return { result: 'invalid' };
+  return {
+    result: 'ok',
+    state: { identity: { sub, phone, roles: parseRoles(roles) }, sid, authTime: Number(authTime ?? 0) },
+  };
+}
+
+/**
+ * Each user's sessions are also indexed (a sorted set per user, under the user's own hash tag), so
+ * that they can be listed and ended together. The index is written before the session, so a session
+ * is never missing from it; an entry whose session expired is dropped when the index is read.
+ */
 export class SessionStore {
   private readonly redis: Redis & SessionCommands;
 
   constructor(
     redis: Redis,
     private readonly prefix: string,
+    private readonly now: () => number = Date.now,
   ) {
     const commands = [
       ['sessionCreate', 1, CREATE],
@@ -116,14 +170,28 @@ export class SessionStore {
     return { session: base, spent: `${base}:spent` };
   }
 
+  private indexKey(sub: string): string {
+    return `${this.prefix}:user-sessions:{${sub}}`;
+  }
+
   private static newToken(sessionId: string): string {
     return `${sessionId}.${randomBytes(32).toString('base64url')}`;
   }
 
-  /** Starts a session and returns its first refresh token. */
-  async create(identity: SessionIdentity, ttlSeconds: number): Promise<string> {
+  /** Starts a session and returns its id and first refresh token. */
+  async create(
+    identity: SessionIdentity,
+    ttlSeconds: number,
+    origin: SessionOrigin,
+  ): Promise<{ sid: string; refresh: string; authTime: number }> {
     const sessionId = randomBytes(16).toString('base64url');
     const token = SessionStore.newToken(sessionId);
+    const now = this.now();
+    const authTime = Math.floor(now / 1000);
+    const index = this.indexKey(identity.sub);
+    await this.redis.zadd(index, now, sessionId);
+    // Every session lives the same time, so the newest one's expiry is the index's.
+    await this.redis.pexpire(index, ttlSeconds * 1000);
     await this.redis.sessionCreate(
       this.keys(sessionId).session,
       hashToken(token),
@@ -131,8 +199,12 @@ export class SessionStore {
       identity.phone,
       JSON.stringify(identity.roles),
       ttlSeconds * 1000,
+      now,
+      authTime,
+      origin.device,
+      origin.ip,
     );
-    return token;
+    return { sid: sessionId, refresh: token, authTime };
   }
 
   async rotate(presented: string): Promise<RotateOutcome> {
@@ -141,35 +213,86 @@ export class SessionStore {
     const sessionId = match[1];
     const next = SessionStore.newToken(sessionId);
     const k = this.keys(sessionId);
-    const [result, sub, phone, roles] = await this.redis.sessionRotate(
-      k.session,
-      k.spent,
-      hashToken(presented),
-      hashToken(next),
-    );
-    if (result !== 'ok' || sub === undefined || phone === undefined)
-      return { result: result === 'reused' ? 'reused' : 'invalid' };
-    return { result: 'ok', identity: { sub, phone, roles: JSON.parse(roles ?? '[]') as string[] }, refresh: next };
+    const reply = await this.redis.sessionRotate(k.session, k.spent, hashToken(presented), hashToken(next), this.now());
+    const outcome = outcomeOf(sessionId, reply);
+    return outcome.result === 'ok' ? { ...outcome, refresh: next } : outcome;
   }
 
   /**
-   * The identity behind the session's current refresh token, which stays current (no rotation).
-   * A spent token is reuse and revokes the session, as in `rotate`.
+   * The session behind its current refresh token, which stays current (no rotation). A spent token
+   * is reuse and revokes the session, as in `rotate`. `touch`: record this as the session's last use.
    */
-  async identify(presented: string): Promise<IdentifyOutcome> {
+  async identify(presented: string, touch = true): Promise<IdentifyOutcome> {
     const match = TOKEN_FORMAT.exec(presented);
     if (!match?.[1]) return { result: 'invalid' };
     const k = this.keys(match[1]);
-    const [result, sub, phone, roles] = await this.redis.sessionIdentify(k.session, k.spent, hashToken(presented));
-    if (result !== 'ok' || sub === undefined || phone === undefined)
-      return { result: result === 'reused' ? 'reused' : 'invalid' };
-    return { result: 'ok', identity: { sub, phone, roles: JSON.parse(roles ?? '[]') as string[] } };
+    return outcomeOf(
+      match[1],
+      await this.redis.sessionIdentify(k.session, k.spent, hashToken(presented), touch ? this.now() : ''),
+    );
   }
 
-  async revoke(presented: string): Promise<'ok' | 'invalid' | 'reused'> {
+  /** Ends the session of a refresh token; says whose it was. */
+  async revoke(
+    presented: string,
+  ): Promise<{ result: 'ok' | 'reused'; sid: string; sub: string | undefined } | { result: 'invalid' }> {
     const match = TOKEN_FORMAT.exec(presented);
-    if (!match?.[1]) return 'invalid';
+    if (!match?.[1]) return { result: 'invalid' };
     const k = this.keys(match[1]);
-    return (await this.redis.sessionRevoke(k.session, k.spent, hashToken(presented))) as 'ok' | 'invalid' | 'reused';
+    const [result, sub] = await this.redis.sessionRevoke(k.session, k.spent, hashToken(presented));
+    if (result !== 'ok' && result !== 'reused') return { result: 'invalid' };
+    return { result, sid: match[1], sub };
+  }
+
+  /** Whether the session exists and belongs to `sub`. */
+  async isLive(sid: string, sub: string): Promise<boolean> {
+    return (await this.redis.hget(this.keys(sid).session, 'sub')) === sub;
+  }
+
+  /** The user's live sessions, newest first; index entries of expired sessions are dropped. */
+  async list(sub: string): Promise<SessionInfo[]> {
+    const sids = await this.redis.zrevrange(this.indexKey(sub), '0', '-1');
+    const found = await Promise.all(
+      sids.map(async (sid) => [sid, await this.redis.hgetall(this.keys(sid).session)] as const),
+    );
+    const gone = found.filter(([, h]) => h['sub'] !== sub).map(([sid]) => sid);
+    if (gone.length > 0) await this.redis.zrem(this.indexKey(sub), ...gone);
+    return found
+      .filter(([, h]) => h['sub'] === sub)
+      .map(([sid, h]) => ({
+        id: sid,
+        createdAt: Number(h['created'] ?? 0),
+        lastUsedAt: Number(h['last_used'] ?? h['created'] ?? 0),
+        authTime: Number(h['auth_time'] ?? 0),
+        device: h['device'] ?? '',
+        ip: h['ip'] ?? '',
+      }));
+  }
+
+  /** Ends one of the user's sessions; false when it is not (or no longer) theirs. */
+  async end(sub: string, sid: string): Promise<boolean> {
+    if (!(await this.isLive(sid, sub))) return false;
+    const k = this.keys(sid);
+    await this.redis.del(k.session, k.spent);
+    await this.redis.zrem(this.indexKey(sub), sid);
+    return true;
+  }
+
+  /** Ends every session of the user but `except`; returns the ids ended. */
+  async endAll(sub: string, except?: string): Promise<string[]> {
+    const sids = (await this.redis.zrange(this.indexKey(sub), '0', '-1')).filter((sid) => sid !== except);
+    await Promise.all(
+      sids.map(async (sid) => {
+        const k = this.keys(sid);
+        await this.redis.del(k.session, k.spent);
+      }),
+    );
+    if (sids.length > 0) await this.redis.zrem(this.indexKey(sub), ...sids);
+    return sids;
+  }
+
+  /** Drops an index entry whose session ended by itself (a detected reuse). */
+  async unindex(sub: string, sid: string): Promise<void> {
+    await this.redis.zrem(this.indexKey(sub), sid);
   }
 }

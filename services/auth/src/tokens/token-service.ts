@@ -1,46 +1,95 @@
 import { randomUUID } from 'node:crypto';
-import { AppError, type Tokens } from '@refstack/shared/contracts';
+import { AppError, type InternalUser, type Tokens } from '@refstack/shared/contracts';
+import type { RevocableClaims, Revocation } from '@refstack/shared/platform';
 import type { AccessTokenCodec } from './jwt.js';
-import type { SessionIdentity, SessionStore } from './session-store.js';
+import type { IdentifyOutcome, SessionIdentity, SessionOrigin, SessionState, SessionStore } from './session-store.js';
 
 export interface TokenServiceDeps {
   sessions: SessionStore;
   accessTokens: AccessTokenCodec;
   accessTtlSeconds: number;
   refreshTtlSeconds: number;
+  /** The user as referral has it now: a refresh re-reads roles, phone and standing. */
+  user: (sub: string) => Promise<InternalUser>;
+  /** Announces ended sessions, so that their access tokens stop working everywhere. */
+  revoke: (revocations: Revocation[]) => Promise<void>;
+  /** Whether a token's session or user was revoked (what every process hears over Redis). */
+  isRevoked: (claims: RevocableClaims) => boolean;
+}
+
+/** The caller of a request with a bearer token, whose session is live. */
+export interface Caller {
+  sub: string;
+  sid: string;
+  phone: string;
+  /** Seconds since the epoch: the session's sign-in with an SMS code. */
+  authTime: number;
 }
 
 export type AccessOnly = Omit<Tokens, 'refresh'>;
 
 export function tokenServiceFactory(deps: TokenServiceDeps) {
-  const accessFor = (identity: SessionIdentity): AccessOnly => ({
+  const accessFor = (state: SessionState): AccessOnly => ({
     access: deps.accessTokens.sign({
-      sub: identity.sub,
-      phone: identity.phone,
-      roles: identity.roles,
+      sub: state.identity.sub,
+      phone: state.identity.phone,
+      roles: state.identity.roles,
       jti: randomUUID(),
+      sid: state.sid,
+      auth_time: state.authTime,
     }),
     token_type: 'Bearer',
     expires_in: deps.accessTtlSeconds,
   });
-  const pair = (identity: SessionIdentity, refresh: string): Tokens => {
-    const { access, token_type, expires_in } = accessFor(identity);
-    return { access, refresh, token_type, expires_in };
-  };
+  const pair = (state: SessionState, refresh: string): Tokens => ({ ...accessFor(state), refresh });
   const reused = () =>
     new AppError('token_reused', 'This refresh token was already used; the session has been revoked. Sign in again.');
   const invalidRefresh = () => new AppError('token_invalid', 'The refresh token is not valid.');
 
+  /** A session ended by reuse detection: its index entry goes, and its access tokens with it. */
+  async function ended(sid: string, sub: string | undefined): Promise<void> {
+    if (sub !== undefined) await deps.sessions.unindex(sub, sid);
+    await deps.revoke([{ sid }]);
+  }
+
+  /**
+   * The session behind a refresh token, with the user's roles and phone read again from referral:
+   * a session of a user blocked or deleted since ends here, whatever its own expiry says.
+   */
+  async function current(outcome: IdentifyOutcome): Promise<{ state: SessionState; user: InternalUser }> {
+    if (outcome.result === 'reused') {
+      await ended(outcome.sid, outcome.sub);
+      throw reused();
+    }
+    if (outcome.result !== 'ok') throw invalidRefresh();
+    const { state } = outcome;
+    const user = await deps.user(state.identity.sub);
+    if (user.status !== 'active' || user.phone === null) {
+      await deps.sessions.end(state.identity.sub, state.sid);
+      await deps.revoke([{ sid: state.sid }]);
+      if (user.status === 'blocked') throw new AppError('account_blocked', 'This account is blocked.');
+      throw invalidRefresh();
+    }
+    return { state, user };
+  }
+
   return {
-    async issue(identity: SessionIdentity): Promise<Tokens> {
-      return pair(identity, await deps.sessions.create(identity, deps.refreshTtlSeconds));
+    async issue(identity: SessionIdentity, origin: SessionOrigin): Promise<Tokens & { sid: string }> {
+      const created = await deps.sessions.create(identity, deps.refreshTtlSeconds, origin);
+      return { ...pair({ identity, sid: created.sid, authTime: created.authTime }, created.refresh), sid: created.sid };
     },
 
+    /** Rotation. The user is read before the token is spent, so a failed read leaves it usable. */
     async refresh(refresh: string): Promise<Tokens> {
+      const { user } = await current(await deps.sessions.identify(refresh, false));
       const outcome = await deps.sessions.rotate(refresh);
-      if (outcome.result === 'reused') throw reused();
+      if (outcome.result === 'reused') {
+        await ended(outcome.sid, outcome.sub);
+        throw reused();
+      }
       if (outcome.result !== 'ok') throw invalidRefresh();
-      return pair(outcome.identity, outcome.refresh);
+      const identity = { sub: user.id, phone: user.phone ?? outcome.state.identity.phone, roles: user.roles };
+      return pair({ ...outcome.state, identity }, outcome.refresh);
     },
 
     /**
@@ -49,24 +98,51 @@ export function tokenServiceFactory(deps: TokenServiceDeps) {
      * detected and revokes the session, as in `refresh`.
      */
     async access(refresh: string): Promise<AccessOnly> {
-      const outcome = await deps.sessions.identify(refresh);
-      if (outcome.result === 'reused') throw reused();
-      if (outcome.result !== 'ok') throw invalidRefresh();
-      return accessFor(outcome.identity);
+      const { state, user } = await current(await deps.sessions.identify(refresh));
+      return accessFor({ ...state, identity: { sub: user.id, phone: user.phone ?? '', roles: user.roles } });
     },
 
     async logout(refresh: string): Promise<void> {
-      // A spent token revokes the session here too, but the caller learns only that it was not valid.
-      if ((await deps.sessions.revoke(refresh)) !== 'ok') throw invalidRefresh();
+      const outcome = await deps.sessions.revoke(refresh);
+      if (outcome.result === 'invalid') throw invalidRefresh();
+      if (outcome.sub !== undefined) await deps.sessions.unindex(outcome.sub, outcome.sid);
+      await deps.revoke([{ sid: outcome.sid }]);
+      // A spent token revokes the session too, but the caller learns only that it was not valid.
+      if (outcome.result !== 'ok') throw invalidRefresh();
     },
 
+    /** Ends sessions of the user and announces them; returns how many ended. */
+    async endSessions(sub: string, options: { only?: string; except?: string }): Promise<number> {
+      const sids = options.only
+        ? (await deps.sessions.end(sub, options.only))
+          ? [options.only]
+          : []
+        : await deps.sessions.endAll(sub, options.except);
+      await deps.revoke(sids.map((sid) => ({ sid })));
+      return sids.length;
+    },
+
+    /** A token whose session ended (or whose user was blocked or deleted) is no longer valid. */
     async verify(access: string): Promise<{ valid: true; sub: string; exp: number }> {
-      try {
-        const claims = await deps.accessTokens.verify(access);
-        return { valid: true, sub: claims.sub, exp: claims.exp };
-      } catch {
+      const claims = await deps.accessTokens.verify(access).catch(() => undefined);
+      if (!claims || deps.isRevoked(claims) || (claims.sid && !(await deps.sessions.isLive(claims.sid, claims.sub))))
         throw new AppError('token_invalid', 'The access token is not valid.');
-      }
+      return { valid: true, sub: claims.sub, exp: claims.exp };
+    },
+
+    /** The caller behind `Authorization: Bearer`, whose session must still be live. */
+    async authenticate(authorization: string | undefined): Promise<Caller> {
+      const token = /^Bearer (\S+)$/.exec(authorization ?? '')?.[1];
+      const unauthorized = (detail: string) => new AppError('unauthorized', detail);
+      if (!token) throw unauthorized('A valid access token is required: `Authorization: Bearer <access>`.');
+      const claims = await deps.accessTokens.verify(token).catch(() => undefined);
+      if (!claims) throw unauthorized('The access token is not valid.');
+      // Tokens from before sessions were named in them cannot be tied to a session: sign in again.
+      if (claims.sid === undefined || claims.auth_time === undefined)
+        throw unauthorized('This access token names no session; refresh it or sign in again.');
+      if (deps.isRevoked(claims) || !(await deps.sessions.isLive(claims.sid, claims.sub)))
+        throw unauthorized('This session has ended; sign in again.');
+      return { sub: claims.sub, sid: claims.sid, phone: claims.phone, authTime: claims.auth_time };
     },
   };
 }

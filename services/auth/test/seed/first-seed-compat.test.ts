@@ -89,8 +89,14 @@ t.test('compat verify: an id past 2^53 is refused, never rounded to another numb
     created_at: new Date().toISOString(),
   };
   // Stands in for referral's answer: the referral service itself cannot be made to count that far.
+  const unused = () => Promise.reject(new Error('not called by a sign-in'));
   const referralClient: ReferralClient = {
     signIn: async () => ({ user, created: false, roles: [] }),
+    user: unused,
+    phoneTaken: unused,
+    changePhone: unused,
+    deleteUser: unused,
+    exportUser: unused,
     close: async () => undefined,
   };
   const ctx = await buildAuthTestApp(t, MANY_CODES, { referralClient });

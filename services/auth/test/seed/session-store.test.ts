@@ -4,60 +4,90 @@ import { createTestRedisPrefix, TEST_REDIS_URL, type Teardownable } from '@refst
 import { SessionStore } from '../../src/tokens/session-store.js';
 
 const identity = { sub: '7', phone: '+79608543017', roles: ['admin'] };
+const origin = { device: 'Chrome 120 on Android 14', ip: '203.0.113.0/24' };
 
 async function storeFor(t: Teardownable) {
   const prefix = createTestRedisPrefix(t);
   const redis = new Redis(TEST_REDIS_URL, { maxRetriesPerRequest: 1 });
   t.teardown(() => redis.quit());
   const store = new SessionStore(redis, prefix);
+  /** A new session's first refresh token. */
+  const create = async () => (await store.create(identity, 100, origin)).refresh;
   const keyOf = (token: string) => `${prefix}:session:{${token.split('.')[0] ?? ''}}`;
-  return { redis, store, keyOf };
+  return { redis, store, keyOf, create };
 }
 
-t.test('identify answers the current token again and again and changes nothing', async (t) => {
-  const { redis, store, keyOf } = await storeFor(t);
-  const token = await store.create(identity, 100);
-  const before = await redis.hgetall(keyOf(token));
+t.test('identify answers the current token again and again and changes nothing but its last use', async (t) => {
+  const { redis, store, keyOf, create } = await storeFor(t);
+  const token = await create();
+  const { last_used: _, ...before } = await redis.hgetall(keyOf(token));
   const ttlBefore = await redis.pttl(keyOf(token));
-  for (let i = 0; i < 3; i++) t.same(await store.identify(token), { result: 'ok', identity }, `call ${i + 1}`);
-  t.same(await redis.hgetall(keyOf(token)), before, 'the session hash is untouched');
+  for (let i = 0; i < 3; i++)
+    t.match(await store.identify(token), { result: 'ok', state: { identity } }, `call ${i + 1}`);
+  const { last_used: __, ...after } = await redis.hgetall(keyOf(token));
+  t.same(after, before, 'the session hash is untouched but for its last use');
   t.ok((await redis.pttl(keyOf(token))) <= ttlBefore, 'the absolute expiry is not extended');
   t.equal(await redis.exists(`${keyOf(token)}:spent`), 0, 'nothing was spent');
   t.equal((await store.rotate(token)).result, 'ok', 'the token is still the current one for rotation');
 });
 
 t.test('identify with a spent token is reuse and revokes the family', async (t) => {
-  const { redis, store, keyOf } = await storeFor(t);
-  const first = await store.create(identity, 100);
+  const { redis, store, keyOf, create } = await storeFor(t);
+  const first = await create();
   const rotated = await store.rotate(first);
   if (rotated.result !== 'ok') throw new Error('rotation failed');
-  t.same(await store.identify(first), { result: 'reused' });
+  t.match(await store.identify(first), { result: 'reused', sub: identity.sub });
   t.equal(await redis.exists(keyOf(first), `${keyOf(first)}:spent`), 0, 'the session and its spent set are gone');
   t.same(await store.identify(rotated.refresh), { result: 'invalid' }, 'the newest token died with it');
   t.same(await store.rotate(rotated.refresh), { result: 'invalid' });
 });
 
 t.test('identify refuses revoked, unknown, foreign and malformed tokens without touching the session', async (t) => {
-  const { store } = await storeFor(t);
-  const revoked = await store.create(identity, 100);
-  t.equal(await store.revoke(revoked), 'ok');
+  const { store, create } = await storeFor(t);
+  const revoked = await create();
+  t.match(await store.revoke(revoked), { result: 'ok', sub: identity.sub });
   t.same(await store.identify(revoked), { result: 'invalid' }, 'revoked');
 
-  const live = await store.create(identity, 100);
+  const live = await create();
   const [sessionId] = live.split('.');
   // Same session id, another secret: a guess, not a spent token, so the session lives on.
   t.same(await store.identify(`${sessionId}.${'A'.repeat(43)}`), { result: 'invalid' }, 'guessed secret');
-  t.same(await store.identify(live), { result: 'ok', identity }, 'the guess did not revoke the session');
+  t.match(await store.identify(live), { result: 'ok', state: { identity } }, 'the guess did not revoke the session');
   for (const garbage of ['', 'garbage', `${'a'.repeat(22)}.${'b'.repeat(43)}`, `${live}x`]) {
     t.same(await store.identify(garbage), { result: 'invalid' }, JSON.stringify(garbage));
   }
 });
 
 t.test('identify ends with the absolute lifetime', async (t) => {
-  const { redis, store, keyOf } = await storeFor(t);
-  const token = await store.create(identity, 100);
+  const { redis, store, keyOf, create } = await storeFor(t);
+  const token = await create();
   t.equal((await store.identify(token)).result, 'ok');
   // The lifetime is Redis's own expiry (the store has no clock to move): put it in the past.
   await redis.pexpireat(keyOf(token), Date.now() - 1);
   t.same(await store.identify(token), { result: 'invalid' });
+});
+
+t.test("a user's sessions are indexed: listed newest first, ended one by one or together", async (t) => {
+  const { store } = await storeFor(t);
+  const first = await store.create(identity, 100, origin);
+  const second = await store.create(identity, 100, { device: 'MyApp/2.1', ip: '2001:db8:1::/48' });
+  const other = await store.create({ ...identity, sub: '8' }, 100, origin);
+  const listed = await store.list(identity.sub);
+  t.same(
+    listed.map((s) => [s.id, s.device]),
+    [
+      [second.sid, 'MyApp/2.1'],
+      [first.sid, origin.device],
+    ],
+  );
+  t.notOk(await store.end(identity.sub, other.sid), "another user's session cannot be ended by this one");
+  t.ok(await store.end(identity.sub, first.sid));
+  t.same(await store.identify(first.refresh), { result: 'invalid' }, 'its refresh token is dead');
+  const third = await store.create(identity, 100, origin);
+  t.same((await store.endAll(identity.sub, third.sid)).sort(), [second.sid], 'all but the kept one');
+  t.same(
+    (await store.list(identity.sub)).map((s) => s.id),
+    [third.sid],
+  );
+  t.equal((await store.identify(other.refresh)).result, 'ok', "the other user's session lives on");
 });

@@ -59,6 +59,16 @@ t.test('autofill lines: the app hash on its own line, the WebOTP line last', asy
     'a notice queued by an earlier version reports one activation',
   );
   t.equal(renderSms(notice, LOCALE_TEXTS.ru, none), 'Код приглашения AB12CD активировали: +2. Всего: 3 чел.');
+  const moved: SmsJob = { kind: 'phone_changed', to: '+7', newEnding: '0012', expiresAt: 0 };
+  t.equal(
+    renderSms(moved, LOCALE_TEXTS.en, { androidAppHash: HASH, webOtpDomain: 'app.example.com' }),
+    'Your account moved to the phone number ending in 0012. If you did not do this, contact support.',
+    'the previous number learns only the new one’s last digits, with no autofill lines',
+  );
+  t.equal(
+    renderSms(moved, LOCALE_TEXTS.ru, none),
+    'Аккаунт перенесён на номер …0012. Если это не вы, напишите в поддержку',
+  );
 });
 
 t.test('the language: Accept-Language first, then the number country, then SMS_DEFAULT_LOCALE', async (t) => {
@@ -76,7 +86,7 @@ t.test('the language: Accept-Language first, then the number country, then SMS_D
 
 t.test('every template fits one segment with the longest values of the defaults', async (t) => {
   const checks = templateChecks({ ...none, otpLength: 8, otpTtlSeconds: 86_400 });
-  t.equal(checks.length, SMS_LOCALES.length * 2, 'each kind in each locale');
+  t.equal(checks.length, SMS_LOCALES.length * 3, 'each kind in each locale');
   for (const check of checks) t.equal(check.segments, 1, `${check.template}: ${check.length} of ${check.limit}`);
   t.doesNotThrow(() =>
     assertTemplatesFit({ androidAppHash: HASH, webOtpDomain: 'app.example.com', otpLength: 6, otpTtlSeconds: 300 }),

@@ -1,23 +1,37 @@
 import { sql, type Kysely } from 'kysely';
 import { poolOf } from '../db/database.js';
 import type { Database, UserRow } from '../db/schema.js';
-import { isoUtc } from '../db/sql-fragments.js';
+import type { AccountStatus } from '@refstack/shared/contracts';
+import { accountStatus, isoUtc } from '../db/sql-fragments.js';
 import type { Db } from '../users/user-repository.js';
 
-import { EMBEDDED_INVITEES } from './invitee-list-sql.js';
+import { EMBEDDED_INVITEES, newestInviteePhones } from './invitee-list-sql.js';
 
 export { EMBEDDED_INVITEES, newestInviteePhones, STALE_INVITEE_LISTS_SQL } from './invitee-list-sql.js';
 
+/**
+ * The owner of an invite code who may be invited by: a blocked or deleted owner's code is not found,
+ * as if it had never been handed out (it never is again: the tombstone keeps it).
+ */
 export async function findIdByInviteCode(
   db: Db,
   inviteCode: string,
 ): Promise<{ id: string; phone: string } | undefined> {
-  return db.selectFrom('users').select(['id', 'phone']).where('invite_code', '=', inviteCode).executeTakeFirst();
+  const row = await db
+    .selectFrom('users')
+    .select(['id', 'phone'])
+    .where('invite_code', '=', inviteCode)
+    .where('deleted_at', 'is', null)
+    .where('blocked_at', 'is', null)
+    .executeTakeFirst();
+  // A live row always has its phone (users_phone_unless_deleted).
+  return row && row.phone !== null ? { id: row.id, phone: row.phone } : undefined;
 }
 
 /**
  * A user (by id or phone) and the owner of an invite code, in one plain read: what an activation can
- * answer before it queues on the inviter's lock. Either may be missing.
+ * answer before it queues on the inviter's lock. Either may be missing; an owner who may not invite
+ * (blocked, deleted) is missing, as in findIdByInviteCode.
  */
 export async function findWithInviter(
   db: Db,
@@ -31,7 +45,7 @@ export async function findWithInviter(
     SELECT i.id AS inviter_id, u.*
     FROM (SELECT 1) AS one
     LEFT JOIN users u ON ${match}
-    LEFT JOIN users i ON i.invite_code = ${inviteCode}
+    LEFT JOIN users i ON i.invite_code = ${inviteCode} AND i.deleted_at IS NULL AND i.blocked_at IS NULL
   `.execute(db);
   const row = rows[0];
   if (!row) throw new Error('a row is always returned');
@@ -110,9 +124,21 @@ export async function recordInvitee(db: Db, inviterId: string, inviteePhone: str
   return row.invited_count;
 }
 
+/**
+ * Rewrites the inviter's embedded list from the invitee index: after an invitee's phone changed or
+ * was erased, which recordInvitee's prepending cannot express. Runs in that change's transaction
+ * with the inviter's row locked, as recordInvitee does, so the two never interleave.
+ */
+export async function rewriteInviteeList(db: Db, inviterId: string): Promise<void> {
+  await sql`
+    UPDATE users u SET invited_users = to_json(${sql.raw(newestInviteePhones('u.id'))}) WHERE u.id = ${inviterId}
+  `.execute(db);
+}
+
 export interface InviteeRow {
   id: string;
-  phone: string;
+  /** null for an invitee deleted since. */
+  phone: string | null;
   /** ISO 8601 UTC with milliseconds, as the answer carries it. */
   activated_at: string;
   /** activated_at exactly as PostgreSQL holds it (microseconds), for the cursor. */
@@ -122,6 +148,8 @@ export interface InviteeRow {
 export interface InviteePage {
   /** The inviter's invited_count; undefined when the inviter does not exist. */
   total: number | undefined;
+  /** The inviter's own status, so that the read tells whether its caller may still read. */
+  status: AccountStatus | undefined;
   rows: InviteeRow[];
 }
 
@@ -131,7 +159,7 @@ export interface InviteePage {
 const inviteePage = (name: string, after: string) => ({
   name,
   text: `
-    SELECT u.invited_count AS total, i.id, i.phone,
+    SELECT u.invited_count AS total, ${accountStatus('u')} AS status, i.id, i.phone,
       ${isoUtc('i.activated_at')} AS activated_at, i.activated_at::text AS activated_at_key
     FROM users u
     LEFT JOIN LATERAL (
@@ -159,7 +187,11 @@ export async function listInvitees(
   after?: { activatedAt: string; id: string },
 ): Promise<InviteePage> {
   const { statement, values } = inviteesQuery(inviterId, limit, after);
-  type Row = Omit<InviteeRow, 'id'> & { id: string | null; total: number };
+  type Row = Omit<InviteeRow, 'id'> & { id: string | null; total: number; status: AccountStatus };
   const { rows } = await poolOf(db).query<Row>({ ...statement, values });
-  return { total: rows[0]?.total, rows: rows.filter((r): r is Row & { id: string } => r.id !== null) };
+  return {
+    total: rows[0]?.total,
+    status: rows[0]?.status,
+    rows: rows.filter((r): r is Row & { id: string } => r.id !== null),
+  };
 }

@@ -2,9 +2,10 @@ import { AppError, requireInviteCode, type Config } from '@refstack/shared/contr
 import { type SmsQueue } from '@refstack/shared/platform';
 import type { Kysely } from 'kysely';
 import { Deadline } from '../db/deadline.js';
-import type { Database, UserRow } from '../db/schema.js';
+import type { Database, LiveUserRow, UserRow } from '../db/schema.js';
 import { serializable } from '../db/transaction.js';
 import { decodeCursor, encodeCursor, isBigintId, isPgTimestamp } from '../paging/cursor.js';
+import { requireActive, requireStatusActive } from '../users/account-status.js';
 import { findById, type Db } from '../users/user-repository.js';
 import * as repo from './invite-repository.js';
 
@@ -64,10 +65,6 @@ export type AlongsideActivation = (q: Db) => Promise<void>;
 /** How a sign-in finds or creates its user inside the activation's transaction. */
 export type UserOfPhone = (q: Db, phone: string) => Promise<{ user: UserRow; created: boolean }>;
 
-function userGone(): AppError {
-  return new AppError('unauthorized', 'The user of this token no longer exists.');
-}
-
 /** A user who activated a code already: the same code again is a repeat (200), another is refused. */
 function isRepeat(user: UserRow | undefined, code: string): boolean {
   if (!user || user.invited_by_id === null) return false;
@@ -91,7 +88,7 @@ export function inviteServiceFactory({ db, sms, log, deadlines, noticeWindowSeco
    * code again is a no-op), never one's own code, never a code whose owner sits below the user in
    * the invite tree. The conditional write is the last guard against a concurrent activation.
    */
-  async function activate(trx: Db, user: UserRow, code: string): Promise<Activation> {
+  async function activate(trx: Db, user: LiveUserRow, code: string): Promise<Activation> {
     if (isRepeat(user, code)) return { status: 'already', code };
     const inviter = requireInviter(user, await repo.findIdByInviteCode(trx, code));
     await repo.lockPair(trx, user.id, inviter.id);
@@ -145,22 +142,23 @@ export function inviteServiceFactory({ db, sms, log, deadlines, noticeWindowSeco
       phone: string,
       inviteCode: string,
       userOfPhone: UserOfPhone,
-    ): Promise<{ row: UserRow; created: boolean }> {
+    ): Promise<{ row: LiveUserRow; created: boolean }> {
       const code = requireInviteCode(inviteCode);
       const deadline = Deadline.in(deadlines.signInMs);
       const outcome = await deadline.race(
-        (async (): Promise<{ row: UserRow; created: boolean; activation?: Activation }> => {
+        (async (): Promise<{ row: LiveUserRow; created: boolean; activation?: Activation }> => {
           // Answered from a plain read when it can be (see activateInvite); a first sign-in has no row yet.
           const seen = await repo.findWithInviter(db, { phone }, code);
-          if (seen.user && isRepeat(seen.user, code)) return { row: seen.user, created: false };
+          // A blocked user is refused before anything about the code is said.
+          const known = seen.user && requireActive(seen.user);
+          if (known && isRepeat(known, code)) return { row: known, created: false };
           const inviter = requireInviter(seen.user, seen.inviter);
           return serializable(
             db,
             async (trx) => {
               const { user, created } = await userOfPhone(trx, phone);
-              const activation = await activate(trx, user, code);
-              const row = await findById(trx, user.id);
-              if (!row) throw new Error('user vanished inside its own transaction');
+              const activation = await activate(trx, requireActive(user), code);
+              const row = requireActive(await findById(trx, user.id));
               return { row, created, activation };
             },
             { queueOn: [inviter.id], deadline },
@@ -186,15 +184,13 @@ export function inviteServiceFactory({ db, sms, log, deadlines, noticeWindowSeco
           // request could park every pooled connection behind a busy inviter. The transaction
           // checks all of it again.
           const seen = await repo.findWithInviter(db, { id: userId }, code);
-          if (!seen.user) throw userGone();
-          if (isRepeat(seen.user, code)) return { activation: { status: 'already', code }, alongsideApplied: false };
+          if (isRepeat(requireActive(seen.user), code))
+            return { activation: { status: 'already', code }, alongsideApplied: false };
           const inviter = requireInviter(seen.user, seen.inviter);
           return serializable(
             db,
             async (trx) => {
-              const user = await findById(trx, userId);
-              if (!user) throw userGone();
-              const done = await activate(trx, user, code);
+              const done = await activate(trx, requireActive(await findById(trx, userId)), code);
               await alongside?.(trx);
               return { activation: done, alongsideApplied: true };
             },
@@ -213,29 +209,30 @@ export function inviteServiceFactory({ db, sms, log, deadlines, noticeWindowSeco
 
     /**
      * The ids and phones of the newest EMBEDDED_INVITEES invitees, in the invitee index's order: the
-     * profile's embedded list with ids, read as the first invitee page (one index-only scan).
+     * profile's embedded list with ids, read as the first invitee page (one index-only scan). A
+     * deleted invitee's phone is null.
      */
-    async newestInvitees(userId: string): Promise<Array<{ id: string; phone: string }>> {
-      const { total, rows } = await repo.listInvitees(db, userId, repo.EMBEDDED_INVITEES);
-      if (total === undefined) throw userGone();
+    async newestInvitees(userId: string): Promise<Array<{ id: string; phone: string | null }>> {
+      const { status, rows } = await repo.listInvitees(db, userId, repo.EMBEDDED_INVITEES);
+      requireStatusActive(status);
       return rows.map((r) => ({ id: r.id, phone: r.phone }));
     },
 
     async invitees(userId: string, limit: number, cursor?: string) {
       const after = cursor ? decodeCursor(cursor, 2, ([at, id]) => isPgTimestamp(at) && isBigintId(id)) : undefined;
-      const { total, rows } = await repo.listInvitees(
+      const { total, status, rows } = await repo.listInvitees(
         db,
         userId,
         limit + 1,
         after ? { activatedAt: after[0] as string, id: after[1] as string } : undefined,
       );
-      if (total === undefined) throw new AppError('unauthorized', 'The user of this token no longer exists.');
+      requireStatusActive(status);
       const page = rows.slice(0, limit);
       const last = page.at(-1);
       return {
         items: page.map((r) => ({ id: r.id, phone: r.phone, activated_at: r.activated_at })),
         next_cursor: rows.length > limit && last ? encodeCursor([last.activated_at_key, last.id]) : null,
-        total,
+        total: total ?? 0,
       };
     },
   };

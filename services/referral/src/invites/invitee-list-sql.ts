@@ -8,8 +8,9 @@ export const EMBEDDED_INVITEES = 100;
 
 /**
  * The newest EMBEDDED_INVITEES invitee phones of the inviter whose id the SQL expression `inviterId`
- * names, in the invitee index's order: what each inviter's stored list must equal. recordInvitee
- * keeps the list by prepending instead of rereading it.
+ * names, in the invitee index's order, null for an invitee deleted since (whose phone is erased):
+ * what each inviter's stored list must equal. recordInvitee keeps the list by prepending instead of
+ * rereading it; a phone change or a deletion rewrites it with this.
  */
 export const newestInviteePhones = (inviterId: string): string =>
   `ARRAY(SELECT i.phone FROM users i WHERE i.invited_by_id = ${inviterId} ` +

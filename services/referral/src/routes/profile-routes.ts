@@ -29,7 +29,7 @@ export const profileRoutes: FastifyPluginAsyncTypebox<{ users: UserService; invi
         tags,
         security,
         summary: 'My profile, with the users who activated my invite code',
-        response: { 200: ProfileSchema, ...problemResponses('unauthorized') },
+        response: { 200: ProfileSchema, ...problemResponses('unauthorized', 'account_blocked') },
       },
     },
     async (request, reply) => {
@@ -49,7 +49,10 @@ export const profileRoutes: FastifyPluginAsyncTypebox<{ users: UserService; invi
         security,
         summary: 'Change my name or email',
         body: PatchProfileBody,
-        response: { 200: ProfileSchema, ...problemResponses('validation_failed', 'unauthorized', 'email_taken') },
+        response: {
+          200: ProfileSchema,
+          ...problemResponses('validation_failed', 'unauthorized', 'account_blocked', 'email_taken'),
+        },
       },
     },
     async (request) => users.updateProfile(request.user.sub, cleanProfileChanges(request.body)),
@@ -66,7 +69,7 @@ export const profileRoutes: FastifyPluginAsyncTypebox<{ users: UserService; invi
         body: ActivateInviteBody,
         response: {
           200: ActivateInviteReply,
-          ...problemResponses('validation_failed', 'unauthorized', ...INVITE_REFUSALS),
+          ...problemResponses('validation_failed', 'unauthorized', 'account_blocked', ...INVITE_REFUSALS),
         },
       },
     },
@@ -81,7 +84,10 @@ export const profileRoutes: FastifyPluginAsyncTypebox<{ users: UserService; invi
         security,
         summary: 'Everyone who activated my code, newest first (keyset pages)',
         querystring: InvitedQuery,
-        response: { 200: InvitedReply, ...problemResponses('validation_failed', 'unauthorized') },
+        response: {
+          200: InvitedReply,
+          ...problemResponses('validation_failed', 'unauthorized', 'account_blocked'),
+        },
       },
     },
     async (request) => invites.invitees(request.user.sub, request.query.limit ?? 50, request.query.cursor),

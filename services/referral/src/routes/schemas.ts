@@ -37,7 +37,13 @@ export const InvitedQuery = Type.Object({ limit: Type.Optional(Limit), cursor: T
 export const InvitedReply = Type.Object(
   {
     items: Type.Array(
-      Type.Object({ id: Type.String(), phone: Type.String(), activated_at: Type.String({ format: 'date-time' }) }),
+      Type.Object({
+        id: Type.String(),
+        phone: Type.Union([Type.String(), Type.Null()], {
+          description: 'E.164; null for a user deleted since, who stays in the list and in total.',
+        }),
+        activated_at: Type.String({ format: 'date-time' }),
+      }),
     ),
     next_cursor: Type.Union([Type.String(), Type.Null()]),
     total: Type.Integer({ description: 'How many users activated this code.' }),

@@ -17,7 +17,7 @@ export const SeedUserDetailsSchema = Type.Object(
   {
     id: SeedId,
     invited: Type.Array(Type.Object({ id: SeedId, phone: Type.String({ examples: ['+79991234567'] }) }), {
-      description: 'Users who activated this code, newest first, at most 100.',
+      description: 'Users who activated this code, newest first, at most 100; a user deleted since is left out.',
     }),
     phone: Type.String({ examples: ['+79123456789'] }),
     invite_code: Type.String({ examples: ['AB12CD'] }),
@@ -51,7 +51,15 @@ export const SeedPatchUserBody = Type.Object(
 );
 
 export const Seed1ProfileSchema = Type.Object(
-  { ...ProfileSchema.properties, id: SeedId },
+  {
+    ...ProfileSchema.properties,
+    id: SeedId,
+    invited_users: Type.Array(Type.String({ examples: ['+79991234567'] }), {
+      description:
+        'E.164 phones of the users who activated this code, newest first, at most 100; a user deleted since ' +
+        'is left out (and still counted in invited_count).',
+    }),
+  },
   { additionalProperties: false, description: 'A user profile (first seed): the id is an integer.' },
 );
 

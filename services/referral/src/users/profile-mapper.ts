@@ -1,5 +1,5 @@
 import type { Profile } from '@refstack/shared/contracts';
-import type { UserRow } from '../db/schema.js';
+import type { LiveUserRow } from '../db/schema.js';
 
 export interface PublicCard {
   id: string;
@@ -11,7 +11,7 @@ export interface PublicCard {
 
 export type ProfileListItem = Omit<Profile, 'invited_users'>;
 
-export function toListItem(row: UserRow): ProfileListItem {
+export function toListItem(row: LiveUserRow): ProfileListItem {
   return {
     id: row.id,
     phone: row.phone,
@@ -25,12 +25,12 @@ export function toListItem(row: UserRow): ProfileListItem {
   };
 }
 
-export function toProfile(row: UserRow): Profile {
+export function toProfile(row: LiveUserRow): Profile {
   return { ...toListItem(row), invited_users: row.invited_users };
 }
 
 /** What any signed-in user may see of another: no phone, no email. */
-export function toPublicCard(row: UserRow): PublicCard {
+export function toPublicCard(row: LiveUserRow): PublicCard {
   return {
     id: row.id,
     invite_code: row.invite_code,

@@ -1,5 +1,5 @@
 import type { Profile } from '@refstack/shared/contracts';
-import type { UserRow } from '../db/schema.js';
+import type { LiveUserRow } from '../db/schema.js';
 
 /**
  * Every translation of our answers into the seeds' shapes. The seeds' clients read ids as JSON
@@ -33,14 +33,17 @@ export interface SeedUserDetails {
   last_login: null;
 }
 
-/** The second seed's "user details" of users/current_user/. */
+/**
+ * The second seed's "user details" of users/current_user/. Its clients read every invitee as an id
+ * with a phone, so an invitee deleted since (no phone left) is left out of `invited`.
+ */
 export function toSeedUserDetails(
-  user: UserRow,
-  invitees: ReadonlyArray<{ id: string; phone: string }>,
+  user: LiveUserRow,
+  invitees: ReadonlyArray<{ id: string; phone: string | null }>,
 ): SeedUserDetails {
   return {
     id: seedId(user.id),
-    invited: invitees.map((i) => ({ id: seedId(i.id), phone: i.phone })),
+    invited: invitees.flatMap((i) => (i.phone === null ? [] : [{ id: seedId(i.id), phone: i.phone }])),
     phone: user.phone,
     invite_code: user.invite_code,
     invited_by_code: user.activated_invite_code,
@@ -56,9 +59,17 @@ export function toSeedUserDetails(
   };
 }
 
-export type Seed1Profile = Omit<Profile, 'id'> & { id: number };
+export type Seed1Profile = Omit<Profile, 'id' | 'invited_users'> & { id: number; invited_users: string[] };
 
-/** The first seed's profile: ours with the id a JSON integer (its only id field), in our field order. */
+/**
+ * The first seed's profile: ours with the id a JSON integer (its only id field), in our field order.
+ * Its clients read invited_users as phones only, so an invitee deleted since (null in ours) is left
+ * out; invited_count still counts them, as ours does.
+ */
 export function toSeed1Profile(profile: Profile): Seed1Profile {
-  return { ...profile, id: seedId(profile.id) };
+  return {
+    ...profile,
+    id: seedId(profile.id),
+    invited_users: profile.invited_users.filter((phone): phone is string => phone !== null),
+  };
 }

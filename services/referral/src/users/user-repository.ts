@@ -1,7 +1,8 @@
 import { sql, type Kysely, type Transaction } from 'kysely';
 import { poolOf } from '../db/database.js';
-import type { Database, UserRow } from '../db/schema.js';
-import { isoUtc } from '../db/sql-fragments.js';
+import { isLive, type Database, type LiveUserRow, type UserRow } from '../db/schema.js';
+import type { AccountStatus } from '@refstack/shared/contracts';
+import { accountStatus, isoUtc } from '../db/sql-fragments.js';
 
 export type Db = Kysely<Database> | Transaction<Database>;
 
@@ -14,7 +15,7 @@ export const PROFILE_BY_ID = {
   name: 'profile-by-id',
   text: `SELECT id, phone, invite_code, invited_by_id, activated_invite_code, activated_at, invited_count,
     invited_users,
-    first_name, last_name, email, is_admin, created_at, updated_at
+    first_name, last_name, email, is_admin, blocked_at, deleted_at, created_at, updated_at
     FROM users WHERE id = $1`,
 };
 
@@ -26,6 +27,7 @@ export const PROFILE_BY_ID = {
  *
  * It takes a list of ids and answers one row per position (`n`, from 1), so that reads arriving
  * together share one round trip (see readProfileJsons); a repeated id gets a row for each position.
+ * The account's status comes with it, so a blocked or deleted caller costs no read of its own.
  */
 export const PROFILE_JSON_BY_IDS = {
   name: 'profile-json-by-ids',
@@ -41,10 +43,16 @@ export const PROFILE_JSON_BY_IDS = {
       'last_name', u.last_name,
       'email', u.email,
       'created_at', ${isoUtc('u.created_at')}
-    )::text AS document
+    )::text AS document,
+    ${accountStatus('u')} AS status
     FROM unnest($1::bigint[]) WITH ORDINALITY AS k(id, n)
     JOIN users u ON u.id = k.id`,
 };
+
+export interface ProfileDocument {
+  document: string;
+  status: AccountStatus;
+}
 
 /**
  * The profiles of these users as their JSON answers, in the order asked, undefined where a user does
@@ -54,11 +62,11 @@ export const PROFILE_JSON_BY_IDS = {
 export async function readProfileJsons(
   db: Kysely<Database>,
   ids: readonly string[],
-): Promise<Array<string | undefined>> {
+): Promise<Array<ProfileDocument | undefined>> {
   const pool = poolOf(db);
-  const documents = new Array<string | undefined>(ids.length).fill(undefined);
-  const { rows } = await pool.query<{ n: string; document: string }>({ ...PROFILE_JSON_BY_IDS, values: [ids] });
-  for (const row of rows) documents[Number(row.n) - 1] = row.document;
+  const documents = new Array<ProfileDocument | undefined>(ids.length).fill(undefined);
+  const { rows } = await pool.query<{ n: string } & ProfileDocument>({ ...PROFILE_JSON_BY_IDS, values: [ids] });
+  for (const { n, document, status } of rows) documents[Number(n) - 1] = { document, status };
   return documents;
 }
 
@@ -91,13 +99,21 @@ export interface ProfileChanges {
   email?: string | null;
 }
 
-export async function updateProfile(db: Db, userId: string, changes: ProfileChanges): Promise<void> {
-  if (Object.keys(changes).length === 0) return;
-  await db
+/**
+ * Writes the changes on an active account only; false when nothing was written (no changes, or the
+ * account is blocked, deleted or gone). The condition is the write's own, so a deletion committed
+ * meanwhile is seen by it: names never come back onto a tombstone.
+ */
+export async function updateProfile(db: Db, userId: string, changes: ProfileChanges): Promise<boolean> {
+  if (Object.keys(changes).length === 0) return false;
+  const result = await db
     .updateTable('users')
     .set({ ...changes, updated_at: sql<Date>`now()` })
     .where('id', '=', userId)
-    .execute();
+    .where('deleted_at', 'is', null)
+    .where('blocked_at', 'is', null)
+    .executeTakeFirst();
+  return result.numUpdatedRows === 1n;
 }
 
 /** Admin search: by phone digits, exact invite code or name prefix; keyset-paged by id, newest first. */
@@ -105,7 +121,13 @@ export async function searchUsers(
   db: Db,
   options: { search?: string; limit: number; beforeId?: string },
 ): Promise<UserRow[]> {
-  let query = db.selectFrom('users').selectAll().orderBy('id', 'desc').limit(options.limit);
+  // Tombstones are nobody's to find: nothing of a person is left on them.
+  let query = db
+    .selectFrom('users')
+    .selectAll()
+    .where('deleted_at', 'is', null)
+    .orderBy('id', 'desc')
+    .limit(options.limit);
   if (options.beforeId) query = query.where('id', '<', options.beforeId);
   const term = options.search?.trim();
   if (term) {
@@ -130,4 +152,69 @@ export async function setAdmin(db: Db, phone: string, isAdmin: boolean): Promise
     .where('phone', '=', phone)
     .executeTakeFirst();
   return result.numUpdatedRows === 1n;
+}
+
+/**
+ * Blocks or unblocks the account with this id or phone; its id, or undefined when there is no such
+ * account that is not deleted. Blocking again keeps the first block's time.
+ */
+export async function setBlocked(
+  db: Db,
+  who: { id: string } | { phone: string },
+  blocked: boolean,
+): Promise<string | undefined> {
+  const row = await db
+    .updateTable('users')
+    .set({
+      blocked_at: blocked ? sql<Date>`coalesce(blocked_at, now())` : null,
+      updated_at: sql<Date>`now()`,
+    })
+    .where('deleted_at', 'is', null)
+    .where((eb) => ('id' in who ? eb('id', '=', who.id) : eb('phone', '=', who.phone)))
+    .returning('id')
+    .executeTakeFirst();
+  return row?.id;
+}
+
+/** The account's new phone (the caller holds its row locked); a taken phone is a unique violation. */
+export async function setPhone(db: Db, id: string, phone: string): Promise<LiveUserRow> {
+  const row = await db
+    .updateTable('users')
+    .set({ phone, updated_at: sql<Date>`now()` })
+    .where('id', '=', id)
+    .returningAll()
+    .executeTakeFirst();
+  if (!row || !isLive(row)) throw new Error('the user vanished while locked');
+  return row;
+}
+
+/**
+ * Makes the account a tombstone: everything that names a person is erased in this one write, and
+ * admin rights go with them. The time is the clock's, taken while the row is locked, as an
+ * activation's is: every activation of its code is older than its deletion.
+ */
+export async function erase(db: Db, id: string): Promise<void> {
+  await db
+    .updateTable('users')
+    .set({
+      phone: null,
+      first_name: null,
+      last_name: null,
+      email: null,
+      is_admin: false,
+      deleted_at: sql<Date>`clock_timestamp()`,
+      updated_at: sql<Date>`now()`,
+    })
+    .where('id', '=', id)
+    .execute();
+}
+
+/** Everyone who activated this user's code, newest first: ids and times only (the phones are theirs). */
+export async function inviteesForExport(db: Db, id: string): Promise<Array<{ id: string; activated_at: string }>> {
+  const { rows } = await sql<{ id: string; activated_at: string }>`
+    SELECT id, ${sql.raw(isoUtc('activated_at'))} AS activated_at FROM users
+    WHERE invited_by_id = ${id}
+    ORDER BY activated_at DESC, id DESC
+  `.execute(db);
+  return rows;
 }

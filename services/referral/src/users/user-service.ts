@@ -1,10 +1,11 @@
 import { AppError, generateInviteCode, type Profile } from '@refstack/shared/contracts';
 import DataLoader from 'dataloader';
 import type { Kysely } from 'kysely';
-import type { Database, UserRow } from '../db/schema.js';
+import { isLive, type Database, type LiveUserRow, type UserRow } from '../db/schema.js';
 import { isUniqueViolation } from '../db/transaction.js';
 import type { InviteService } from '../invites/invite-service.js';
 import { decodeCursor, encodeCursor, isBigintId } from '../paging/cursor.js';
+import { requireActive, requireStatusActive, userGone } from './account-status.js';
 import { toListItem, toProfile, toPublicCard, type ProfileListItem, type PublicCard } from './profile-mapper.js';
 import * as repo from './user-repository.js';
 
@@ -20,10 +21,6 @@ function notFound(): AppError {
   return new AppError('not_found', 'No such user.');
 }
 
-function userGone(): AppError {
-  return new AppError('unauthorized', 'The user of this token no longer exists.');
-}
-
 export function userServiceFactory({ db, invites }: UserServiceDeps) {
   /**
    * Profile reads that arrive in the same turn of the event loop share one statement: under load a
@@ -31,11 +28,14 @@ export function userServiceFactory({ db, invites }: UserServiceDeps) {
    * than the read itself. At idle a batch holds one read and waits for nothing but the current
    * turn. No cache: every read sees the database as it is.
    */
-  const profileDocuments = new DataLoader<string, string | undefined>((ids) => repo.readProfileJsons(db, ids), {
-    cache: false,
-    maxBatchSize: 100,
-    batchScheduleFn: (dispatch) => setImmediate(dispatch),
-  });
+  const profileDocuments = new DataLoader<string, repo.ProfileDocument | undefined>(
+    (ids) => repo.readProfileJsons(db, ids),
+    {
+      cache: false,
+      maxBatchSize: 100,
+      batchScheduleFn: (dispatch) => setImmediate(dispatch),
+    },
+  );
 
   /**
    * The user of this phone, inserted with a fresh invite code if there is none. An insert that
@@ -54,6 +54,7 @@ export function userServiceFactory({ db, invites }: UserServiceDeps) {
     return { user, created: false };
   }
 
+  /** Writes nothing for a blocked or deleted user; the read that follows tells them why. */
   async function writeChanges(q: repo.Db, userId: string, changes: repo.ProfileChanges): Promise<void> {
     try {
       await repo.updateProfile(q, userId, changes);
@@ -65,9 +66,7 @@ export function userServiceFactory({ db, invites }: UserServiceDeps) {
   }
 
   async function profileOf(userId: string): Promise<Profile> {
-    const row = await repo.readProfile(db, userId);
-    if (!row) throw userGone();
-    return toProfile(row);
+    return toProfile(requireActive(await repo.readProfile(db, userId)));
   }
 
   return {
@@ -81,7 +80,9 @@ export function userServiceFactory({ db, invites }: UserServiceDeps) {
         // constraints settle concurrent first sign-ins: no serializable transaction, so sign-ins
         // of neighbouring phones never fail each other's snapshots and retry.
         const { user, created } = await findOrCreateUser(db, phone);
-        return { user: toProfile(user), created, roles: user.is_admin ? ['admin'] : [] };
+        // A deleted user's phone is erased, so only a blocked one is found here to refuse.
+        const live = requireActive(user);
+        return { user: toProfile(live), created, roles: live.is_admin ? ['admin'] : [] };
       }
       const outcome = await invites.activateAtSignIn(phone, inviteCode, findOrCreateUser);
       return { user: toProfile(outcome.row), created: outcome.created, roles: outcome.row.is_admin ? ['admin'] : [] };
@@ -89,9 +90,10 @@ export function userServiceFactory({ db, invites }: UserServiceDeps) {
 
     /** The profile as its JSON answer, for GET /profile. */
     async profileJson(userId: string): Promise<string> {
-      const document = await profileDocuments.load(userId);
-      if (document === undefined) throw new AppError('unauthorized', 'The user of this token no longer exists.');
-      return document;
+      const profile = await profileDocuments.load(userId);
+      if (!profile) throw userGone();
+      requireStatusActive(profile.status);
+      return profile.document;
     },
 
     async updateProfile(userId: string, changes: repo.ProfileChanges): Promise<Profile> {
@@ -112,24 +114,28 @@ export function userServiceFactory({ db, invites }: UserServiceDeps) {
       await invites.activate(userId, inviteCode, (q) => writeChanges(q, userId, changes));
     },
 
-    /** The user's row and their newest invitees (ids and phones), for the seeds' user details. */
+    /**
+     * The user's row and their newest invitees (ids, and phones or null for a deleted invitee), for
+     * the seeds' user details.
+     */
     async withNewestInvitees(
       userId: string,
-    ): Promise<{ user: UserRow; invitees: Array<{ id: string; phone: string }> }> {
+    ): Promise<{ user: LiveUserRow; invitees: Array<{ id: string; phone: string | null }> }> {
       const [user, invitees] = await Promise.all([repo.readProfile(db, userId), invites.newestInvitees(userId)]);
-      if (!user) throw userGone();
-      return { user, invitees };
+      return { user: requireActive(user), invitees };
     },
 
+    /** Whether the caller is an admin, read from the database; a blocked or deleted caller is refused. */
     async isAdmin(userId: string): Promise<boolean> {
-      return (await repo.findById(db, userId))?.is_admin === true;
+      return requireActive(await repo.findById(db, userId)).is_admin;
     },
 
     /** Another user as the requester may see them: the public card, or everything for an admin. */
     async userById(id: string, requesterIsAdmin: boolean): Promise<PublicCard | Profile> {
       if (!isBigintId(id)) throw notFound();
       const row = await repo.findById(db, id);
-      if (!row) throw notFound();
+      // A tombstone is nobody: there is no person left to show.
+      if (!row || !isLive(row)) throw notFound();
       return requesterIsAdmin ? toProfile(row) : toPublicCard(row);
     },
 
@@ -147,7 +153,7 @@ export function userServiceFactory({ db, invites }: UserServiceDeps) {
       const page = rows.slice(0, options.limit);
       const last = page.at(-1);
       return {
-        items: page.map(toListItem),
+        items: page.filter(isLive).map(toListItem),
         next_cursor: rows.length > options.limit && last ? encodeCursor([last.id]) : null,
       };
     },

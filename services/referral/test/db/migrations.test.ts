@@ -30,7 +30,7 @@ t.test('the invited_users column is filled from the invitees already there, and 
     SELECT phone FROM users WHERE invited_by_id = 1 ORDER BY activated_at DESC, id DESC LIMIT 100
   `.execute(db);
 
-  const latest = await migrator.migrateToLatest();
+  const latest = await migrator.migrateTo('2026-11-30T00-invited-users-column');
   t.error(latest.error);
   t.same(
     latest.results?.map((r) => r.migrationName),
@@ -68,5 +68,61 @@ t.test('the invited_users column is filled from the invitees already there, and 
     reloptions: string[] | null;
   }>`SELECT reloptions FROM pg_class WHERE relname = 'users'`.execute(db);
   t.equal(reset.rows[0]?.reloptions, null, 'and the storage option too');
+  t.error((await migrator.migrateToLatest()).error, 'and it applies again');
+});
+
+t.test('accounts can be blocked and deleted: a phone only on a live row, a deleted row anonymous', async (t) => {
+  const db = createDatabase({ url: await createTestDatabase(t), poolSize: 2 });
+  t.teardown(() => db.destroy());
+  const migrator = new Migrator({ db, provider: { getMigrations: async () => migrations } });
+  t.error((await migrator.migrateTo('2026-11-30T00-invited-users-column')).error);
+  await sql`INSERT INTO users (phone, invite_code, first_name) VALUES ('+79000000001', 'AAAAA1', 'Anna')`.execute(db);
+  const latest = await migrator.migrateToLatest();
+  t.error(latest.error);
+  t.same(
+    latest.results?.map((r) => r.migrationName),
+    ['2026-12-05T00-account-lifecycle'],
+  );
+
+  const refused = async (statement: ReturnType<typeof sql>, constraint: string) => {
+    const error = await statement.execute(db).then(
+      () => undefined,
+      (e: unknown) => e as { code?: string; constraint?: string },
+    );
+    t.equal(error?.code, '23514', `refused by a check: ${constraint}`);
+    t.equal(error?.constraint, constraint);
+  };
+  await refused(sql`INSERT INTO users (phone, invite_code) VALUES (NULL, 'AAAAA2')`, 'users_phone_unless_deleted');
+  await refused(sql`UPDATE users SET phone = NULL WHERE phone = '+79000000001'`, 'users_phone_unless_deleted');
+  await refused(
+    sql`UPDATE users SET phone = NULL, deleted_at = now() WHERE phone = '+79000000001'`,
+    'users_deleted_anonymous',
+  );
+  await refused(sql`UPDATE users SET deleted_at = now() WHERE phone = '+79000000001'`, 'users_deleted_anonymous');
+  await sql`UPDATE users SET blocked_at = now() WHERE phone = '+79000000001'`.execute(db);
+  await sql`UPDATE users SET phone = NULL, first_name = NULL, deleted_at = now() WHERE invite_code = 'AAAAA1'`.execute(
+    db,
+  );
+  await sql`INSERT INTO users (phone, invite_code) VALUES ('+79000000001', 'AAAAA2')`.execute(db);
+  const tombstones = await sql<{ n: number }>`
+    SELECT count(*)::int AS n FROM users WHERE phone IS NULL AND deleted_at IS NOT NULL
+  `.execute(db);
+  t.equal(tombstones.rows[0]?.n, 1, 'a tombstone and a new account of its phone live side by side');
+  const dupe = await sql`INSERT INTO users (phone, invite_code) VALUES ('+79000000009', 'AAAAA1')`.execute(db).then(
+    () => undefined,
+    (e: unknown) => e as { constraint?: string },
+  );
+  t.equal(dupe?.constraint, 'users_invite_code_key', "the tombstone's invite code is never handed out again");
+
+  const blockedDown = await migrator.migrateDown();
+  t.ok(blockedDown.error, 'no way down while a tombstone holds no phone');
+  await sql`DELETE FROM users WHERE deleted_at IS NOT NULL`.execute(db);
+  const down = await migrator.migrateDown();
+  t.error(down.error, 'without tombstones it rolls back');
+  const columns = await sql<{ column_name: string }>`
+    SELECT column_name FROM information_schema.columns
+    WHERE table_name = 'users' AND column_name IN ('blocked_at', 'deleted_at')
+  `.execute(db);
+  t.equal(columns.rows.length, 0, 'the columns are gone');
   t.error((await migrator.migrateToLatest()).error, 'and it applies again');
 });

@@ -1,29 +1,8 @@
-import t, { type Test } from 'tap';
-import { sql } from 'kysely';
-import { STALE_INVITEE_LISTS_SQL } from '../../src/invites/invite-repository.js';
-import { activate, buildReferralTestApp, createUser, type ReferralTestContext } from '../referral-test-app.js';
+import t from 'tap';
+import { activate, buildReferralTestApp, createUser } from '../referral-test-app.js';
+import { assertForestAndCounts } from './graph-invariants.js';
 
 const ROUNDS = 15;
-
-async function assertForestAndCounts(t: Test, ctx: ReferralTestContext) {
-  const cycles = await sql<{ n: string }>`
-    WITH RECURSIVE walk(start, id, depth) AS (
-      SELECT id, invited_by_id, 1 FROM users WHERE invited_by_id IS NOT NULL
-      UNION ALL
-      SELECT w.start, u.invited_by_id, w.depth + 1 FROM walk w JOIN users u ON u.id = w.id
-      WHERE u.invited_by_id IS NOT NULL AND w.depth < 1000 AND w.id <> w.start
-    )
-    SELECT count(*) AS n FROM walk WHERE id = start
-  `.execute(ctx.db);
-  t.equal(cycles.rows[0]?.n, '0', 'the invite graph is a forest');
-  const wrongCounts = await sql<{ n: string }>`
-    SELECT count(*) AS n FROM users u
-    WHERE u.invited_count <> (SELECT count(*) FROM users i WHERE i.invited_by_id = u.id)
-  `.execute(ctx.db);
-  t.equal(wrongCounts.rows[0]?.n, '0', 'every invited_count equals its real count');
-  const wrongLists = await sql<{ n: number }>`${sql.raw(STALE_INVITEE_LISTS_SQL)}`.execute(ctx.db);
-  t.equal(wrongLists.rows[0]?.n, 0, 'every embedded invitee list is the newest 100, in index order');
-}
 
 t.test('10 parallel activations by one user leave exactly one winner', async (t) => {
   const ctx = await buildReferralTestApp(t);
@@ -37,7 +16,7 @@ t.test('10 parallel activations by one user leave exactly one winner', async (t)
     }
   }
   t.pass(`${ROUNDS} rounds`);
-  await assertForestAndCounts(t, ctx);
+  await assertForestAndCounts(t, ctx.db);
 });
 
 t.test('10 parallel activations of the same code by one user all answer 200, counted once', async (t) => {
@@ -49,7 +28,7 @@ t.test('10 parallel activations of the same code by one user all answer 200, cou
     answers.map((r) => r.statusCode),
     Array(10).fill(200),
   );
-  await assertForestAndCounts(t, ctx);
+  await assertForestAndCounts(t, ctx.db);
 });
 
 t.test('crossed activations (A enters B, B enters A) never both succeed', async (t) => {
@@ -62,7 +41,7 @@ t.test('crossed activations (A enters B, B enters A) never both succeed', async 
     if (outcome !== '200,422') t.fail(`round ${round}: ${outcome} ${ab.body} ${ba.body}`);
   }
   t.pass(`${ROUNDS * 2} rounds`);
-  await assertForestAndCounts(t, ctx);
+  await assertForestAndCounts(t, ctx.db);
 });
 
 t.test('two activations that would close a cycle of length 4 together never both succeed', async (t) => {
@@ -81,7 +60,7 @@ t.test('two activations that would close a cycle of length 4 together never both
     if (outcome !== '200,422') t.fail(`round ${round}: ${outcome}`);
   }
   t.pass(`${ROUNDS} rounds`);
-  await assertForestAndCounts(t, ctx);
+  await assertForestAndCounts(t, ctx.db);
 });
 
 // More than the 100 a profile embeds, so the list is also cut while activations race.
@@ -98,5 +77,5 @@ t.test('many users activating one inviter at once keep invited_count and the emb
     .executeTakeFirstOrThrow();
   t.equal(row.invited_count, 120);
   t.equal(row.invited_users.length, 100);
-  await assertForestAndCounts(t, ctx);
+  await assertForestAndCounts(t, ctx.db);
 });

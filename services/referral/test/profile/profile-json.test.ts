@@ -2,6 +2,7 @@ import t from 'tap';
 import { sql } from 'kysely';
 import { Value } from 'typebox/value';
 import { ProfileSchema } from '@refstack/shared/contracts';
+import { requireActive } from '../../src/users/account-status.js';
 import { toProfile } from '../../src/users/profile-mapper.js';
 import { poolOf } from '../../src/db/database.js';
 import { findById, PROFILE_BY_ID, PROFILE_JSON_BY_IDS } from '../../src/users/user-repository.js';
@@ -27,7 +28,7 @@ t.test('the PostgreSQL-rendered profile equals the mapped row, field for field',
     t.match(res.headers['content-type'], /^application\/json; charset=utf-8/);
     const row = await findById(ctx.db, user.id);
     t.ok(row);
-    t.same(res.json(), toProfile(row!), `profile ${user.id}`);
+    t.same(res.json(), toProfile(requireActive(row)), `profile ${user.id}`);
     t.ok(Value.Check(ProfileSchema, res.json()), 'and it satisfies the Profile schema');
   }
   const popular = (await ctx.app.inject({ method: 'GET', url: '/api/v1/profile', headers: as(inviter) })).json() as {
@@ -107,7 +108,7 @@ t.test('profile reads arriving together share a statement, and each gets its own
     }
     t.equal(res.statusCode, 200);
     const row = await findById(ctx.db, user.id);
-    t.same(res.json(), toProfile(row!), `read ${i} is user ${user.id}'s own profile`);
+    t.same(res.json(), toProfile(requireActive(row)), `read ${i} is user ${user.id}'s own profile`);
   }
 });
 

@@ -6,6 +6,8 @@ export const en: LocaleTexts = {
     otp: 'Your login code is {code}. It expires in {lifetime}.',
     invite_activated:
       'Your invite code {invite_code} was activated {new} since the last notice. {people} joined with it so far.',
+    phone_changed:
+      'Your account moved to the phone number ending in {ending}. If you did not do this, contact support.',
   },
   lifetime(seconds) {
     if (seconds % 60 !== 0) return `${seconds} seconds`;

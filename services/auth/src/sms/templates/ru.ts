@@ -7,6 +7,7 @@ export const ru: LocaleTexts = {
   templates: {
     otp: 'Код: {code}. Действует {lifetime}',
     invite_activated: 'Код приглашения {invite_code} активировали: +{new}. Всего: {people}',
+    phone_changed: 'Аккаунт перенесён на номер …{ending}. Если это не вы, напишите в поддержку',
   },
   lifetime: (seconds) => (seconds % 60 === 0 ? `${seconds / 60} мин` : `${seconds} сек`),
   people: (count) => `${count} чел.`,

@@ -1,0 +1,83 @@
+import { Type, type Static } from 'typebox';
+import { Compile } from 'typebox/compile';
+import { PhoneInput, ProfileSchema } from './api-schemas.js';
+
+/**
+ * Auth's calls to referral over an account's life (INTERNAL_TOKEN_HEADER, never through the
+ * gateway). Auth owns codes and sessions, referral owns users: auth runs phone changes, deletions
+ * and exports and asks referral for the user's side of each.
+ */
+
+/** `:id` is the user id. */
+export const INTERNAL_USER_PATH = '/internal/v1/users/:id';
+export const INTERNAL_PHONE_PATH = '/internal/v1/users/:id/phone';
+export const INTERNAL_DELETE_PATH = '/internal/v1/users/:id/delete';
+export const INTERNAL_EXPORT_PATH = '/internal/v1/users/:id/export';
+/** Whether a phone belongs to an account (before a code is sent to it for a phone change). */
+export const INTERNAL_PHONE_TAKEN_PATH = '/internal/v1/phones/taken';
+
+export const internalPath = (template: string, id: string) => template.replace(':id', encodeURIComponent(id));
+
+export const AccountStatusSchema = Type.Union([
+  Type.Literal('active'),
+  Type.Literal('blocked'),
+  Type.Literal('deleted'),
+]);
+export type AccountStatus = Static<typeof AccountStatusSchema>;
+
+/** GET INTERNAL_USER_PATH: what a refresh re-reads (404 `not_found` for an id that never existed). */
+export const InternalUserSchema = Type.Object({
+  id: Type.String(),
+  /** null once deleted. */
+  phone: Type.Union([Type.String(), Type.Null()]),
+  roles: Type.Array(Type.String()),
+  status: AccountStatusSchema,
+});
+export type InternalUser = Static<typeof InternalUserSchema>;
+
+/** POST INTERNAL_PHONE_PATH: 200 with the profile; 409 `phone_taken`; 404 `not_found` (deleted too). */
+export const ChangePhoneBody = Type.Object({ phone: PhoneInput });
+export const ChangePhoneResultSchema = Type.Object({ user: ProfileSchema, old_phone: Type.String() });
+export type ChangePhoneResult = Static<typeof ChangePhoneResultSchema>;
+
+/** POST INTERNAL_DELETE_PATH: 200 with the phone the account had; 404 `not_found` if already gone. */
+export const DeleteResultSchema = Type.Object({ old_phone: Type.String() });
+export type DeleteResult = Static<typeof DeleteResultSchema>;
+
+export const PhoneTakenBody = Type.Object({ phone: PhoneInput });
+export const PhoneTakenResultSchema = Type.Object({ taken: Type.Boolean() });
+
+/** GET INTERNAL_EXPORT_PATH: referral's part of the caller's data export. */
+export const ReferralExportSchema = Type.Object({
+  profile: ProfileSchema,
+  activation: Type.Union([
+    Type.Object({
+      invite_code: Type.String(),
+      inviter_id: Type.String(),
+      activated_at: Type.String({ format: 'date-time' }),
+    }),
+    Type.Null(),
+  ]),
+  /** Everyone who activated the caller's code: ids and times only (their phones are theirs). */
+  invitees: Type.Array(Type.Object({ id: Type.String(), activated_at: Type.String({ format: 'date-time' }) })),
+  is_admin: Type.Boolean(),
+  updated_at: Type.String({ format: 'date-time' }),
+});
+export type ReferralExport = Static<typeof ReferralExportSchema>;
+
+const checks = {
+  user: Compile(InternalUserSchema),
+  changePhone: Compile(ChangePhoneResultSchema),
+  deleted: Compile(DeleteResultSchema),
+  taken: Compile(PhoneTakenResultSchema),
+  export: Compile(ReferralExportSchema),
+};
+
+/** What arrives over the wire is not trusted: each answer as its schema says, or undefined. */
+export const parseInternal = {
+  user: (body: unknown): InternalUser | undefined => (checks.user.Check(body) ? body : undefined),
+  changePhone: (body: unknown): ChangePhoneResult | undefined => (checks.changePhone.Check(body) ? body : undefined),
+  deleted: (body: unknown): DeleteResult | undefined => (checks.deleted.Check(body) ? body : undefined),
+  taken: (body: unknown): { taken: boolean } | undefined => (checks.taken.Check(body) ? body : undefined),
+  export: (body: unknown): ReferralExport | undefined => (checks.export.Check(body) ? body : undefined),
+};

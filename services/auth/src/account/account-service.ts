@@ -1,0 +1,155 @@
+import { AppError, requirePhone, type Config, type Profile } from '@refstack/shared/contracts';
+import type { SmsQueue } from '@refstack/shared/platform';
+import type { OtpClaim, OtpService, SendCodeInput, SendCodeResult } from '../otp/otp-service.js';
+import type { ReferralClient } from '../referral-client.js';
+import type { SessionStore } from '../tokens/session-store.js';
+import type { Caller, TokenService } from '../tokens/token-service.js';
+
+/** How recent the session's sign-in must be for a phone change. */
+export const STEP_UP_SECONDS = 600;
+
+export interface AccountServiceDeps {
+  otp: OtpService;
+  referral: ReferralClient;
+  tokens: TokenService;
+  sessions: SessionStore;
+  sms: SmsQueue;
+  /** Forgets what auth's Redis holds under a phone (codes, counters, message records). */
+  forgetPhone: (phone: string) => Promise<number>;
+  config: Pick<Config, 'phone' | 'otp'>;
+  now: () => number;
+}
+
+export interface SessionView {
+  id: string;
+  created_at: string;
+  last_used_at: string;
+  device: string;
+  ip: string;
+  current: boolean;
+}
+
+/**
+ * What a signed-in person does with their account: see and end sessions, move it to another
+ * number, delete it, take a copy of their data. Auth owns codes and sessions and runs each of
+ * these; referral does the user's side (internal calls) and decides races in its database.
+ */
+export function accountServiceFactory(deps: AccountServiceDeps) {
+  const { otp, referral, tokens, sessions } = deps;
+
+  function requireRecentSignIn(caller: Caller): void {
+    const age = Math.floor(deps.now() / 1000) - caller.authTime;
+    if (age > STEP_UP_SECONDS) {
+      throw new AppError(
+        'step_up_required',
+        `This needs a sign-in with an SMS code within the last ${STEP_UP_SECONDS / 60} minutes; ` +
+          'sign in again and retry with the new tokens.',
+      );
+    }
+  }
+
+  /** Runs `work` with the code claimed: spent when `work` succeeds, given back when it fails. */
+  async function withCode<T>(phone: string, code: string | number, ip: string, work: () => Promise<T>): Promise<T> {
+    const claim: OtpClaim = await otp.check(phone, code, ip);
+    let result: T;
+    try {
+      result = await work();
+    } catch (error) {
+      await otp.release(claim).catch(() => undefined);
+      throw error;
+    }
+    await otp.consume(claim);
+    return result;
+  }
+
+  async function currentPhone(caller: Caller, requestId: string): Promise<string> {
+    const user = await referral.user(caller.sub, requestId);
+    if (user.status === 'blocked') throw new AppError('account_blocked', 'This account is blocked.');
+    if (user.status !== 'active' || user.phone === null)
+      throw new AppError('unauthorized', 'The user of this token no longer exists.');
+    return user.phone;
+  }
+
+  return {
+    async list(caller: Caller): Promise<{ sessions: SessionView[] }> {
+      const iso = (ms: number) => new Date(ms).toISOString();
+      return {
+        sessions: (await sessions.list(caller.sub)).map((s) => ({
+          id: s.id,
+          created_at: iso(s.createdAt),
+          last_used_at: iso(s.lastUsedAt),
+          device: s.device,
+          ip: s.ip,
+          current: s.id === caller.sid,
+        })),
+      };
+    },
+
+    async endSession(caller: Caller, id: string): Promise<void> {
+      if ((await tokens.endSessions(caller.sub, { only: id })) === 0)
+        throw new AppError('session_not_found', 'You have no session with this id.');
+    },
+
+    async logoutAll(caller: Caller, includeCurrent: boolean): Promise<{ ended: number }> {
+      return { ended: await tokens.endSessions(caller.sub, includeCurrent ? {} : { except: caller.sid }) };
+    },
+
+    /** Step one of a phone change: a code to the new number, which must be free. */
+    async requestPhoneChange(caller: Caller, input: SendCodeInput, requestId: string): Promise<SendCodeResult> {
+      requireRecentSignIn(caller);
+      const phone = requirePhone(input.phone, deps.config.phone);
+      if (phone === (await currentPhone(caller, requestId)))
+        throw new AppError('validation_failed', 'This is already the account’s number.');
+      if (await referral.phoneTaken(phone, requestId))
+        throw new AppError('phone_taken', 'Another account uses this phone number.');
+      return otp.sendCode({ ...input, phone });
+    },
+
+    /**
+     * Step two: the code sent to the new number moves the account there. Every other session ends,
+     * and the previous number hears of it by SMS.
+     */
+    async confirmPhoneChange(
+      caller: Caller,
+      phoneInput: string,
+      code: string | number,
+      ip: string,
+      requestId: string,
+    ): Promise<{ user: Profile }> {
+      requireRecentSignIn(caller);
+      const phone = requirePhone(phoneInput, deps.config.phone);
+      const changed = await withCode(phone, code, ip, () => referral.changePhone(caller.sub, phone, requestId));
+      await tokens.endSessions(caller.sub, { except: caller.sid });
+      // The number that had the account may belong to someone else one day: it keeps nothing.
+      await deps.sms.forgetInviter(caller.sub);
+      await deps.forgetPhone(changed.old_phone);
+      await deps.sms.send({
+        kind: 'phone_changed',
+        to: changed.old_phone,
+        newEnding: phone.slice(-4),
+        expiresAt: deps.now() + 24 * 3600 * 1000,
+      });
+      return { user: changed.user };
+    },
+
+    /**
+     * Deletion, confirmed with a code just sent to the account's number: referral erases the
+     * person's data and leaves an anonymous entry in the invite graph; every session ends and auth
+     * forgets the number.
+     */
+    async deleteAccount(caller: Caller, code: string | number, ip: string, requestId: string): Promise<void> {
+      const phone = await currentPhone(caller, requestId);
+      await withCode(phone, code, ip, () => referral.deleteUser(caller.sub, requestId));
+      await tokens.endSessions(caller.sub, {});
+      await deps.sms.forgetInviter(caller.sub);
+      await deps.forgetPhone(phone);
+    },
+
+    async exportData(caller: Caller, requestId: string) {
+      const [account, own] = await Promise.all([referral.exportUser(caller.sub, requestId), this.list(caller)]);
+      return { exported_at: new Date(deps.now()).toISOString(), ...account, sessions: own.sessions };
+    },
+  };
+}
+
+export type AccountService = ReturnType<typeof accountServiceFactory>;

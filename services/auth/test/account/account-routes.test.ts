@@ -1,0 +1,251 @@
+import t from 'tap';
+import type { FastifyInstance } from 'fastify';
+import { Revocations } from '@refstack/shared/platform';
+import { eventually } from '@refstack/shared/testing';
+import { buildAuthTestApp, PHONE, sendCode, type AuthTestContext } from '../auth-test-app.js';
+
+const CHROME =
+  'Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) ' +
+  'Chrome/120.0.0.0 Mobile Safari/537.36';
+
+interface Tokens {
+  access: string;
+  refresh: string;
+}
+
+/** A sign-in from a device: its own User-Agent and address. */
+async function signInOn(ctx: AuthTestContext, ua: string, ip: string, phone = PHONE): Promise<Tokens> {
+  // Past the resend gap of the previous sign-in of the same number.
+  ctx.clock.advance(61);
+  const sent = await sendCode(ctx.app, phone, {}, ip);
+  if (sent.statusCode !== 200) throw new Error(`send-code ${sent.statusCode} ${sent.body}`);
+  const res = await ctx.app.inject({
+    method: 'POST',
+    url: '/api/v1/auth/verify',
+    payload: { phone, code: ctx.outbox.lastCodeFor(phone) },
+    headers: { 'user-agent': ua },
+    remoteAddress: ip,
+  });
+  if (res.statusCode !== 200) throw new Error(`verify ${res.statusCode} ${res.body}`);
+  return (res.json() as { tokens: Tokens }).tokens;
+}
+
+const as = (app: FastifyInstance, access: string) => ({
+  get: (url: string) => app.inject({ method: 'GET', url, headers: { authorization: `Bearer ${access}` } }),
+  post: (url: string, payload?: object) =>
+    app.inject({ method: 'POST', url, payload: payload ?? {}, headers: { authorization: `Bearer ${access}` } }),
+  del: (url: string, payload?: object) =>
+    app.inject({
+      method: 'DELETE',
+      url,
+      ...(payload ? { payload } : {}),
+      headers: { authorization: `Bearer ${access}` },
+    }),
+});
+
+const refresh = (app: FastifyInstance, token: string) =>
+  app.inject({ method: 'POST', url: '/api/v1/auth/refresh', payload: { refresh: token } });
+
+t.test('sessions: listed with device, masked address and which is current; one ended; the rest ended', async (t) => {
+  const ctx = await buildAuthTestApp(t);
+  const phone = await signInOn(ctx, CHROME, '203.0.113.77');
+  const laptop = await signInOn(ctx, 'MyApp/2.1 (iPhone; iOS 17.1)', '2001:db8:85a3:1::7');
+  const list = await as(ctx.app, phone.access).get('/api/v1/auth/sessions');
+  t.equal(list.statusCode, 200);
+  const sessions = (list.json() as { sessions: Array<Record<string, unknown>> }).sessions;
+  t.match(sessions, [
+    { device: 'MyApp 2 on iOS', ip: '2001:db8:85a3::/48', current: false },
+    { device: 'Chrome 120 on Android 14', ip: '203.0.113.0/24', current: true },
+  ]);
+  t.notMatch(list.body, /203\.0\.113\.77|85a3:1::7/, 'full addresses are never shown');
+  const laptopId = sessions[0]?.['id'] as string;
+
+  t.equal((await as(ctx.app, phone.access).del('/api/v1/auth/sessions/nope')).json().code, 'session_not_found');
+  t.equal((await as(ctx.app, phone.access).del(`/api/v1/auth/sessions/${laptopId}`)).statusCode, 204);
+  t.equal((await refresh(ctx.app, laptop.refresh)).json().code, 'token_invalid', 'its refresh token is dead');
+  t.equal((await as(ctx.app, laptop.access).get('/api/v1/auth/sessions')).statusCode, 401, 'and its access token');
+  t.equal((await as(ctx.app, phone.access).get('/api/v1/auth/sessions')).statusCode, 200, 'the other lives on');
+
+  const third = await signInOn(ctx, CHROME, '198.51.100.1');
+  const ended = await as(ctx.app, phone.access).post('/api/v1/auth/logout-all');
+  t.same(ended.json(), { ended: 1 }, 'every session but the current one');
+  t.equal((await refresh(ctx.app, third.refresh)).statusCode, 401);
+  t.equal((await refresh(ctx.app, phone.refresh)).statusCode, 200, 'the current one stays');
+  const all = await signInOn(ctx, CHROME, '198.51.100.1');
+  t.same((await as(ctx.app, all.access).post('/api/v1/auth/logout-all', { include_current: true })).json(), {
+    ended: 2,
+  });
+  t.equal((await as(ctx.app, all.access).get('/api/v1/auth/sessions')).statusCode, 401, 'the caller’s too');
+});
+
+t.test("another user's session cannot be listed or ended", async (t) => {
+  const ctx = await buildAuthTestApp(t);
+  const mine = await signInOn(ctx, CHROME, '203.0.113.1');
+  const theirs = await signInOn(ctx, CHROME, '203.0.113.2', '+79123450000');
+  const theirId = (
+    (await as(ctx.app, theirs.access).get('/api/v1/auth/sessions')).json() as { sessions: Array<{ id: string }> }
+  ).sessions[0]?.id;
+  t.equal((await as(ctx.app, mine.access).del(`/api/v1/auth/sessions/${theirId}`)).json().code, 'session_not_found');
+  t.equal((await refresh(ctx.app, theirs.refresh)).statusCode, 200, 'their session lives on');
+  t.equal((await ctx.app.inject({ method: 'GET', url: '/api/v1/auth/sessions' })).json().code, 'unauthorized');
+});
+
+t.test('ending a session is announced: another process refuses its access tokens', async (t) => {
+  const ctx = await buildAuthTestApp(t);
+  const listener = new Revocations(ctx.redis, ctx.prefix, { accessTtlSeconds: 900, resyncMs: 0 });
+  await listener.start();
+  t.teardown(() => listener.stop());
+  const tokens = await signInOn(ctx, CHROME, '203.0.113.1');
+  const claims = JSON.parse(Buffer.from(tokens.access.split('.')[1] ?? '', 'base64url').toString()) as {
+    sub: string;
+    sid: string;
+    iat: number;
+    auth_time: number;
+  };
+  t.ok(claims.sid && claims.auth_time, 'the access token names its session and sign-in time');
+  t.notOk(listener.isRevoked(claims));
+  await ctx.app.inject({ method: 'POST', url: '/api/v1/auth/logout', payload: { refresh: tokens.refresh } });
+  await eventually('the session to be announced ended', () => listener.isRevoked(claims), 5000, 20);
+  t.pass('logout reached the other process');
+});
+
+t.test('refresh reads the user again: a blocked or deleted user’s session ends there', async (t) => {
+  const ctx = await buildAuthTestApp(t);
+  const tokens = await signInOn(ctx, CHROME, '203.0.113.1');
+  const user = ctx.referral.users.get(PHONE);
+  if (!user) throw new Error('no user');
+  ctx.referral.blocked.add(user.id);
+  t.equal((await refresh(ctx.app, tokens.refresh)).json().code, 'account_blocked');
+  ctx.referral.blocked.delete(user.id);
+  t.equal((await refresh(ctx.app, tokens.refresh)).statusCode, 401, 'the session ended with the refusal');
+  t.equal((await sendCode(ctx.app, PHONE)).statusCode, 429, 'within the resend gap');
+  ctx.clock.advance(61);
+  await sendCode(ctx.app, PHONE);
+  ctx.referral.blocked.add(user.id);
+  const blockedSignIn = await ctx.app.inject({
+    method: 'POST',
+    url: '/api/v1/auth/verify',
+    payload: { phone: PHONE, code: ctx.outbox.lastCodeFor(PHONE) },
+  });
+  t.equal(blockedSignIn.json().code, 'account_blocked', 'a blocked user cannot sign in');
+  ctx.referral.blocked.delete(user.id);
+
+  const again = await signInOn(ctx, CHROME, '203.0.113.1');
+  ctx.referral.users.delete(PHONE);
+  t.equal((await refresh(ctx.app, again.refresh)).json().code, 'token_invalid', 'a deleted user');
+});
+
+t.test('phone change: step-up, a free number, its code; others signed out, the old number told', async (t) => {
+  const ctx = await buildAuthTestApp(t);
+  const NEW = '+79123450001';
+  const TAKEN = '+79123450002';
+  await signInOn(ctx, CHROME, '203.0.113.9', TAKEN);
+  const other = await signInOn(ctx, 'MyApp/2.1', '203.0.113.1');
+  const tokens = await signInOn(ctx, CHROME, '203.0.113.1');
+  const me = as(ctx.app, tokens.access);
+
+  t.equal((await me.post('/api/v1/profile/phone', { phone: TAKEN })).json().code, 'phone_taken');
+  t.equal((await me.post('/api/v1/profile/phone', { phone: PHONE })).json().code, 'validation_failed');
+  t.equal((await me.post('/api/v1/profile/phone', { phone: 'garbage' })).json().code, 'invalid_phone');
+  const sent = await me.post('/api/v1/profile/phone', { phone: NEW });
+  t.equal(sent.statusCode, 202, sent.body);
+  t.match(sent.json(), { phone: NEW, expires_in: Number });
+  const code = ctx.outbox.lastCodeFor(NEW);
+  const wrong = String((Number(code) + 1) % 1_000_000).padStart(code.length, '0');
+  t.equal((await me.post('/api/v1/profile/phone', { phone: NEW, code: wrong })).json().code, 'otp_invalid');
+
+  const moved = await me.post('/api/v1/profile/phone', { phone: NEW, code });
+  t.equal(moved.statusCode, 200, moved.body);
+  t.match(moved.json(), { user: { phone: NEW } });
+  t.ok(ctx.referral.users.has(NEW) && !ctx.referral.users.has(PHONE), 'referral moved the account');
+  t.equal((await refresh(ctx.app, other.refresh)).statusCode, 401, 'the other session ended');
+  t.equal((await me.get('/api/v1/auth/sessions')).statusCode, 200, 'the current one stays');
+  const notice = ctx.outbox.jobs.find((job) => job.kind === 'phone_changed');
+  t.match(notice, { to: PHONE, newEnding: '0001' }, 'the previous number hears of it');
+  const rotated = await refresh(ctx.app, tokens.refresh);
+  const claims = JSON.parse(Buffer.from(rotated.json().access.split('.')[1], 'base64url').toString()) as {
+    phone: string;
+  };
+  t.equal(claims.phone, NEW, 'a refreshed token carries the new number');
+
+  ctx.clock.advance(601);
+  t.equal(
+    (await me.post('/api/v1/profile/phone', { phone: '+79123450003' })).json().code,
+    'step_up_required',
+    'ten minutes after the sign-in, a new one is needed',
+  );
+});
+
+t.test('deletion: confirmed with a fresh code; sessions end; auth forgets the number', async (t) => {
+  const ctx = await buildAuthTestApp(t);
+  const other = await signInOn(ctx, 'MyApp/2.1', '203.0.113.1');
+  const tokens = await signInOn(ctx, CHROME, '203.0.113.1');
+  const me = as(ctx.app, tokens.access);
+  const sub = ctx.referral.users.get(PHONE)?.id;
+  t.equal((await me.del('/api/v1/profile', {})).json().code, 'validation_failed', 'the code is required');
+  t.equal((await me.del('/api/v1/profile', { code: '000000' })).json().code, 'otp_expired', 'no code was sent');
+  ctx.clock.advance(61);
+  await sendCode(ctx.app, PHONE);
+  const deleted = await me.del('/api/v1/profile', { code: ctx.outbox.lastCodeFor(PHONE) });
+  t.equal(deleted.statusCode, 204, deleted.body);
+  t.notOk(ctx.referral.users.has(PHONE), 'referral deleted the account');
+  t.equal((await refresh(ctx.app, other.refresh)).statusCode, 401, 'every session ended');
+  t.equal((await refresh(ctx.app, tokens.refresh)).statusCode, 401, 'the current one too');
+  t.same(ctx.outbox.forgotten, [sub], 'a pending inviter notice is dropped');
+  const keys = await ctx.redis.keys(`${ctx.prefix}:*`);
+  t.same(
+    keys.filter((key) => key.includes(PHONE)),
+    [],
+    'no Redis key of this prefix names the number any more',
+  );
+  const values = await Promise.all(
+    keys.map(async (key) =>
+      (await ctx.redis.type(key)) === 'hash' ? JSON.stringify(await ctx.redis.hgetall(key)) : '',
+    ),
+  );
+  t.notOk(
+    values.some((value) => value.includes(PHONE)),
+    'nor any session hash',
+  );
+});
+
+t.test('export: profile and sessions in one document', async (t) => {
+  const ctx = await buildAuthTestApp(t);
+  const tokens = await signInOn(ctx, CHROME, '203.0.113.1');
+  const exported = await as(ctx.app, tokens.access).get('/api/v1/profile/export');
+  t.equal(exported.statusCode, 200, exported.body);
+  t.match(exported.json(), {
+    exported_at: String,
+    profile: { phone: PHONE },
+    activation: null,
+    invitees: [],
+    sessions: [{ current: true, device: 'Chrome 120 on Android 14' }],
+  });
+});
+
+t.test('a user revoked elsewhere (an operator’s block): auth ends every session of the user', async (t) => {
+  const ctx = await buildAuthTestApp(t);
+  const first = await signInOn(ctx, CHROME, '203.0.113.1');
+  const second = await signInOn(ctx, 'MyApp/2.1', '203.0.113.2');
+  const other = await signInOn(ctx, CHROME, '203.0.113.3', '+79123450009');
+  const sub = ctx.referral.users.get(PHONE)?.id ?? '';
+  // What referral publishes when an operator blocks the user.
+  const referral = new Revocations(ctx.redis, ctx.prefix, { accessTtlSeconds: 900, resyncMs: 0 });
+  await ctx.app.ready();
+  await eventually(
+    'auth to subscribe',
+    async () => (await ctx.redis.pubsub('NUMSUB', `${ctx.prefix}:revocations`))[1] === 1,
+    5000,
+    20,
+  );
+  await referral.publish([{ sub, before: Math.floor(Date.now() / 1000) }]);
+  await eventually(
+    'the sessions to end',
+    async () => (await as(ctx.app, first.access).get('/api/v1/auth/sessions')).statusCode === 401,
+    5000,
+    20,
+  );
+  t.equal((await refresh(ctx.app, first.refresh)).statusCode, 401, 'the first session ended');
+  t.equal((await refresh(ctx.app, second.refresh)).statusCode, 401, 'the second too');
+  t.equal((await refresh(ctx.app, other.refresh)).statusCode, 200, 'another user’s session lives on');
+});
