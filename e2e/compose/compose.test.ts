@@ -25,22 +25,65 @@ interface Profile {
   invited_count: number;
 }
 
-t.test('docker-compose.yml brought up for real: journey, durability across down/up, images', async (t) => {
-  const project = `refstackct${randomBytes(4).toString('hex')}`;
-  // The four secrets an operator puts in .env, generated the way .env.example shows.
+/** What an operator gives compose: the four secrets of .env, generated the way .env.example shows. */
+async function operatorEnv(): Promise<Record<string, string>> {
   const hex = () => randomBytes(32).toString('hex');
-  const jwtKey = generateKeyPairSync('ec', { namedCurve: 'P-256' })
-    .privateKey.export({ type: 'pkcs8', format: 'pem' })
-    .toString();
-  const stack = new ComposeStack(engine, project, {
+  return {
     ...(process.env as Record<string, string>),
     INTERNAL_TOKEN: hex(),
     OTP_HMAC_SECRET: hex(),
     POSTGRES_PASSWORD: hex(),
-    JWT_PRIVATE_KEY: jwtKey,
+    JWT_PRIVATE_KEY: generateKeyPairSync('ec', { namedCurve: 'P-256' })
+      .privateKey.export({ type: 'pkcs8', format: 'pem' })
+      .toString(),
     GATEWAY_PORT: String(await freePort()),
     LOG_LEVEL: 'info',
+  };
+}
+
+/** A JSON request to the stack's published gateway port. */
+function caller(stack: ComposeStack) {
+  return async <T = Record<string, unknown>>(
+    method: string,
+    path: string,
+    body?: unknown,
+    access?: string,
+  ): Promise<{ status: number; json: T }> => {
+    const headers: Record<string, string> = {};
+    if (body !== undefined) headers['content-type'] = 'application/json';
+    if (access) headers['authorization'] = `Bearer ${access}`;
+    const res = await fetch(`${stack.url}${path}`, {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+      signal: AbortSignal.timeout(10_000),
+    });
+    const text = await res.text();
+    return { status: res.status, json: (text ? JSON.parse(text) : {}) as T };
+  };
+}
+
+/** Every SMS line the workers' containers printed: the operator's `compose logs sms-worker`. */
+function smsLines(stack: ComposeStack, workers: readonly Service[]): LineLog {
+  // Read as the process harness reads a worker's output, from the container's log each time.
+  const log = new LineLog();
+  for (const worker of workers) for (const line of stack.logs(worker).split('\n')) log.pushFrom(worker, line);
+  return log;
+}
+
+/** The code sent to `phone`, from whichever worker printed it. */
+async function smsCode(stack: ComposeStack, workers: readonly Service[], phone: string): Promise<string> {
+  let code: string | undefined;
+  const printed = () => (code = smsLines(stack, workers).smsCode(phone)) !== undefined;
+  await eventually(`an SMS to ${phone} in the workers' logs`, printed, 30_000, 250).catch((error: Error) => {
+    throw new Error(`${error.message}\n${workers.map((w) => stack.logs(w).slice(-2000)).join('\n')}`);
   });
+  return code as string;
+}
+
+t.test('docker-compose.yml brought up for real: journey, durability across down/up, images', async (t) => {
+  const project = `refstackct${randomBytes(4).toString('hex')}`;
+  const stack = new ComposeStack(engine, project, await operatorEnv());
   // Runs when a step fails too; the last assertion checks it left nothing behind.
   t.teardown(() => stack.teardown());
   t.comment(`engine ${engine}, project ${project}, gateway on ${stack.url}`);
@@ -88,44 +131,12 @@ t.test('docker-compose.yml brought up for real: journey, durability across down/
     `only the gateway publishes a port: ${JSON.stringify(ports)}`,
   );
 
-  const call = async <T>(
-    method: string,
-    path: string,
-    body?: unknown,
-    access?: string,
-  ): Promise<{ status: number; json: T }> => {
-    const headers: Record<string, string> = {};
-    if (body !== undefined) headers['content-type'] = 'application/json';
-    if (access) headers['authorization'] = `Bearer ${access}`;
-    const res = await fetch(`${stack.url}${path}`, {
-      method,
-      headers,
-      body: body === undefined ? undefined : JSON.stringify(body),
-      signal: AbortSignal.timeout(10_000),
-    });
-    const text = await res.text();
-    return { status: res.status, json: (text ? JSON.parse(text) : {}) as T };
-  };
-  /** The code as the SMS worker container printed it: the operator's `compose logs sms-worker`. */
-  const smsCode = async (phone: string): Promise<string> => {
-    let code: string | undefined;
-    // Read as the process harness reads a worker's output, from the container's log each time.
-    const printed = () => {
-      const log = new LineLog();
-      for (const line of stack.logs('sms-worker').split('\n')) log.pushFrom('sms-worker', line);
-      code = log.smsCode(phone);
-      return code !== undefined;
-    };
-    await eventually(`an SMS to ${phone} in the sms-worker log`, printed, 30_000, 250).catch((error: Error) => {
-      throw new Error(`${error.message}\n${stack.logs('sms-worker').slice(-2000)}`);
-    });
-    return code as string;
-  };
+  const call = caller(stack);
   const signIn = async (phone: string): Promise<{ user: Profile; tokens: Tokens }> => {
     t.equal((await call('POST', '/api/v1/auth/send-code', { phone })).status, 200, `send-code ${phone}`);
     const verified = await call<{ user: Profile; tokens: Tokens; created: boolean }>('POST', '/api/v1/auth/verify', {
       phone,
-      code: await smsCode(phone),
+      code: await smsCode(stack, ['sms-worker'], phone),
     });
     t.equal(verified.status, 200, `verify ${phone} with the code from the worker's log`);
     t.equal(verified.json.created, true);
@@ -194,7 +205,7 @@ t.test('docker-compose.yml brought up for real: journey, durability across down/
     { phone: '+79161110001', invite_code: inviter.user.invite_code, invited_count: 1, invited_users: ['+79161110002'] },
     'the users and their invite relation survived (Postgres volume)',
   );
-  const queuedCode = await smsCode(queuedPhone);
+  const queuedCode = await smsCode(stack, ['sms-worker'], queuedPhone);
   t.pass('the restarted worker printed the message queued while it was stopped');
   t.equal(
     (await call('POST', '/api/v1/auth/verify', { phone: queuedPhone, code: queuedCode })).status,
@@ -212,24 +223,10 @@ t.test('docker-compose.yml brought up for real: journey, durability across down/
 
 t.test('docker-compose.scale.yml: two of auth, referral and the SMS worker, signed in through', async (t) => {
   const project = `refstackcs${randomBytes(4).toString('hex')}`;
-  const hex = () => randomBytes(32).toString('hex');
-  const jwtKey = generateKeyPairSync('ec', { namedCurve: 'P-256' })
-    .privateKey.export({ type: 'pkcs8', format: 'pem' })
-    .toString();
-  const stack = new ComposeStack(
-    engine,
-    project,
-    {
-      ...(process.env as Record<string, string>),
-      INTERNAL_TOKEN: hex(),
-      OTP_HMAC_SECRET: hex(),
-      POSTGRES_PASSWORD: hex(),
-      JWT_PRIVATE_KEY: jwtKey,
-      GATEWAY_PORT: String(await freePort()),
-      LOG_LEVEL: 'info',
-    },
-    ['docker-compose.yml', 'docker-compose.scale.yml'],
-  );
+  const stack = new ComposeStack(engine, project, await operatorEnv(), [
+    'docker-compose.yml',
+    'docker-compose.scale.yml',
+  ]);
   t.teardown(() => stack.teardown());
   // The images were built by the test above (or by the operator's `up --build`).
   const started = Date.now();
@@ -238,38 +235,11 @@ t.test('docker-compose.scale.yml: two of auth, referral and the SMS worker, sign
   for (const service of [...SERVICES, ...SECOND_INSTANCES])
     t.ok(stack.healthy(service), `${service} passes its own healthcheck`);
 
-  const call = async (method: string, path: string, body?: unknown, access?: string) => {
-    const headers: Record<string, string> = {};
-    if (body !== undefined) headers['content-type'] = 'application/json';
-    if (access) headers['authorization'] = `Bearer ${access}`;
-    const res = await fetch(`${stack.url}${path}`, {
-      method,
-      headers,
-      body: body === undefined ? undefined : JSON.stringify(body),
-      signal: AbortSignal.timeout(10_000),
-    });
-    const text = await res.text();
-    return { status: res.status, json: (text ? JSON.parse(text) : {}) as Record<string, unknown> };
-  };
+  const call = caller(stack);
   const workers = ['sms-worker', 'sms-worker-2'] as const;
-  const smsLog = () => {
-    const log = new LineLog();
-    for (const worker of workers) for (const line of stack.logs(worker).split('\n')) log.pushFrom(worker, line);
-    return log;
-  };
-  const smsCode = async (phone: string): Promise<string> => {
-    let code: string | undefined;
-    await eventually(
-      `an SMS to ${phone} in one of the workers' logs`,
-      () => (code = smsLog().smsCode(phone)) !== undefined,
-      30_000,
-      250,
-    );
-    return code as string;
-  };
   const signIn = async (phone: string) => {
     t.equal((await call('POST', '/api/v1/auth/send-code', { phone })).status, 200, `send-code ${phone}`);
-    const verified = await call('POST', '/api/v1/auth/verify', { phone, code: await smsCode(phone) });
+    const verified = await call('POST', '/api/v1/auth/verify', { phone, code: await smsCode(stack, workers, phone) });
     t.equal(verified.status, 200, `verify ${phone}`);
     return verified.json as { user: Profile; tokens: Tokens };
   };
@@ -299,7 +269,7 @@ t.test('docker-compose.scale.yml: two of auth, referral and the SMS worker, sign
     served('referral', '/api/v1/profile') && served('referral-2', '/api/v1/profile'),
     'both referral instances answered profile reads',
   );
-  const sms = smsLog().sms;
+  const sms = smsLines(stack, workers).sms;
   for (const phone of phones)
     t.equal(sms.filter((m) => m.to === phone).length, 1, `the SMS to ${phone} came out of exactly one worker`);
   t.comment(`SMS per worker: ${workers.map((w) => `${w} ${sms.filter((m) => m.from === w).length}`).join(', ')}`);
