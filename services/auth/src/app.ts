@@ -153,7 +153,7 @@ async function compose(config: Config, options: AuthAppOptions, redis: Redis): P
     accessTokens,
     accessTtlSeconds: config.tokens.accessTtlSeconds,
     refreshTtlSeconds: config.tokens.refreshTtlSeconds,
-    user: (sub) => referral.user(sub, 'refresh'),
+    user: (sub, requestId) => referral.user(sub, requestId),
     revoke: (batch) => revocations.publish(batch),
     isRevoked: (claims) => revocations.isRevoked(claims),
   });

@@ -5,23 +5,23 @@ import type { RedisClient } from '@refstack/shared/platform/redis';
 const escapeGlob = (text: string) => text.replace(/[*?[\]\\]/g, (c) => `\\${c}`);
 
 /**
- * Every key under one hash tag. The tag's keys share one slot: on a Redis Cluster its master lists
- * them (CLUSTER GETKEYSINSLOT); on a single Redis a SCAN finds them, reading the keyspace once.
+ * Every key of this prefix under one hash tag. The tag's keys share one slot: on a Redis Cluster
+ * its master lists them (CLUSTER GETKEYSINSLOT); on a single Redis a SCAN finds them, reading the
+ * keyspace once.
  */
-async function keysUnderTag(redis: RedisClient, pattern: string, tagKey: string): Promise<string[]> {
+async function keysUnderTag(redis: RedisClient, prefix: string, tag: string): Promise<string[]> {
   if (redis instanceof Cluster) {
     const masters = redis.nodes('master');
-    const slot = Number(await masters[0]?.cluster('KEYSLOT', tagKey));
+    const slot = Number(await masters[0]?.cluster('KEYSLOT', tag));
     const lists = await Promise.all(
       masters.map(async (node) => (await node.cluster('GETKEYSINSLOT', slot, 100_000)) as string[]),
     );
-    const prefix = pattern.slice(0, -1);
-    return lists.flat().filter((key) => key.startsWith(prefix));
+    return lists.flat().filter((key) => key.startsWith(`${prefix}:`) && key.includes(tag));
   }
   const found: string[] = [];
   let cursor = '0';
   do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', escapeGlob(pattern.slice(0, -1)) + '*', 'COUNT', 1000);
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${escapeGlob(prefix)}:*${escapeGlob(tag)}*`, 'COUNT', 1000);
     cursor = next;
     found.push(...keys);
   } while (cursor !== '0');
@@ -34,8 +34,9 @@ async function keysUnderTag(redis: RedisClient, pattern: string, tagKey: string)
  * many keys went. Sessions are ended separately (by user, not by phone).
  */
 export async function forgetPhone(redis: RedisClient, prefix: string, phone: string): Promise<number> {
-  const otpKeys = await keysUnderTag(redis, `${prefix}:otp:{${phone}}*`, `{${phone}}`);
-  const smsKeys = await keysUnderTag(redis, `${prefix}:sms:{${phone}}*`, `{${phone}}`);
+  const tagged = await keysUnderTag(redis, prefix, `{${phone}}`);
+  const otpKeys = tagged.filter((key) => key.startsWith(`${prefix}:otp:{${phone}}`));
+  const smsKeys = tagged.filter((key) => key.startsWith(`${prefix}:sms:{${phone}}`));
   const providerKeys: string[] = [];
   for (const key of smsKeys.filter((k) => k.includes(':m:'))) {
     const raw = await redis.get(key).catch(() => null);

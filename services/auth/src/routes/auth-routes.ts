@@ -10,6 +10,7 @@ import { sendCodeInput } from './sms-locale.js';
 import {
   JwksReply,
   RefreshBody,
+  REFRESH_PROBLEMS,
   SEND_CODE_PROBLEMS,
   SendCodeBody,
   SendCodeReply,
@@ -89,17 +90,11 @@ export const authRoutes: FastifyPluginAsyncTypebox<AuthRoutesOptions> = async (
         body: RefreshBody,
         response: {
           200: TokensSchema,
-          ...problemResponses(
-            'validation_failed',
-            'token_invalid',
-            'token_reused',
-            'account_blocked',
-            'service_unavailable',
-          ),
+          ...problemResponses(...REFRESH_PROBLEMS),
         },
       },
     },
-    async (request) => tokens.refresh(request.body.refresh),
+    async (request) => tokens.refresh(request.body.refresh, request.id),
   );
 
   app.post(

@@ -94,6 +94,15 @@ export const SIGN_IN_REFUSALS = [
 ] as const satisfies readonly ErrorCode[];
 
 /** What else a sign-in can answer: bad input, limits, an unavailable referral service. */
+/** A refresh re-reads the user at referral: blocked (403), or referral away (503). */
+export const REFRESH_PROBLEMS = [
+  'validation_failed',
+  'token_invalid',
+  'token_reused',
+  'account_blocked',
+  'service_unavailable',
+] as const satisfies readonly ErrorCode[];
+
 export const SIGN_IN_OTHER_PROBLEMS = [
   'validation_failed',
   'invalid_phone',

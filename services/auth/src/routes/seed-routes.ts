@@ -16,7 +16,14 @@ import type { LoginService } from '../login-service.js';
 import type { OtpService } from '../otp/otp-service.js';
 import { sendCodeInput } from './sms-locale.js';
 import type { TokenService } from '../tokens/token-service.js';
-import { SEND_CODE_PROBLEMS, SendCodeBody, SIGN_IN_OTHER_PROBLEMS, SIGN_IN_REFUSALS, VerifyBody } from './schemas.js';
+import {
+  REFRESH_PROBLEMS,
+  SEND_CODE_PROBLEMS,
+  SendCodeBody,
+  SIGN_IN_OTHER_PROBLEMS,
+  SIGN_IN_REFUSALS,
+  VerifyBody,
+} from './schemas.js';
 import {
   Seed1SendCodeReply,
   Seed1VerifyReply,
@@ -155,17 +162,11 @@ export const seedRoutes: FastifyPluginAsyncTypebox<SeedRoutesOptions> = async (a
         body: SeedRefreshBody,
         response: {
           200: SeedRefreshReply,
-          ...problemResponses(
-            'validation_failed',
-            'token_invalid',
-            'token_reused',
-            'account_blocked',
-            'service_unavailable',
-          ),
+          ...problemResponses(...REFRESH_PROBLEMS),
         },
       },
     },
-    async (request) => tokens.access(request.body.refresh),
+    async (request) => tokens.access(request.body.refresh, request.id),
   );
 
   app.post(

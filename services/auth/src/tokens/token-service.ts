@@ -10,7 +10,7 @@ export interface TokenServiceDeps {
   accessTtlSeconds: number;
   refreshTtlSeconds: number;
   /** The user as referral has it now: a refresh re-reads roles, phone and standing. */
-  user: (sub: string) => Promise<InternalUser>;
+  user: (sub: string, requestId: string) => Promise<InternalUser>;
   /** Announces ended sessions, so that their access tokens stop working everywhere. */
   revoke: (revocations: Revocation[]) => Promise<void>;
   /** Whether a token's session or user was revoked (what every process hears over Redis). */
@@ -56,21 +56,24 @@ export function tokenServiceFactory(deps: TokenServiceDeps) {
    * The session behind a refresh token, with the user's roles and phone read again from referral:
    * a session of a user blocked or deleted since ends here, whatever its own expiry says.
    */
-  async function current(outcome: IdentifyOutcome): Promise<{ state: SessionState; user: InternalUser }> {
+  async function current(
+    outcome: IdentifyOutcome,
+    requestId: string,
+  ): Promise<{ state: SessionState; identity: SessionIdentity }> {
     if (outcome.result === 'reused') {
       await ended(outcome.sid, outcome.sub);
       throw reused();
     }
     if (outcome.result !== 'ok') throw invalidRefresh();
     const { state } = outcome;
-    const user = await deps.user(state.identity.sub);
+    const user = await deps.user(state.identity.sub, requestId);
     if (user.status !== 'active' || user.phone === null) {
       await deps.sessions.end(state.identity.sub, state.sid);
       await deps.revoke([{ sid: state.sid }]);
       if (user.status === 'blocked') throw new AppError('account_blocked', 'This account is blocked.');
       throw invalidRefresh();
     }
-    return { state, user };
+    return { state, identity: { sub: user.id, phone: user.phone, roles: user.roles } };
   }
 
   return {
@@ -80,15 +83,14 @@ export function tokenServiceFactory(deps: TokenServiceDeps) {
     },
 
     /** Rotation. The user is read before the token is spent, so a failed read leaves it usable. */
-    async refresh(refresh: string): Promise<Tokens> {
-      const { user } = await current(await deps.sessions.identify(refresh, false));
+    async refresh(refresh: string, requestId: string): Promise<Tokens> {
+      const { identity } = await current(await deps.sessions.identify(refresh, false), requestId);
       const outcome = await deps.sessions.rotate(refresh);
       if (outcome.result === 'reused') {
         await ended(outcome.sid, outcome.sub);
         throw reused();
       }
       if (outcome.result !== 'ok') throw invalidRefresh();
-      const identity = { sub: user.id, phone: user.phone ?? outcome.state.identity.phone, roles: user.roles };
       return pair({ ...outcome.state, identity }, outcome.refresh);
     },
 
@@ -97,9 +99,9 @@ export function tokenServiceFactory(deps: TokenServiceDeps) {
      * seed's clients keep one refresh token for the session's life). Reuse of a spent one is
      * detected and revokes the session, as in `refresh`.
      */
-    async access(refresh: string): Promise<AccessOnly> {
-      const { state, user } = await current(await deps.sessions.identify(refresh));
-      return accessFor({ ...state, identity: { sub: user.id, phone: user.phone ?? '', roles: user.roles } });
+    async access(refresh: string, requestId: string): Promise<AccessOnly> {
+      const { state, identity } = await current(await deps.sessions.identify(refresh), requestId);
+      return accessFor({ ...state, identity });
     },
 
     async logout(refresh: string): Promise<void> {
