@@ -121,7 +121,7 @@ t.test('docker-compose.yml brought up for real: journey, durability across down/
   await stack.up();
   const firstHealthy = Date.now() - started;
   t.comment(`time to healthy (first start, empty volumes): ${seconds(firstHealthy)}`);
-  for (const service of SERVICES) t.ok(stack.healthy(service), `${service} passes its own healthcheck`);
+  for (const service of SERVICES) t.ok(await stack.passesHealthcheck(service), `${service} passes its own healthcheck`);
 
   const ports = stack.publishedPorts();
   const publishing = Object.entries(ports).filter(([, published]) => published !== '');
@@ -233,7 +233,7 @@ t.test('docker-compose.scale.yml: two of auth, referral and the SMS worker, sign
   await stack.up();
   t.comment(`nine services healthy in ${seconds(Date.now() - started)}`);
   for (const service of [...SERVICES, ...SECOND_INSTANCES])
-    t.ok(stack.healthy(service), `${service} passes its own healthcheck`);
+    t.ok(await stack.passesHealthcheck(service), `${service} passes its own healthcheck`);
 
   const call = caller(stack);
   const workers = ['sms-worker', 'sms-worker-2'] as const;
