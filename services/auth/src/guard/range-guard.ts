@@ -32,11 +32,13 @@ if settled >= minSends then
     return {'blocked', blockMs, 'low_conversion'}
   end
 end
-local recent = redis.call('ZRANGEBYSCORE', KEYS[1], now - hourMs + 1, '+inf', 'WITHSCORES')
-local count = #recent / 2
+local count = redis.call('ZCOUNT', KEYS[1], now - hourMs + 1, '+inf')
 if count >= perHour then
-  local leaving = tonumber(recent[(count - perHour) * 2 + 2])
-  return {'velocity', leaving + hourMs - now, 'velocity'}
+  -- The send whose leaving the hour lets the next one in: the hour's sends are the newest \`count\`
+  -- of the set, and this is the one \`perHour\` from the newest. Found by rank, not by reading the
+  -- hour's sends, which a busy range counts in the thousands.
+  local leaving = redis.call('ZRANGE', KEYS[1], -perHour, -perHour, 'WITHSCORES')
+  return {'velocity', tonumber(leaving[2]) + hourMs - now, 'velocity'}
 end
 redis.call('ZADD', KEYS[1], now, member)
 redis.call('PEXPIRE', KEYS[1], dayMs)
