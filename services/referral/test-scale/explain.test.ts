@@ -1,10 +1,12 @@
 import t from 'tap';
-import { CompiledQuery, sql, type RawBuilder } from 'kysely';
+import { CompiledQuery, Kysely, PostgresDialect, sql, type RawBuilder } from 'kysely';
+import pg from 'pg';
 import { createTestDatabase } from '@refstack/shared/testing';
 import { createDatabase, NO_TIMEOUTS } from '../src/db/database.js';
 import { migrateToLatest } from '../src/db/migrate.js';
-import { inviteesQuery } from '../src/invites/invite-repository.js';
-import { PROFILE_BY_ID, PROFILE_JSON_BY_IDS } from '../src/users/user-repository.js';
+import type { Database } from '../src/db/schema.js';
+import { activateInvite, inviteesQuery } from '../src/invites/invite-repository.js';
+import { findByPhone, insertUser, PROFILE_BY_ID, PROFILE_JSON_BY_IDS } from '../src/users/user-repository.js';
 import { recordInviteesAsActivations } from '../test/referral-test-app.js';
 
 interface PlanNode {
@@ -25,9 +27,10 @@ function nodes(plan: PlanNode): PlanNode[] {
  * invitees are index scans that read only what they return: no sequential scan, no sort. A profile
  * does not read the invitee index at all: its embedded list lives on the owner's row.
  */
-t.test('profile and invitee reads stay index scans at a million users', async (t) => {
+t.test('profile, invitee, activation and sign-in plans stay index scans at a million users', async (t) => {
+  const url = await createTestDatabase(t);
   const db = createDatabase({
-    url: await createTestDatabase(t),
+    url,
     poolSize: 2,
     timeouts: { ...NO_TIMEOUTS, queryMs: 300_000 },
   });
@@ -108,4 +111,83 @@ t.test('profile and invitee reads stay index scans at a million users', async (t
       t.equal(node['Rows Removed by Filter'] ?? 0, 0, `${name}: the cursor is where the scan starts, not a filter`);
     }
   }
+
+  // Activation and sign-in as the service runs them, every statement's plan (those inside
+  // activate_invite too) reported by auto_explain. Each runs more than five times on one
+  // connection, after which PL/pgSQL may plan generically (without the ids): those plans too.
+  const plans: Array<{ text: string; plan: PlanNode }> = [];
+  const watched = new pg.Pool({
+    connectionString: url,
+    max: 1,
+    options: [
+      'session_preload_libraries=auto_explain',
+      'auto_explain.log_min_duration=0',
+      'auto_explain.log_nested_statements=on',
+      'auto_explain.log_analyze=on',
+      'auto_explain.log_format=json',
+      'auto_explain.log_level=notice',
+    ]
+      .map((setting) => `-c ${setting}`)
+      .join(' '),
+  });
+  watched.on('connect', (client) =>
+    client.on('notice', (notice) => {
+      const json = notice.message?.slice(notice.message.indexOf('{'));
+      if (!json) return;
+      const { 'Query Text': text, Plan: plan } = JSON.parse(json) as { 'Query Text': string; Plan: PlanNode };
+      plans.push({ text: text.replace(/\s+/g, ' ').trim(), plan });
+    }),
+  );
+  const kdb = new Kysely<Database>({ dialect: new PostgresDialect({ pool: watched }) });
+  t.teardown(() => kdb.destroy());
+
+  const outcomes: string[] = [];
+  // New users activating the code of the user with 100,000 invitees.
+  for (let id = 200000; id < 200008; id += 1)
+    outcomes.push((await activateInvite(kdb, String(id), '000001', 1000)).outcome);
+  // A user with invitees (so the chain above the owner is walked, and its top held) activating the
+  // code of an owner who has an inviter of their own.
+  outcomes.push((await activateInvite(kdb, '999998', upper6(999999), 1000)).outcome);
+  outcomes.push((await activateInvite(kdb, '1', upper6(999998), 1000)).outcome);
+  t.same(outcomes, Array(10).fill('activated'), 'ten activations');
+  // A sign-in: the user by phone, and a new user inserted.
+  for (let n = 0; n < 8; n += 1) {
+    t.ok(await findByPhone(kdb, `+7900${String(300000 + n).padStart(7, '0')}`), 'a user found by phone');
+    t.ok(
+      await insertUser(kdb, `+7911${String(n).padStart(7, '0')}`, `N${String(n).padStart(5, '0')}`),
+      'a user inserted',
+    );
+  }
+
+  const seen = (part: string) => plans.some((p) => p.text.toLowerCase().includes(part.toLowerCase()));
+  for (const part of [
+    'FOR UPDATE',
+    'FOR SHARE',
+    'WITH RECURSIVE chain',
+    'UPDATE users w',
+    'UPDATE users o',
+    'INSERT INTO "users"',
+    'where "phone" = $1',
+  ])
+    t.ok(seen(part), `a plan of "${part}" was reported`);
+  const offending = plans.filter(({ plan }) =>
+    nodes(plan).some(
+      (n) => n['Node Type'] === 'Seq Scan' || n['Node Type'] === 'Sort' || n['Node Type'] === 'Incremental Sort',
+    ),
+  );
+  t.same(
+    offending.map(
+      (o) =>
+        `${o.text}: ${nodes(o.plan)
+          .map((n) => n['Node Type'])
+          .join(' > ')}`,
+    ),
+    [],
+    `no sequential scan and no sort in any of the ${plans.length} statements of activation and sign-in`,
+  );
 });
+
+/** The invite code the seed gave user `id`. */
+function upper6(id: number): string {
+  return id.toString(16).padStart(6, '0').toUpperCase();
+}

@@ -1,7 +1,7 @@
 import { Kysely, PostgresDialect, type Transaction } from 'kysely';
 import pLimit, { type LimitFunction } from 'p-limit';
 import type pg from 'pg';
-import { poolOf } from './database.js';
+import { poolOf, SERVICE_TIMEOUTS } from './database.js';
 import type { Deadline } from './deadline.js';
 import type { Database } from './schema.js';
 import { failedOnClientSide, WatchedClient } from './watched-client.js';
@@ -76,6 +76,64 @@ export async function serializable<T>(
   if (keys.length === 0) return retrying(() => attempt(db), deadline);
   return lockSlotsOf(pool)(() =>
     whileLocked(pool, keys, deadline, (locked) => retrying(() => attempt(locked), deadline)),
+  );
+}
+
+/** A statement's lock waits: the connection's usual bound, or what is left of the deadline if less. */
+function lockWaitMs(deadline: Deadline): number {
+  return Math.max(1, Math.min(SERVICE_TIMEOUTS.lockMs, deadline.remainingMs()));
+}
+
+/**
+ * One statement that may queue on an inviter's advisory lock inside the database (an activation,
+ * its own transaction): at most half the pool's connections at once (see lockSlotsOf), a deadlock
+ * retried until the deadline. The statement commits as it ends, so the deadline's commit mark is
+ * set before it starts, and its lock waits end by the deadline instead.
+ */
+export async function queuedStatement<T>(
+  db: Kysely<Database>,
+  deadline: Deadline,
+  statement: (lockWaitMs: number) => Promise<T>,
+): Promise<T> {
+  return lockSlotsOf(poolOf(db))(() =>
+    retrying(async () => {
+      deadline.beginCommit();
+      try {
+        return await statement(lockWaitMs(deadline));
+      } catch (error) {
+        deadline.endCommit();
+        throw error;
+      }
+    }, deadline),
+  );
+}
+
+/**
+ * The same in a READ COMMITTED transaction, for an activation that writes something else with it
+ * (a new user, profile changes): its locks last until the commit, the last step the deadline allows.
+ */
+export async function queuedTransaction<T>(
+  db: Kysely<Database>,
+  deadline: Deadline,
+  fn: (trx: Transaction<Database>, lockWaitMs: number) => Promise<T>,
+): Promise<T> {
+  return lockSlotsOf(poolOf(db))(() =>
+    retrying(
+      () =>
+        db
+          .transaction()
+          .setIsolationLevel('read committed')
+          .execute(async (trx) => {
+            const result = await fn(trx, lockWaitMs(deadline));
+            deadline.beginCommit();
+            return result;
+          })
+          .catch((error: unknown) => {
+            deadline.endCommit();
+            throw error;
+          }),
+      deadline,
+    ),
   );
 }
 

@@ -10,28 +10,9 @@ import { EMBEDDED_INVITEES, newestInviteePhones } from './invitee-list-sql.js';
 export { EMBEDDED_INVITEES, newestInviteePhones, STALE_INVITEE_LISTS_SQL } from './invitee-list-sql.js';
 
 /**
- * The owner of an invite code who may be invited by: a blocked or deleted owner's code is not found,
- * as if it had never been handed out (it never is again: the tombstone keeps it).
- */
-export async function findIdByInviteCode(
-  db: Db,
-  inviteCode: string,
-): Promise<{ id: string; phone: string } | undefined> {
-  const row = await db
-    .selectFrom('users')
-    .select(['id', 'phone'])
-    .where('invite_code', '=', inviteCode)
-    .where('deleted_at', 'is', null)
-    .where('blocked_at', 'is', null)
-    .executeTakeFirst();
-  // A live row always has its phone (users_phone_unless_deleted).
-  return row && row.phone !== null ? { id: row.id, phone: row.phone } : undefined;
-}
-
-/**
  * A user (by id or phone) and the owner of an invite code, in one plain read: what an activation can
  * answer before it queues on the inviter's lock. Either may be missing; an owner who may not invite
- * (blocked, deleted) is missing, as in findIdByInviteCode.
+ * (blocked, deleted) is missing, as in activate_invite.
  */
 export async function findWithInviter(
   db: Db,
@@ -64,64 +45,56 @@ export async function lockPair(db: Db, a: string, b: string): Promise<void> {
   await sql`SELECT id FROM users WHERE id IN (${a}, ${b}) ORDER BY id FOR UPDATE`.execute(db);
 }
 
-/** Whether anyone has activated this user's code: without invitees a user cannot close a cycle. */
-export async function hasInvitees(db: Db, userId: string): Promise<boolean> {
-  const row = await db.selectFrom('users').select('id').where('invited_by_id', '=', userId).limit(1).executeTakeFirst();
-  return row !== undefined;
-}
-
-/** True when `ancestorId` is `userId` itself or anywhere above it in the invite tree. */
-export async function isAncestor(db: Db, ancestorId: string, userId: string): Promise<boolean> {
-  const result = await sql<{ found: boolean }>`
-    WITH RECURSIVE chain(id, invited_by_id) AS (
-      SELECT id, invited_by_id FROM users WHERE id = ${userId}
-      UNION ALL
-      SELECT u.id, u.invited_by_id FROM users u JOIN chain c ON u.id = c.invited_by_id
-    )
-    SELECT EXISTS (SELECT 1 FROM chain WHERE id = ${ancestorId}) AS found
-  `.execute(db);
-  return result.rows[0]?.found === true;
-}
+/** What `activate_invite` answered: an activation, a repeat, or why it was refused. */
+export type ActivationOutcome =
+  | { outcome: 'activated'; inviterId: string; inviterPhone: string; invitedCount: number }
+  | { outcome: 'already' | 'other_code'; activatedCode: string | null }
+  | { outcome: 'gone' | 'blocked' | 'not_found' | 'self' | 'cycle' };
 
 /**
- * The conditional write: only a user who has not activated a code yet can be changed. The time is
- * the clock's, taken while both rows are locked (lockPair), not the transaction's start: so an
- * inviter's invitees get increasing times in the order their activations commit, the order in
- * which recordInvitee lists them, and a newcomer never lands between invitee pages already read.
+ * An activation in one round trip: the `activate_invite` function (migration 2026-12-06T00, which
+ * says how its locks settle every race) queues on the owner's advisory lock, locks the user's and
+ * the owner's rows in id order, checks again under them, refuses a cycle, sets the user's inviter,
+ * and counts the invitee on the owner's row with their phone first in its embedded list (the newest
+ * EMBEDDED_INVITEES). The activation time is the clock's, taken under both locks, so an owner's
+ * invitees get increasing times in the order their activations commit, the order of the list, and a
+ * newcomer never lands between invitee pages already read. Alone it is its own transaction; in the
+ * caller's transaction its locks last until that commits. Its lock waits end after `lockWaitMs`.
  */
-export async function setInviter(db: Db, userId: string, inviterId: string, inviteCode: string): Promise<boolean> {
-  const result = await db
-    .updateTable('users')
-    .set({
-      invited_by_id: inviterId,
-      activated_invite_code: inviteCode,
-      activated_at: sql<Date>`clock_timestamp()`,
-      updated_at: sql<Date>`now()`,
-    })
-    .where('id', '=', userId)
-    .where('invited_by_id', 'is', null)
-    .executeTakeFirst();
-  return result.numUpdatedRows === 1n;
-}
-
-/**
- * Counts a new invitee on the inviter's row and puts their phone first in its embedded list, which
- * keeps the newest EMBEDDED_INVITEES. Runs in the activation's transaction with the inviter's row
- * locked, so activations of one inviter apply one after another, each on the list the last left.
- */
-export async function recordInvitee(db: Db, inviterId: string, inviteePhone: string): Promise<number> {
-  const result = await sql<{ invited_count: number }>`
-    UPDATE users SET
-      invited_count = invited_count + 1,
-      invited_users = to_json(
-        (ARRAY[${inviteePhone}::text] || ARRAY(SELECT json_array_elements_text(invited_users)))[1:${EMBEDDED_INVITEES}]
-      )
-    WHERE id = ${inviterId}
-    RETURNING invited_count
+export async function activateInvite(
+  db: Db,
+  userId: string,
+  inviteCode: string,
+  lockWaitMs: number,
+): Promise<ActivationOutcome> {
+  type Row = {
+    outcome: ActivationOutcome['outcome'];
+    o_inviter_id: string | null;
+    o_inviter_phone: string | null;
+    o_invited_count: number | null;
+    o_activated_code: string | null;
+  };
+  const { rows } = await sql<Row>`
+    SELECT * FROM activate_invite(${userId}, ${inviteCode}, ${EMBEDDED_INVITEES}, ${Math.ceil(lockWaitMs)})
   `.execute(db);
-  const row = result.rows[0];
-  if (!row) throw new Error('the inviter vanished while locked');
-  return row.invited_count;
+  const row = rows[0];
+  if (!row) throw new Error('activate_invite always answers one row');
+  switch (row.outcome) {
+    case 'activated':
+      if (row.o_inviter_id === null || row.o_inviter_phone === null || row.o_invited_count === null)
+        throw new Error('an activation names its inviter');
+      return {
+        outcome: 'activated',
+        inviterId: row.o_inviter_id,
+        inviterPhone: row.o_inviter_phone,
+        invitedCount: row.o_invited_count,
+      };
+    case 'already':
+    case 'other_code':
+      return { outcome: row.outcome, activatedCode: row.o_activated_code };
+    default:
+      return { outcome: row.outcome };
+  }
 }
 
 /**

@@ -3,9 +3,9 @@ import { type SmsQueue } from '@refstack/shared/platform';
 import type { Kysely } from 'kysely';
 import { Deadline } from '../db/deadline.js';
 import type { Database, LiveUserRow, UserRow } from '../db/schema.js';
-import { serializable } from '../db/transaction.js';
+import { queuedStatement, queuedTransaction } from '../db/transaction.js';
 import { decodeCursor, encodeCursor, isBigintId, isPgTimestamp } from '../paging/cursor.js';
-import { requireActive, requireStatusActive } from '../users/account-status.js';
+import { accountBlocked, requireActive, requireStatusActive, userGone } from '../users/account-status.js';
 import { findById, type Db } from '../users/user-repository.js';
 import * as repo from './invite-repository.js';
 
@@ -75,39 +75,59 @@ function isRepeat(user: UserRow | undefined, code: string): boolean {
   );
 }
 
+function inviteNotFound(): AppError {
+  return new AppError('invite_not_found', 'No user has this invite code.');
+}
+
+function inviteSelf(): AppError {
+  return new AppError('invite_self', 'You cannot activate your own invite code.');
+}
+
 /** The owner of the code, who must exist and be someone else. */
 function requireInviter<I extends { id: string }>(user: UserRow | undefined, inviter: I | undefined): I {
-  if (!inviter) throw new AppError('invite_not_found', 'No user has this invite code.');
-  if (inviter.id === user?.id) throw new AppError('invite_self', 'You cannot activate your own invite code.');
+  if (!inviter) throw inviteNotFound();
+  if (inviter.id === user?.id) throw inviteSelf();
   return inviter;
 }
 
 export function inviteServiceFactory({ db, sms, log, deadlines, noticeWindowSeconds, now }: InviteServiceDeps) {
   /**
-   * The activation rules, inside the caller's serializable transaction: once per user (the same
+   * The activation rules, alone or in the caller's transaction: once per user (the same
    * code again is a no-op), never one's own code, never a code whose owner sits below the user in
-   * the invite tree. The conditional write is the last guard against a concurrent activation.
+   * the invite tree. The database function takes the steps; this words its refusals.
    */
-  async function activate(trx: Db, user: LiveUserRow, code: string): Promise<Activation> {
-    if (isRepeat(user, code)) return { status: 'already', code };
-    const inviter = requireInviter(user, await repo.findIdByInviteCode(trx, code));
-    await repo.lockPair(trx, user.id, inviter.id);
-    // Only a user with invitees can sit above the inviter; the narrow check keeps the serializable
-    // read set small, so unrelated activations do not conflict with each other.
-    if ((await repo.hasInvitees(trx, user.id)) && (await repo.isAncestor(trx, user.id, inviter.id))) {
-      throw new AppError(
-        'invite_cycle',
-        'This code belongs to someone you invited (directly or further down); invites cannot form a cycle.',
-      );
+  async function activate(q: Db, userId: string, code: string, lockWaitMs: number): Promise<Activation> {
+    const done = await repo.activateInvite(q, userId, code, lockWaitMs);
+    switch (done.outcome) {
+      case 'activated':
+        return {
+          status: 'activated',
+          inviter: { id: done.inviterId, phone: done.inviterPhone, invitedCount: done.invitedCount },
+          code,
+        };
+      case 'already':
+        return { status: 'already', code };
+      case 'other_code':
+        throw new AppError(
+          'invite_already_activated',
+          done.activatedCode === null
+            ? 'An invite code is already activated; it can be activated only once.'
+            : `An invite code (${done.activatedCode}) is already activated; it can be activated only once.`,
+        );
+      case 'gone':
+        throw userGone();
+      case 'blocked':
+        throw accountBlocked();
+      case 'not_found':
+        throw inviteNotFound();
+      case 'self':
+        throw inviteSelf();
+      case 'cycle':
+        throw new AppError(
+          'invite_cycle',
+          'This code belongs to someone you invited (directly or further down); invites cannot form a cycle.',
+        );
     }
-    if (!(await repo.setInviter(trx, user.id, inviter.id, code))) {
-      throw new AppError(
-        'invite_already_activated',
-        'An invite code is already activated; it can be activated only once.',
-      );
-    }
-    const invitedCount = await repo.recordInvitee(trx, inviter.id, user.phone);
-    return { status: 'activated', inviter: { id: inviter.id, phone: inviter.phone, invitedCount }, code };
   }
 
   /** After commit only: a failed enqueue is logged and never undoes the activation. */
@@ -152,17 +172,13 @@ export function inviteServiceFactory({ db, sms, log, deadlines, noticeWindowSeco
           // A blocked user is refused before anything about the code is said.
           const known = seen.user && requireActive(seen.user);
           if (known && isRepeat(known, code)) return { row: known, created: false };
-          const inviter = requireInviter(seen.user, seen.inviter);
-          return serializable(
-            db,
-            async (trx) => {
-              const { user, created } = await userOfPhone(trx, phone);
-              const activation = await activate(trx, requireActive(user), code);
-              const row = requireActive(await findById(trx, user.id));
-              return { row, created, activation };
-            },
-            { queueOn: [inviter.id], deadline },
-          );
+          requireInviter(seen.user, seen.inviter);
+          return queuedTransaction(db, deadline, async (trx, lockWaitMs) => {
+            const { user, created } = await userOfPhone(trx, phone);
+            const activation = await activate(trx, requireActive(user).id, code, lockWaitMs);
+            const row = requireActive(await findById(trx, user.id));
+            return { row, created, activation };
+          });
         })(),
       );
       if (outcome.activation) await notifyInviter(outcome.activation);
@@ -179,6 +195,12 @@ export function inviteServiceFactory({ db, sms, log, deadlines, noticeWindowSeco
       const deadline = Deadline.in(deadlines.activateMs);
       const { activation, alongsideApplied } = await deadline.race(
         (async (): Promise<{ activation: Activation; alongsideApplied: boolean }> => {
+          // Alone, the activation is one statement, which answers a repeat and the refusals from
+          // reads it makes before it queues on the inviter's lock.
+          if (!alongside) {
+            const done = await queuedStatement(db, deadline, (lockWaitMs) => activate(db, userId, code, lockWaitMs));
+            return { activation: done, alongsideApplied: true };
+          }
           // A repeat and the refusals are answered from this plain read, without the inviter's lock
           // or a transaction: answers that change nothing must not queue, or one user repeating a
           // request could park every pooled connection behind a busy inviter. The transaction
@@ -186,16 +208,12 @@ export function inviteServiceFactory({ db, sms, log, deadlines, noticeWindowSeco
           const seen = await repo.findWithInviter(db, { id: userId }, code);
           if (isRepeat(requireActive(seen.user), code))
             return { activation: { status: 'already', code }, alongsideApplied: false };
-          const inviter = requireInviter(seen.user, seen.inviter);
-          return serializable(
-            db,
-            async (trx) => {
-              const done = await activate(trx, requireActive(await findById(trx, userId)), code);
-              await alongside?.(trx);
-              return { activation: done, alongsideApplied: true };
-            },
-            { queueOn: [inviter.id], deadline },
-          );
+          requireInviter(seen.user, seen.inviter);
+          return queuedTransaction(db, deadline, async (trx, lockWaitMs) => {
+            const done = await activate(trx, userId, code, lockWaitMs);
+            await alongside(trx);
+            return { activation: done, alongsideApplied: true };
+          });
         })(),
       );
       // A repeat answered from the plain read has nothing to write but this, one statement atomic

@@ -3,6 +3,7 @@ import * as createUsers from './2026-11-22T00-create-users.js';
 import * as inviteesIndexIncludePhone from './2026-11-22T01-invitees-index-include-phone.js';
 import * as invitedUsersColumn from './2026-11-30T00-invited-users-column.js';
 import * as accountLifecycle from './2026-12-05T00-account-lifecycle.js';
+import * as activateInviteFunction from './2026-12-06T00-activate-invite-function.js';
 
 /**
  * Every migration by its date-prefixed name. A static list (not a folder scan) so that the same
@@ -13,4 +14,5 @@ export const migrations: Record<string, Migration> = {
   '2026-11-22T01-invitees-index-include-phone': inviteesIndexIncludePhone,
   '2026-11-30T00-invited-users-column': invitedUsersColumn,
   '2026-12-05T00-account-lifecycle': accountLifecycle,
+  '2026-12-06T00-activate-invite-function': activateInviteFunction,
 };
