@@ -58,11 +58,11 @@ async function main(): Promise<void> {
     const rss = withSoak ? await soak(bench, target, stack.pids) : undefined;
     await readScenarios(bench, target);
     const alternated = await alternateProfiles(bench, target);
-    if (settings.only !== undefined) return;
 
     const sms = new SmsLines(stack.logFile);
     stops.unshift(() => sms.close());
     await writeScenarios(bench, target, sms, seeded, stack.accessToken);
+    if (settings.only !== undefined) return;
     const latency = await smsLatency(target, sms, quick);
 
     const measured = results(

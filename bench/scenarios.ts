@@ -87,6 +87,15 @@ export class Bench {
     return only === undefined || via === 'bare' || `${name} ${via}`.includes(only);
   }
 
+  /**
+   * A scenario whose inputs a later selected one needs: measured when selected itself, otherwise
+   * only run (`--only=verify` still needs the codes send-code makes).
+   */
+  async measureOrRun(name: string, via: Scenario['via'], opts: autocannon.Options, needed: boolean): Promise<void> {
+    if (this.selected(name, via)) return this.measure(name, via, opts);
+    if (needed) await this.load(opts);
+  }
+
   async measure(name: string, via: Scenario['via'], opts: autocannon.Options): Promise<void> {
     if (!this.selected(name, via)) return;
     log(`${name} (${via})`);
@@ -232,10 +241,18 @@ export async function alternateProfiles(bench: Bench, target: Target): Promise<A
   return alternated;
 }
 
+const SEND_CODE = 'POST /api/v1/auth/send-code';
+const VERIFY_NEW = 'POST /api/v1/auth/verify, new users';
+const VERIFY_RETURNING = 'POST /api/v1/auth/verify, returning users';
+const REFRESH = 'POST /api/v1/auth/refresh';
+const ACTIVATE_SPREAD = 'PUT /api/v1/profile/invite, 100 inviters';
+const ACTIVATE_POPULAR = 'PUT /api/v1/profile/invite, one popular inviter';
+
 /**
  * Scenarios whose every request uses a fresh input once: send-code a fresh phone, verify a code the
- * SMS worker printed for it, refresh a token those sign-ins returned, activation a user who has not
- * activated a code yet.
+ * SMS worker printed for it (a new user), send-code and verify again for those users (returning),
+ * refresh a token those sign-ins returned, activation by a user who has not activated a code yet,
+ * of 100 inviters' codes and then all of one inviter's code.
  */
 export async function writeScenarios(
   bench: Bench,
@@ -246,48 +263,86 @@ export async function writeScenarios(
 ): Promise<void> {
   const json = { 'content-type': 'application/json' };
   const consumed = bench.settings.quick ? 1500 : 20000;
+  const wanted = (name: string) => bench.selected(name, 'gateway');
+  const signInsWanted = [VERIFY_NEW, VERIFY_RETURNING, REFRESH].some(wanted);
 
   const phones = Array.from({ length: 60000 }, (_, i) => `+7912${String(i).padStart(7, '0')}`);
   let sendIndex = 0;
-  await bench.measure('POST /api/v1/auth/send-code', 'gateway', {
-    url: `${target.gateway}/api/v1/auth/send-code`,
-    method: 'POST',
-    headers: json,
-    requests: [
-      {
-        setupRequest: (req) => ({ ...req, body: JSON.stringify({ phone: phones[sendIndex++ % phones.length] }) }),
-      },
-    ],
-  });
+  await bench.measureOrRun(
+    SEND_CODE,
+    'gateway',
+    {
+      url: `${target.gateway}/api/v1/auth/send-code`,
+      method: 'POST',
+      headers: json,
+      requests: [
+        {
+          setupRequest: (req) => ({ ...req, body: JSON.stringify({ phone: phones[sendIndex++ % phones.length] }) }),
+        },
+      ],
+      ...(wanted(SEND_CODE) ? {} : { amount: consumed }),
+    },
+    signInsWanted,
+  );
   // The worker prints what was queued a little after the answers.
-  for (let i = 0; i < 100 && sms.codes.size < Math.min(sendIndex, phones.length) * 0.99; i += 1) {
-    sms.scan();
-    await new Promise((resolve) => setTimeout(resolve, 100));
+  await sms.waitFor(phones.slice(0, Math.min(sendIndex, phones.length)), new Map());
+
+  const verify = (name: string, withCodes: Array<[string, string]>, signedIn: string[], refresh: string[]) => {
+    let index = 0;
+    return bench.measureOrRun(
+      name,
+      'gateway',
+      {
+        url: `${target.gateway}/api/v1/auth/verify`,
+        method: 'POST',
+        amount: Math.min(withCodes.length, consumed),
+        headers: json,
+        requests: [
+          {
+            setupRequest: (req) => {
+              const [phone, code] = withCodes[index++ % withCodes.length] ?? ['', ''];
+              return { ...req, body: JSON.stringify({ phone, code }) };
+            },
+            onResponse: (status, body) => {
+              if (status !== 200) return;
+              const answer = JSON.parse(body) as { user: { phone: string }; tokens: { refresh: string } };
+              signedIn.push(answer.user.phone);
+              refresh.push(answer.tokens.refresh);
+            },
+          },
+        ],
+      },
+      signInsWanted,
+    );
+  };
+
+  const newUsers: string[] = [];
+  const refreshTokens: string[] = [];
+  if (signInsWanted) await verify(VERIFY_NEW, [...sms.codes.entries()], newUsers, refreshTokens);
+
+  if (wanted(VERIFY_RETURNING)) {
+    // New codes for the users just signed up, sent ahead (not measured), then their sign-ins.
+    const before = new Map(newUsers.map((phone) => [phone, sms.arrivals.get(phone)?.length ?? 0]));
+    let resendIndex = 0;
+    await bench.load({
+      url: `${target.gateway}/api/v1/auth/send-code`,
+      method: 'POST',
+      headers: json,
+      amount: newUsers.length,
+      requests: [{ setupRequest: (req) => ({ ...req, body: JSON.stringify({ phone: newUsers[resendIndex++] }) }) }],
+    });
+    await sms.waitFor(newUsers, before);
+    const resent = newUsers.filter((phone) => (sms.arrivals.get(phone)?.length ?? 0) > (before.get(phone) ?? 0));
+    await verify(
+      VERIFY_RETURNING,
+      resent.map((phone): [string, string] => [phone, sms.codes.get(phone) ?? '']),
+      [],
+      [],
+    );
   }
 
-  const withCodes = [...sms.codes.entries()];
-  let verifyIndex = 0;
-  const refreshTokens: string[] = [];
-  await bench.measure('POST /api/v1/auth/verify', 'gateway', {
-    url: `${target.gateway}/api/v1/auth/verify`,
-    method: 'POST',
-    amount: Math.min(withCodes.length, consumed),
-    headers: json,
-    requests: [
-      {
-        setupRequest: (req) => {
-          const [phone, code] = withCodes[verifyIndex++ % withCodes.length] ?? ['', ''];
-          return { ...req, body: JSON.stringify({ phone, code }) };
-        },
-        onResponse: (status, body) => {
-          if (status === 200) refreshTokens.push((JSON.parse(body) as { tokens: { refresh: string } }).tokens.refresh);
-        },
-      },
-    ],
-  });
-
   let refreshIndex = 0;
-  await bench.measure('POST /api/v1/auth/refresh', 'gateway', {
+  await bench.measure(REFRESH, 'gateway', {
     url: `${target.gateway}/api/v1/auth/refresh`,
     method: 'POST',
     amount: refreshTokens.length,
@@ -299,25 +354,30 @@ export async function writeScenarios(
     ],
   });
 
-  const activatorTokens = seeded.activators.map((u) => `Bearer ${accessToken(u)}`);
+  // Each activator activates once: the first ones codes of 100 inviters in turn, the next ones all
+  // the popular user's code (a code shared by a blogger), whose owner already has 100,000 invitees.
+  const activators = seeded.activators.map((u) => `Bearer ${accessToken(u)}`);
   let activateIndex = 0;
-  await bench.measure('PUT /api/v1/profile/invite', 'gateway', {
-    url: `${target.gateway}/api/v1/profile/invite`,
-    method: 'PUT',
-    amount: Math.min(activatorTokens.length, consumed),
-    requests: [
-      {
-        setupRequest: (req) => {
-          const i = activateIndex++;
-          return {
-            ...req,
-            headers: { ...req.headers, ...json, authorization: activatorTokens[i] ?? '' },
-            body: JSON.stringify({ invite_code: seeded.inviterCodes[i % seeded.inviterCodes.length] }),
-          };
+  const activation = (name: string, codeOf: (i: number) => string) =>
+    bench.measure(name, 'gateway', {
+      url: `${target.gateway}/api/v1/profile/invite`,
+      method: 'PUT',
+      amount: Math.min(consumed, Math.floor(activators.length / 2)),
+      requests: [
+        {
+          setupRequest: (req) => {
+            const i = activateIndex++;
+            return {
+              ...req,
+              headers: { ...req.headers, ...json, authorization: activators[i] ?? '' },
+              body: JSON.stringify({ invite_code: codeOf(i) }),
+            };
+          },
         },
-      },
-    ],
-  });
+      ],
+    });
+  await activation(ACTIVATE_SPREAD, (i) => seeded.inviterCodes[i % seeded.inviterCodes.length] ?? '');
+  await activation(ACTIVATE_POPULAR, () => seeded.popularCode);
 }
 
 /** send-code answered → SMS line printed, at idle: one request at a time. */
@@ -385,6 +445,16 @@ export class SmsLines {
         this.arrivals.set(sms.to, arrivals);
       }
     }
+  }
+
+  /**
+   * Until (nearly) every phone has an SMS line more than `before` counted, or 10 s pass: the
+   * worker prints what was queued a little after the answers.
+   */
+  async waitFor(phones: readonly string[], before: ReadonlyMap<string, number>): Promise<void> {
+    const arrived = () => phones.filter((p) => (this.arrivals.get(p)?.length ?? 0) > (before.get(p) ?? 0)).length;
+    for (let i = 0; i < 100 && (this.scan(), arrived() < phones.length * 0.99); i += 1)
+      await new Promise((resolve) => setTimeout(resolve, 100));
   }
 
   close(): void {

@@ -11,10 +11,12 @@ export interface Seeded {
   ordinary: SeededUser;
   /** The owner of 100,000 invitees. */
   popular: SeededUser;
-  /** 60,000 users who have not activated a code: one activation each. */
+  /** 60,000 users who have not activated a code: one activation each, half of them per scenario. */
   activators: SeededUser[];
   /** Codes of 100 invitees, who may still invite others: what the activators activate. */
   inviterCodes: string[];
+  /** The popular user's code, which the other half of the activators activate. */
+  popularCode: string;
 }
 
 const INVITEES = 100_000;
@@ -51,6 +53,7 @@ export async function seed(databaseUrl: string): Promise<Seeded> {
       popular: { id: '2', phone: '+79000000002' },
       activators: activators.rows,
       inviterCodes: inviters.rows.map((r) => r.invite_code),
+      popularCode: 'POPULR',
     };
   } finally {
     await db.end();

@@ -116,7 +116,10 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     // The output goes to a file, as it would to a log collector: the load generator must not spend
     // its CPU reading a line per request.
     output = openSync(logFile, 'w');
-    group = new ProcessGroup({ env, stdout: output, stderr: 'inherit', cwd: options.root });
+    // BENCH_CPU_PROFILE=<dir>: each process writes a V8 CPU profile there when it stops.
+    const profileDir = process.env['BENCH_CPU_PROFILE'];
+    const nodeFlags = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [];
+    group = new ProcessGroup({ env, stdout: output, stderr: 'inherit', cwd: options.root, nodeFlags });
     group.startAll();
     const gateway = `http://127.0.0.1:${ports['GATEWAY_PORT']}`;
     await waitUntilOk(`${gateway}/health/ready`);

@@ -26,6 +26,8 @@ export interface SpawnOptions {
   /** Where stdout goes, unless given. */
   stderr?: ProcessOutput;
   cwd?: string;
+  /** Node's own flags, before the entry point (the bench's `--cpu-prof`). */
+  nodeFlags?: readonly string[];
 }
 
 export interface NodeProcess {
@@ -53,7 +55,7 @@ function readInto(stream: Readable | null, log: LineLog, source: string | undefi
 export function spawnNode(args: readonly string[], options: SpawnOptions, source?: string): NodeProcess {
   const stdout = options.stdout;
   const stderr = options.stderr ?? stdout;
-  const child = spawn(process.execPath, args, {
+  const child = spawn(process.execPath, [...(options.nodeFlags ?? []), ...args], {
     cwd: options.cwd ?? REPO_ROOT,
     env: options.env,
     stdio: ['ignore', stdio(stdout), stdio(stderr)],
