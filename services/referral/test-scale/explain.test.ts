@@ -6,7 +6,7 @@ import { createDatabase, NO_TIMEOUTS } from '../src/db/database.js';
 import { migrateToLatest } from '../src/db/migrate.js';
 import type { Database } from '../src/db/schema.js';
 import { activateInvite, inviteesQuery } from '../src/invites/invite-repository.js';
-import { findByPhone, insertUser, PROFILE_BY_ID, PROFILE_JSON_BY_IDS } from '../src/users/user-repository.js';
+import { findByPhone, findOrInsertUser, PROFILE_BY_ID, PROFILE_JSON_BY_IDS } from '../src/users/user-repository.js';
 import { recordInviteesAsActivations } from '../test/referral-test-app.js';
 
 interface PlanNode {
@@ -150,13 +150,14 @@ t.test('profile, invitee, activation and sign-in plans stay index scans at a mil
   outcomes.push((await activateInvite(kdb, '999998', upper6(999999), 1000)).outcome);
   outcomes.push((await activateInvite(kdb, '1', upper6(999998), 1000)).outcome);
   t.same(outcomes, Array(10).fill('activated'), 'ten activations');
-  // A sign-in: the user by phone, and a new user inserted.
+  // Sign-ins: a returning user found, a new one inserted, in the one statement a sign-in makes; and
+  // the lookup by phone it falls back on when a concurrent sign-in took the phone.
   for (let n = 0; n < 8; n += 1) {
-    t.ok(await findByPhone(kdb, `+7900${String(300000 + n).padStart(7, '0')}`), 'a user found by phone');
-    t.ok(
-      await insertUser(kdb, `+7911${String(n).padStart(7, '0')}`, `N${String(n).padStart(5, '0')}`),
-      'a user inserted',
-    );
+    const returning = await findOrInsertUser(kdb, `+7900${String(300000 + n).padStart(7, '0')}`, 'ZZZZZZ');
+    t.equal(returning?.created, false, 'a returning user found');
+    const fresh = await findOrInsertUser(kdb, `+7911${String(n).padStart(7, '0')}`, `N${String(n).padStart(5, '0')}`);
+    t.equal(fresh?.created, true, 'a new user inserted');
+    t.ok(await findByPhone(kdb, `+7911${String(n).padStart(7, '0')}`), 'a user found by phone');
   }
 
   const seen = (part: string) => plans.some((p) => p.text.toLowerCase().includes(part.toLowerCase()));
@@ -166,7 +167,7 @@ t.test('profile, invitee, activation and sign-in plans stay index scans at a mil
     'WITH RECURSIVE chain',
     'UPDATE users w',
     'UPDATE users o',
-    'INSERT INTO "users"',
+    'WITH found AS',
     'where "phone" = $1',
   ])
     t.ok(seen(part), `a plan of "${part}" was reported`);

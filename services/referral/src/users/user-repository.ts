@@ -83,14 +83,33 @@ export async function findById(db: Db, id: string): Promise<UserRow | undefined>
   return db.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirst();
 }
 
-/** Inserts unless the phone or the invite code is taken; undefined tells the caller which to check. */
-export async function insertUser(db: Db, phone: string, inviteCode: string): Promise<UserRow | undefined> {
-  return db
-    .insertInto('users')
-    .values({ phone, invite_code: inviteCode })
-    .onConflict((oc) => oc.doNothing())
-    .returningAll()
-    .executeTakeFirst();
+/**
+ * The user of this phone, or a new one with this invite code, in one statement: what a sign-in
+ * needs. Undefined when neither: another sign-in inserted the phone meanwhile (its insert committed
+ * after this statement's snapshot, so look the phone up again) or the invite code is taken (try
+ * another).
+ */
+export async function findOrInsertUser(
+  db: Db,
+  phone: string,
+  inviteCode: string,
+): Promise<{ user: UserRow; created: boolean } | undefined> {
+  const { rows } = await sql<UserRow & { created: boolean }>`
+    WITH found AS (SELECT * FROM users WHERE phone = ${phone}),
+    inserted AS (
+      INSERT INTO users (phone, invite_code)
+      SELECT ${phone}, ${inviteCode} WHERE NOT EXISTS (SELECT 1 FROM found)
+      ON CONFLICT DO NOTHING
+      RETURNING *
+    )
+    SELECT *, false AS created FROM found
+    UNION ALL
+    SELECT *, true AS created FROM inserted
+  `.execute(db);
+  const row = rows[0];
+  if (!row) return undefined;
+  const { created, ...user } = row;
+  return { user, created };
 }
 
 export interface ProfileChanges {

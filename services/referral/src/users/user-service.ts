@@ -38,20 +38,19 @@ export function userServiceFactory({ db, invites }: UserServiceDeps) {
   );
 
   /**
-   * The user of this phone, inserted with a fresh invite code if there is none. An insert that
-   * finds the phone taken waits for the other sign-in to commit, so the lookup after it sees that
-   * user (in a serializable transaction PostgreSQL raises a retryable conflict instead).
+   * The user of this phone, inserted with a fresh invite code if there is none, in one statement.
+   * An insert that finds the phone taken waits for the other sign-in to commit, so the lookup after
+   * it sees that user (in a serializable transaction PostgreSQL raises a retryable conflict instead).
    */
   async function findOrCreateUser(q: repo.Db, phone: string): Promise<{ user: UserRow; created: boolean }> {
-    let user = await repo.findByPhone(q, phone);
-    for (let attempt = 0; !user && attempt < INSERT_ATTEMPTS; attempt += 1) {
-      const inserted = await repo.insertUser(q, phone, generateInviteCode());
-      if (inserted) return { user: inserted, created: true };
-      // No row: another sign-in took the phone (found now) or the invite code collided (try another).
-      user = await repo.findByPhone(q, phone);
+    for (let attempt = 0; attempt < INSERT_ATTEMPTS; attempt += 1) {
+      const found = await repo.findOrInsertUser(q, phone, generateInviteCode());
+      if (found) return found;
+      // Nothing: another sign-in took the phone (found now) or the invite code collided (try another).
+      const user = await repo.findByPhone(q, phone);
+      if (user) return { user, created: false };
     }
-    if (!user) throw new Error('could not allocate a unique invite code');
-    return { user, created: false };
+    throw new Error('could not allocate a unique invite code');
   }
 
   /** Writes nothing for a blocked or deleted user; the read that follows tells them why. */
