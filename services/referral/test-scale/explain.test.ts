@@ -7,7 +7,7 @@ import { migrateToLatest } from '../src/db/migrate.js';
 import type { Database } from '../src/db/schema.js';
 import { activateInvite, inviteesQuery } from '../src/invites/invite-repository.js';
 import { findByPhone, findOrInsertUser, PROFILE_BY_ID, PROFILE_JSON_BY_IDS } from '../src/users/user-repository.js';
-import { recordInviteesAsActivations } from '../test/referral-test-app.js';
+import { SCALE_USERS, seededCode, seedUsers } from './seed.js';
 
 interface PlanNode {
   'Node Type': string;
@@ -23,172 +23,155 @@ function nodes(plan: PlanNode): PlanNode[] {
 }
 
 /**
- * At scale (1,000,000 users, one of them with 100,000 invitees) the profile and the first page of
+ * At scale (1,000,000 users by default, one of them with 100,000 invitees) the profile and the first page of
  * invitees are index scans that read only what they return: no sequential scan, no sort. A profile
  * does not read the invitee index at all: its embedded list lives on the owner's row.
  */
-t.test('profile, invitee, activation and sign-in plans stay index scans at a million users', async (t) => {
-  const url = await createTestDatabase(t);
-  const db = createDatabase({
-    url,
-    poolSize: 2,
-    timeouts: { ...NO_TIMEOUTS, queryMs: 300_000 },
-  });
-  t.teardown(() => db.destroy());
-  await migrateToLatest(db);
+t.test(
+  `profile, invitee, activation and sign-in plans stay index scans at ${SCALE_USERS.toLocaleString('en')} users`,
+  async (t) => {
+    const url = await createTestDatabase(t);
+    const db = createDatabase({
+      url,
+      poolSize: 2,
+      timeouts: { ...NO_TIMEOUTS, queryMs: 300_000 },
+    });
+    t.teardown(() => db.destroy());
+    await migrateToLatest(db);
 
-  const started = Date.now();
-  await sql`
-    INSERT INTO users (phone, invite_code, created_at)
-    SELECT '+7900' || lpad(g::text, 7, '0'),
-           upper(lpad(to_hex(g), 6, '0')),
-           now() - g * interval '1 second'
-    FROM generate_series(1, 1000000) g
-  `.execute(db);
-  // The first user invited the next 100,000.
-  await sql`
-    UPDATE users SET invited_by_id = 1, activated_invite_code = '000001',
-      activated_at = now() - id * interval '1 second'
-    WHERE id BETWEEN 2 AND 100001
-  `.execute(db);
-  await recordInviteesAsActivations(db, '1');
-  // As autovacuum would after a bulk load: the visibility map lets index-only scans skip the table.
-  await sql`VACUUM ANALYZE users`.execute(db);
-  t.comment(`seeded in ${Date.now() - started} ms`);
+    const started = Date.now();
+    await seedUsers(db, SCALE_USERS, 100_000);
+    t.comment(`seeded in ${Date.now() - started} ms`);
 
-  async function explain(
-    query: RawBuilder<unknown> | { statement: { text: string }; values: readonly unknown[] },
-  ): Promise<PlanNode[]> {
-    const { text, values } =
-      'statement' in query
-        ? { text: query.statement.text, values: [...query.values] }
-        : (({ sql: t, parameters }) => ({ text: t, values: [...parameters] }))(query.compile(db));
-    const result = await db.executeQuery<{ 'QUERY PLAN': Array<{ Plan: PlanNode }> }>(
-      CompiledQuery.raw(`EXPLAIN (ANALYZE, FORMAT JSON) ${text}`, values),
-    );
-    const plan = result.rows[0]?.['QUERY PLAN'][0]?.Plan;
-    if (!plan) throw new Error('no plan');
-    return nodes(plan);
-  }
-
-  // A real cursor deep in the list: the position of the 90,000th newest invitee.
-  const deep = await sql<{
-    at: string;
-    id: string;
-  }>`SELECT activated_at::text AS at, id::text FROM users WHERE id = 90002`.execute(db);
-  const deepCursor = { activatedAt: deep.rows[0]?.at ?? '', id: deep.rows[0]?.id ?? '' };
-
-  for (const [name, query] of [
-    ['profile of the user with 100,000 invitees', { statement: PROFILE_BY_ID, values: ['1'] }],
-    ['first page of their invitees', inviteesQuery('1', 51)],
-    ['a later page, deep in the list', inviteesQuery('1', 51, deepCursor)],
-    ['profile of an ordinary user', { statement: PROFILE_BY_ID, values: ['500000'] }],
-    ['GET /profile document of the user with 100,000 invitees', { statement: PROFILE_JSON_BY_IDS, values: [['1']] }],
-    ['GET /profile document of an ordinary user', { statement: PROFILE_JSON_BY_IDS, values: [['500000']] }],
-    [
-      'GET /profile documents of reads arriving together',
-      { statement: PROFILE_JSON_BY_IDS, values: [['500000', '1', '42', '500000', '999999']] },
-    ],
-  ] as const) {
-    const plan = await explain(query);
-    const types = plan.map((n) => n['Node Type']);
-    t.notOk(types.includes('Seq Scan'), `${name}: no sequential scan (${types.join(' > ')})`);
-    t.notOk(types.includes('Sort') || types.includes('Incremental Sort'), `${name}: no sort node`);
-    t.ok(
-      plan.some((n) => /Index/.test(n['Node Type'])),
-      `${name}: an index scan`,
-    );
-    const scanned = plan.filter((n) => n['Index Name'] === 'users_invitees_idx');
-    if (name.includes('profile')) t.equal(scanned.length, 0, `${name}: no read of the invitee index`);
-    if (name.includes('page'))
-      t.ok(
-        scanned.some((n) => (n['Actual Rows'] ?? 0) === 51),
-        `${name}: a full page found`,
+    async function explain(
+      query: RawBuilder<unknown> | { statement: { text: string }; values: readonly unknown[] },
+    ): Promise<PlanNode[]> {
+      const { text, values } =
+        'statement' in query
+          ? { text: query.statement.text, values: [...query.values] }
+          : (({ sql: t, parameters }) => ({ text: t, values: [...parameters] }))(query.compile(db));
+      const result = await db.executeQuery<{ 'QUERY PLAN': Array<{ Plan: PlanNode }> }>(
+        CompiledQuery.raw(`EXPLAIN (ANALYZE, FORMAT JSON) ${text}`, values),
       );
-    for (const node of scanned) {
-      t.ok((node['Actual Rows'] ?? 0) <= 101, `${name}: reads at most a page of invitees, not all of them`);
-      t.equal(node['Node Type'], 'Index Only Scan', `${name}: the invitees come from the index alone`);
-      t.equal(node['Rows Removed by Filter'] ?? 0, 0, `${name}: the cursor is where the scan starts, not a filter`);
+      const plan = result.rows[0]?.['QUERY PLAN'][0]?.Plan;
+      if (!plan) throw new Error('no plan');
+      return nodes(plan);
     }
-  }
 
-  // Activation and sign-in as the service runs them, every statement's plan (those inside
-  // activate_invite too) reported by auto_explain. Each runs more than five times on one
-  // connection, after which PL/pgSQL may plan generically (without the ids): those plans too.
-  const plans: Array<{ text: string; plan: PlanNode }> = [];
-  const watched = new pg.Pool({
-    connectionString: url,
-    max: 1,
-    options: [
-      'session_preload_libraries=auto_explain',
-      'auto_explain.log_min_duration=0',
-      'auto_explain.log_nested_statements=on',
-      'auto_explain.log_analyze=on',
-      'auto_explain.log_format=json',
-      'auto_explain.log_level=notice',
-    ]
-      .map((setting) => `-c ${setting}`)
-      .join(' '),
-  });
-  watched.on('connect', (client) =>
-    client.on('notice', (notice) => {
-      const json = notice.message?.slice(notice.message.indexOf('{'));
-      if (!json) return;
-      const { 'Query Text': text, Plan: plan } = JSON.parse(json) as { 'Query Text': string; Plan: PlanNode };
-      plans.push({ text: text.replace(/\s+/g, ' ').trim(), plan });
-    }),
-  );
-  const kdb = new Kysely<Database>({ dialect: new PostgresDialect({ pool: watched }) });
-  t.teardown(() => kdb.destroy());
+    // A real cursor deep in the list: the position of the 90,000th newest invitee.
+    const deep = await sql<{
+      at: string;
+      id: string;
+    }>`SELECT activated_at::text AS at, id::text FROM users WHERE id = 90002`.execute(db);
+    const deepCursor = { activatedAt: deep.rows[0]?.at ?? '', id: deep.rows[0]?.id ?? '' };
 
-  const outcomes: string[] = [];
-  // New users activating the code of the user with 100,000 invitees.
-  for (let id = 200000; id < 200008; id += 1)
-    outcomes.push((await activateInvite(kdb, String(id), '000001', 1000)).outcome);
-  // A user with invitees (so the chain above the owner is walked, and its top held) activating the
-  // code of an owner who has an inviter of their own.
-  outcomes.push((await activateInvite(kdb, '999998', upper6(999999), 1000)).outcome);
-  outcomes.push((await activateInvite(kdb, '1', upper6(999998), 1000)).outcome);
-  t.same(outcomes, Array(10).fill('activated'), 'ten activations');
-  // Sign-ins: a returning user found, a new one inserted, in the one statement a sign-in makes; and
-  // the lookup by phone it falls back on when a concurrent sign-in took the phone.
-  for (let n = 0; n < 8; n += 1) {
-    const returning = await findOrInsertUser(kdb, `+7900${String(300000 + n).padStart(7, '0')}`, 'ZZZZZZ');
-    t.equal(returning?.created, false, 'a returning user found');
-    const fresh = await findOrInsertUser(kdb, `+7911${String(n).padStart(7, '0')}`, `N${String(n).padStart(5, '0')}`);
-    t.equal(fresh?.created, true, 'a new user inserted');
-    t.ok(await findByPhone(kdb, `+7911${String(n).padStart(7, '0')}`), 'a user found by phone');
-  }
+    for (const [name, query] of [
+      ['profile of the user with 100,000 invitees', { statement: PROFILE_BY_ID, values: ['1'] }],
+      ['first page of their invitees', inviteesQuery('1', 51)],
+      ['a later page, deep in the list', inviteesQuery('1', 51, deepCursor)],
+      ['profile of an ordinary user', { statement: PROFILE_BY_ID, values: ['500000'] }],
+      ['GET /profile document of the user with 100,000 invitees', { statement: PROFILE_JSON_BY_IDS, values: [['1']] }],
+      ['GET /profile document of an ordinary user', { statement: PROFILE_JSON_BY_IDS, values: [['500000']] }],
+      [
+        'GET /profile documents of reads arriving together',
+        { statement: PROFILE_JSON_BY_IDS, values: [['500000', '1', '42', '500000', '999999']] },
+      ],
+    ] as const) {
+      const plan = await explain(query);
+      const types = plan.map((n) => n['Node Type']);
+      t.notOk(types.includes('Seq Scan'), `${name}: no sequential scan (${types.join(' > ')})`);
+      t.notOk(types.includes('Sort') || types.includes('Incremental Sort'), `${name}: no sort node`);
+      t.ok(
+        plan.some((n) => /Index/.test(n['Node Type'])),
+        `${name}: an index scan`,
+      );
+      const scanned = plan.filter((n) => n['Index Name'] === 'users_invitees_idx');
+      if (name.includes('profile')) t.equal(scanned.length, 0, `${name}: no read of the invitee index`);
+      if (name.includes('page'))
+        t.ok(
+          scanned.some((n) => (n['Actual Rows'] ?? 0) === 51),
+          `${name}: a full page found`,
+        );
+      for (const node of scanned) {
+        t.ok((node['Actual Rows'] ?? 0) <= 101, `${name}: reads at most a page of invitees, not all of them`);
+        t.equal(node['Node Type'], 'Index Only Scan', `${name}: the invitees come from the index alone`);
+        t.equal(node['Rows Removed by Filter'] ?? 0, 0, `${name}: the cursor is where the scan starts, not a filter`);
+      }
+    }
 
-  const seen = (part: string) => plans.some((p) => p.text.toLowerCase().includes(part.toLowerCase()));
-  for (const part of [
-    'FOR UPDATE',
-    'FOR SHARE',
-    'WITH RECURSIVE chain',
-    'UPDATE users w',
-    'UPDATE users o',
-    'WITH found AS',
-    'where "phone" = $1',
-  ])
-    t.ok(seen(part), `a plan of "${part}" was reported`);
-  const offending = plans.filter(({ plan }) =>
-    nodes(plan).some(
-      (n) => n['Node Type'] === 'Seq Scan' || n['Node Type'] === 'Sort' || n['Node Type'] === 'Incremental Sort',
-    ),
-  );
-  t.same(
-    offending.map(
-      (o) =>
-        `${o.text}: ${nodes(o.plan)
-          .map((n) => n['Node Type'])
-          .join(' > ')}`,
-    ),
-    [],
-    `no sequential scan and no sort in any of the ${plans.length} statements of activation and sign-in`,
-  );
-});
+    // Activation and sign-in as the service runs them, every statement's plan (those inside
+    // activate_invite too) reported by auto_explain. Each runs more than five times on one
+    // connection, after which PL/pgSQL may plan generically (without the ids): those plans too.
+    const plans: Array<{ text: string; plan: PlanNode }> = [];
+    const watched = new pg.Pool({
+      connectionString: url,
+      max: 1,
+      options: [
+        'session_preload_libraries=auto_explain',
+        'auto_explain.log_min_duration=0',
+        'auto_explain.log_nested_statements=on',
+        'auto_explain.log_analyze=on',
+        'auto_explain.log_format=json',
+        'auto_explain.log_level=notice',
+      ]
+        .map((setting) => `-c ${setting}`)
+        .join(' '),
+    });
+    watched.on('connect', (client) =>
+      client.on('notice', (notice) => {
+        const json = notice.message?.slice(notice.message.indexOf('{'));
+        if (!json) return;
+        const { 'Query Text': text, Plan: plan } = JSON.parse(json) as { 'Query Text': string; Plan: PlanNode };
+        plans.push({ text: text.replace(/\s+/g, ' ').trim(), plan });
+      }),
+    );
+    const kdb = new Kysely<Database>({ dialect: new PostgresDialect({ pool: watched }) });
+    t.teardown(() => kdb.destroy());
 
-/** The invite code the seed gave user `id`. */
-function upper6(id: number): string {
-  return id.toString(16).padStart(6, '0').toUpperCase();
-}
+    const outcomes: string[] = [];
+    // New users activating the code of the user with 100,000 invitees.
+    for (let id = 200000; id < 200008; id += 1)
+      outcomes.push((await activateInvite(kdb, String(id), '000001', 1000)).outcome);
+    // A user with invitees (so the chain above the owner is walked, and its top held) activating the
+    // code of an owner who has an inviter of their own.
+    outcomes.push((await activateInvite(kdb, '999998', seededCode(999999), 1000)).outcome);
+    outcomes.push((await activateInvite(kdb, '1', seededCode(999998), 1000)).outcome);
+    t.same(outcomes, Array(10).fill('activated'), 'ten activations');
+    // Sign-ins: a returning user found, a new one inserted, in the one statement a sign-in makes; and
+    // the lookup by phone it falls back on when a concurrent sign-in took the phone.
+    for (let n = 0; n < 8; n += 1) {
+      const returning = await findOrInsertUser(kdb, `+7900${String(300000 + n).padStart(7, '0')}`, 'ZZZZZZ');
+      t.equal(returning?.created, false, 'a returning user found');
+      const fresh = await findOrInsertUser(kdb, `+7911${String(n).padStart(7, '0')}`, `N${String(n).padStart(5, '0')}`);
+      t.equal(fresh?.created, true, 'a new user inserted');
+      t.ok(await findByPhone(kdb, `+7911${String(n).padStart(7, '0')}`), 'a user found by phone');
+    }
+
+    const seen = (part: string) => plans.some((p) => p.text.toLowerCase().includes(part.toLowerCase()));
+    for (const part of [
+      'FOR UPDATE',
+      'FOR SHARE',
+      'WITH RECURSIVE chain',
+      'UPDATE users w',
+      'UPDATE users o',
+      'WITH found AS',
+      'where "phone" = $1',
+    ])
+      t.ok(seen(part), `a plan of "${part}" was reported`);
+    const offending = plans.filter(({ plan }) =>
+      nodes(plan).some(
+        (n) => n['Node Type'] === 'Seq Scan' || n['Node Type'] === 'Sort' || n['Node Type'] === 'Incremental Sort',
+      ),
+    );
+    t.same(
+      offending.map(
+        (o) =>
+          `${o.text}: ${nodes(o.plan)
+            .map((n) => n['Node Type'])
+            .join(' > ')}`,
+      ),
+      [],
+      `no sequential scan and no sort in any of the ${plans.length} statements of activation and sign-in`,
+    );
+  },
+);

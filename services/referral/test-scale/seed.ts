@@ -1,0 +1,32 @@
+import { sql, type Kysely } from 'kysely';
+import type { Database } from '../src/db/schema.js';
+import { recordInviteesAsActivations } from '../test/referral-test-app.js';
+
+/** How many users the scale checks seed: `pnpm test:scale --users=<n>` (at least 1,000,000). */
+export const SCALE_USERS = Math.max(1_000_000, Number(process.env['SCALE_USERS'] ?? 1_000_000));
+
+/**
+ * `users` users with phones +7900…, invite codes their id in hex (six digits, upper case), created a
+ * second apart; the first one invited the next `invitees` (each activated a second apart), with its
+ * count and embedded list as activations leave them; then what autovacuum would do after a bulk load
+ * (statistics, and the visibility map for index-only scans).
+ */
+export async function seedUsers(db: Kysely<Database>, users: number, invitees: number): Promise<void> {
+  await sql`
+    INSERT INTO users (phone, invite_code, created_at)
+    SELECT '+7900' || lpad(g::text, 7, '0'), upper(lpad(to_hex(g), 6, '0')), now() - g * interval '1 second'
+    FROM generate_series(1, ${users}::int) g
+  `.execute(db);
+  await sql`
+    UPDATE users SET invited_by_id = 1, activated_invite_code = '000001',
+      activated_at = now() - id * interval '1 second'
+    WHERE id BETWEEN 2 AND ${invitees + 1}
+  `.execute(db);
+  await recordInviteesAsActivations(db, '1');
+  await sql`VACUUM ANALYZE users`.execute(db);
+}
+
+/** The invite code seedUsers gave user `id`. */
+export function seededCode(id: number): string {
+  return id.toString(16).padStart(6, '0').toUpperCase();
+}
