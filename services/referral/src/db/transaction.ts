@@ -21,9 +21,10 @@ export function isUniqueViolation(error: unknown, constraint?: string): boolean 
 
 export interface SerializableOptions {
   /**
-   * Ids to queue on before the transaction begins (a session advisory lock each, in order). Used
-   * for a popular inviter: activations of one code then run one after another, each seeing the
-   * last one's commit, instead of all failing serialization together and retrying in a storm.
+   * Ids to queue on before the transaction begins (a session advisory lock each, in order): a
+   * phone change or a deletion queues on the inviter whose list it rewrites (the key activations
+   * take inside `activate_invite`), so each sees the last one's commit instead of failing
+   * serialization and retrying.
    */
   queueOn?: readonly string[];
   /** No attempt starts, and none commits, after this; the caller then answers 503 (see Deadline). */

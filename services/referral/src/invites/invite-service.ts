@@ -65,14 +65,20 @@ export type AlongsideActivation = (q: Db) => Promise<void>;
 /** How a sign-in finds or creates its user inside the activation's transaction. */
 export type UserOfPhone = (q: Db, phone: string) => Promise<{ user: UserRow; created: boolean }>;
 
+/** Another code than the one the user activated; null when the activated code is not known here. */
+function alreadyActivated(activatedCode: string | null): AppError {
+  const which = activatedCode === null ? '' : ` (${activatedCode})`;
+  return new AppError(
+    'invite_already_activated',
+    `An invite code${which} is already activated; it can be activated only once.`,
+  );
+}
+
 /** A user who activated a code already: the same code again is a repeat (200), another is refused. */
 function isRepeat(user: UserRow | undefined, code: string): boolean {
   if (!user || user.invited_by_id === null) return false;
   if (user.activated_invite_code === code) return true;
-  throw new AppError(
-    'invite_already_activated',
-    `An invite code (${user.activated_invite_code}) is already activated; it can be activated only once.`,
-  );
+  throw alreadyActivated(user.activated_invite_code);
 }
 
 function inviteNotFound(): AppError {
@@ -108,12 +114,7 @@ export function inviteServiceFactory({ db, sms, log, deadlines, noticeWindowSeco
       case 'already':
         return { status: 'already', code };
       case 'other_code':
-        throw new AppError(
-          'invite_already_activated',
-          done.activatedCode === null
-            ? 'An invite code is already activated; it can be activated only once.'
-            : `An invite code (${done.activatedCode}) is already activated; it can be activated only once.`,
-        );
+        throw alreadyActivated(done.activatedCode);
       case 'gone':
         throw userGone();
       case 'blocked':

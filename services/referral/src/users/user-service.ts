@@ -40,7 +40,7 @@ export function userServiceFactory({ db, invites }: UserServiceDeps) {
   /**
    * The user of this phone, inserted with a fresh invite code if there is none, in one statement.
    * An insert that finds the phone taken waits for the other sign-in to commit, so the lookup after
-   * it sees that user (in a serializable transaction PostgreSQL raises a retryable conflict instead).
+   * it sees that user (every caller runs at READ COMMITTED).
    */
   async function findOrCreateUser(q: repo.Db, phone: string): Promise<{ user: UserRow; created: boolean }> {
     for (let attempt = 0; attempt < INSERT_ATTEMPTS; attempt += 1) {
