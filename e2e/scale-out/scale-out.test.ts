@@ -305,11 +305,10 @@ t.test('a Redis master killed under load through the gateway: sign-ins resume, n
       `after it); responses ${histogram.join(', ')}`,
   );
   t.ok(resumedMs < 30_000, `sign-ins resumed within 30 s (${resumedMs} ms)`);
-  t.same(
-    [...statuses.keys()].filter((status) => status !== 200 && status !== 503),
-    [],
-    'every request was answered, 200 or 503 (never a 500 or a dropped connection)',
-  );
+  const unexpected = [...statuses.keys()].filter((status) => status !== 200 && status !== 503);
+  // What the processes logged as failed requests explains an unexpected status better than its count.
+  if (unexpected.length > 0) t.comment(stack.log.lines.filter((line) => line.includes('"level":50')).join('\n'));
+  t.same(unexpected, [], 'every request was answered, 200 or 503 (never a 500 or a dropped connection)');
   t.equal(failedAfter, 0, 'every sign-in started 2 s after the resumption succeeded');
 
   const acceptedBefore = accepted.filter((a) => a.at < killedAt);

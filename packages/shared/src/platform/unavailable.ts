@@ -42,9 +42,21 @@ const TRANSIENT_MESSAGES = new RegExp(
     'timeout exceeded when trying to connect',
     'Query read timeout',
     'Client has encountered a connection error',
+    // A Redis Cluster client that ran out of redirections while a master failed over: its last
+    // error may be a MOVED to the replica being promoted, a CLUSTERDOWN or a timeout.
+    'Too many Cluster redirections',
+    'Failed to refresh slots cache',
+    'None of startup nodes is available',
+    "Cluster isn't ready",
   ].join('|'),
   'i',
 );
+/**
+ * Redis's own transient refusals: the cluster has a slot without a master, a slot is moving, the
+ * node is loading its data, a replica lost its master, or a write reached a node that was a master
+ * a moment ago. Each names itself in the first word of the reply.
+ */
+const REDIS_TRANSIENT_REPLY = /^(CLUSTERDOWN|TRYAGAIN|LOADING|MASTERDOWN|READONLY) /;
 
 const TRANSIENT = new Set([...NETWORK_CODES, ...HTTP_CLIENT_CODES, ...POSTGRES_TRANSIENT]);
 const UNREACHABLE_AT_START = new Set([...NETWORK_CODES, ...POSTGRES_AT_START]);
@@ -64,6 +76,7 @@ export function isDependencyUnavailable(error: unknown): boolean {
   for (const { code, name, message } of chain(error)) {
     if (typeof code === 'string' && TRANSIENT.has(code)) return true;
     if (name === 'MaxRetriesPerRequestError' || TRANSIENT_MESSAGES.test(message)) return true;
+    if (REDIS_TRANSIENT_REPLY.test(message)) return true;
   }
   return false;
 }
