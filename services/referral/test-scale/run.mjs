@@ -2,8 +2,9 @@
 import { spawnSync } from 'node:child_process';
 
 const users = process.argv.find((a) => a.startsWith('--users='))?.slice('--users='.length) ?? '1000000';
-if (!/^\d+$/.test(users)) {
-  process.stderr.write(`--users takes a number, not ${users}\n`);
+if (!/^\d+$/.test(users) || Number(users) > 16_777_215) {
+  // The seeded invite codes are the users' ids in six hex digits.
+  process.stderr.write(`--users takes a number up to 16777215, not ${users}\n`);
   process.exit(2);
 }
 // Seeding grows with the users: about 10 s per million here, the index builds included.

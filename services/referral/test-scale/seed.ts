@@ -6,7 +6,8 @@ import { recordInviteesAsActivations } from '../test/referral-test-app.js';
 export const SCALE_USERS = Math.max(1_000_000, Number(process.env['SCALE_USERS'] ?? 1_000_000));
 
 /**
- * `users` users with phones +7900…, invite codes their id in hex (six digits, upper case), created a
+ * `users` users (up to 16,777,215, the six hex digits) with phones +790 and their id in eight digits
+ * (+7900… below ten million), invite codes their id in hex (six digits, upper case), created a
  * second apart; the first one invited the next `invitees` (each activated a second apart), with its
  * count and embedded list as activations leave them; then what autovacuum would do after a bulk load
  * (statistics, and the visibility map for index-only scans).
@@ -14,7 +15,7 @@ export const SCALE_USERS = Math.max(1_000_000, Number(process.env['SCALE_USERS']
 export async function seedUsers(db: Kysely<Database>, users: number, invitees: number): Promise<void> {
   await sql`
     INSERT INTO users (phone, invite_code, created_at)
-    SELECT '+7900' || lpad(g::text, 7, '0'), upper(lpad(to_hex(g), 6, '0')), now() - g * interval '1 second'
+    SELECT '+790' || lpad(g::text, 8, '0'), upper(lpad(to_hex(g), 6, '0')), now() - g * interval '1 second'
     FROM generate_series(1, ${users}::int) g
   `.execute(db);
   await sql`
