@@ -12,6 +12,7 @@ export * from './internal-api.js';
 export * from './lifecycle.js';
 export * from './invite-code.js';
 export * from './phone.js';
+export { phoneCountry } from './phone-country.js';
 export * from './queues.js';
 export * from './processes.js';
 export * from './sms-line.js';

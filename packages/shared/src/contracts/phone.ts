@@ -1,5 +1,6 @@
 import { parsePhoneNumberFromString, type CountryCode } from 'libphonenumber-js/max';
 import { AppError } from './errors.js';
+import { rememberCountry } from './phone-country.js';
 
 export interface PhonePolicy {
   /** Region used for numbers written without a country code (`89123456789`). */
@@ -43,6 +44,7 @@ export function normalizePhone(input: string, policy: PhonePolicy): PhoneResult 
   if (policy.allowedCountries !== '*' && !policy.allowedCountries.includes(parsed.country)) {
     return { ok: false, reason: 'country_not_allowed' };
   }
+  rememberCountry(parsed.number, parsed.country);
   return { ok: true, e164: parsed.number, country: parsed.country };
 }
 
@@ -59,7 +61,10 @@ export function phoneProblemDetail(reason: Exclude<PhoneResult, { ok: true }>['r
 
 /** The E.164 form of client input, or an `invalid_phone` problem naming why. */
 export function requirePhone(input: string, policy: PhonePolicy): string {
-  const result = normalizePhone(input, policy);
+  return phoneOrProblem(normalizePhone(input, policy));
+}
+
+function phoneOrProblem(result: PhoneResult): string {
   if (!result.ok) {
     throw new AppError('invalid_phone', phoneProblemDetail(result.reason), {
       errors: [{ field: 'phone', message: phoneProblemDetail(result.reason) }],
@@ -84,7 +89,7 @@ export function requireSmsDestination(input: string, policy: PhonePolicy, denyPr
       },
     );
   }
-  const phone = requirePhone(input, policy);
+  const phone = phoneOrProblem(result);
   if (denyPrefixes.some((prefix) => phone.startsWith(prefix))) {
     throw new AppError('destination_refused', 'Login codes are not sent to numbers of this range.', {
       extensions: { number_type: 'denied_range' },

@@ -1,4 +1,4 @@
-import { parsePhoneNumberFromString } from 'libphonenumber-js/max';
+import { phoneCountry } from './phone-country.js';
 
 /** The languages SMS texts are written in; each has its template file in the SMS worker. */
 export const SMS_LOCALES = ['en', 'ru'] as const;
@@ -12,11 +12,6 @@ const COUNTRY_LOCALES: Readonly<Record<string, SmsLocale>> = { RU: 'ru' };
 
 export function isSmsLocale(value: unknown): value is SmsLocale {
   return typeof value === 'string' && (SMS_LOCALES as readonly string[]).includes(value);
-}
-
-/** The ISO country of an E.164 number, or `ZZ` (unknown) when libphonenumber cannot tell. */
-export function phoneCountry(e164: string): string {
-  return parsePhoneNumberFromString(e164)?.country ?? 'ZZ';
 }
 
 /**
