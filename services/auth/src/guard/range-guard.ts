@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { eventMember } from '../otp/event-member.js';
 import type { RedisClient as Redis } from '@refstack/shared/platform/redis';
 
 const HOUR_MS = 3_600_000;
@@ -108,8 +108,6 @@ export function rangeOf(e164: string, digits: number): string {
   return e164.slice(0, Math.max(2, e164.length - digits));
 }
 
-const member = (now: number) => `${now}:${randomBytes(6).toString('base64url')}`;
-
 /**
  * Per-range send counting and automatic blocks in Redis, shared by every auth instance. The keys of
  * one range share a hash tag, so each script stays in one Redis Cluster slot. The safe list is one
@@ -156,7 +154,7 @@ export class RangeGuard {
   async admit(phone: string, now: number): Promise<RangeAdmission> {
     const { sends, verified, block } = this.keys(this.rangeOf(phone));
     const safe = await this.isSafe(phone);
-    const counted = member(now);
+    const counted = eventMember(now);
     const l = this.limits;
     const [outcome, retryMs, reason] = await this.redis.smsRangeAdmit(
       sends,
@@ -187,7 +185,7 @@ export class RangeGuard {
   /** A code to this number was verified: the range converts. */
   async verified(phone: string, now: number): Promise<void> {
     const { sends, verified } = this.keys(this.rangeOf(phone));
-    await this.redis.smsRangeVerified(sends, verified, now, member(now), DAY_MS);
+    await this.redis.smsRangeVerified(sends, verified, now, eventMember(now), DAY_MS);
   }
 
   /** A range's counts and block; `range` is a number or a range (a number is reduced to its range). */

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { eventMember } from './event-member.js';
 import type { RedisClient as Redis } from '@refstack/shared/platform/redis';
 
 // Every script takes "now" from the caller, so a test can move the clock without sleeping; Redis
@@ -196,7 +196,6 @@ const DAY_MS = 24 * HOUR_MS;
 export const BACKOFF_BASE_MS = 60_000;
 /** No backoff keeps a phone waiting longer than this. */
 export const BACKOFF_MAX_MS = 15 * 60_000;
-const member = (now: number) => `${now}:${randomBytes(6).toString('base64url')}`;
 
 /**
  * OTP state in Redis. All keys of one phone share a hash tag (`{+7…}`), so each script touches a
@@ -250,7 +249,7 @@ export class OtpStore {
       now,
       HOUR_MS,
       limit,
-      member(now),
+      eventMember(now),
     );
     return { allowed: allowed === 1, retryAfterMs };
   }
@@ -266,7 +265,7 @@ export class OtpStore {
    */
   async reserveVerify(bucket: string, limit: number, now: number): Promise<VerifyReservation> {
     const key = `${this.prefix}:ip:{${bucket}}:verify`;
-    const reserved = member(now);
+    const reserved = eventMember(now);
     const [allowed, retryAfterMs] = await this.redis.otpSlidingWindow(key, now, HOUR_MS, limit, reserved);
     return {
       allowed: allowed === 1,
@@ -288,7 +287,7 @@ export class OtpStore {
       ...this.limitArgs(limits),
       codeHash,
       limits.ttlMs,
-      member(now),
+      eventMember(now),
     );
     return result === 'ok' ? { result: 'ok' } : { result: result as 'resend_too_soon' | 'rate_limited', retryAfterMs };
   }
@@ -311,7 +310,7 @@ export class OtpStore {
       now,
       ...this.limitArgs(limits),
       candidateHash,
-      member(now),
+      eventMember(now),
       bucket,
       limits.maxAttempts,
       limits.phoneFailedPerDay,
