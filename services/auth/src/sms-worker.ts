@@ -1,7 +1,7 @@
 import { pino } from 'pino';
 import { loadConfig, processSpec, queuePrefix } from '@refstack/shared/contracts';
 // Module by module, not the platform barrel: the worker serves no HTTP API and loads no Fastify.
-import { loggerOptions } from '@refstack/shared/platform/logger';
+import { logDestination, loggerOptions } from '@refstack/shared/platform/logger';
 import { closeOnSignals, exitOnStartupError } from '@refstack/shared/platform/process';
 import { connectRedis } from '@refstack/shared/platform/redis';
 import { guardMetrics } from './guard/guard-metrics.js';
@@ -21,7 +21,7 @@ async function main(): Promise<void> {
   const { sms } = config;
   // Refused before any job is taken: a text that takes two segments costs twice, and autofill breaks.
   assertTemplatesFit({ ...sms, otpLength: config.otp.length, otpTtlSeconds: config.otp.ttlSeconds });
-  const log = pino(loggerOptions('sms-worker', config.logLevel));
+  const log = pino(loggerOptions('sms-worker', config.logLevel), logDestination());
   const registry = workerRegistry();
   const connection = await connectRedis(config, 'worker');
   // Statuses are written on a connection that fails fast, apart from the worker's blocking one.

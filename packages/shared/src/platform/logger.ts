@@ -1,4 +1,4 @@
-import type { LoggerOptions } from 'pino';
+import { pino, type DestinationStream, type LoggerOptions } from 'pino';
 
 /**
  * Paths pino blanks out wherever they appear in a log object. Request bodies are never logged, so
@@ -32,4 +32,15 @@ export function loggerOptions(service: string, level: string): LoggerOptions {
     base: { service },
     redact: { paths: REDACT_PATHS, censor: '[redacted]' },
   };
+}
+
+/**
+ * Standard output, written in batches: lines gather until 3 KiB are waiting or 100 ms have passed,
+ * and go out in one write instead of one per line (a write per request showed as several per cent
+ * of every service's CPU under load). A write holds whole lines and at most 4 KiB, the size a pipe
+ * takes at once, so the SMS worker's printed messages never land inside a log line. pino writes
+ * what is pending when the process exits; a process killed outright loses at most its last 100 ms.
+ */
+export function logDestination(): DestinationStream {
+  return pino.destination({ dest: 1, sync: false, minLength: 3072, maxWrite: 4096, periodicFlush: 100 });
 }

@@ -8,7 +8,7 @@ import type { Config } from '../contracts/config.js';
 import { isDraining } from './drain.js';
 import { installProblemHandlers, sendProblem } from './error-handler.js';
 import { registerHealthRoutes, type HealthCheck } from './health.js';
-import { loggerOptions } from './logger.js';
+import { logDestination, loggerOptions } from './logger.js';
 import { collectMetrics, serveMetrics } from './metrics.js';
 import { REQUEST_ID_HEADER } from '../contracts/headers.js';
 import { requestIdFrom } from './request-id.js';
@@ -92,9 +92,7 @@ export function createOperationsApp(
 function createBaseApp(options: ServiceAppOptions): FastifyInstance {
   const { service, config } = options;
   const pinoOptions = loggerOptions(service, config.logLevel);
-  // Asynchronous writes: lines are batched while the process is busy instead of one blocking write
-  // per line; pino flushes what is pending when the process exits.
-  const stream = options.logStream ?? pino.destination({ dest: 1, sync: false });
+  const stream = options.logStream ?? logDestination();
   // The access line has fixed fields and never carries a body or a header, so it skips redaction,
   // which would otherwise walk every line for the wildcard paths: the line written most often.
   const accessLog = pino({ level: config.logLevel, base: { service } }, stream);
