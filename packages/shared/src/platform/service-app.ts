@@ -8,6 +8,7 @@ import type { Config } from '../contracts/config.js';
 import { isDraining } from './drain.js';
 import { installProblemHandlers, sendProblem } from './error-handler.js';
 import { registerHealthRoutes, type HealthCheck } from './health.js';
+import { lazyChildLogger } from './lazy-child-logger.js';
 import { logDestination, loggerOptions } from './logger.js';
 import { collectMetrics, serveMetrics } from './metrics.js';
 import { REQUEST_ID_HEADER } from '../contracts/headers.js';
@@ -105,6 +106,7 @@ function createBaseApp(options: ServiceAppOptions): FastifyInstance {
     requestIdHeader: false,
     // One line per request, written in onResponse below, instead of Fastify's two.
     logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'request_id' }),
+    childLoggerFactory: lazyChildLogger,
     bodyLimit: BODY_LIMIT_BYTES,
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 200 },
     trustProxy: options.trustProxy ?? false,
