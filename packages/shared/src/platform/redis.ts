@@ -34,8 +34,8 @@ function clusterOptions(role: RedisRole): ClusterOptions {
       role === 'api'
         ? { connectTimeout: node.connectTimeout, commandTimeout: 2000, maxRetriesPerRequest: 3 }
         : { connectTimeout: node.connectTimeout, maxRetriesPerRequest: null },
-    // Not pipelined: through a master's failover a pipeline's commands are not retried the way
-    // single ones are, and one sign-in under load answered 500 (pnpm test:scale-out).
+    // Not pipelined: a cluster pipeline is sent to one node as a whole, and through a master's
+    // failover its commands are not redirected one by one the way single commands are.
     enableAutoPipelining: false,
     enableOfflineQueue: node.enableOfflineQueue,
     // An API command gives up within seconds (503); a worker's keeps trying through a failover.
