@@ -99,10 +99,12 @@ export function createSmsWorker(options: SmsWorkerOptions): Worker<QueuedSmsJob,
     if (typeof data === 'string') return data;
     const ref: MessageRef = { id, kind: data.kind, to: data.to, country: phoneCountry(data.to) };
     if (now() >= data.expiresAt) return expire(ref, job.attemptsMade);
-    const record = await messages.open(ref, now());
+    // One round trip for both (the store's connection pipelines what one turn asks for), and the
+    // phone's list is read before this message joins it: a number's first message, the usual
+    // case, finds the list empty and needs no second read.
+    const [startAfter, record] = await Promise.all([lastCarrier(data, id), messages.open(ref, now())]);
     if (record.status !== 'queued') return 'already_sent';
     const message = outgoingSms(id, data, options.sms);
-    const startAfter = await lastCarrier(data, id);
     const outcome = await router.send(message, {
       ...(startAfter ? { startAfter } : {}),
       onAttemptFailed: async (provider, reason) => {
