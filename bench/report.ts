@@ -11,7 +11,11 @@ export const log = (line: string): void => {
   process.stdout.write(`[bench] ${line}\n`);
 };
 
-/** Requests per second: over the run's real duration (a fixed-amount run ends mid-second). */
+/**
+ * Requests per second over the run's duration as autocannon reports it. A fixed-amount run (the
+ * write scenarios) ends at autocannon's next one-second tick after its last answer, so its rate is
+ * up to a second's worth low (up to 6% for a run of 16 s).
+ */
 export const rate = (r: autocannon.Result): number => r.requests.total / Math.max(r.duration, 0.001);
 
 export interface ScenarioSummary {
