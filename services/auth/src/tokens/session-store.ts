@@ -189,21 +189,25 @@ export class SessionStore {
     const now = this.now();
     const authTime = Math.floor(now / 1000);
     const index = this.indexKey(identity.sub);
-    await this.redis.zadd(index, now, sessionId);
-    // Every session lives the same time, so the newest one's expiry is the index's.
-    await this.redis.pexpire(index, ttlSeconds * 1000);
-    await this.redis.sessionCreate(
-      this.keys(sessionId).session,
-      hashToken(token),
-      identity.sub,
-      identity.phone,
-      JSON.stringify(identity.roles),
-      ttlSeconds * 1000,
-      now,
-      authTime,
-      origin.device,
-      origin.ip,
-    );
+    // Sent together, one round trip where auto-pipelining batches them. Should one fail, the caller
+    // is refused and never gets this session's tokens: a session left behind can never be used.
+    await Promise.all([
+      this.redis.zadd(index, now, sessionId),
+      // Every session lives the same time, so the newest one's expiry is the index's.
+      this.redis.pexpire(index, ttlSeconds * 1000),
+      this.redis.sessionCreate(
+        this.keys(sessionId).session,
+        hashToken(token),
+        identity.sub,
+        identity.phone,
+        JSON.stringify(identity.roles),
+        ttlSeconds * 1000,
+        now,
+        authTime,
+        origin.device,
+        origin.ip,
+      ),
+    ]);
     return { sid: sessionId, refresh: token, authTime };
   }
 
