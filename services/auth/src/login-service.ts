@@ -36,10 +36,11 @@ const unavailable = () =>
 
 /**
  * Verify = check the code (counted) and claim it, sign in at referral (creates the user, applies
- * the invite), and only then spend the code and open a session. Parallel verifies with the right
- * code: one claims it, the others are refused before they reach referral. A refused invite, an
- * unreachable referral service or a sign-in that ran past its deadline gives the code back, so a
- * login is never answered as failed after it was spent, nor spent after its caller gave up.
+ * the invite), and only then spend the code and open a session, both at once. Parallel verifies
+ * with the right code: one claims it, the others are refused before they reach referral. A refused
+ * invite, an unreachable referral service or a sign-in that ran past its deadline gives the code
+ * back, so a login is never answered as failed after it was spent, nor spent after its caller gave
+ * up.
  */
 export function loginServiceFactory({
   otp,
@@ -73,14 +74,18 @@ export function loginServiceFactory({
         await otp.release(claim).catch(() => undefined);
         throw error;
       }
-      if (!(await otp.consume(claim))) {
+      // The code is spent and the session opened at once (one round trip on a single Redis). A claim
+      // lost meanwhile (its lease ran out, a new code replaced it) ends the session again before
+      // anyone saw its tokens.
+      const identity = { sub: signedIn.user.id, phone: signedIn.user.phone, roles: signedIn.roles };
+      const [spent, opened] = await Promise.allSettled([otp.consume(claim), tokens.issue(identity, origin)]);
+      if (spent.status === 'rejected' || !spent.value) {
+        if (opened.status === 'fulfilled') await tokens.endSessions(identity.sub, { only: opened.value.sid });
+        if (spent.status === 'rejected') throw spent.reason;
         throw new AppError('otp_expired', 'This code has just been used.');
       }
-      const issued = await tokens.issue(
-        { sub: signedIn.user.id, phone: signedIn.user.phone, roles: signedIn.roles },
-        origin,
-      );
-      const { access, refresh, token_type, expires_in } = issued;
+      if (opened.status === 'rejected') throw opened.reason;
+      const { access, refresh, token_type, expires_in } = opened.value;
       return { user: signedIn.user, tokens: { access, refresh, token_type, expires_in }, created: signedIn.created };
     },
   };

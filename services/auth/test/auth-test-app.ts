@@ -40,6 +40,8 @@ export async function startReferralStandIn(t: Teardownable): Promise<{
   calls: Array<{ phone: string; invite_code?: string }>;
   app: FastifyInstance;
   delay: { ms: number };
+  /** Sign-ins wait while `until` is set; `arrived` counts those that reached the stand-in. */
+  hold: { until: Promise<void> | undefined; arrived: number };
   /** Ids of users an operator blocked: their sign-ins are refused, as referral refuses them. */
   blocked: Set<string>;
 }> {
@@ -47,6 +49,7 @@ export async function startReferralStandIn(t: Teardownable): Promise<{
   const calls: Array<{ phone: string; invite_code?: string }> = [];
   /** How long each sign-in takes to answer; a test raises it to play a slow referral service. */
   const delay = { ms: 0 };
+  const hold: { until: Promise<void> | undefined; arrived: number } = { until: undefined, arrived: 0 };
   const blocked = new Set<string>();
   let nextId = 0;
   const app = Fastify();
@@ -91,6 +94,8 @@ export async function startReferralStandIn(t: Teardownable): Promise<{
     return { profile: user, activation: null, invitees: [], is_admin: false, updated_at: user.created_at };
   });
   app.post<{ Body: { phone: string; invite_code?: string } }>('/internal/v1/users/sign-in', async (request, reply) => {
+    hold.arrived += 1;
+    await hold.until;
     if (delay.ms > 0) await new Promise((resolve) => setTimeout(resolve, delay.ms));
     calls.push(request.body);
     const known = users.get(request.body.phone);
@@ -122,7 +127,7 @@ export async function startReferralStandIn(t: Teardownable): Promise<{
   t.teardown(() => app.close());
   const address = app.server.address();
   if (!address || typeof address === 'string') throw new Error('no port');
-  return { url: `http://127.0.0.1:${address.port}`, users, calls, app, delay, blocked };
+  return { url: `http://127.0.0.1:${address.port}`, users, calls, app, delay, hold, blocked };
 }
 
 export interface AuthTestContext {

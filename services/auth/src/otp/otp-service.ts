@@ -77,6 +77,7 @@ export function otpServiceFactory({ store, sms, guard, config, now, onVerified }
       const at = now();
       const testPhone = config.guard.testPhones.get(phone);
       const fixedCode = testPhone && at < testPhone.expiresAt ? testPhone.code : undefined;
+      const safe = fixedCode ? undefined : guard.safeLookup(phone);
       await guard.challenge({
         phone,
         ip,
@@ -90,7 +91,9 @@ export function otpServiceFactory({ store, sms, guard, config, now, onVerified }
           retryAfter: seconds(admission.retryAfterMs),
         });
       }
-      const pass: GuardPass = fixedCode ? { release: async () => undefined } : await guard.admit({ phone, now: at });
+      const pass: GuardPass = fixedCode
+        ? { release: async () => undefined }
+        : await guard.admit({ phone, now: at, safe });
       const code = fixedCode ?? generateOtp(otp.length);
       let issued;
       try {
@@ -150,10 +153,12 @@ export function otpServiceFactory({ store, sms, guard, config, now, onVerified }
       }
       const claimId = randomBytes(12).toString('base64url');
       const outcome = await store.check(phone, bucket, hashOtp(otp.hmacSecret, phone, code), claimId, limits, at);
-      if (outcome.result === 'ok' || outcome.result === 'claimed' || outcome.result === 'rate_limited')
-        await reservation.release();
+      if (outcome.result === 'claimed' || outcome.result === 'rate_limited') await reservation.release();
       switch (outcome.result) {
         case 'ok':
+          // Given back while the sign-in goes on, not before it: should that fail, the client has
+          // one try fewer this hour, and nobody waited for it.
+          reservation.release().catch(() => undefined);
           return { phone, claimId };
         case 'claimed':
           throw new AppError('otp_expired', 'This code is being used by another sign-in right now.');

@@ -416,6 +416,26 @@ t.test('a sign-in slower than auth may wait is a 503 that leaves the code valid,
   );
 });
 
+t.test('a code replaced while its sign-in is at referral signs nobody in and leaves no session', async (t) => {
+  const ctx = await buildAuthTestApp(t);
+  await sendCode(ctx.app);
+  const code = ctx.outbox.lastCodeFor(PHONE);
+  let letGo = () => undefined as void;
+  ctx.referral.hold.until = new Promise<void>((resolve) => (letGo = resolve));
+  const pending = verify(ctx.app, { phone: PHONE, code });
+  await eventually('the sign-in reached referral', () => ctx.referral.hold.arrived === 1, 10_000);
+  ctx.referral.hold.until = undefined;
+  ctx.clock.advance(61);
+  t.equal((await sendCode(ctx.app)).statusCode, 200, 'a new code replaces the claimed one');
+  letGo();
+  const res = await pending;
+  t.equal(res.statusCode, 401);
+  t.equal(res.json().code, 'otp_expired');
+  const sessions = [...(await redisContents(ctx.redis, ctx.prefix)).keys()].filter((key) => key.includes('session'));
+  t.same(sessions, [], 'no session, not even one whose tokens were never handed out');
+  t.equal((await verify(ctx.app, { phone: PHONE, code: ctx.outbox.lastCodeFor(PHONE) })).statusCode, 200);
+});
+
 t.test('a wrong service credential at referral is a 503 for the client, not a leak', async (t) => {
   const ctx = await buildAuthTestApp(t, { INTERNAL_TOKEN: 'not-the-one-referral-knows-xxxxxxxx' });
   await sendCode(ctx.app);
