@@ -151,9 +151,10 @@ export class RangeGuard {
     return found.some((hit) => hit === 1);
   }
 
-  async admit(phone: string, now: number): Promise<RangeAdmission> {
+  /** `safeLookup` is `isSafe(phone)` when the caller started it earlier, alongside other work. */
+  async admit(phone: string, now: number, safeLookup = this.isSafe(phone)): Promise<RangeAdmission> {
     const { sends, verified, block } = this.keys(this.rangeOf(phone));
-    const safe = await this.isSafe(phone);
+    const safe = await safeLookup;
     const counted = eventMember(now);
     const l = this.limits;
     const [outcome, retryMs, reason] = await this.redis.smsRangeAdmit(
