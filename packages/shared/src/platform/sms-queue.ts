@@ -83,18 +83,22 @@ export function createSmsQueue(connection: Redis, redisKeyPrefix: string): SmsQu
         expiresAt: now + windowMs + NOTICE_LIFETIME_MS,
       };
       try {
-        await redis.recordInviteActivation(
+        const recorded = redis.recordInviteActivation(
           pendingNoticeKey(redisKeyPrefix, inviterId),
           invitedCount,
           inviteCode,
           windowMs + NOTICE_LIFETIME_MS,
         );
+        // A job that runs at once must find the count; a delayed one runs at the window's end, so
+        // both go in one round trip. A job that finds no count (it failed) sends nothing.
+        if (windowMs === 0) await recorded;
         // While the window's job waits, later activations add no job: the deduplication key lives
         // as long as the window, and the job runs at its end and takes every count added meanwhile.
-        await queue.add(job.kind, job, {
+        const queued = queue.add(job.kind, job, {
           ...smsJobOptions(job, now),
           ...(windowMs > 0 ? { delay: windowMs, deduplication: { id: `notice:${inviterId}`, ttl: windowMs } } : {}),
         });
+        await Promise.all([recorded, queued]);
       } catch (error) {
         throw unavailable(error);
       }
