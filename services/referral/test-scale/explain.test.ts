@@ -5,8 +5,14 @@ import { createTestDatabase } from '@refstack/shared/testing';
 import { createDatabase, NO_TIMEOUTS } from '../src/db/database.js';
 import { migrateToLatest } from '../src/db/migrate.js';
 import type { Database } from '../src/db/schema.js';
-import { activateInvite, inviteesQuery } from '../src/invites/invite-repository.js';
-import { findByPhone, findOrInsertUser, PROFILE_BY_ID, PROFILE_JSON_BY_IDS } from '../src/users/user-repository.js';
+import { ACTIVATE_INVITE, activateInvite, EMBEDDED_INVITEES, inviteesQuery } from '../src/invites/invite-repository.js';
+import {
+  FIND_OR_INSERT_USER,
+  findByPhone,
+  findOrInsertUser,
+  PROFILE_BY_ID,
+  PROFILE_JSON_BY_IDS,
+} from '../src/users/user-repository.js';
 import { SCALE_USERS, seededCode, seedUsers } from './seed.js';
 
 interface PlanNode {
@@ -145,6 +151,25 @@ t.test(
       const fresh = await findOrInsertUser(kdb, `+7911${String(n).padStart(7, '0')}`, `N${String(n).padStart(5, '0')}`);
       t.equal(fresh?.created, true, 'a new user inserted');
       t.ok(await findByPhone(kdb, `+7911${String(n).padStart(7, '0')}`), 'a user found by phone');
+    }
+    // The same statements as the service prepares them, named: past five runs on a connection
+    // PostgreSQL may plan them generically, and those plans are reported too.
+    for (let n = 8; n < 16; n += 1) {
+      const returning = await watched.query<{ created: boolean }>({
+        ...FIND_OR_INSERT_USER,
+        values: [`+7900${String(300000 + n).padStart(7, '0')}`, 'ZZZZZZ'],
+      });
+      t.equal(returning.rows[0]?.created, false, 'a returning user found (named)');
+      const fresh = await watched.query<{ created: boolean }>({
+        ...FIND_OR_INSERT_USER,
+        values: [`+7911${String(n).padStart(7, '0')}`, `N${String(n).padStart(5, '0')}`],
+      });
+      t.equal(fresh.rows[0]?.created, true, 'a new user inserted (named)');
+      const activation = await watched.query<{ outcome: string }>({
+        ...ACTIVATE_INVITE,
+        values: [String(200000 + n), '000001', EMBEDDED_INVITEES, 1000],
+      });
+      t.equal(activation.rows[0]?.outcome, 'activated', 'an activation (named)');
     }
 
     const seen = (part: string) => plans.some((p) => p.text.toLowerCase().includes(part.toLowerCase()));

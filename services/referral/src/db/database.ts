@@ -1,4 +1,4 @@
-import { Kysely, PostgresDialect, sql } from 'kysely';
+import { CompiledQuery, Kysely, PostgresDialect, sql, type Transaction } from 'kysely';
 import pg from 'pg';
 import type { Database } from './schema.js';
 import { watchedPool } from './watched-client.js';
@@ -53,6 +53,21 @@ export function poolOf(db: Kysely<Database>): pg.Pool {
   // Every handle comes from createDatabase: there is no second, pool-less way to run these reads.
   if (!pool) throw new Error('this database handle was not made by createDatabase');
   return pool;
+}
+
+/**
+ * A hot statement of a path that may run alone or in a transaction: named (parsed and planned once
+ * per connection) when `db` is a handle of createDatabase, through Kysely as an unnamed one in a
+ * transaction or on any other handle. Its columns are named, never `*` (see PROFILE_BY_ID).
+ */
+export async function runStatement<Row>(
+  db: Kysely<Database> | Transaction<Database>,
+  statement: { name: string; text: string },
+  values: unknown[],
+): Promise<Row[]> {
+  const pool = pools.get(db);
+  if (pool) return (await pool.query<Row & pg.QueryResultRow>({ ...statement, values })).rows;
+  return (await db.executeQuery<Row>(CompiledQuery.raw(statement.text, values))).rows;
 }
 
 export function createDatabase(options: DatabaseOptions): Kysely<Database> {

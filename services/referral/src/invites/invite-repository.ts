@@ -1,5 +1,5 @@
 import { sql, type Kysely } from 'kysely';
-import { poolOf } from '../db/database.js';
+import { poolOf, runStatement } from '../db/database.js';
 import type { Database, UserRow } from '../db/schema.js';
 import type { AccountStatus } from '@refstack/shared/contracts';
 import { accountStatus, isoUtc } from '../db/sql-fragments.js';
@@ -51,6 +51,12 @@ export type ActivationOutcome =
   | { outcome: 'already' | 'other_code'; activatedCode: string | null }
   | { outcome: 'gone' | 'blocked' | 'not_found' | 'self' | 'cycle' };
 
+export const ACTIVATE_INVITE = {
+  name: 'activate-invite',
+  text: `SELECT outcome, o_inviter_id, o_inviter_phone, o_invited_count, o_activated_code
+    FROM activate_invite($1, $2, $3, $4)`,
+};
+
 /**
  * An activation in one round trip: the `activate_invite` function (migration 2026-12-06T00, which
  * says how its locks settle every race) queues on the owner's advisory lock, locks the user's and
@@ -74,9 +80,12 @@ export async function activateInvite(
     o_invited_count: number | null;
     o_activated_code: string | null;
   };
-  const { rows } = await sql<Row>`
-    SELECT * FROM activate_invite(${userId}, ${inviteCode}, ${EMBEDDED_INVITEES}, ${Math.ceil(lockWaitMs)})
-  `.execute(db);
+  const rows = await runStatement<Row>(db, ACTIVATE_INVITE, [
+    userId,
+    inviteCode,
+    EMBEDDED_INVITEES,
+    Math.ceil(lockWaitMs),
+  ]);
   const row = rows[0];
   if (!row) throw new Error('activate_invite always answers one row');
   switch (row.outcome) {

@@ -1,5 +1,5 @@
 import { sql, type Kysely, type Transaction } from 'kysely';
-import { poolOf } from '../db/database.js';
+import { poolOf, runStatement } from '../db/database.js';
 import { isLive, type Database, type LiveUserRow, type UserRow } from '../db/schema.js';
 import type { AccountStatus } from '@refstack/shared/contracts';
 import { accountStatus, isoUtc } from '../db/sql-fragments.js';
@@ -11,11 +11,13 @@ export type Db = Kysely<Database> | Transaction<Database>;
  * named, not `*`: a prepared statement whose result changes shape (a column added by a migration
  * while this instance runs) fails on every connection that prepared it, until that one closes.
  */
+const USER_COLUMNS = `id, phone, invite_code, invited_by_id, activated_invite_code, activated_at, invited_count,
+    invited_users,
+    first_name, last_name, email, is_admin, blocked_at, deleted_at, created_at, updated_at`;
+
 export const PROFILE_BY_ID = {
   name: 'profile-by-id',
-  text: `SELECT id, phone, invite_code, invited_by_id, activated_invite_code, activated_at, invited_count,
-    invited_users,
-    first_name, last_name, email, is_admin, blocked_at, deleted_at, created_at, updated_at
+  text: `SELECT ${USER_COLUMNS}
     FROM users WHERE id = $1`,
 };
 
@@ -83,6 +85,21 @@ export async function findById(db: Db, id: string): Promise<UserRow | undefined>
   return db.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirst();
 }
 
+export const FIND_OR_INSERT_USER = {
+  name: 'find-or-insert-user',
+  text: `
+    WITH found AS (SELECT ${USER_COLUMNS} FROM users WHERE phone = $1),
+    inserted AS (
+      INSERT INTO users (phone, invite_code)
+      SELECT $1, $2 WHERE NOT EXISTS (SELECT 1 FROM found)
+      ON CONFLICT DO NOTHING
+      RETURNING ${USER_COLUMNS}
+    )
+    SELECT *, false AS created FROM found
+    UNION ALL
+    SELECT *, true AS created FROM inserted`,
+};
+
 /**
  * The user of this phone, or a new one with this invite code, in one statement: what a sign-in
  * needs. Undefined when neither: another sign-in inserted the phone meanwhile (its insert committed
@@ -94,18 +111,7 @@ export async function findOrInsertUser(
   phone: string,
   inviteCode: string,
 ): Promise<{ user: UserRow; created: boolean } | undefined> {
-  const { rows } = await sql<UserRow & { created: boolean }>`
-    WITH found AS (SELECT * FROM users WHERE phone = ${phone}),
-    inserted AS (
-      INSERT INTO users (phone, invite_code)
-      SELECT ${phone}, ${inviteCode} WHERE NOT EXISTS (SELECT 1 FROM found)
-      ON CONFLICT DO NOTHING
-      RETURNING *
-    )
-    SELECT *, false AS created FROM found
-    UNION ALL
-    SELECT *, true AS created FROM inserted
-  `.execute(db);
+  const rows = await runStatement<UserRow & { created: boolean }>(db, FIND_OR_INSERT_USER, [phone, inviteCode]);
   const row = rows[0];
   if (!row) return undefined;
   const { created, ...user } = row;
