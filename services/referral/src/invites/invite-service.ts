@@ -232,27 +232,23 @@ export function inviteServiceFactory({ db, sms, log, deadlines, noticeWindowSeco
      * deleted invitee's phone is null.
      */
     async newestInvitees(userId: string): Promise<Array<{ id: string; phone: string | null }>> {
-      const { status, rows } = await repo.listInvitees(db, userId, repo.EMBEDDED_INVITEES);
+      const { status, items } = await repo.listInvitees(db, userId, repo.EMBEDDED_INVITEES);
       requireStatusActive(status);
-      return rows.map((r) => ({ id: r.id, phone: r.phone }));
+      return (JSON.parse(items) as Array<{ id: string; phone: string | null }>).map(({ id, phone }) => ({ id, phone }));
     },
 
-    async invitees(userId: string, limit: number, cursor?: string) {
+    /** GET /profile/invited's answer as its JSON document (InvitedReply). */
+    async inviteesJson(userId: string, limit: number, cursor?: string): Promise<string> {
       const after = cursor ? decodeCursor(cursor, 2, ([at, id]) => isPgTimestamp(at) && isBigintId(id)) : undefined;
-      const { total, status, rows } = await repo.listInvitees(
+      const page = await repo.listInvitees(
         db,
         userId,
-        limit + 1,
+        limit,
         after ? { activatedAt: after[0] as string, id: after[1] as string } : undefined,
       );
-      requireStatusActive(status);
-      const page = rows.slice(0, limit);
-      const last = page.at(-1);
-      return {
-        items: page.map((r) => ({ id: r.id, phone: r.phone, activated_at: r.activated_at })),
-        next_cursor: rows.length > limit && last ? encodeCursor([last.activated_at_key, last.id]) : null,
-        total: total ?? 0,
-      };
+      requireStatusActive(page.status);
+      const next = page.next ? `"${encodeCursor([page.next.activatedAt, page.next.id])}"` : 'null';
+      return `{"items":${page.items},"next_cursor":${next},"total":${page.total ?? 0}}`;
     },
   };
 }
