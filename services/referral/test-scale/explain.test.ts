@@ -73,8 +73,8 @@ t.test(
 
     for (const [name, query] of [
       ['profile of the user with 100,000 invitees', { statement: PROFILE_BY_ID, values: ['1'] }],
-      ['first page of their invitees', inviteesQuery('1', 50)],
-      ['a later page, deep in the list', inviteesQuery('1', 50, deepCursor)],
+      ['first page of their invitees', inviteesQuery('1', 51)],
+      ['a later page, deep in the list', inviteesQuery('1', 51, deepCursor)],
       ['profile of an ordinary user', { statement: PROFILE_BY_ID, values: ['500000'] }],
       ['GET /profile document of the user with 100,000 invitees', { statement: PROFILE_JSON_BY_IDS, values: [['1']] }],
       ['GET /profile document of an ordinary user', { statement: PROFILE_JSON_BY_IDS, values: [['500000']] }],

@@ -117,54 +117,43 @@ export async function rewriteInviteeList(db: Db, inviterId: string): Promise<voi
   `.execute(db);
 }
 
+export interface InviteeRow {
+  id: string;
+  /** null for an invitee deleted since. */
+  phone: string | null;
+  /** ISO 8601 UTC with milliseconds, as the answer carries it. */
+  activated_at: string;
+  /** activated_at exactly as PostgreSQL holds it (microseconds), for the cursor. */
+  activated_at_key: string;
+}
+
 export interface InviteePage {
   /** The inviter's invited_count; undefined when the inviter does not exist. */
   total: number | undefined;
   /** The inviter's own status, so that the read tells whether its caller may still read. */
   status: AccountStatus | undefined;
-  /** The page's items as the answer's JSON array: `{ id, phone, activated_at }`, newest first. */
-  items: string;
-  /** Where the next page starts (the page's last invitee); undefined when no invitee follows. */
-  next: { activatedAt: string; id: string } | undefined;
+  rows: InviteeRow[];
 }
 
 // One round trip: the inviter's row (for the total) joined with one page of invitees, which is an
 // index-only scan of users_invitees_idx. Two statements, so that the cursor is an index condition
-// (where a later page starts), never a filter over the pages before it. One invitee more than the
-// page ($2) is read to tell whether another page follows. PostgreSQL renders the items as the
-// answer's JSON (ids as strings, times in ISO 8601 UTC with milliseconds), so nothing is parsed
-// into objects and serialised again; the cursor keeps the time as PostgreSQL writes it.
+// (where a later page starts), never a filter over the pages before it.
 const inviteePage = (name: string, after: string) => ({
   name,
   text: `
-    SELECT u.invited_count AS total, ${accountStatus('u')} AS status, p.items, p.found, p.last_key, p.last_id
+    SELECT u.invited_count AS total, ${accountStatus('u')} AS status, i.id, i.phone,
+      ${isoUtc('i.activated_at')} AS activated_at, i.activated_at::text AS activated_at_key
     FROM users u
-    CROSS JOIN LATERAL (
-      SELECT
-        coalesce(
-          json_agg(
-            json_build_object('id', i.id::text, 'phone', i.phone, 'activated_at', ${isoUtc('i.activated_at')})
-            ORDER BY i.n
-          ) FILTER (WHERE i.n <= $2),
-          '[]'
-        )::text AS items,
-        count(*)::int AS found,
-        max(i.activated_at::text) FILTER (WHERE i.n = $2) AS last_key,
-        max(i.id::text) FILTER (WHERE i.n = $2) AS last_id
-      FROM (
-        SELECT id, phone, activated_at, row_number() OVER (ORDER BY activated_at DESC, id DESC) AS n
-        FROM (
-          SELECT id, phone, activated_at FROM users
-          WHERE invited_by_id = u.id ${after}
-          ORDER BY activated_at DESC, id DESC
-          LIMIT $2 + 1
-        ) newest
-      ) i
-    ) p
+    LEFT JOIN LATERAL (
+      SELECT id, phone, activated_at FROM users
+      WHERE invited_by_id = u.id ${after}
+      ORDER BY activated_at DESC, id DESC
+      LIMIT $2
+    ) i ON true
     WHERE u.id = $1`,
 });
-const INVITEES_FIRST = inviteePage('invitee-page-first', '');
-const INVITEES_AFTER = inviteePage('invitee-page-after', 'AND (activated_at, id) < ($3::timestamptz, $4::bigint)');
+const INVITEES_FIRST = inviteePage('invitees-first', '');
+const INVITEES_AFTER = inviteePage('invitees-after', 'AND (activated_at, id) < ($3::timestamptz, $4::bigint)');
 
 export function inviteesQuery(inviterId: string, limit: number, after?: { activatedAt: string; id: string }) {
   return after
@@ -180,23 +169,11 @@ export async function listInvitees(
   after?: { activatedAt: string; id: string },
 ): Promise<InviteePage> {
   const { statement, values } = inviteesQuery(inviterId, limit, after);
-  type Row = {
-    total: number;
-    status: AccountStatus;
-    items: string;
-    found: number;
-    last_key: string | null;
-    last_id: string | null;
-  };
+  type Row = Omit<InviteeRow, 'id'> & { id: string | null; total: number; status: AccountStatus };
   const { rows } = await poolOf(db).query<Row>({ ...statement, values });
-  const row = rows[0];
   return {
-    total: row?.total,
-    status: row?.status,
-    items: row?.items ?? '[]',
-    next:
-      row && row.found > limit && row.last_key !== null && row.last_id !== null
-        ? { activatedAt: row.last_key, id: row.last_id }
-        : undefined,
+    total: rows[0]?.total,
+    status: rows[0]?.status,
+    rows: rows.filter((r): r is Row & { id: string } => r.id !== null),
   };
 }

@@ -232,23 +232,27 @@ export function inviteServiceFactory({ db, sms, log, deadlines, noticeWindowSeco
      * deleted invitee's phone is null.
      */
     async newestInvitees(userId: string): Promise<Array<{ id: string; phone: string | null }>> {
-      const { status, items } = await repo.listInvitees(db, userId, repo.EMBEDDED_INVITEES);
+      const { status, rows } = await repo.listInvitees(db, userId, repo.EMBEDDED_INVITEES);
       requireStatusActive(status);
-      return (JSON.parse(items) as Array<{ id: string; phone: string | null }>).map(({ id, phone }) => ({ id, phone }));
+      return rows.map((r) => ({ id: r.id, phone: r.phone }));
     },
 
-    /** GET /profile/invited's answer as its JSON document (InvitedReply). */
-    async inviteesJson(userId: string, limit: number, cursor?: string): Promise<string> {
+    async invitees(userId: string, limit: number, cursor?: string) {
       const after = cursor ? decodeCursor(cursor, 2, ([at, id]) => isPgTimestamp(at) && isBigintId(id)) : undefined;
-      const page = await repo.listInvitees(
+      const { total, status, rows } = await repo.listInvitees(
         db,
         userId,
-        limit,
+        limit + 1,
         after ? { activatedAt: after[0] as string, id: after[1] as string } : undefined,
       );
-      requireStatusActive(page.status);
-      const next = page.next ? `"${encodeCursor([page.next.activatedAt, page.next.id])}"` : 'null';
-      return `{"items":${page.items},"next_cursor":${next},"total":${page.total ?? 0}}`;
+      requireStatusActive(status);
+      const page = rows.slice(0, limit);
+      const last = page.at(-1);
+      return {
+        items: page.map((r) => ({ id: r.id, phone: r.phone, activated_at: r.activated_at })),
+        next_cursor: rows.length > limit && last ? encodeCursor([last.activated_at_key, last.id]) : null,
+        total: total ?? 0,
+      };
     },
   };
 }

@@ -1,4 +1,4 @@
-import type { FastifyPluginAsyncTypebox, Static } from '@fastify/type-provider-typebox';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { ProfileSchema, problemResponses, type Profile } from '@refstack/shared/contracts';
 import type { InviteService } from '../invites/invite-service.js';
 import { cleanProfileChanges } from '../users/profile-changes.js';
@@ -11,8 +11,6 @@ import {
   InvitedReply,
   PatchProfileBody,
 } from './schemas.js';
-
-type InvitedReplyBody = Static<typeof InvitedReply>;
 
 const tags = ['profile'];
 const security = [{ bearerAuth: [] }];
@@ -92,10 +90,6 @@ export const profileRoutes: FastifyPluginAsyncTypebox<{ users: UserService; invi
         },
       },
     },
-    async (request, reply) => {
-      const page = await invites.inviteesJson(request.user.sub, request.query.limit ?? 50, request.query.cursor);
-      // Already the answer's JSON (see listInvitees): sent as it is, like the profile.
-      return reply.type('application/json; charset=utf-8').send(page as unknown as InvitedReplyBody);
-    },
+    async (request) => invites.invitees(request.user.sub, request.query.limit ?? 50, request.query.cursor),
   );
 };
