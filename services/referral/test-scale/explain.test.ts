@@ -180,7 +180,7 @@ t.test(
       'UPDATE users w',
       'UPDATE users o',
       'WITH found AS',
-      'where "phone" = $1',
+      'WHERE phone = $1',
     ])
       t.ok(seen(part), `a plan of "${part}" was reported`);
     const offending = plans.filter(({ plan }) =>

@@ -72,17 +72,19 @@ export async function readProfileJsons(
   return documents;
 }
 
-/** The profile as a row (for the paths that change it first): a named prepared statement. */
-export async function readProfile(db: Kysely<Database>, id: string): Promise<UserRow | undefined> {
-  return (await poolOf(db).query<UserRow>({ ...PROFILE_BY_ID, values: [id] })).rows[0];
+export const USER_BY_PHONE = {
+  name: 'user-by-phone',
+  text: `SELECT ${USER_COLUMNS}
+    FROM users WHERE phone = $1`,
+};
+
+/** A user's row: the profile's, a refresh's check of its user, an activation's answer. */
+export async function findById(db: Db, id: string): Promise<UserRow | undefined> {
+  return (await runStatement<UserRow>(db, PROFILE_BY_ID, [id]))[0];
 }
 
 export async function findByPhone(db: Db, phone: string): Promise<UserRow | undefined> {
-  return db.selectFrom('users').selectAll().where('phone', '=', phone).executeTakeFirst();
-}
-
-export async function findById(db: Db, id: string): Promise<UserRow | undefined> {
-  return db.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirst();
+  return (await runStatement<UserRow>(db, USER_BY_PHONE, [phone]))[0];
 }
 
 export const FIND_OR_INSERT_USER = {

@@ -65,7 +65,7 @@ export function userServiceFactory({ db, invites }: UserServiceDeps) {
   }
 
   async function profileOf(userId: string): Promise<Profile> {
-    return toProfile(requireActive(await repo.readProfile(db, userId)));
+    return toProfile(requireActive(await repo.findById(db, userId)));
   }
 
   return {
@@ -120,7 +120,7 @@ export function userServiceFactory({ db, invites }: UserServiceDeps) {
     async withNewestInvitees(
       userId: string,
     ): Promise<{ user: LiveUserRow; invitees: Array<{ id: string; phone: string | null }> }> {
-      const [user, invitees] = await Promise.all([repo.readProfile(db, userId), invites.newestInvitees(userId)]);
+      const [user, invitees] = await Promise.all([repo.findById(db, userId), invites.newestInvitees(userId)]);
       return { user: requireActive(user), invitees };
     },
 
