@@ -43,11 +43,7 @@ export interface DatabaseOptions {
 
 const pools = new WeakMap<Kysely<Database>, pg.Pool>();
 
-/**
- * The pool behind a handle, for the few hot reads that run as named prepared statements (parsed
- * and planned once per connection) and for the connections that hold advisory locks; everything
- * else goes through Kysely. (pool.query destroys a client whose query failed in any way.)
- */
+/** The pool behind a handle, for the connections that hold advisory locks (see transaction.ts). */
 export function poolOf(db: Kysely<Database>): pg.Pool {
   const pool = pools.get(db);
   // Every handle comes from createDatabase: there is no second, pool-less way to run these reads.
@@ -56,9 +52,10 @@ export function poolOf(db: Kysely<Database>): pg.Pool {
 }
 
 /**
- * A hot statement of a path that may run alone or in a transaction: named (parsed and planned once
- * per connection) when `db` is a handle of createDatabase, through Kysely as an unnamed one in a
- * transaction or on any other handle. Its columns are named, never `*` (see PROFILE_BY_ID).
+ * A hot statement: named (parsed and planned once per connection) when `db` is a handle of
+ * createDatabase, through Kysely as an unnamed one in a transaction or on any other handle; the
+ * rest of the service's statements go through Kysely. Its columns are named, never `*` (see
+ * PROFILE_BY_ID). (pool.query destroys a client whose query failed in any way.)
  */
 export async function runStatement<Row>(
   db: Kysely<Database> | Transaction<Database>,

@@ -1,5 +1,5 @@
 import { sql, type Kysely } from 'kysely';
-import { poolOf, runStatement } from '../db/database.js';
+import { runStatement } from '../db/database.js';
 import type { Database, UserRow } from '../db/schema.js';
 import type { AccountStatus } from '@refstack/shared/contracts';
 import { accountStatus, isoUtc } from '../db/sql-fragments.js';
@@ -170,7 +170,7 @@ export async function listInvitees(
 ): Promise<InviteePage> {
   const { statement, values } = inviteesQuery(inviterId, limit, after);
   type Row = Omit<InviteeRow, 'id'> & { id: string | null; total: number; status: AccountStatus };
-  const { rows } = await poolOf(db).query<Row>({ ...statement, values });
+  const rows = await runStatement<Row>(db, statement, values);
   return {
     total: rows[0]?.total,
     status: rows[0]?.status,

@@ -1,5 +1,5 @@
 import { sql, type Kysely, type Transaction } from 'kysely';
-import { poolOf, runStatement } from '../db/database.js';
+import { runStatement } from '../db/database.js';
 import { isLive, type Database, type LiveUserRow, type UserRow } from '../db/schema.js';
 import type { AccountStatus } from '@refstack/shared/contracts';
 import { accountStatus, isoUtc } from '../db/sql-fragments.js';
@@ -65,9 +65,8 @@ export async function readProfileJsons(
   db: Kysely<Database>,
   ids: readonly string[],
 ): Promise<Array<ProfileDocument | undefined>> {
-  const pool = poolOf(db);
   const documents = new Array<ProfileDocument | undefined>(ids.length).fill(undefined);
-  const { rows } = await pool.query<{ n: string } & ProfileDocument>({ ...PROFILE_JSON_BY_IDS, values: [ids] });
+  const rows = await runStatement<{ n: string } & ProfileDocument>(db, PROFILE_JSON_BY_IDS, [ids]);
   for (const { n, document, status } of rows) documents[Number(n) - 1] = { document, status };
   return documents;
 }
