@@ -1,6 +1,5 @@
 import { Queue } from 'bullmq';
-import { Cluster } from 'ioredis';
-import { closeRedis, type RedisClient as Redis } from './redis.js';
+import type { RedisClient as Redis } from './redis.js';
 import { AppError } from '../contracts/errors.js';
 import {
   NOTICE_LIFETIME_MS,
@@ -59,23 +58,8 @@ interface NoticeCommands {
 const unavailable = (error: unknown) =>
   new AppError('service_unavailable', 'The message could not be queued; try again shortly.', { retryAfter: 1 }, error);
 
-/**
- * The producer side of the SMS queue. Its commands fail within the API connection's command
- * timeout while Redis is away.
- *
- * On a single Redis the queue gets a connection of its own, without auto-pipelining: BullMQ defines
- * its scripts (some fifty) on the connection it is given, and an auto-pipelining ioredis client
- * copies every script defined on it into each batch it sends, so on the shared API connection every
- * command of every request paid for them. A cluster connection does not auto-pipeline and is shared.
- */
-export function createSmsQueue(api: Redis, redisKeyPrefix: string): SmsQueue {
-  const own =
-    api instanceof Cluster ? undefined : api.duplicate({ enableAutoPipelining: false, enableOfflineQueue: true });
-  const connection = own ?? api;
-  if (own) {
-    own.on('error', () => undefined);
-    own.connect().catch(() => undefined);
-  }
+/** The producer side of the SMS queue, on an API connection that fails fast while Redis is away. */
+export function createSmsQueue(connection: Redis, redisKeyPrefix: string): SmsQueue {
   const queue = new Queue<SmsJob | InviteDigestSmsJob>(SMS_QUEUE, { connection, prefix: queuePrefix(redisKeyPrefix) });
   queue.on('error', () => undefined);
   if (!('recordInviteActivation' in connection)) {
@@ -130,9 +114,6 @@ export function createSmsQueue(api: Redis, redisKeyPrefix: string): SmsQueue {
         throw unavailable(error);
       }
     },
-    async close() {
-      await queue.close();
-      if (own) await closeRedis(own);
-    },
+    close: () => queue.close(),
   };
 }
