@@ -1,5 +1,6 @@
 import { Queue } from 'bullmq';
-import type { RedisClient as Redis } from './redis.js';
+import { Cluster } from 'ioredis';
+import { closeRedis, type RedisClient as Redis } from './redis.js';
 import { AppError } from '../contracts/errors.js';
 import {
   NOTICE_LIFETIME_MS,
@@ -58,8 +59,23 @@ interface NoticeCommands {
 const unavailable = (error: unknown) =>
   new AppError('service_unavailable', 'The message could not be queued; try again shortly.', { retryAfter: 1 }, error);
 
-/** The producer side of the SMS queue, on an API connection that fails fast while Redis is away. */
-export function createSmsQueue(connection: Redis, redisKeyPrefix: string): SmsQueue {
+/**
+ * The producer side of the SMS queue. Its commands fail within the API connection's command
+ * timeout while Redis is away.
+ *
+ * On a single Redis the queue gets a connection of its own, a duplicate of the API connection: BullMQ
+ * defines its scripts (some fifty) on the connection it is given, and an auto-pipelining ioredis
+ * client copies every script defined on it into each batch it sends. On the shared connection every
+ * batch of every request paid for BullMQ's scripts; now only the queue's own batches do. A cluster
+ * connection does not auto-pipeline and is shared.
+ */
+export function createSmsQueue(api: Redis, redisKeyPrefix: string): SmsQueue {
+  const own = api instanceof Cluster ? undefined : api.duplicate({ enableOfflineQueue: true });
+  const connection = own ?? api;
+  if (own) {
+    own.on('error', () => undefined);
+    own.connect().catch(() => undefined);
+  }
   const queue = new Queue<SmsJob | InviteDigestSmsJob>(SMS_QUEUE, { connection, prefix: queuePrefix(redisKeyPrefix) });
   queue.on('error', () => undefined);
   if (!('recordInviteActivation' in connection)) {
@@ -114,6 +130,9 @@ export function createSmsQueue(connection: Redis, redisKeyPrefix: string): SmsQu
         throw unavailable(error);
       }
     },
-    close: () => queue.close(),
+    async close() {
+      await queue.close();
+      if (own) await closeRedis(own);
+    },
   };
 }
