@@ -5,7 +5,14 @@ import { createTestDatabase } from '@refstack/shared/testing';
 import { createDatabase, NO_TIMEOUTS } from '../src/db/database.js';
 import { migrateToLatest } from '../src/db/migrate.js';
 import type { Database } from '../src/db/schema.js';
-import { ACTIVATE_INVITE, activateInvite, EMBEDDED_INVITEES, inviteesQuery } from '../src/invites/invite-repository.js';
+import {
+  ACTIVATE_INVITE,
+  activateInvite,
+  EMBEDDED_INVITEES,
+  INVITEE_PAGES,
+  inviteePagesValues,
+  type InviteePageRequest,
+} from '../src/invites/invite-repository.js';
 import {
   FIND_OR_INSERT_USER,
   findByPhone,
@@ -70,11 +77,23 @@ t.test(
       id: string;
     }>`SELECT activated_at::text AS at, id::text FROM users WHERE id = 90002`.execute(db);
     const deepCursor = { activatedAt: deep.rows[0]?.at ?? '', id: deep.rows[0]?.id ?? '' };
+    const pages = (requests: InviteePageRequest[]) => ({
+      statement: INVITEE_PAGES,
+      values: inviteePagesValues(requests),
+    });
 
     for (const [name, query] of [
       ['profile of the user with 100,000 invitees', { statement: PROFILE_BY_ID, values: ['1'] }],
-      ['first page of their invitees', inviteesQuery('1', 51)],
-      ['a later page, deep in the list', inviteesQuery('1', 51, deepCursor)],
+      ['first page of their invitees', pages([{ inviterId: '1', limit: 51 }])],
+      ['a later page, deep in the list', pages([{ inviterId: '1', limit: 51, after: deepCursor }])],
+      [
+        'pages of reads arriving together',
+        pages([
+          { inviterId: '1', limit: 51 },
+          { inviterId: '1', limit: 51, after: deepCursor },
+          { inviterId: '1', limit: 51 },
+        ]),
+      ],
       ['profile of an ordinary user', { statement: PROFILE_BY_ID, values: ['500000'] }],
       ['GET /profile document of the user with 100,000 invitees', { statement: PROFILE_JSON_BY_IDS, values: [['1']] }],
       ['GET /profile document of an ordinary user', { statement: PROFILE_JSON_BY_IDS, values: [['500000']] }],
@@ -170,6 +189,15 @@ t.test(
         values: [String(200000 + n), '000001', EMBEDDED_INVITEES, 1000],
       });
       t.equal(activation.rows[0]?.outcome, 'activated', 'an activation (named)');
+      const page = await watched.query({
+        ...INVITEE_PAGES,
+        values: inviteePagesValues([
+          { inviterId: '1', limit: 51 },
+          { inviterId: '1', limit: 51, after: deepCursor },
+          { inviterId: String(200000 + n), limit: 51 },
+        ]),
+      });
+      t.equal(page.rows.length, 51 + 51 + 1, 'two full pages and an inviter without invitees (named)');
     }
 
     const seen = (part: string) => plans.some((p) => p.text.toLowerCase().includes(part.toLowerCase()));
@@ -181,8 +209,17 @@ t.test(
       'UPDATE users o',
       'WITH found AS',
       'WHERE phone = $1',
+      'JOIN LATERAL',
     ])
       t.ok(seen(part), `a plan of "${part}" was reported`);
+    for (const { plan } of plans.filter((p) => p.text.includes('JOIN LATERAL'))) {
+      const scanned = nodes(plan).filter((n) => n['Index Name'] === 'users_invitees_idx');
+      t.ok(scanned.length > 0, 'a page read from the invitee index');
+      for (const node of scanned) {
+        t.equal(node['Node Type'], 'Index Only Scan', 'a page comes from the invitee index alone');
+        t.equal(node['Rows Removed by Filter'] ?? 0, 0, 'the page starts at its position, no filter');
+      }
+    }
     const offending = plans.filter(({ plan }) =>
       nodes(plan).some(
         (n) => n['Node Type'] === 'Seq Scan' || n['Node Type'] === 'Sort' || n['Node Type'] === 'Incremental Sort',
@@ -196,7 +233,7 @@ t.test(
             .join(' > ')}`,
       ),
       [],
-      `no sequential scan and no sort in any of the ${plans.length} statements of activation and sign-in`,
+      `no sequential scan and no sort in the ${plans.length} statements of activation, sign-in and invitee pages`,
     );
   },
 );

@@ -135,45 +135,71 @@ export interface InviteePage {
   rows: InviteeRow[];
 }
 
-// One round trip: the inviter's row (for the total) joined with one page of invitees, which is an
-// index-only scan of users_invitees_idx. Two statements, so that the cursor is an index condition
-// (where a later page starts), never a filter over the pages before it.
-const inviteePage = (name: string, after: string) => ({
-  name,
-  text: `
-    SELECT u.invited_count AS total, ${accountStatus('u')} AS status, i.id, i.phone,
-      ${isoUtc('i.activated_at')} AS activated_at, i.activated_at::text AS activated_at_key
-    FROM users u
-    LEFT JOIN LATERAL (
-      SELECT id, phone, activated_at FROM users
-      WHERE invited_by_id = u.id ${after}
-      ORDER BY activated_at DESC, id DESC
-      LIMIT $2
-    ) i ON true
-    WHERE u.id = $1`,
-});
-const INVITEES_FIRST = inviteePage('invitees-first', '');
-const INVITEES_AFTER = inviteePage('invitees-after', 'AND (activated_at, id) < ($3::timestamptz, $4::bigint)');
-
-export function inviteesQuery(inviterId: string, limit: number, after?: { activatedAt: string; id: string }) {
-  return after
-    ? { statement: INVITEES_AFTER, values: [inviterId, limit, after.activatedAt, after.id] as unknown[] }
-    : { statement: INVITEES_FIRST, values: [inviterId, limit] as unknown[] };
+/** One page of an inviter's invitees, newest first, continuing strictly after the given position. */
+export interface InviteePageRequest {
+  inviterId: string;
+  limit: number;
+  /** Where the previous page ended: activated_at as PostgreSQL writes it, and the invitee's id. */
+  after?: { activatedAt: string; id: string };
 }
 
-/** One page of invitees, newest first, continuing strictly after the given position. */
-export async function listInvitees(
+// Where a first page starts: after a position every invitee comes after (activated_at is never
+// null for an invitee, and always finite), so that first and later pages are the same statement.
+const BEFORE_EVERY_INVITEE = { activatedAt: 'infinity', id: '9223372036854775807' };
+
+/**
+ * Pages of invitees, one per position of the arrays (`n`, from 1), so that page reads arriving
+ * together share one round trip: each inviter's row (for the total and their status) joined with
+ * their page, an index-only scan of users_invitees_idx that starts at the page's position (an
+ * index condition, never a filter over the pages before it). A page's rows come out in the index's
+ * order, as the nested loop over LATERAL yields them; without an inviter a position has no rows.
+ */
+export const INVITEE_PAGES = {
+  name: 'invitee-pages',
+  text: `
+    SELECT k.n, u.invited_count AS total, ${accountStatus('u')} AS status, i.id, i.phone,
+      ${isoUtc('i.activated_at')} AS activated_at, i.activated_at::text AS activated_at_key
+    FROM unnest($1::bigint[], $2::int[], $3::timestamptz[], $4::bigint[])
+      WITH ORDINALITY AS k(inviter_id, page_size, after_at, after_id, n)
+    JOIN users u ON u.id = k.inviter_id
+    LEFT JOIN LATERAL (
+      SELECT id, phone, activated_at FROM users
+      WHERE invited_by_id = u.id AND (activated_at, id) < (k.after_at, k.after_id)
+      ORDER BY activated_at DESC, id DESC
+      LIMIT k.page_size
+    ) i ON true`,
+};
+
+/** INVITEE_PAGES' values for these pages. */
+export function inviteePagesValues(requests: readonly InviteePageRequest[]): unknown[] {
+  const after = requests.map((r) => r.after ?? BEFORE_EVERY_INVITEE);
+  return [
+    requests.map((r) => r.inviterId),
+    requests.map((r) => r.limit),
+    after.map((a) => a.activatedAt),
+    after.map((a) => a.id),
+  ];
+}
+
+/**
+ * These pages of invitees, in the order asked. Ids and cursor positions must be ones PostgreSQL
+ * takes (the route checks them): one it refuses fails every page of its statement.
+ */
+export async function readInviteePages(
   db: Kysely<Database>,
-  inviterId: string,
-  limit: number,
-  after?: { activatedAt: string; id: string },
-): Promise<InviteePage> {
-  const { statement, values } = inviteesQuery(inviterId, limit, after);
-  type Row = Omit<InviteeRow, 'id'> & { id: string | null; total: number; status: AccountStatus };
-  const rows = await runStatement<Row>(db, statement, values);
-  return {
-    total: rows[0]?.total,
-    status: rows[0]?.status,
-    rows: rows.filter((r): r is Row & { id: string } => r.id !== null),
-  };
+  requests: readonly InviteePageRequest[],
+): Promise<InviteePage[]> {
+  type Row = Omit<InviteeRow, 'id'> & { n: string; id: string | null; total: number; status: AccountStatus };
+  const pages = requests.map((): InviteePage => ({ total: undefined, status: undefined, rows: [] }));
+  for (const row of await runStatement<Row>(db, INVITEE_PAGES, inviteePagesValues(requests))) {
+    const page = pages[Number(row.n) - 1];
+    if (!page) continue;
+    page.total = row.total;
+    page.status = row.status;
+    if (row.id !== null) {
+      const { id, phone, activated_at, activated_at_key } = row;
+      page.rows.push({ id, phone, activated_at, activated_at_key });
+    }
+  }
+  return pages;
 }

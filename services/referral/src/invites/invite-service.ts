@@ -1,5 +1,6 @@
 import { AppError, requireInviteCode, type Config } from '@refstack/shared/contracts';
 import { type SmsQueue } from '@refstack/shared/platform';
+import DataLoader from 'dataloader';
 import type { Kysely } from 'kysely';
 import { Deadline } from '../db/deadline.js';
 import type { Database, LiveUserRow, UserRow } from '../db/schema.js';
@@ -81,6 +82,9 @@ function isRepeat(user: UserRow | undefined, code: string): boolean {
   throw alreadyActivated(user.activated_invite_code);
 }
 
+/** A DataLoader answers a key with an Error instance to fail that key alone. */
+const toError = (error: unknown): Error => (error instanceof Error ? error : new Error(String(error)));
+
 function inviteNotFound(): AppError {
   return new AppError('invite_not_found', 'No user has this invite code.');
 }
@@ -97,6 +101,24 @@ function requireInviter<I extends { id: string }>(user: UserRow | undefined, inv
 }
 
 export function inviteServiceFactory({ db, sms, log, deadlines, noticeWindowSeconds, now }: InviteServiceDeps) {
+  /**
+   * Invitee pages asked for in the same turn of the event loop share one statement, as profile
+   * reads do (UserService): under load the round trip to PostgreSQL, a write and a wake-up on
+   * either side, costs as much as a page. At idle a batch holds one page. No cache.
+   */
+  const inviteePages = new DataLoader<repo.InviteePageRequest, repo.InviteePage>(
+    async (requests) => {
+      try {
+        return await repo.readInviteePages(db, requests);
+      } catch (error) {
+        // Whatever one page did wrong must not fail the pages it shared a statement with.
+        if (requests.length === 1) throw error;
+        return Promise.all(requests.map((r) => repo.readInviteePages(db, [r]).then(([page]) => page!, toError)));
+      }
+    },
+    { cache: false, maxBatchSize: 32, batchScheduleFn: (dispatch) => setImmediate(dispatch) },
+  );
+
   /**
    * The activation rules, alone or in the caller's transaction: once per user (the same
    * code again is a no-op), never one's own code, never a code whose owner sits below the user in
@@ -232,19 +254,18 @@ export function inviteServiceFactory({ db, sms, log, deadlines, noticeWindowSeco
      * deleted invitee's phone is null.
      */
     async newestInvitees(userId: string): Promise<Array<{ id: string; phone: string | null }>> {
-      const { status, rows } = await repo.listInvitees(db, userId, repo.EMBEDDED_INVITEES);
+      const { status, rows } = await inviteePages.load({ inviterId: userId, limit: repo.EMBEDDED_INVITEES });
       requireStatusActive(status);
       return rows.map((r) => ({ id: r.id, phone: r.phone }));
     },
 
     async invitees(userId: string, limit: number, cursor?: string) {
       const after = cursor ? decodeCursor(cursor, 2, ([at, id]) => isPgTimestamp(at) && isBigintId(id)) : undefined;
-      const { total, status, rows } = await repo.listInvitees(
-        db,
-        userId,
-        limit + 1,
-        after ? { activatedAt: after[0] as string, id: after[1] as string } : undefined,
-      );
+      const { total, status, rows } = await inviteePages.load({
+        inviterId: userId,
+        limit: limit + 1,
+        ...(after ? { after: { activatedAt: after[0] as string, id: after[1] as string } } : {}),
+      });
       requireStatusActive(status);
       const page = rows.slice(0, limit);
       const last = page.at(-1);

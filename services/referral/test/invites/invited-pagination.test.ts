@@ -1,6 +1,16 @@
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { sql } from 'kysely';
-import { activate, as, buildReferralTestApp, createUser, recordInviteesAsActivations } from '../referral-test-app.js';
+import { poolOf } from '../../src/db/database.js';
+import { INVITEE_PAGES } from '../../src/invites/invite-repository.js';
+import {
+  activate,
+  as,
+  buildReferralTestApp,
+  createUser,
+  recordInviteesAsActivations,
+  type ReferralTestContext,
+  type TestUser,
+} from '../referral-test-app.js';
 
 t.test('paging over 250 invitees while new ones arrive: each seen once, newest first', async (t) => {
   const ctx = await buildReferralTestApp(t);
@@ -175,4 +185,95 @@ t.test('a cursor naming an impossible time or id is validation_failed on both pa
     200,
     'the largest bigint',
   );
+});
+
+/** Counts the invitee-page statements that reach PostgreSQL, and how many pages each carried. */
+function watchPageStatements(t: Test, db: ReferralTestContext['db'], fail?: (inviterIds: string[]) => boolean) {
+  const pool = poolOf(db);
+  const query = pool.query.bind(pool);
+  const statements: number[] = [];
+  pool.query = ((...args: Parameters<typeof query>) => {
+    const config = args[0] as { name?: string; values?: unknown[][] };
+    if (config.name === INVITEE_PAGES.name) {
+      const inviterIds = (config.values?.[0] ?? []) as string[];
+      statements.push(inviterIds.length);
+      // What PostgreSQL answers when a statement runs out of time.
+      if (fail?.(inviterIds)) return Promise.reject(Object.assign(new Error('canceling statement'), { code: '57014' }));
+    }
+    return query(...args);
+  }) as typeof pool.query;
+  t.teardown(() => {
+    pool.query = query;
+  });
+  return statements;
+}
+
+async function inviterWith(ctx: ReferralTestContext, invitees: number, digit: string) {
+  const inviter = await createUser(ctx);
+  await sql`
+    INSERT INTO users (phone, invite_code, invited_by_id, activated_invite_code, activated_at)
+    SELECT '+7998' || ${digit} || lpad(g::text, 6, '0'), ${digit} || 'Q' || lpad(upper(to_hex(g)), 4, '0'),
+      ${inviter.id}, ${inviter.invite_code}, now() - (g / 3) * interval '1 second'
+    FROM generate_series(1, ${invitees}::int) g
+  `.execute(ctx.db);
+  await recordInviteesAsActivations(ctx.db, inviter.id);
+  return inviter;
+}
+
+t.test('invitee pages asked for together share a statement, and each gets its own page', async (t) => {
+  const ctx = await buildReferralTestApp(t);
+  const many = await inviterWith(ctx, 130, '1');
+  const few = await inviterWith(ctx, 3, '2');
+  const none = await createUser(ctx);
+  const blocked = await inviterWith(ctx, 2, '3');
+  await sql`UPDATE users SET blocked_at = now() WHERE id = ${blocked.id}`.execute(ctx.db);
+  const read = (user: TestUser, query = '') =>
+    ctx.app.inject({ method: 'GET', url: `/api/v1/profile/invited${query}`, headers: as(user) });
+  const cursor = (await read(many, '?limit=40')).json().next_cursor as string;
+  const readers: Array<[TestUser, string]> = [
+    [many, ''],
+    [few, ''],
+    [none, ''],
+    [many, `?limit=40&cursor=${cursor}`],
+    [blocked, ''],
+    [many, '?limit=7'],
+    [few, '?limit=2'],
+    [many, `?limit=100&cursor=${cursor}`],
+    [many, ''],
+    [none, '?limit=1'],
+  ];
+  // Each read alone first: what the shared statement must answer for it.
+  const alone = [];
+  for (const [user, query] of readers) alone.push(await read(user, query));
+
+  const statements = watchPageStatements(t, ctx.db);
+  const together = await Promise.all(readers.map(([user, query]) => read(user, query)));
+  t.ok(Math.max(...statements) > 1, `${readers.length} reads in statements of ${statements.join(', ')} pages`);
+  for (const [i, res] of together.entries()) {
+    t.equal(res.statusCode, alone[i]!.statusCode, `read ${i}: the same status`);
+    t.same(res.json(), alone[i]!.json(), `read ${i}: the same page as read alone`);
+  }
+  t.equal(together[4]!.statusCode, 403, 'the blocked inviter alone is refused');
+  t.equal(together[3]!.json().items.length, 40, 'a later page');
+  t.equal(together[7]!.json().items.length, 90, 'the rest of the list');
+  t.equal(together[7]!.json().next_cursor, null, 'and no page after it');
+});
+
+t.test('a page whose statement fails fails alone, not the pages it was asked with', async (t) => {
+  const ctx = await buildReferralTestApp(t);
+  const victim = await inviterWith(ctx, 3, '4');
+  const others = [await inviterWith(ctx, 60, '5'), await inviterWith(ctx, 1, '6'), await createUser(ctx)];
+  const read = (user: TestUser) => ctx.app.inject({ method: 'GET', url: '/api/v1/profile/invited', headers: as(user) });
+  const alone = [];
+  for (const user of others) alone.push((await read(user)).json());
+
+  const statements = watchPageStatements(t, ctx.db, (inviterIds) => inviterIds.includes(victim.id));
+  const [failed, ...answers] = await Promise.all([read(victim), ...others.map(read)]);
+  t.ok(Math.max(...statements) > 1, `pages shared a statement (${statements.join(', ')} pages)`);
+  t.equal(failed!.statusCode, 503, 'the failing page answers 503');
+  t.equal(failed!.json().code, 'service_unavailable');
+  for (const [i, res] of answers.entries()) {
+    t.equal(res.statusCode, 200, `page ${i} asked alongside it is answered`);
+    t.same(res.json(), alone[i], `page ${i} is its own`);
+  }
 });
