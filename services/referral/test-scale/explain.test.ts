@@ -15,6 +15,7 @@ import {
 } from '../src/invites/invite-repository.js';
 import {
   FIND_OR_INSERT_USER,
+  FIND_OR_INSERT_USERS,
   findByPhone,
   findOrInsertUser,
   PROFILE_BY_ID,
@@ -198,6 +199,24 @@ t.test(
         ]),
       });
       t.equal(page.rows.length, 51 + 51 + 1, 'two full pages and an inviter without invitees (named)');
+      // Sign-ins arriving together: two returning users and two new ones in one statement.
+      const together = await watched.query<{ created: boolean }>({
+        ...FIND_OR_INSERT_USERS,
+        values: [
+          [
+            `+7900${String(310000 + n).padStart(7, '0')}`,
+            `+7900${String(320000 + n).padStart(7, '0')}`,
+            `+7912${String(n).padStart(7, '0')}`,
+            `+7913${String(n).padStart(7, '0')}`,
+          ],
+          ['ZZZZZZ', 'ZZZZZZ', `M${String(n).padStart(5, '0')}`, `L${String(n).padStart(5, '0')}`],
+        ],
+      });
+      t.same(
+        together.rows.map((r) => r.created).sort(),
+        [false, false, true, true],
+        'two returning users found, two new ones inserted (named, together)',
+      );
     }
 
     const seen = (part: string) => plans.some((p) => p.text.toLowerCase().includes(part.toLowerCase()));
@@ -210,6 +229,7 @@ t.test(
       'WITH found AS',
       'WHERE phone = $1',
       'JOIN LATERAL',
+      'unnest($1::text[], $2::text[])',
     ])
       t.ok(seen(part), `a plan of "${part}" was reported`);
     for (const { plan } of plans.filter((p) => p.text.includes('JOIN LATERAL'))) {

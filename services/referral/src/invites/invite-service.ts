@@ -1,8 +1,8 @@
 import { AppError, requireInviteCode, type Config } from '@refstack/shared/contracts';
 import { type SmsQueue } from '@refstack/shared/platform';
-import DataLoader from 'dataloader';
 import type { Kysely } from 'kysely';
 import { Deadline } from '../db/deadline.js';
+import { sharedStatement } from '../db/shared-statement.js';
 import type { Database, LiveUserRow, UserRow } from '../db/schema.js';
 import { queuedStatement, queuedTransaction } from '../db/transaction.js';
 import { decodeCursor, encodeCursor, isBigintId, isPgTimestamp } from '../paging/cursor.js';
@@ -82,9 +82,6 @@ function isRepeat(user: UserRow | undefined, code: string): boolean {
   throw alreadyActivated(user.activated_invite_code);
 }
 
-/** A DataLoader answers a key with an Error instance to fail that key alone. */
-const toError = (error: unknown): Error => (error instanceof Error ? error : new Error(String(error)));
-
 function inviteNotFound(): AppError {
   return new AppError('invite_not_found', 'No user has this invite code.');
 }
@@ -101,22 +98,11 @@ function requireInviter<I extends { id: string }>(user: UserRow | undefined, inv
 }
 
 export function inviteServiceFactory({ db, sms, log, deadlines, noticeWindowSeconds, now }: InviteServiceDeps) {
-  /**
-   * Invitee pages asked for in the same turn of the event loop share one statement, as profile
-   * reads do (UserService): under load the round trip to PostgreSQL, a write and a wake-up on
-   * either side, costs as much as a page. At idle a batch holds one page. No cache.
-   */
-  const inviteePages = new DataLoader<repo.InviteePageRequest, repo.InviteePage>(
-    async (requests) => {
-      try {
-        return await repo.readInviteePages(db, requests);
-      } catch (error) {
-        // Whatever one page did wrong must not fail the pages it shared a statement with.
-        if (requests.length === 1) throw error;
-        return Promise.all(requests.map((r) => repo.readInviteePages(db, [r]).then(([page]) => page!, toError)));
-      }
-    },
-    { cache: false, maxBatchSize: 32, batchScheduleFn: (dispatch) => setImmediate(dispatch) },
+  /** Invitee pages asked for together share one statement (see sharedStatement). */
+  const inviteePages = sharedStatement<repo.InviteePageRequest, repo.InviteePage>(
+    (requests) => repo.readInviteePages(db, requests),
+    async (request) => (await repo.readInviteePages(db, [request]))[0]!,
+    32,
   );
 
   /**

@@ -119,6 +119,54 @@ export async function findOrInsertUser(
   return { user, created };
 }
 
+/**
+ * FIND_OR_INSERT_USER for many phones at once, so that sign-ins arriving together share one round
+ * trip: one row per position of the arrays (`n`, from 1) that found its user or inserted one.
+ * Phones must be distinct (two inserts of one phone in one statement would both seem to succeed).
+ * A position without a row is left to FIND_OR_INSERT_USER: its phone was inserted by a sign-in that
+ * committed after this statement's snapshot, or its invite code was taken.
+ */
+export const FIND_OR_INSERT_USERS = {
+  name: 'find-or-insert-users',
+  text: `
+    WITH k AS (SELECT * FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS k(phone, invite_code, n)),
+    found AS (
+      SELECT k.n, ${USER_COLUMNS.split(',')
+        .map((column) => `u.${column.trim()}`)
+        .join(', ')}
+      FROM k JOIN users u ON u.phone = k.phone
+    ),
+    inserted AS (
+      INSERT INTO users (phone, invite_code)
+      SELECT k.phone, k.invite_code FROM k WHERE NOT EXISTS (SELECT 1 FROM found f WHERE f.n = k.n)
+      ON CONFLICT DO NOTHING
+      RETURNING ${USER_COLUMNS}
+    )
+    SELECT f.*, false AS created FROM found f
+    UNION ALL
+    SELECT k.n, i.*, true AS created FROM inserted i JOIN k ON k.phone = i.phone`,
+};
+
+/**
+ * The users of these distinct phones, each found or inserted with its invite code, by phone; a
+ * phone missing from the answer needs findOrInsertUser's second look (see FIND_OR_INSERT_USERS).
+ */
+export async function findOrInsertUsers(
+  db: Kysely<Database>,
+  signIns: ReadonlyArray<{ phone: string; inviteCode: string }>,
+): Promise<Map<string, { user: UserRow; created: boolean }>> {
+  const rows = await runStatement<UserRow & { n: string; created: boolean }>(db, FIND_OR_INSERT_USERS, [
+    signIns.map((s) => s.phone),
+    signIns.map((s) => s.inviteCode),
+  ]);
+  const users = new Map<string, { user: UserRow; created: boolean }>();
+  for (const { n, created, ...user } of rows) {
+    const signIn = signIns[Number(n) - 1];
+    if (signIn) users.set(signIn.phone, { user, created });
+  }
+  return users;
+}
+
 export interface ProfileChanges {
   first_name?: string | null;
   last_name?: string | null;

@@ -1,7 +1,7 @@
 import { AppError, generateInviteCode, type Profile } from '@refstack/shared/contracts';
-import DataLoader from 'dataloader';
 import type { Kysely } from 'kysely';
 import { isLive, type Database, type LiveUserRow, type UserRow } from '../db/schema.js';
+import { sharedStatement, toError } from '../db/shared-statement.js';
 import { isUniqueViolation } from '../db/transaction.js';
 import type { InviteService } from '../invites/invite-service.js';
 import { decodeCursor, encodeCursor, isBigintId } from '../paging/cursor.js';
@@ -17,24 +17,17 @@ export interface UserServiceDeps {
 
 const INSERT_ATTEMPTS = 5;
 
+
 function notFound(): AppError {
   return new AppError('not_found', 'No such user.');
 }
 
 export function userServiceFactory({ db, invites }: UserServiceDeps) {
-  /**
-   * Profile reads that arrive in the same turn of the event loop share one statement: under load a
-   * round trip to PostgreSQL (a write, a wake-up on either side, a protocol exchange) costs more
-   * than the read itself. At idle a batch holds one read and waits for nothing but the current
-   * turn. No cache: every read sees the database as it is.
-   */
-  const profileDocuments = new DataLoader<string, repo.ProfileDocument | undefined>(
+  /** Profile reads that arrive together share one statement (see sharedStatement). */
+  const profileDocuments = sharedStatement<string, repo.ProfileDocument | undefined>(
     (ids) => repo.readProfileJsons(db, ids),
-    {
-      cache: false,
-      maxBatchSize: 100,
-      batchScheduleFn: (dispatch) => setImmediate(dispatch),
-    },
+    async (id) => (await repo.readProfileJsons(db, [id]))[0],
+    100,
   );
 
   /**
@@ -52,6 +45,35 @@ export function userServiceFactory({ db, invites }: UserServiceDeps) {
     }
     throw new Error('could not allocate a unique invite code');
   }
+
+  /**
+   * Sign-ins without an invite that arrive together find or create their users in one statement
+   * (see sharedStatement). A phone it leaves open (a concurrent sign-in inserted it, or its new
+   * invite code was taken) takes findOrCreateUser's own steps.
+   */
+  const signIns = sharedStatement<string, { user: UserRow; created: boolean }>(
+    async (phones) => {
+      // Distinct and in one order: two statements inserting the same phones take their locks alike.
+      const distinct = [...new Set(phones)].sort();
+      const users = await repo.findOrInsertUsers(
+        db,
+        distinct.map((phone) => ({ phone, inviteCode: generateInviteCode() })),
+      );
+      const answered = new Set<string>();
+      return Promise.all(
+        phones.map(async (phone) => {
+          const signIn = users.get(phone);
+          if (!signIn) return findOrCreateUser(db, phone).catch(toError);
+          // The same phone twice in a batch: one sign-in created the user, the other found it.
+          const first = !answered.has(phone);
+          answered.add(phone);
+          return first ? signIn : { user: signIn.user, created: false };
+        }),
+      );
+    },
+    (phone) => findOrCreateUser(db, phone),
+    50,
+  );
 
   /** Writes nothing for a blocked or deleted user; the read that follows tells them why. */
   async function writeChanges(q: repo.Db, userId: string, changes: repo.ProfileChanges): Promise<void> {
@@ -78,7 +100,7 @@ export function userServiceFactory({ db, invites }: UserServiceDeps) {
         // Without an invite nothing depends on rows other than the user's own, and the unique
         // constraints settle concurrent first sign-ins: no serializable transaction, so sign-ins
         // of neighbouring phones never fail each other's snapshots and retry.
-        const { user, created } = await findOrCreateUser(db, phone);
+        const { user, created } = await signIns.load(phone);
         // A deleted user's phone is erased, so only a blocked one is found here to refuse.
         const live = requireActive(user);
         return { user: toProfile(live), created, roles: live.is_admin ? ['admin'] : [] };

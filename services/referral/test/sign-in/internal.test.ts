@@ -1,5 +1,16 @@
-import t from 'tap';
-import { buildReferralTestApp, createUser, INTERNAL_TOKEN, nextPhone, signInRaw } from '../referral-test-app.js';
+import t, { type Test } from 'tap';
+import { sql } from 'kysely';
+import type { QueryConfig } from 'pg';
+import { poolOf } from '../../src/db/database.js';
+import { FIND_OR_INSERT_USER, FIND_OR_INSERT_USERS } from '../../src/users/user-repository.js';
+import {
+  buildReferralTestApp,
+  createUser,
+  INTERNAL_TOKEN,
+  nextPhone,
+  signInRaw,
+  type ReferralTestContext,
+} from '../referral-test-app.js';
 
 t.test('refuses a missing or wrong service credential', async (t) => {
   const ctx = await buildReferralTestApp(t);
@@ -137,4 +148,114 @@ t.test('bad phones are refused', async (t) => {
   const res = await signInRaw(ctx.app, { phone: '+7 495 123 45 67' });
   t.equal(res.statusCode, 400);
   t.equal(res.json().code, 'invalid_phone');
+});
+
+/**
+ * Counts the shared sign-in statements that reach PostgreSQL and how many phones each carried;
+ * `change` may rewrite a statement's values or answer it with a failure instead.
+ */
+function watchSignIns(
+  t: Test,
+  db: ReferralTestContext['db'],
+  change?: (values: string[][]) => { values?: string[][]; fail?: Error },
+) {
+  const pool = poolOf(db);
+  const query = pool.query.bind(pool);
+  const shared: number[] = [];
+  let single = 0;
+  pool.query = ((...args: Parameters<typeof query>) => {
+    const config = args[0] as { name?: string; values?: string[][] };
+    if (config.name === FIND_OR_INSERT_USER.name) single += 1;
+    if (config.name === FIND_OR_INSERT_USERS.name && config.values) {
+      shared.push(config.values[0]!.length);
+      const changed = change?.(config.values);
+      if (changed?.fail) return Promise.reject(changed.fail);
+      if (changed?.values) return query({ ...config, values: changed.values } as QueryConfig);
+    }
+    return query(...args);
+  }) as typeof pool.query;
+  t.teardown(() => {
+    pool.query = query;
+  });
+  return { shared, singles: () => single };
+}
+
+t.test('sign-ins arriving together share a statement, and each gets its own user', async (t) => {
+  const ctx = await buildReferralTestApp(t);
+  const returning = [await createUser(ctx), await createUser(ctx)];
+  const blocked = await createUser(ctx);
+  await sql`UPDATE users SET blocked_at = now() WHERE id = ${blocked.id}`.execute(ctx.db);
+  const fresh = [nextPhone(), nextPhone(), nextPhone()];
+  const watched = watchSignIns(t, ctx.db);
+  const phones = [fresh[0]!, returning[0]!.phone, fresh[1]!, blocked.phone, fresh[0]!, returning[1]!.phone, fresh[2]!];
+  const answers = await Promise.all(phones.map((phone) => signInRaw(ctx.app, { phone })));
+  t.ok(Math.max(...watched.shared) > 1, `${phones.length} sign-ins in statements of ${watched.shared.join(', ')}`);
+  t.equal(watched.singles(), 0, 'none needed a statement of its own');
+
+  t.equal(answers[3]!.statusCode, 403, 'the blocked user alone is refused');
+  t.equal(answers[3]!.json().code, 'account_blocked');
+  for (const [i, user] of returning.entries()) {
+    const answer = answers[phones.indexOf(user.phone)]!.json();
+    t.same({ created: answer.created, id: answer.user.id }, { created: false, id: user.id }, `returning user ${i}`);
+  }
+  for (const phone of fresh) {
+    const mine = answers.filter((_, i) => phones[i] === phone).map((r) => r.json());
+    t.ok(
+      mine.every((a) => a.user.phone === phone && a.user.id === mine[0].user.id),
+      `${phone}: one user, its own`,
+    );
+    t.equal(mine.filter((a) => a.created).length, 1, `${phone}: created once`);
+  }
+  const rows = await sql<{ n: number }>`SELECT count(*)::int AS n FROM users`.execute(ctx.db);
+  t.equal(rows.rows[0]?.n, 3 + fresh.length, 'one row per new phone');
+});
+
+t.test('a sign-in whose new invite code is taken in a shared statement gets another', async (t) => {
+  const ctx = await buildReferralTestApp(t);
+  const owner = await createUser(ctx);
+  // The second phone of every shared statement is given the owner's code, as a collision would.
+  const watched = watchSignIns(t, ctx.db, ([phones, codes]) =>
+    phones!.length > 1 ? { values: [phones!, codes!.map((c, i) => (i === 1 ? owner.invite_code : c))] } : {},
+  );
+  const phones = [nextPhone(), nextPhone(), nextPhone()];
+  const answers = await Promise.all(phones.map((phone) => signInRaw(ctx.app, { phone })));
+  t.ok(Math.max(...watched.shared) > 1, 'the sign-ins shared a statement');
+  t.ok(watched.singles() >= 1, 'the one whose code was taken took its own steps');
+  for (const [i, answer] of answers.entries()) {
+    t.equal(answer.statusCode, 200);
+    t.same([answer.json().created, answer.json().user.phone], [true, phones[i]], `sign-in ${i} created its user`);
+    t.not(answer.json().user.invite_code, owner.invite_code, `sign-in ${i} has a code of its own`);
+  }
+});
+
+t.test('a shared sign-in statement that fails: each runs alone, unless PostgreSQL is away', async (t) => {
+  const ctx = await buildReferralTestApp(t);
+  // A failure of the statement itself (a check it broke): each sign-in is retried alone and succeeds.
+  const broken = watchSignIns(t, ctx.db, ([phones]) =>
+    phones!.length > 1 ? { fail: Object.assign(new Error('check violation'), { code: '23514' }) } : {},
+  );
+  const phones = [nextPhone(), nextPhone(), nextPhone(), nextPhone()];
+  const answers = await Promise.all(phones.map((phone) => signInRaw(ctx.app, { phone })));
+  t.ok(Math.max(...broken.shared) > 1, 'the sign-ins shared a statement');
+  t.same(
+    answers.map((r) => [r.statusCode, r.json().created]),
+    phones.map(() => [200, true]),
+    'each signed in alone',
+  );
+  t.equal(broken.singles(), phones.length, 'each in a statement of its own');
+});
+
+t.test('a shared sign-in statement that runs out of time fails its sign-ins with 503 at once', async (t) => {
+  const ctx = await buildReferralTestApp(t);
+  const away = watchSignIns(t, ctx.db, () => ({
+    fail: Object.assign(new Error('canceling statement due to statement timeout'), { code: '57014' }),
+  }));
+  const phones = [nextPhone(), nextPhone(), nextPhone()];
+  const answers = await Promise.all(phones.map((phone) => signInRaw(ctx.app, { phone })));
+  t.ok(Math.max(...away.shared) > 1, 'the sign-ins shared a statement');
+  t.same(
+    answers.map((r) => [r.statusCode, r.json().code]),
+    phones.map(() => [503, 'service_unavailable']),
+  );
+  t.equal(away.singles(), 0, 'none was tried again alone');
 });
