@@ -17,7 +17,6 @@ export interface UserServiceDeps {
 
 const INSERT_ATTEMPTS = 5;
 
-
 function notFound(): AppError {
   return new AppError('not_found', 'No such user.');
 }
