@@ -14,7 +14,6 @@ import {
   type InviteePageRequest,
 } from '../src/invites/invite-repository.js';
 import {
-  FIND_OR_INSERT_USER,
   FIND_OR_INSERT_USERS,
   findByPhone,
   findOrInsertUser,
@@ -176,13 +175,13 @@ t.test(
     // PostgreSQL may plan them generically, and those plans are reported too.
     for (let n = 8; n < 16; n += 1) {
       const returning = await watched.query<{ created: boolean }>({
-        ...FIND_OR_INSERT_USER,
-        values: [`+7900${String(300000 + n).padStart(7, '0')}`, 'ZZZZZZ'],
+        ...FIND_OR_INSERT_USERS,
+        values: [[`+7900${String(300000 + n).padStart(7, '0')}`], ['ZZZZZZ']],
       });
       t.equal(returning.rows[0]?.created, false, 'a returning user found (named)');
       const fresh = await watched.query<{ created: boolean }>({
-        ...FIND_OR_INSERT_USER,
-        values: [`+7911${String(n).padStart(7, '0')}`, `N${String(n).padStart(5, '0')}`],
+        ...FIND_OR_INSERT_USERS,
+        values: [[`+7911${String(n).padStart(7, '0')}`], [`N${String(n).padStart(5, '0')}`]],
       });
       t.equal(fresh.rows[0]?.created, true, 'a new user inserted (named)');
       const activation = await watched.query<{ outcome: string }>({
@@ -226,7 +225,7 @@ t.test(
       'WITH RECURSIVE chain',
       'UPDATE users w',
       'UPDATE users o',
-      'WITH found AS',
+      'inserted AS (',
       'WHERE phone = $1',
       'JOIN LATERAL',
       'unnest($1::text[], $2::text[])',

@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import type { QueryConfig } from 'pg';
 import { sql, type Kysely } from 'kysely';
 import type { Profile } from '@refstack/shared/contracts';
 import {
@@ -14,7 +15,7 @@ import {
 import { closeRedis, connectRedis, Revocations } from '@refstack/shared/platform';
 import { buildApp } from '../src/app.js';
 import { JwksClient } from '../src/tokens/jwks-client.js';
-import { createDatabase, type DatabaseTimeouts } from '../src/db/database.js';
+import { createDatabase, poolOf, type DatabaseTimeouts } from '../src/db/database.js';
 import { migrateToLatest } from '../src/db/migrate.js';
 import type { Database } from '../src/db/schema.js';
 import { newestInviteePhones } from '../src/invites/invite-repository.js';
@@ -167,3 +168,33 @@ export async function otherProcessRevocations(t: Teardownable, ctx: ReferralTest
 }
 
 export { eventually } from '@refstack/shared/testing';
+
+/**
+ * The values of every execution of the named statement on the service's pool, in order, until the
+ * test ends. `intercept` may send other values instead, or answer with a failure as PostgreSQL
+ * would; the statements themselves run unchanged.
+ */
+export function watchStatement(
+  t: Teardownable,
+  db: Kysely<Database>,
+  name: string,
+  intercept?: (values: unknown[]) => { values?: unknown[]; fail?: Error } | undefined,
+): unknown[][] {
+  const pool = poolOf(db);
+  const query = pool.query.bind(pool);
+  const seen: unknown[][] = [];
+  pool.query = ((...args: Parameters<typeof query>) => {
+    const config = args[0] as unknown as QueryConfig;
+    if (config.name === name) {
+      seen.push(config.values ?? []);
+      const changed = intercept?.(config.values ?? []);
+      if (changed?.fail) return Promise.reject(changed.fail);
+      if (changed?.values) return query({ ...config, values: changed.values });
+    }
+    return query(...args);
+  }) as typeof pool.query;
+  t.teardown(() => {
+    pool.query = query;
+  });
+  return seen;
+}

@@ -86,45 +86,13 @@ export async function findByPhone(db: Db, phone: string): Promise<UserRow | unde
   return (await runStatement<UserRow>(db, USER_BY_PHONE, [phone]))[0];
 }
 
-export const FIND_OR_INSERT_USER = {
-  name: 'find-or-insert-user',
-  text: `
-    WITH found AS (SELECT ${USER_COLUMNS} FROM users WHERE phone = $1),
-    inserted AS (
-      INSERT INTO users (phone, invite_code)
-      SELECT $1, $2 WHERE NOT EXISTS (SELECT 1 FROM found)
-      ON CONFLICT DO NOTHING
-      RETURNING ${USER_COLUMNS}
-    )
-    SELECT *, false AS created FROM found
-    UNION ALL
-    SELECT *, true AS created FROM inserted`,
-};
-
 /**
- * The user of this phone, or a new one with this invite code, in one statement: what a sign-in
- * needs. Undefined when neither: another sign-in inserted the phone meanwhile (its insert committed
- * after this statement's snapshot, so look the phone up again) or the invite code is taken (try
- * another).
- */
-export async function findOrInsertUser(
-  db: Db,
-  phone: string,
-  inviteCode: string,
-): Promise<{ user: UserRow; created: boolean } | undefined> {
-  const rows = await runStatement<UserRow & { created: boolean }>(db, FIND_OR_INSERT_USER, [phone, inviteCode]);
-  const row = rows[0];
-  if (!row) return undefined;
-  const { created, ...user } = row;
-  return { user, created };
-}
-
-/**
- * FIND_OR_INSERT_USER for many phones at once, so that sign-ins arriving together share one round
- * trip: one row per position of the arrays (`n`, from 1) that found its user or inserted one.
- * Phones must be distinct (two inserts of one phone in one statement would both seem to succeed).
- * A position without a row is left to FIND_OR_INSERT_USER: its phone was inserted by a sign-in that
- * committed after this statement's snapshot, or its invite code was taken.
+ * Sign-ins' users, found by phone or inserted with a fresh invite code, in one statement for any
+ * number of phones, so that sign-ins arriving together share one round trip: one row per position
+ * of the arrays (`n`, from 1) that found its user or inserted one. Phones must be distinct (two
+ * inserts of one phone in one statement would both seem to succeed). A position without a row
+ * needs a second look: its phone was inserted by a sign-in that committed after this statement's
+ * snapshot, or its invite code was taken.
  */
 export const FIND_OR_INSERT_USERS = {
   name: 'find-or-insert-users',
@@ -149,10 +117,10 @@ export const FIND_OR_INSERT_USERS = {
 
 /**
  * The users of these distinct phones, each found or inserted with its invite code, by phone; a
- * phone missing from the answer needs findOrInsertUser's second look (see FIND_OR_INSERT_USERS).
+ * phone missing from the answer needs a second look (see FIND_OR_INSERT_USERS).
  */
 export async function findOrInsertUsers(
-  db: Kysely<Database>,
+  db: Db,
   signIns: ReadonlyArray<{ phone: string; inviteCode: string }>,
 ): Promise<Map<string, { user: UserRow; created: boolean }>> {
   const rows = await runStatement<UserRow & { n: string; created: boolean }>(db, FIND_OR_INSERT_USERS, [
@@ -165,6 +133,19 @@ export async function findOrInsertUsers(
     if (signIn) users.set(signIn.phone, { user, created });
   }
   return users;
+}
+
+/**
+ * The user of this phone, or a new one with this invite code: FIND_OR_INSERT_USERS for one phone.
+ * Undefined when neither: another sign-in inserted the phone meanwhile (its insert committed after
+ * this statement's snapshot, so look the phone up again) or the invite code is taken (try another).
+ */
+export async function findOrInsertUser(
+  db: Db,
+  phone: string,
+  inviteCode: string,
+): Promise<{ user: UserRow; created: boolean } | undefined> {
+  return (await findOrInsertUsers(db, [{ phone, inviteCode }])).get(phone);
 }
 
 export interface ProfileChanges {

@@ -1,6 +1,5 @@
 import t, { type Test } from 'tap';
 import { sql } from 'kysely';
-import { poolOf } from '../../src/db/database.js';
 import { INVITEE_PAGES } from '../../src/invites/invite-repository.js';
 import {
   activate,
@@ -10,6 +9,7 @@ import {
   recordInviteesAsActivations,
   type ReferralTestContext,
   type TestUser,
+  watchStatement,
 } from '../referral-test-app.js';
 
 t.test('paging over 250 invitees while new ones arrive: each seen once, newest first', async (t) => {
@@ -187,25 +187,13 @@ t.test('a cursor naming an impossible time or id is validation_failed on both pa
   );
 });
 
-/** Counts the invitee-page statements that reach PostgreSQL, and how many pages each carried. */
+/** How many pages each invitee-page statement carried; `fail` makes PostgreSQL refuse a statement. */
 function watchPageStatements(t: Test, db: ReferralTestContext['db'], fail?: (inviterIds: string[]) => boolean) {
-  const pool = poolOf(db);
-  const query = pool.query.bind(pool);
-  const statements: number[] = [];
-  pool.query = ((...args: Parameters<typeof query>) => {
-    const config = args[0] as { name?: string; values?: unknown[][] };
-    if (config.name === INVITEE_PAGES.name) {
-      const inviterIds = (config.values?.[0] ?? []) as string[];
-      statements.push(inviterIds.length);
-      // What PostgreSQL answers for a time it cannot read (invalid_datetime_format).
-      if (fail?.(inviterIds)) return Promise.reject(Object.assign(new Error('bad timestamp'), { code: '22007' }));
-    }
-    return query(...args);
-  }) as typeof pool.query;
-  t.teardown(() => {
-    pool.query = query;
-  });
-  return statements;
+  const executions = watchStatement(t, db, INVITEE_PAGES.name, (values) =>
+    // What PostgreSQL answers for a time it cannot read (invalid_datetime_format).
+    fail?.(values[0] as string[]) ? { fail: Object.assign(new Error('bad timestamp'), { code: '22007' }) } : undefined,
+  );
+  return { pages: () => executions.map((values) => (values[0] as string[]).length) };
 }
 
 async function inviterWith(ctx: ReferralTestContext, invitees: number, digit: string) {
@@ -246,8 +234,9 @@ t.test('invitee pages asked for together share a statement, and each gets its ow
   const alone = [];
   for (const [user, query] of readers) alone.push(await read(user, query));
 
-  const statements = watchPageStatements(t, ctx.db);
+  const watched = watchPageStatements(t, ctx.db);
   const together = await Promise.all(readers.map(([user, query]) => read(user, query)));
+  const statements = watched.pages();
   t.ok(Math.max(...statements) > 1, `${readers.length} reads in statements of ${statements.join(', ')} pages`);
   for (const [i, res] of together.entries()) {
     t.equal(res.statusCode, alone[i]!.statusCode, `read ${i}: the same status`);
@@ -267,8 +256,9 @@ t.test('a page whose statement fails fails alone, not the pages it was asked wit
   const alone = [];
   for (const user of others) alone.push((await read(user)).json());
 
-  const statements = watchPageStatements(t, ctx.db, (inviterIds) => inviterIds.includes(victim.id));
+  const watched = watchPageStatements(t, ctx.db, (inviterIds) => inviterIds.includes(victim.id));
   const [failed, ...answers] = await Promise.all([read(victim), ...others.map(read)]);
+  const statements = watched.pages();
   t.ok(Math.max(...statements) > 1, `pages shared a statement (${statements.join(', ')} pages)`);
   t.equal(failed!.statusCode, 500, 'the failing page fails');
   t.equal(failed!.json().code, 'internal_error');

@@ -6,7 +6,7 @@ import { requireActive } from '../../src/users/account-status.js';
 import { toProfile } from '../../src/users/profile-mapper.js';
 import { poolOf } from '../../src/db/database.js';
 import { findById, PROFILE_BY_ID, PROFILE_JSON_BY_IDS } from '../../src/users/user-repository.js';
-import { activate, as, buildReferralTestApp, createUser } from '../referral-test-app.js';
+import { activate, as, buildReferralTestApp, createUser, watchStatement } from '../referral-test-app.js';
 
 // GET /profile is rendered by PostgreSQL; it must be the very document the mapper would produce.
 t.test('the PostgreSQL-rendered profile equals the mapped row, field for field', async (t) => {
@@ -81,23 +81,14 @@ t.test('profile reads arriving together share a statement, and each gets its own
   const gone = users[11]!;
   await sql`DELETE FROM users WHERE id = ${gone.id}`.execute(ctx.db);
 
-  const pool = poolOf(ctx.db);
-  const query = pool.query.bind(pool);
-  let statements = 0;
-  // Counts the statements that reach PostgreSQL; the statements themselves run unchanged.
-  pool.query = ((...args: Parameters<typeof query>) => {
-    if ((args[0] as { name?: string }).name === PROFILE_JSON_BY_IDS.name) statements += 1;
-    return query(...args);
-  }) as typeof pool.query;
-  t.teardown(() => {
-    pool.query = query;
-  });
+  const executions = watchStatement(t, ctx.db, PROFILE_JSON_BY_IDS.name);
 
   // Every user once, the first three twice more: a repeated id gets its own copy.
   const readers = [...users, users[0]!, users[1]!, users[2]!, users[0]!, users[1]!, users[2]!];
   const answers = await Promise.all(
     readers.map((user) => ctx.app.inject({ method: 'GET', url: '/api/v1/profile', headers: as(user) })),
   );
+  const statements = executions.length;
   t.ok(statements >= 1 && statements < readers.length / 2, `${readers.length} reads in ${statements} statements`);
   for (const [i, res] of answers.entries()) {
     const user = readers[i]!;

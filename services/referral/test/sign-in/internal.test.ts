@@ -1,8 +1,6 @@
 import t, { type Test } from 'tap';
 import { sql } from 'kysely';
-import type { QueryConfig } from 'pg';
-import { poolOf } from '../../src/db/database.js';
-import { FIND_OR_INSERT_USER, FIND_OR_INSERT_USERS } from '../../src/users/user-repository.js';
+import { FIND_OR_INSERT_USERS } from '../../src/users/user-repository.js';
 import {
   buildReferralTestApp,
   createUser,
@@ -10,6 +8,7 @@ import {
   nextPhone,
   signInRaw,
   type ReferralTestContext,
+  watchStatement,
 } from '../referral-test-app.js';
 
 t.test('refuses a missing or wrong service credential', async (t) => {
@@ -151,7 +150,7 @@ t.test('bad phones are refused', async (t) => {
 });
 
 /**
- * Counts the shared sign-in statements that reach PostgreSQL and how many phones each carried;
+ * How many phones each sign-in statement carried (a sign-in taking its own steps sends one);
  * `change` may rewrite a statement's values or answer it with a failure instead.
  */
 function watchSignIns(
@@ -159,25 +158,9 @@ function watchSignIns(
   db: ReferralTestContext['db'],
   change?: (values: string[][]) => { values?: string[][]; fail?: Error },
 ) {
-  const pool = poolOf(db);
-  const query = pool.query.bind(pool);
-  const shared: number[] = [];
-  let single = 0;
-  pool.query = ((...args: Parameters<typeof query>) => {
-    const config = args[0] as { name?: string; values?: string[][] };
-    if (config.name === FIND_OR_INSERT_USER.name) single += 1;
-    if (config.name === FIND_OR_INSERT_USERS.name && config.values) {
-      shared.push(config.values[0]!.length);
-      const changed = change?.(config.values);
-      if (changed?.fail) return Promise.reject(changed.fail);
-      if (changed?.values) return query({ ...config, values: changed.values } as QueryConfig);
-    }
-    return query(...args);
-  }) as typeof pool.query;
-  t.teardown(() => {
-    pool.query = query;
-  });
-  return { shared, singles: () => single };
+  const executions = watchStatement(t, db, FIND_OR_INSERT_USERS.name, (values) => change?.(values as string[][]));
+  const phones = () => executions.map((values) => (values[0] as string[]).length);
+  return { shared: phones, singles: () => phones().filter((n) => n === 1).length };
 }
 
 t.test('sign-ins arriving together share a statement, and each gets its own user', async (t) => {
@@ -189,7 +172,7 @@ t.test('sign-ins arriving together share a statement, and each gets its own user
   const watched = watchSignIns(t, ctx.db);
   const phones = [fresh[0]!, returning[0]!.phone, fresh[1]!, blocked.phone, fresh[0]!, returning[1]!.phone, fresh[2]!];
   const answers = await Promise.all(phones.map((phone) => signInRaw(ctx.app, { phone })));
-  t.ok(Math.max(...watched.shared) > 1, `${phones.length} sign-ins in statements of ${watched.shared.join(', ')}`);
+  t.ok(Math.max(...watched.shared()) > 1, `${phones.length} sign-ins in statements of ${watched.shared().join(', ')}`);
   t.equal(watched.singles(), 0, 'none needed a statement of its own');
 
   t.equal(answers[3]!.statusCode, 403, 'the blocked user alone is refused');
@@ -219,7 +202,7 @@ t.test('a sign-in whose new invite code is taken in a shared statement gets anot
   );
   const phones = [nextPhone(), nextPhone(), nextPhone()];
   const answers = await Promise.all(phones.map((phone) => signInRaw(ctx.app, { phone })));
-  t.ok(Math.max(...watched.shared) > 1, 'the sign-ins shared a statement');
+  t.ok(Math.max(...watched.shared()) > 1, 'the sign-ins shared a statement');
   t.ok(watched.singles() >= 1, 'the one whose code was taken took its own steps');
   for (const [i, answer] of answers.entries()) {
     t.equal(answer.statusCode, 200);
@@ -236,7 +219,7 @@ t.test('a shared sign-in statement that fails: each runs alone, unless PostgreSQ
   );
   const phones = [nextPhone(), nextPhone(), nextPhone(), nextPhone()];
   const answers = await Promise.all(phones.map((phone) => signInRaw(ctx.app, { phone })));
-  t.ok(Math.max(...broken.shared) > 1, 'the sign-ins shared a statement');
+  t.ok(Math.max(...broken.shared()) > 1, 'the sign-ins shared a statement');
   t.same(
     answers.map((r) => [r.statusCode, r.json().created]),
     phones.map(() => [200, true]),
@@ -252,7 +235,7 @@ t.test('a shared sign-in statement that runs out of time fails its sign-ins with
   }));
   const phones = [nextPhone(), nextPhone(), nextPhone()];
   const answers = await Promise.all(phones.map((phone) => signInRaw(ctx.app, { phone })));
-  t.ok(Math.max(...away.shared) > 1, 'the sign-ins shared a statement');
+  t.ok(Math.max(...away.shared()) > 1, 'the sign-ins shared a statement');
   t.same(
     answers.map((r) => [r.statusCode, r.json().code]),
     phones.map(() => [503, 'service_unavailable']),
