@@ -12,9 +12,8 @@ export const log = (line: string): void => {
 };
 
 /**
- * Requests per second over the run's duration as autocannon reports it. A fixed-amount run (the
- * write scenarios) ends at autocannon's next one-second tick after its last answer, so its rate is
- * up to a second's worth low (up to 6% for a run of 16 s).
+ * Requests per second over the run's duration: a fixed duration, or for a fixed amount (the write
+ * scenarios) the time to its last answer (`Bench.load`).
  */
 export const rate = (r: autocannon.Result): number => r.requests.total / Math.max(r.duration, 0.001);
 
