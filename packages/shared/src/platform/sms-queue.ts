@@ -65,8 +65,8 @@ const unavailable = (error: unknown) =>
  *
  * On a single Redis the queue gets a connection of its own, a duplicate of the API connection: BullMQ
  * defines its scripts (some fifty) on the connection it is given, and an auto-pipelining ioredis
- * client copies every script defined on it into each batch it sends. On the shared connection every
- * batch of every request paid for BullMQ's scripts; now only the queue's own batches do. A cluster
+ * client copies every script defined on it into each batch it sends. On a connection of its own only
+ * the queue's batches pay for BullMQ's scripts, not every batch of every request. A cluster
  * connection does not auto-pipeline and is shared.
  */
 export function createSmsQueue(api: Redis, redisKeyPrefix: string): SmsQueue {
