@@ -359,7 +359,6 @@ function instanceUrls(name: string, value: string | undefined, problems: string[
 
 const URL_VARIABLES = ['AUTH_URL', 'REFERRAL_URL', 'JWKS_URL', 'DATABASE_URL', 'REDIS_URL'] as const;
 
-/** The gateway's edge settings, with the checks that span more than one variable. */
 /** A list of proxies, checked with the parser Fastify itself uses, so what passes is what is trusted. */
 function proxyList(name: 'TRUSTED_PROXIES' | 'GATEWAY_TRUSTED_PROXIES', value: string, problems: string[]): string[] {
   const proxies = list(value);
@@ -371,6 +370,7 @@ function proxyList(name: 'TRUSTED_PROXIES' | 'GATEWAY_TRUSTED_PROXIES', value: s
   return proxies;
 }
 
+/** The gateway's edge settings, with the checks that span more than one variable. */
 function gatewayEdge(env: Env, problems: string[]): GatewayEdgeConfig {
   const trustedProxies = proxyList('GATEWAY_TRUSTED_PROXIES', env.GATEWAY_TRUSTED_PROXIES, problems);
   if (env.GATEWAY_METRICS_PORT === env.GATEWAY_PORT)
