@@ -29,6 +29,8 @@ export interface ScenarioSummary {
   non_2xx: number;
   errors: number;
   cpu_ms_per_1000_requests: Record<string, number>;
+  /** Times each part's main thread was switched out while it could have run, per request. */
+  preempted_per_request?: Record<string, number>;
 }
 
 export interface Machine {
@@ -79,6 +81,7 @@ export function summary(s: Scenario, bare: number): ScenarioSummary {
     non_2xx: r.non2xx,
     errors: r.errors + r.timeouts,
     cpu_ms_per_1000_requests: s.cpu,
+    preempted_per_request: s.preempted,
   };
 }
 

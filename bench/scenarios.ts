@@ -6,7 +6,7 @@
 import autocannon from 'autocannon';
 import { closeSync, fstatSync, openSync, readFileSync, readSync } from 'node:fs';
 import { loginCodeIn, parseSmsLine } from '@refstack/shared/contracts';
-import { cpuPerThousand, cpuSnapshot } from './cpu.js';
+import { cpuPerThousand, cpuSnapshot, preemptedPerRequest } from './cpu.js';
 import { log, rate } from './report.js';
 import type { Seeded } from './seed.js';
 import type { StackProcess } from './stack.js';
@@ -25,6 +25,8 @@ export interface Scenario {
   result: autocannon.Result;
   /** CPU ms per 1,000 requests by part of the system (load generator included). */
   cpu: Record<string, number>;
+  /** Times each part was preempted per request. */
+  preempted: Record<string, number>;
   /** The bare server's requests/s measured right before this scenario: its reference. */
   bareAlongside?: number;
 }
@@ -121,8 +123,17 @@ export class Bench {
         : rate(await this.load({ url: `${this.bareUrl}/hello`, duration: this.settings.quick ? 2 : 5 }));
     const before = cpuSnapshot();
     const result = await this.load(opts);
-    const cpu = cpuPerThousand(before, cpuSnapshot(), result.requests.total);
-    this.scenarios.push({ name, via, result, cpu, ...(bareAlongside === undefined ? {} : { bareAlongside }) });
+    const after = cpuSnapshot();
+    const cpu = cpuPerThousand(before, after, result.requests.total);
+    const preempted = preemptedPerRequest(before, after, result.requests.total);
+    this.scenarios.push({
+      name,
+      via,
+      result,
+      cpu,
+      preempted,
+      ...(bareAlongside === undefined ? {} : { bareAlongside }),
+    });
 
     const statuses = Object.entries(result.statusCodeStats ?? {})
       .map(([code, s]) => `${code}×${s.count}`)
@@ -138,6 +149,11 @@ export class Bench {
     log(
       `  CPU ms per 1,000 requests: ${Object.entries(cpu)
         .map(([part, ms]) => `${part} ${ms}`)
+        .join(', ')}`,
+    );
+    log(
+      `  preempted per request: ${Object.entries(preempted)
+        .map(([part, times]) => `${part} ${times}`)
         .join(', ')}`,
     );
   }
