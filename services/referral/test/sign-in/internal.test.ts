@@ -166,9 +166,9 @@ function watchSignIns(
   const sentAgain = () => {
     const sent = new Set<string>();
     let again = 0;
-    for (const phone of executions.flatMap(phonesOf)) {
-      if (sent.has(phone)) again += 1;
-      sent.add(phone);
+    for (const statement of executions.map(phonesOf)) {
+      again += statement.filter((phone) => sent.has(phone)).length;
+      for (const phone of statement) sent.add(phone);
     }
     return again;
   };
