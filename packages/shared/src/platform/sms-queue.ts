@@ -41,7 +41,14 @@ export interface SmsQueue {
 /**
  * Adds one activation to an inviter's pending notice: the count since the last notice, the
  * highest invitee count seen (activations may be counted out of order) and the code. Kept until a
- * notice could still be worth sending. KEYS: the inviter's pending hash.
+ * notice could still be worth sending. KEYS: the inviter's pending hash. ARGV: the invitee count,
+ * the code, how long to keep the hash, the window (ms).
+ *
+ * It also decides whether this activation queues the window's job: only when none was queued for
+ * the pending count within the window (`queued`, Redis's clock). The worker takes the whole hash,
+ * so the first activation after a notice queues the next one; a count left behind (a spent budget,
+ * a job that failed for good) gets a new job from the first activation after the window. Answers
+ * the stamp it set, or 0 when a job is already on its way.
  */
 const RECORD_ACTIVATION = `
 redis.call('HINCRBY', KEYS[1], 'n', 1)
@@ -49,11 +56,23 @@ local total = tonumber(redis.call('HGET', KEYS[1], 'total') or '0')
 if tonumber(ARGV[1]) > total then redis.call('HSET', KEYS[1], 'total', ARGV[1]) end
 redis.call('HSET', KEYS[1], 'code', ARGV[2])
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+local queued = tonumber(redis.call('HGET', KEYS[1], 'queued') or '-1')
+if queued >= 0 and now - queued < tonumber(ARGV[4]) then return 0 end
+redis.call('HSET', KEYS[1], 'queued', now)
+return now
+`;
+
+/** Lets the next activation queue the job again, unless another has since. ARGV: the stamp. */
+const REOPEN_NOTICE = `
+if redis.call('HGET', KEYS[1], 'queued') == ARGV[1] then redis.call('HDEL', KEYS[1], 'queued') end
 return 1
 `;
 
 interface NoticeCommands {
-  recordInviteActivation(key: string, total: number, code: string, ttlMs: number): Promise<number>;
+  recordInviteActivation(key: string, total: number, code: string, ttlMs: number, windowMs: number): Promise<number>;
+  reopenInviteNotice(key: string, stamp: number): Promise<number>;
 }
 
 const unavailable = (error: unknown) =>
@@ -78,10 +97,12 @@ export function createSmsQueue(api: Redis, redisKeyPrefix: string): SmsQueue {
   }
   const queue = new Queue<SmsJob | InviteDigestSmsJob>(SMS_QUEUE, { connection, prefix: queuePrefix(redisKeyPrefix) });
   queue.on('error', () => undefined);
-  if (!('recordInviteActivation' in connection)) {
-    connection.defineCommand('recordInviteActivation', { numberOfKeys: 1, lua: RECORD_ACTIVATION });
+  // The count goes on the API connection: a batch on the queue's connection copies BullMQ's scripts.
+  if (!('recordInviteActivation' in api)) {
+    api.defineCommand('recordInviteActivation', { numberOfKeys: 1, lua: RECORD_ACTIVATION });
+    api.defineCommand('reopenInviteNotice', { numberOfKeys: 1, lua: REOPEN_NOTICE });
   }
-  const redis = connection as Redis & NoticeCommands;
+  const redis = api as Redis & NoticeCommands;
   return {
     async send(job) {
       try {
@@ -98,24 +119,36 @@ export function createSmsQueue(api: Redis, redisKeyPrefix: string): SmsQueue {
         to,
         expiresAt: now + windowMs + NOTICE_LIFETIME_MS,
       };
+      const key = pendingNoticeKey(redisKeyPrefix, inviterId);
+      let stamp = 0;
       try {
-        const recorded = redis.recordInviteActivation(
-          pendingNoticeKey(redisKeyPrefix, inviterId),
+        // A job that runs at once must find the count, so the count goes first; while the
+        // window's job waits, later activations only count.
+        stamp = await redis.recordInviteActivation(
+          key,
           invitedCount,
           inviteCode,
           windowMs + NOTICE_LIFETIME_MS,
+          windowMs,
         );
-        // A job that runs at once must find the count; a delayed one runs at the window's end, so
-        // both go in one round trip. A job that finds no count (it failed) sends nothing.
-        if (windowMs === 0) await recorded;
-        // While the window's job waits, later activations add no job: the deduplication key lives
-        // as long as the window, and the job runs at its end and takes every count added meanwhile.
-        const queued = queue.add(job.kind, job, {
+        if (stamp === 0) return;
+        if (windowMs === 0) {
+          await queue.add(job.kind, job, smsJobOptions(job, now));
+          return;
+        }
+        // The deduplication key stays the second guard, and lets forgetInviter find the job.
+        const jobId = `notice-${inviterId}-${stamp}`;
+        const queued = await queue.add(job.kind, job, {
           ...smsJobOptions(job, now),
-          ...(windowMs > 0 ? { delay: windowMs, deduplication: { id: `notice:${inviterId}`, ttl: windowMs } } : {}),
+          jobId,
+          delay: windowMs,
+          deduplication: { id: `notice:${inviterId}`, ttl: windowMs },
         });
-        await Promise.all([recorded, queued]);
+        // Deduplicated: the earlier window's job is still queued by BullMQ's clock, but it may have
+        // taken the count before this one, so the next activation tries again.
+        if (queued.id !== jobId) await redis.reopenInviteNotice(key, stamp);
       } catch (error) {
+        if (stamp !== 0) await redis.reopenInviteNotice(key, stamp).catch(() => undefined);
         throw unavailable(error);
       }
     },

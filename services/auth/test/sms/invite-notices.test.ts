@@ -20,13 +20,13 @@ async function setup(t: Test, env: Record<string, string> = {}) {
     redis.disconnect();
   });
   const worker = await startTestSmsWorker(t, { prefix, env });
-  const activate = (n: number) =>
+  const activate = (n: number, windowSeconds = 600) =>
     queue.noticeInviter({
       inviterId: '42',
       to: INVITER,
       inviteCode: 'AB12CD',
       invitedCount: n,
-      windowSeconds: 600,
+      windowSeconds,
       now: Date.now(),
     });
   /** The window's end, brought forward: the delayed notice runs now. */
@@ -35,7 +35,10 @@ async function setup(t: Test, env: Record<string, string> = {}) {
     for (const job of delayed) await job.promote();
     return delayed.length;
   };
-  return { prefix, redis, bull, worker, activate, endWindow };
+  /** Jobs BullMQ was asked to add and answered with the window's job instead. */
+  const deduplicatedAdds = async () =>
+    (await redis.xrange(bull.keys.events!, '-', '+')).filter(([, fields]) => fields[1] === 'deduplicated').length;
+  return { prefix, redis, bull, worker, activate, endWindow, deduplicatedAdds };
 }
 
 t.test('1,000 activations within a window make exactly one notice, with the count', async (t) => {
@@ -66,4 +69,48 @@ t.test('a notice counts against the daily budget; a spent budget keeps the count
   );
   t.equal(worker.printed.length, 0);
   t.equal(await redis.hget(pendingNoticeKey(prefix, '42'), 'n'), '3', 'the count waits for the next window');
+});
+
+t.test('while the window’s job waits, activations only count: no job is offered again', async (t) => {
+  const { bull, activate, deduplicatedAdds } = await setup(t);
+  for (let n = 1; n <= 200; n += 50) await Promise.all(Array.from({ length: 50 }, (_, i) => activate(n + i)));
+  t.equal((await bull.getDelayed()).length, 1, 'one job for the window');
+  t.equal(await deduplicatedAdds(), 0, 'the 199 later activations did not ask BullMQ for one');
+});
+
+t.test('a count left without a job gets one from the first activation after the window', async (t) => {
+  const { redis, prefix, bull, worker, activate, endWindow } = await setup(t);
+  await activate(1, 1);
+  const [lost] = await bull.getDelayed();
+  // A job gone without taking the count, as one that failed for good.
+  await lost?.remove();
+  await activate(2, 1);
+  t.equal((await bull.getDelayed()).length, 0, 'within the window, the count waits');
+  let n = 2;
+  await eventually(
+    'an activation after the window queues a job',
+    async () => {
+      await activate((n += 1), 1);
+      return (await bull.getDelayed()).length === 1;
+    },
+    10_000,
+  );
+  await endWindow();
+  await eventually('the notice is sent', () => worker.printed.length === 1, 10_000);
+  t.same(worker.printed, [`SMS to ${INVITER}: Код приглашения AB12CD активировали: +${n}. Всего: ${n} чел.\n`]);
+  t.equal(await redis.exists(pendingNoticeKey(prefix, '42')), 0, 'the count was taken');
+});
+
+t.test('an activation whose job BullMQ deduplicated lets the next one try again', async (t) => {
+  const { redis, prefix, worker, activate, endWindow, deduplicatedAdds } = await setup(t);
+  await activate(1);
+  await endWindow();
+  await eventually('the first notice is sent', () => worker.printed.length === 1, 10_000);
+  // The job ran before BullMQ's deduplication ended: the next activation's job is refused.
+  await activate(2);
+  t.equal(await deduplicatedAdds(), 1);
+  t.equal(await redis.hget(pendingNoticeKey(prefix, '42'), 'queued'), null, 'no job is taken as queued');
+  await activate(3);
+  t.equal(await deduplicatedAdds(), 2, 'the next activation asked again');
+  t.equal(await redis.hget(pendingNoticeKey(prefix, '42'), 'n'), '2', 'both wait for the next notice');
 });
