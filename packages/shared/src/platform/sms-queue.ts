@@ -97,12 +97,12 @@ export function createSmsQueue(api: Redis, redisKeyPrefix: string): SmsQueue {
   }
   const queue = new Queue<SmsJob | InviteDigestSmsJob>(SMS_QUEUE, { connection, prefix: queuePrefix(redisKeyPrefix) });
   queue.on('error', () => undefined);
-  // The count goes on the API connection: a batch on the queue's connection copies BullMQ's scripts.
-  if (!('recordInviteActivation' in api)) {
-    api.defineCommand('recordInviteActivation', { numberOfKeys: 1, lua: RECORD_ACTIVATION });
-    api.defineCommand('reopenInviteNotice', { numberOfKeys: 1, lua: REOPEN_NOTICE });
+  // The count goes where its job goes, and like the job it may wait while the connection reconnects.
+  if (!('recordInviteActivation' in connection)) {
+    connection.defineCommand('recordInviteActivation', { numberOfKeys: 1, lua: RECORD_ACTIVATION });
+    connection.defineCommand('reopenInviteNotice', { numberOfKeys: 1, lua: REOPEN_NOTICE });
   }
-  const redis = api as Redis & NoticeCommands;
+  const redis = connection as Redis & NoticeCommands;
   return {
     async send(job) {
       try {
