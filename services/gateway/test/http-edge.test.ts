@@ -46,6 +46,7 @@ interface Raw {
   opened: number;
   received: () => string;
   closed: Promise<number>;
+  isClosed: () => boolean;
 }
 
 function open(port: number): Promise<Raw> {
@@ -53,12 +54,18 @@ function open(port: number): Promise<Raw> {
     const socket = connect(port, '127.0.0.1');
     const opened = Date.now();
     let data = '';
+    let isClosed = false;
     socket.setEncoding('latin1');
     socket.on('data', (chunk: string) => (data += chunk));
     // A reset counts as closed too; what matters is that the server let go.
     socket.on('error', () => undefined);
-    const closed = new Promise<number>((done) => socket.once('close', () => done(Date.now() - opened)));
-    socket.once('connect', () => resolve({ socket, opened, received: () => data, closed }));
+    const closed = new Promise<number>((done) =>
+      socket.once('close', () => {
+        isClosed = true;
+        done(Date.now() - opened);
+      }),
+    );
+    socket.once('connect', () => resolve({ socket, opened, received: () => data, closed, isClosed: () => isClosed }));
     socket.once('error', reject);
   });
 }
@@ -123,14 +130,18 @@ t.test(
       for (const raw of [...stalled, ...trickling, ...silent]) raw.socket.destroy();
     });
 
-    // An ordinary client, while all of them hold their connections.
+    // An ordinary client, while all of them hold their connections. What shows it was not queued
+    // behind them is that its answer comes while every one of them is still open (the earliest the
+    // gateway may close them is its 15 s request timeout), not how many milliseconds it took: on a
+    // loaded machine that varies.
+    const holding = [...stalled, ...trickling];
     for (let i = 0; i < 3; i += 1) {
-      const started = Date.now();
-      const res = await fetch(`http://127.0.0.1:${port}/api/v1/profile`, { signal: AbortSignal.timeout(5000) });
+      const res = await fetch(`http://127.0.0.1:${port}/api/v1/profile`, { signal: AbortSignal.timeout(10_000) });
       await res.text();
       t.equal(res.status, 200, 'an ordinary request is answered');
-      t.ok(Date.now() - started < 1000, `in under a second (${Date.now() - started} ms)`);
-      await new Promise((resolve) => setTimeout(resolve, 1500));
+      const closedMeanwhile = holding.filter((raw) => raw.isClosed()).length;
+      t.equal(closedMeanwhile, 0, 'while all 300 stalled and trickling requests still hold their connections');
+      await new Promise((resolve) => setTimeout(resolve, 1000));
     }
 
     const all = [...stalled, ...trickling, ...silent];
