@@ -3,7 +3,7 @@ import swaggerUi from '@fastify/swagger-ui';
 import type { FastifyInstance } from 'fastify';
 import { request } from 'undici';
 import { AppError } from '@refstack/shared/contracts';
-import { OPENAPI_PATH } from '@refstack/shared/platform';
+import { OPENAPI_PATH, quietRouteLogLevel } from '@refstack/shared/platform';
 import { mergeOpenApi, type OpenApiDocument } from './openapi-merge.js';
 import { registerRedoc, SCHEMA_PATH } from './redoc.js';
 import { LEGACY_ROUTES } from './routes.js';
@@ -96,7 +96,7 @@ export async function registerDocs(app: FastifyInstance, cache: DocsCache): Prom
     transformSpecificationClone: false,
     transformSpecification: () => cache.current() as unknown as Record<string, unknown>,
     uiConfig: { docExpansion: 'list', deepLinking: true, tryItOutEnabled: false },
-    logLevel: 'warn',
+    logLevel: quietRouteLogLevel(app.log.level),
   });
   app.get(SCHEMA_PATH, async () => refreshed(cache));
   registerRedoc(app);

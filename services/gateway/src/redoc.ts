@@ -94,18 +94,20 @@ function bundleFile(): string {
   return existsSync(built) ? built : require.resolve('redoc/bundles/redoc.standalone.js');
 }
 
-async function loadBundle(): Promise<Record<string, Asset>> {
+// A Map, not an object: a file named `constructor` or `__proto__` must find nothing, not one of
+// Object.prototype's members.
+async function loadBundle(): Promise<Map<string, Asset>> {
   const bundlePath = bundleFile();
   const [bundle, license] = await Promise.all([readFile(bundlePath, 'utf8'), readFile(`${bundlePath}.LICENSE.txt`)]);
   const script = bundle.replaceAll(OUTSIDE_LOGO, EMPTY_SVG).replace(/\n\/\/# sourceMappingURL=\S+\s*$/, '\n');
   // The bundle changes only with the redoc version, so a browser keeps it for a day and then
   // revalidates with its ETag.
   const day = 86_400;
-  return {
-    'redoc.standalone.js': await asset('text/javascript; charset=utf-8', Buffer.from(script), day, true),
-    'redoc.standalone.js.LICENSE.txt': await asset('text/plain; charset=utf-8', license, day, false),
-    'init.js': await asset('text/javascript; charset=utf-8', Buffer.from(INIT), 300, false),
-  };
+  return new Map([
+    ['redoc.standalone.js', await asset('text/javascript; charset=utf-8', Buffer.from(script), day, true)],
+    ['redoc.standalone.js.LICENSE.txt', await asset('text/plain; charset=utf-8', license, day, false)],
+    ['init.js', await asset('text/javascript; charset=utf-8', Buffer.from(INIT), 300, false)],
+  ]);
 }
 
 function send(request: FastifyRequest, reply: FastifyReply, file: Asset): FastifyReply {
@@ -131,7 +133,7 @@ function send(request: FastifyRequest, reply: FastifyReply, file: Asset): Fastif
  */
 export function registerRedoc(app: FastifyInstance): void {
   // Read and compressed on first use: a gateway whose docs nobody opens never pays for it.
-  let assets: Promise<Record<string, Asset>> | undefined;
+  let assets: Promise<Map<string, Asset>> | undefined;
   const page = asset('text/html; charset=utf-8', Buffer.from(PAGE), 300, false);
 
   for (const url of REDOC_PAGES) {
@@ -145,7 +147,7 @@ export function registerRedoc(app: FastifyInstance): void {
       assets = undefined;
       throw error;
     });
-    const file = (await assets)[request.params.file];
+    const file = (await assets).get(request.params.file);
     if (!file) throw new AppError('not_found', 'No such resource.');
     return send(request, reply, file);
   });

@@ -1,7 +1,7 @@
 import t, { type Test } from 'tap';
 import Fastify from 'fastify';
 import { gunzipSync } from 'node:zlib';
-import { testConfig } from '@refstack/shared/testing';
+import { LogCapture, testConfig } from '@refstack/shared/testing';
 import { buildApp } from '../src/app.js';
 
 const answers = { 200: { description: 'ok' }, 400: { description: 'refused' } };
@@ -174,4 +174,45 @@ t.test("ReDoc's bundle: from the redoc package, no outside URL it would load, ca
     t.equal(missing.statusCode, 404, url);
     t.match(missing.headers['content-type'], /^application\/problem\+json/);
   }
+});
+
+t.test("ReDoc's files: names of Object.prototype's members are 404 problems, not 500s", async (t) => {
+  const logs = new LogCapture();
+  const gateway = await buildApp(
+    testConfig({ LOG_LEVEL: 'info', AUTH_URL: 'http://127.0.0.1:1', REFERRAL_URL: 'http://127.0.0.1:1' }),
+    { logStream: logs },
+  );
+  t.teardown(() => gateway.close());
+  const names = ['constructor', '__proto__', '%5F%5Fproto%5F%5F', 'toString', 'hasOwnProperty', 'valueOf'];
+  for (const name of names) {
+    for (const method of ['GET', 'HEAD'] as const) {
+      const res = await gateway.inject({ method, url: `/redoc/${name}` });
+      t.equal(res.statusCode, 404, `${method} /redoc/${name}`);
+      t.match(res.headers['content-type'], /^application\/problem\+json/);
+      if (method === 'GET') t.equal(res.json().code, 'not_found');
+    }
+  }
+  const loud = logs.lines.filter((line) => Number(line['level']) >= 50);
+  t.same(loud, [], 'nothing logged at error level');
+});
+
+t.test('the docs routes never log below the configured LOG_LEVEL', async (t) => {
+  // With no service up, /docs/json is a 503 and its request logs a warning ("dependency unavailable").
+  // No active probes: their own warnings about the absent services would be counted too.
+  const down = { AUTH_URL: 'http://127.0.0.1:1', REFERRAL_URL: 'http://127.0.0.1:1', GATEWAY_HEALTH_INTERVAL_MS: '0' };
+  const fetchDocs = async (level: string) => {
+    const logs = new LogCapture();
+    const gateway = await buildApp(testConfig({ LOG_LEVEL: level, ...down }), { logStream: logs });
+    try {
+      for (const url of ['/docs', '/docs/json', '/docs/static/index.html'])
+        await gateway.inject({ method: 'GET', url });
+    } finally {
+      await gateway.close();
+    }
+    return logs.lines.map((line) => Number(line['level']));
+  };
+  t.same(await fetchDocs('silent'), [], 'LOG_LEVEL=silent: not a line');
+  t.same(await fetchDocs('error'), [], 'LOG_LEVEL=error: no warning');
+  t.same(await fetchDocs('warn'), [40], 'LOG_LEVEL=warn: the warning');
+  t.same(await fetchDocs('debug'), [40], 'LOG_LEVEL=debug: still no access lines for the docs themselves');
 });

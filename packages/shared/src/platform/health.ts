@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { isDraining } from './drain.js';
+import { quietRouteLogLevel } from './logger.js';
 
 /** A readiness probe: resolves when the dependency answers, rejects (or times out) otherwise. */
 export type HealthCheck = () => Promise<unknown>;
@@ -53,8 +54,8 @@ export function registerHealthRoutes(
 ): void {
   const details = options.details ?? true;
   const drainingOf = options.drainingOf ?? app;
-  app.get('/health/live', { logLevel: 'warn' }, async () => ({ status: 'ok', service }));
-  app.get('/health/ready', { logLevel: 'warn' }, async (_request, reply) => {
+  app.get('/health/live', { logLevel: quietRouteLogLevel(app.log.level) }, async () => ({ status: 'ok', service }));
+  app.get('/health/ready', { logLevel: quietRouteLogLevel(app.log.level) }, async (_request, reply) => {
     // A load balancer stops sending new work as soon as shutdown begins.
     if (isDraining(drainingOf)) return reply.code(503).send({ status: 'draining', service, checks: {} });
     const names = Object.keys(checks);

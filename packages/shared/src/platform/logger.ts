@@ -1,4 +1,4 @@
-import { pino, type DestinationStream, type LoggerOptions } from 'pino';
+import { pino, type DestinationStream, type LevelWithSilent, type LoggerOptions } from 'pino';
 
 /**
  * Paths pino blanks out wherever they appear in a log object. Request bodies are never logged, so
@@ -32,6 +32,19 @@ export function loggerOptions(service: string, level: string): LoggerOptions {
     base: { service },
     redact: { paths: REDACT_PATHS, censor: '[redacted]' },
   };
+}
+
+// pino's levels, quietest last.
+const LEVELS: readonly LevelWithSilent[] = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
+
+/**
+ * The level of routes that probes, scrapers and browsers call all day (health, metrics, API
+ * documents): warn and up, so their requests leave no access line; never below the app's own
+ * level, though, or LOG_LEVEL=error (or silent) would still hear from them.
+ */
+export function quietRouteLogLevel(appLevel: string): LevelWithSilent {
+  const app = LEVELS.find((level) => level === appLevel);
+  return app && LEVELS.indexOf(app) > LEVELS.indexOf('warn') ? app : 'warn';
 }
 
 /**

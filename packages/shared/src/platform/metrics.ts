@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { collectDefaultMetrics, Histogram, Registry } from 'prom-client';
+import { quietRouteLogLevel } from './logger.js';
 
 /**
  * Prometheus metrics: process metrics and a request histogram. Each app owns its registry, so
@@ -30,7 +31,7 @@ export function collectMetrics(app: FastifyInstance, service: string): Registry 
 
 /** `GET /metrics` in Prometheus text, on the app given (which may be another app's internal port). */
 export function serveMetrics(app: FastifyInstance, registry: Registry): void {
-  app.get('/metrics', { logLevel: 'warn' }, async (_request, reply) => {
+  app.get('/metrics', { logLevel: quietRouteLogLevel(app.log.level) }, async (_request, reply) => {
     const body = await registry.metrics();
     return reply.type(registry.contentType).send(body);
   });

@@ -1,5 +1,6 @@
 import swagger from '@fastify/swagger';
 import type { FastifyInstance } from 'fastify';
+import { quietRouteLogLevel } from './logger.js';
 
 export const OPENAPI_PATH = '/openapi.json';
 
@@ -37,5 +38,5 @@ export async function registerOpenApi(
     },
     transform: ({ schema, url }) => ({ schema: isDocumented(url) ? schema : { ...schema, hide: true }, url }),
   });
-  app.get(OPENAPI_PATH, { logLevel: 'warn' }, async () => app.swagger());
+  app.get(OPENAPI_PATH, { logLevel: quietRouteLogLevel(app.log.level) }, async () => app.swagger());
 }

@@ -1,6 +1,8 @@
 import t, { type Test } from 'tap';
 import { Type } from 'typebox';
 import { AppError } from '../../src/contracts/errors.js';
+import { quietRouteLogLevel } from '../../src/platform/logger.js';
+import { registerOpenApi } from '../../src/platform/openapi.js';
 import { createServiceApp } from '../../src/platform/service-app.js';
 import { LogCapture, testConfig } from '../../src/testing/index.js';
 
@@ -257,4 +259,29 @@ t.test('metrics are Prometheus text with the request histogram', async (t) => {
   t.match(res.headers['content-type'], /text\/plain/);
   t.match(res.body, /http_request_duration_seconds_count\{[^}]*route="\/echo"[^}]*\} 1/);
   t.match(res.body, /process_cpu_user_seconds_total/);
+});
+
+t.test('routes called all day log from warn up, and never below LOG_LEVEL', async (t) => {
+  t.equal(quietRouteLogLevel('debug'), 'warn');
+  t.equal(quietRouteLogLevel('info'), 'warn');
+  t.equal(quietRouteLogLevel('error'), 'error');
+  t.equal(quietRouteLogLevel('silent'), 'silent');
+  t.equal(quietRouteLogLevel('no-such-level'), 'warn');
+  for (const level of ['info', 'error', 'silent']) {
+    const app = createServiceApp({
+      service: 'demo',
+      config: testConfig({ LOG_LEVEL: level }),
+      logStream: new LogCapture(),
+    });
+    await registerOpenApi(app, { title: 'demo', description: 'demo' });
+    const seen = new Map<string, string>();
+    app.addHook('onRequest', async (request) => {
+      seen.set(request.url, request.log.level);
+    });
+    t.teardown(() => app.close());
+    for (const url of ['/health/live', '/health/ready', '/metrics', '/openapi.json']) {
+      await app.inject({ method: 'GET', url });
+      t.equal(seen.get(url), level === 'info' ? 'warn' : level, `LOG_LEVEL=${level}: ${url}`);
+    }
+  }
 });
