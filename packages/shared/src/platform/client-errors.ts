@@ -1,6 +1,8 @@
+import { randomUUID } from 'node:crypto';
 import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import { problemBody, PROBLEM_CONTENT_TYPE, type ErrorCode } from '../contracts/errors.js';
+import { REQUEST_ID_HEADER } from '../contracts/headers.js';
 
 interface ConnectionError extends Error {
   code?: string;
@@ -27,9 +29,12 @@ export function answerClientError(error: ConnectionError, socket: Socket): void 
   const problem = problemBody(code, detail);
   const body = JSON.stringify(problem);
   if (socket.writable) {
+    // Every answer carries a request id. No request was parsed, so there is no client id to echo:
+    // a new one, made as requestIdFrom makes them.
     socket.write(
       `HTTP/1.1 ${problem.status} ${STATUS_CODES[problem.status]}\r\nContent-Type: ${PROBLEM_CONTENT_TYPE}\r\n` +
-        `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+        `Content-Length: ${Buffer.byteLength(body)}\r\n${REQUEST_ID_HEADER}: ${randomUUID()}\r\n` +
+        `Connection: close\r\n\r\n${body}`,
     );
   }
   socket.destroy();

@@ -38,6 +38,14 @@ function exchange(
   });
 }
 
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+
+/** The x-request-id of a raw answer's head, if it has one. */
+function requestIdOf(data: string): string | undefined {
+  const head = data.slice(0, data.indexOf('\r\n\r\n'));
+  return /^x-request-id: *(.*)$/im.exec(head)?.[1]?.trim();
+}
+
 function problemOf(data: string): unknown {
   try {
     return JSON.parse(data.slice(data.indexOf('\r\n\r\n') + 4));
@@ -73,7 +81,9 @@ t.test(
         code: 'request_timeout',
         detail: String,
       });
+      t.match(requestIdOf(result.data), UUID, `${what}: a request id, like every answer`);
     }
+    t.not(requestIdOf(stalled.data), requestIdOf(silent.data), 'one id per answer');
     t.notOk(
       logs.lines.some((l) => Number(l['level']) >= 50),
       'nothing logged as an error',
@@ -94,6 +104,9 @@ t.test('bytes that are not HTTP, and headers over the size limit, are problem+js
   );
   t.match(huge.data, /^HTTP\/1\.1 431 Request Header Fields Too Large\r\n/);
   t.match(problemOf(huge.data), { status: 431, code: 'headers_too_large' });
+  t.match(requestIdOf(garbage.data), UUID, '400: a request id, like every answer');
+  t.match(requestIdOf(huge.data), UUID, '431: a request id, like every answer');
+  t.not(requestIdOf(garbage.data), requestIdOf(huge.data), 'one id per answer');
 });
 
 t.test(
