@@ -87,6 +87,44 @@ const DEV_SECRETS = {
 } as const;
 export type SecretName = keyof typeof DEV_SECRETS | 'JWT_PRIVATE_KEY';
 const MIN_SECRET_LENGTH = 32;
+/**
+ * A secret typed by hand (`aaaa…`, `xxxxxxxx…1`) uses a few characters over and over. Random ones
+ * do not: fewer than 8 different characters happens to `openssl rand -hex 32` with odds below
+ * 1e-18 and to `openssl rand -base64 32` below 1e-30 (to the shortest hex accepted, 32 digits,
+ * about 4e-8, and then a start-up message asks for another).
+ */
+const MIN_SECRET_DISTINCT = 8;
+
+/** Whether `value` is one shorter string written over and over (`abcabcab`): its period is at most half its length. */
+function isRepetition(value: string): boolean {
+  // The longest proper prefix that is also a suffix (KMP's failure function) gives the period.
+  const border = new Array<number>(value.length).fill(0);
+  for (let i = 1, k = 0; i < value.length; i += 1) {
+    while (k > 0 && value[i] !== value[k]) k = border[k - 1]!;
+    if (value[i] === value[k]) k += 1;
+    border[i] = k;
+  }
+  const period = value.length - (border[value.length - 1] ?? 0);
+  return period * 2 <= value.length;
+}
+
+/**
+ * What is wrong with a production secret, or undefined. Judged without surrounding whitespace, which
+ * adds nothing an attacker has to guess. The answer never quotes the value.
+ */
+function weakSecretProblem(value: string): string | undefined {
+  const trimmed = value.trim();
+  if ((Object.values(DEV_SECRETS) as string[]).includes(trimmed))
+    return 'must not be a development default in production';
+  if (trimmed.length < MIN_SECRET_LENGTH) return `must be at least ${MIN_SECRET_LENGTH} characters in production`;
+  if (new Set(trimmed).size < MIN_SECRET_DISTINCT || isRepetition(trimmed)) {
+    return (
+      `looks hand-made (fewer than ${MIN_SECRET_DISTINCT} different characters, or one string repeated); ` +
+      'in production use a random value, e.g. openssl rand -hex 32'
+    );
+  }
+  return undefined;
+}
 
 export interface Config {
   env: Env['NODE_ENV'];
@@ -235,19 +273,27 @@ export function loadConfig(
   };
   const guard = guardConfig(env, phone, options.now ?? Date.now(), problems, options.issuesOtps === true);
 
+  const needs = (name: SecretName) => isProduction && options.requiredSecrets?.includes(name) === true;
   const secret = (name: keyof typeof DEV_SECRETS): string => {
     const value = env[name];
-    if (isProduction && options.requiredSecrets?.includes(name)) {
-      if (value === undefined) problems.push(`${name}: must be set when NODE_ENV=production`);
-      else if (value === DEV_SECRETS[name]) problems.push(`${name}: must not be the development default in production`);
-      else if (value.length < MIN_SECRET_LENGTH)
-        problems.push(`${name}: must be at least ${MIN_SECRET_LENGTH} characters in production`);
+    if (needs(name)) {
+      const problem = value === undefined ? 'must be set when NODE_ENV=production' : weakSecretProblem(value);
+      if (problem) problems.push(`${name}: ${problem}`);
     }
     return value ?? DEV_SECRETS[name];
   };
   const internalToken = secret('INTERNAL_TOKEN');
   const hmacSecret = secret('OTP_HMAC_SECRET');
-  if (isProduction && options.requiredSecrets?.includes('JWT_PRIVATE_KEY') && !env.JWT_PRIVATE_KEY) {
+  // One leaked secret must not give away the other: INTERNAL_TOKEN is also held by referral and
+  // sent on every internal call, and with the HMAC key a stored code falls to a million tries.
+  if (
+    (needs('INTERNAL_TOKEN') || needs('OTP_HMAC_SECRET')) &&
+    env.INTERNAL_TOKEN !== undefined &&
+    env.INTERNAL_TOKEN.trim() === env.OTP_HMAC_SECRET?.trim()
+  ) {
+    problems.push('OTP_HMAC_SECRET: must differ from INTERNAL_TOKEN in production (give each secret its own value)');
+  }
+  if (needs('JWT_PRIVATE_KEY') && !env.JWT_PRIVATE_KEY) {
     problems.push('JWT_PRIVATE_KEY: must be set to a PEM-encoded P-256 private key when NODE_ENV=production');
   }
   if (isProduction && options.issuesOtps && env.OTP_LENGTH < MIN_PRODUCTION_OTP_LENGTH && !env.OTP_ALLOW_SHORT) {

@@ -1,5 +1,6 @@
+import { randomBytes } from 'node:crypto';
 import t from 'tap';
-import { ConfigError, ENV_VARIABLES, loadConfig } from '../../src/contracts/config.js';
+import { ConfigError, ENV_VARIABLES, loadConfig, type SecretName } from '../../src/contracts/config.js';
 
 t.test('defaults follow the contract', async (t) => {
   const config = loadConfig({});
@@ -74,7 +75,7 @@ t.test('production refuses missing or default secrets, naming each', async (t) =
         { NODE_ENV: 'production', INTERNAL_TOKEN: 'dev-internal-token-do-not-use-in-production' },
         { requiredSecrets: ['INTERNAL_TOKEN'] },
       ),
-    { message: /INTERNAL_TOKEN: must not be the development default/ },
+    { message: /INTERNAL_TOKEN: must not be a development default/ },
   );
   t.throws(
     () => loadConfig({ NODE_ENV: 'production', INTERNAL_TOKEN: 'short' }, { requiredSecrets: ['INTERNAL_TOKEN'] }),
@@ -82,13 +83,115 @@ t.test('production refuses missing or default secrets, naming each', async (t) =
       message: /INTERNAL_TOKEN: must be at least 32/,
     },
   );
-  const ok = loadConfig(
-    { NODE_ENV: 'production', INTERNAL_TOKEN: 'x'.repeat(40) },
-    { requiredSecrets: ['INTERNAL_TOKEN'] },
-  );
-  t.equal(ok.internalToken, 'x'.repeat(40));
+  const token = randomBytes(32).toString('hex');
+  const ok = loadConfig({ NODE_ENV: 'production', INTERNAL_TOKEN: token }, { requiredSecrets: ['INTERNAL_TOKEN'] });
+  t.equal(ok.internalToken, token);
   t.ok(ok.isProduction);
   t.doesNotThrow(() => loadConfig({ NODE_ENV: 'production' }), 'a process that needs no secret starts');
+});
+
+const DEV_TOKEN = 'dev-internal-token-do-not-use-in-production';
+const DEV_HMAC = 'dev-otp-hmac-secret-do-not-use-in-production';
+const AUTH_SECRETS: readonly SecretName[] = ['INTERNAL_TOKEN', 'OTP_HMAC_SECRET'];
+
+/** The problems production finds with these secrets in a process that needs both. */
+function secretProblems(env: Record<string, string>, required: readonly SecretName[] = AUTH_SECRETS): string[] {
+  try {
+    loadConfig({ NODE_ENV: 'production', ...env }, { requiredSecrets: required });
+    return [];
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    return error.problems;
+  }
+}
+
+t.test('production refuses a development default however it is padded, under either name', async (t) => {
+  const other = randomBytes(32).toString('hex');
+  for (const value of [` ${DEV_TOKEN}`, `${DEV_TOKEN}  `, `\t${DEV_TOKEN}\n`, DEV_HMAC]) {
+    t.same(
+      secretProblems({ INTERNAL_TOKEN: value, OTP_HMAC_SECRET: other }),
+      ['INTERNAL_TOKEN: must not be a development default in production'],
+      JSON.stringify(value),
+    );
+    t.same(secretProblems({ INTERNAL_TOKEN: other, OTP_HMAC_SECRET: value.replace(DEV_TOKEN, DEV_HMAC) }), [
+      'OTP_HMAC_SECRET: must not be a development default in production',
+    ]);
+  }
+  t.same(
+    secretProblems({ INTERNAL_TOKEN: ` ${'k'.repeat(31)} `, OTP_HMAC_SECRET: other }),
+    ['INTERNAL_TOKEN: must be at least 32 characters in production'],
+    'padding does not count towards the length',
+  );
+});
+
+t.test('production refuses hand-made secrets: few different characters, or one string repeated', async (t) => {
+  const handMade = [
+    'a'.repeat(64),
+    'x'.repeat(40),
+    `${'x'.repeat(39)}y`,
+    'ab'.repeat(20),
+    'changeme'.repeat(4),
+    'password1234'.repeat(3),
+    '0123456789abcdef'.repeat(2),
+    'qwertyuiop'.repeat(4).slice(0, 35),
+    `  ${'s3cr3t!'.repeat(6)}  `,
+  ];
+  const other = randomBytes(32).toString('hex');
+  for (const value of handMade) {
+    const problems = secretProblems({ INTERNAL_TOKEN: value, OTP_HMAC_SECRET: other });
+    t.equal(problems.length, 1, value);
+    t.match(problems[0], /^INTERNAL_TOKEN: looks hand-made .*openssl rand -hex 32/, value);
+    t.notMatch(problems.join('\n'), value.trim(), 'the value is never quoted');
+  }
+});
+
+t.test('random secrets as the docs, compose, e2e and bench make them always pass', async (t) => {
+  // .env.example says `openssl rand -hex 32`; e2e/compose and bench use randomBytes(32) as hex.
+  const makers: Array<[string, () => string]> = [
+    ['hex 32 bytes', () => randomBytes(32).toString('hex')],
+    ['base64 32 bytes', () => randomBytes(32).toString('base64')],
+    ['base64url 32 bytes', () => randomBytes(32).toString('base64url')],
+    ['base64 24 bytes', () => randomBytes(24).toString('base64')],
+    ['hex 16 bytes, the shortest', () => randomBytes(16).toString('hex')],
+  ];
+  for (const [what, make] of makers) {
+    const refused = Array.from({ length: 200 }, () =>
+      secretProblems({ INTERNAL_TOKEN: make(), OTP_HMAC_SECRET: make() }),
+    ).flat();
+    t.same(refused, [], what);
+  }
+  t.same(
+    secretProblems({
+      INTERNAL_TOKEN: 'Tr0ub4dor&3-correct-horse-battery-staple',
+      OTP_HMAC_SECRET: randomBytes(32).toString('base64'),
+    }),
+    [],
+    'a long passphrase of many characters passes too',
+  );
+});
+
+t.test('production refuses one value for two secrets, naming both and quoting neither', async (t) => {
+  const shared = randomBytes(32).toString('hex');
+  const expected = ['OTP_HMAC_SECRET: must differ from INTERNAL_TOKEN in production (give each secret its own value)'];
+  t.same(secretProblems({ INTERNAL_TOKEN: shared, OTP_HMAC_SECRET: shared }), expected, 'auth, which needs both');
+  t.same(secretProblems({ INTERNAL_TOKEN: shared, OTP_HMAC_SECRET: ` ${shared}\n` }), expected, 'padding aside');
+  t.same(
+    secretProblems({ INTERNAL_TOKEN: shared, OTP_HMAC_SECRET: shared }, ['INTERNAL_TOKEN']),
+    expected,
+    'referral, which needs one of them, given both',
+  );
+  t.same(secretProblems({ INTERNAL_TOKEN: shared, OTP_HMAC_SECRET: shared }, []), [], 'a process that needs neither');
+  t.same(secretProblems({ INTERNAL_TOKEN: shared }, ['INTERNAL_TOKEN']), [], 'referral given only its own');
+  t.same(
+    secretProblems({ INTERNAL_TOKEN: shared, OTP_HMAC_SECRET: randomBytes(32).toString('hex') }),
+    [],
+    'two values, two secrets',
+  );
+  t.notMatch(secretProblems({ INTERNAL_TOKEN: shared, OTP_HMAC_SECRET: shared }).join('\n'), shared);
+  t.doesNotThrow(
+    () => loadConfig({ INTERNAL_TOKEN: shared, OTP_HMAC_SECRET: shared }, { requiredSecrets: AUTH_SECRETS }),
+    'development does not care',
+  );
 });
 
 t.test('secret values never appear in validation messages', async (t) => {
