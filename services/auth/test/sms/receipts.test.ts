@@ -116,6 +116,18 @@ t.test(
     t.equal(ok.body, '100', 'the answer SMS.ru stops on');
     t.match(await messages.get(PHONE, '4'), { status: 'delivered' });
     t.equal((await post('smsru', delivered)).json().code, 'webhook_replayed');
+    const hash = /hash=([0-9a-f]+)/.exec(delivered.body)?.[1] ?? '';
+    const spellings: Array<[string, string]> = [
+      ['suffixed', `${hash}z`],
+      ['suffixed after a space', `${hash}%20`],
+      ['suffixed with hex', `${hash}00`],
+      ['upper case', hash.toUpperCase()],
+    ];
+    for (const [spelling, altered] of spellings) {
+      const replay = await post('smsru', { ...delivered, body: delivered.body.replace(hash, altered) });
+      t.equal(replay.statusCode, 403, `${spelling}: ${replay.body}`);
+      t.match(replay.json().code, /^webhook_(signature_invalid|replayed)$/, spelling);
+    }
   },
 );
 

@@ -122,6 +122,7 @@ function dataEntries(params: URLSearchParams): string[] {
 }
 
 const refused = (detail: string) => new AppError('webhook_signature_invalid', detail);
+const SHA256_HEX = /^[0-9a-f]{64}$/i;
 
 /**
  * SMS.ru's status callback: a form POST of `data[N]` entries (`sms_status\n<id>\n<status>\n<time>`)
@@ -135,14 +136,19 @@ export function smsruReceipts(config: SmsConfig['smsru']): ReceiptVerifier {
     answer: { contentType: 'text/plain; charset=utf-8', body: '100' },
     verify(request) {
       const params = new URLSearchParams(request.body.toString('utf8'));
-      const hash = params.get('hash');
+      const raw = params.get('hash');
       const data = dataEntries(params);
-      if (!hash || data.length === 0) throw refused('An SMS.ru callback carries data and its hash.');
+      if (!raw || data.length === 0) throw refused('An SMS.ru callback carries data and its hash.');
+      // Buffer.from(…, 'hex') stops at the first non-hex character, so a hash with anything appended
+      // would still match under a replay key of its own: only the bare digest is taken, and keyed in
+      // one letter case.
+      if (!SHA256_HEX.test(raw)) throw refused('The hash is not a SHA-256 hex digest.');
+      const hash = raw.toLowerCase();
       const expected = createHash('sha256')
         .update(apiId + data.join(''))
         .digest();
-      const given = Buffer.from(hash.toLowerCase(), 'hex');
-      if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
+      const given = Buffer.from(hash, 'hex');
+      if (!timingSafeEqual(given, expected)) {
         throw refused('The hash does not match: not signed with this api_id, or changed on the way.');
       }
       const updates: ReceiptUpdate[] = [];
@@ -156,7 +162,7 @@ export function smsruReceipts(config: SmsConfig['smsru']): ReceiptVerifier {
           ...(mapped.words ? { reason: `${code} ${mapped.words}` } : {}),
         });
       }
-      return { updates, replayKey: `smsru:${hash.toLowerCase()}` };
+      return { updates, replayKey: `smsru:${hash}` };
     },
   };
 }

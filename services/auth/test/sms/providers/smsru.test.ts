@@ -91,4 +91,17 @@ t.test('receipts: the hash over the api_id and the data decides; statuses map to
   refused(signed.body.toString().replace('103', '104'));
   refused(`${signed.body.toString()}&data%5B1%5D=sms_status%0A000000-2%0A103%0A1`);
   refused('');
+
+  // The digest and nothing else: a suffix must not make the same receipt a new one.
+  const body = signed.body.toString();
+  const hash = /hash=([0-9a-f]+)/.exec(body)?.[1] ?? '';
+  t.equal(hash.length, 64);
+  for (const suffix of ['z', '%20', '00', '0', 'g', '%0A']) refused(body.replace(hash, `${hash}${suffix}`));
+  refused(body.replace(hash, hash.slice(0, 62)));
+  const upper = request({ headers: {}, body: body.replace(hash, hash.toUpperCase()) });
+  t.equal(
+    receipts.verify(upper, 0).replayKey,
+    receipts.verify(signed, 0).replayKey,
+    'the hash in capitals is the same receipt',
+  );
 });
