@@ -101,9 +101,11 @@ local maxSends, maxFailed = tonumber(ARGV[4]), tonumber(ARGV[5])
 local resendMs, backoffBase, backoffMax = tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
 local candidate, member, bucket = ARGV[9], ARGV[10], ARGV[11]
 local maxAttempts, phoneFree, claimId, leaseMs = tonumber(ARGV[12]), tonumber(ARGV[13]), ARGV[14], tonumber(ARGV[15])
+-- What ISSUE would refuse a new code for: the wrong try just counted may have filled the day.
 local function nextCode()
-  local capped = windowFull(KEYS[5], now, hourMs, maxSends) or 0
-  return math.max(1, capped, sendWait(KEYS[4], now, hourMs, maxSends, resendMs, backoffBase, backoffMax))
+  local failedOut = windowFull(KEYS[3], now, dayMs, maxFailed) or 0
+  local sentOut = windowFull(KEYS[5], now, hourMs, maxSends) or 0
+  return math.max(1, failedOut, sentOut, sendWait(KEYS[4], now, hourMs, maxSends, resendMs, backoffBase, backoffMax))
 end
 local retry = windowFull(KEYS[3], now, dayMs, maxFailed)
   or phoneClosed(KEYS[2], now, dayMs, phoneFree, backoffBase, backoffMax)

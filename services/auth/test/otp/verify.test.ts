@@ -188,6 +188,24 @@ t.test('the daily failure cap stops verify and send-code for the phone from that
   );
 });
 
+t.test('the wrong try that fills the daily failure cap names the wait for send-code', async (t) => {
+  // The defaults: OTP_MAX_ATTEMPTS 5, OTP_MAX_FAILED_PER_DAY 20, so the fourth burned code fills the day.
+  const ctx = await buildAuthTestApp(t);
+  let burned;
+  for (let round = 1; round <= 4; round += 1) {
+    if (round > 1) ctx.clock.advance(61);
+    t.equal((await sendCode(ctx.app)).statusCode, 200, `code ${round}`);
+    const code = ctx.outbox.lastCodeFor(PHONE);
+    for (let i = 0; i < 5; i += 1) burned = await verify(ctx.app, { phone: PHONE, code: wrongCode(code) });
+  }
+  t.match(burned?.json(), { code: 'otp_attempts_exceeded', attempts_left: 0 });
+  const send = await sendCode(ctx.app);
+  t.match(send.json(), { code: 'rate_limited' }, 'send-code refuses this client for the day');
+  t.ok(send.json().retry_after > 23 * 3600);
+  t.equal(burned?.json().retry_after, send.json().retry_after, 'the burned code named the same wait');
+  t.equal(burned?.headers['retry-after'], String(send.json().retry_after));
+});
+
 t.test("a stranger's wrong tries burn the code for the stranger only", async (t) => {
   const ctx = await buildAuthTestApp(t);
   const stranger = '203.0.113.9';
