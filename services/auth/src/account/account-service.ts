@@ -1,4 +1,4 @@
-import { AppError, requirePhone, type Config, type Profile } from '@refstack/shared/contracts';
+import { AppError, normalizePhone, requirePhone, type Config, type Profile } from '@refstack/shared/contracts';
 import type { SmsQueue } from '@refstack/shared/platform';
 import type { OtpClaim, OtpService, SendCodeInput, SendCodeResult } from '../otp/otp-service.js';
 import type { ReferralClient } from '../referral-client.js';
@@ -94,15 +94,19 @@ export function accountServiceFactory(deps: AccountServiceDeps) {
       return { ended: await tokens.endSessions(caller.sub, includeCurrent ? {} : { except: caller.sid }) };
     },
 
-    /** Step one of a phone change: a code to the new number, which must be free. */
+    /**
+     * Step one of a phone change: a code to the new number, sent as send-code sends it. It does not
+     * tell whether the number has an account (any signed-in user could probe numbers that way, past
+     * the SMS guard); step two, with the number's code, does. send-code's own parsing refuses an
+     * unusable number, so both paths refuse it alike.
+     */
     async requestPhoneChange(caller: Caller, input: SendCodeInput, requestId: string): Promise<SendCodeResult> {
       requireRecentSignIn(caller);
-      const phone = requirePhone(input.phone, deps.config.phone);
-      if (phone === (await currentPhone(caller, requestId)))
+      const current = await currentPhone(caller, requestId);
+      const wanted = normalizePhone(input.phone, deps.config.phone);
+      if (wanted.ok && wanted.e164 === current)
         throw new AppError('validation_failed', 'This is already the account’s number.');
-      if (await referral.phoneTaken(phone, requestId))
-        throw new AppError('phone_taken', 'Another account uses this phone number.');
-      return otp.sendCode({ ...input, phone });
+      return otp.sendCode(input);
     },
 
     /**

@@ -119,8 +119,9 @@ export const accountRoutes: FastifyPluginAsyncTypebox<{ accounts: AccountService
         summary: 'Move my account to another phone number',
         description:
           'Needs a sign-in with an SMS code within the last 10 minutes (`step_up_required` otherwise). ' +
-          'Without `code`: the number must be free, and a code goes to it (202, the send-code answer and ' +
-          'limits). With `code`: the account moves there (200); its id, invite code and invite relations ' +
+          'Without `code`: a code goes to the number as send-code sends it (202, the send-code answer and ' +
+          'limits, whether or not another account has the number). With `code`: the account moves there ' +
+          '(200, or `phone_taken` 409 if another account has the number); its id, invite code and invite relations ' +
           'stay, every other session ends, and the previous number gets an SMS notice.',
         body: PhoneChangeBody,
         response: {

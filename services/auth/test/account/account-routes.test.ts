@@ -138,14 +138,16 @@ t.test('refresh reads the user again: a blocked or deleted user’s session ends
 t.test('phone change: step-up, a free number, its code; others signed out, the old number told', async (t) => {
   const ctx = await buildAuthTestApp(t);
   const NEW = '+79123450001';
-  const TAKEN = '+79123450002';
-  await signInOn(ctx, CHROME, '203.0.113.9', TAKEN);
   const other = await signInOn(ctx, 'MyApp/2.1', '203.0.113.1');
   const tokens = await signInOn(ctx, CHROME, '203.0.113.1');
   const me = as(ctx.app, tokens.access);
 
-  t.equal((await me.post('/api/v1/profile/phone', { phone: TAKEN })).json().code, 'phone_taken');
   t.equal((await me.post('/api/v1/profile/phone', { phone: PHONE })).json().code, 'validation_failed');
+  t.equal(
+    (await me.post('/api/v1/profile/phone', { phone: '8 912 345-67-89' })).json().code,
+    'validation_failed',
+    'in any notation',
+  );
   t.equal((await me.post('/api/v1/profile/phone', { phone: 'garbage' })).json().code, 'invalid_phone');
   const sent = await me.post('/api/v1/profile/phone', { phone: NEW });
   t.equal(sent.statusCode, 202, sent.body);
@@ -173,6 +175,55 @@ t.test('phone change: step-up, a free number, its code; others signed out, the o
     (await me.post('/api/v1/profile/phone', { phone: '+79123450003' })).json().code,
     'step_up_required',
     'ten minutes after the sign-in, a new one is needed',
+  );
+});
+
+t.test('phone change: a taken number gets a code like a free one; only its code learns it is taken', async (t) => {
+  const ctx = await buildAuthTestApp(t, { SEND_CODE_IP_PER_HOUR: '2' });
+  const FREE = '+79123450001';
+  const TAKEN = '+79123450002';
+  await signInOn(ctx, CHROME, '203.0.113.9', TAKEN);
+  const owner = ctx.referral.users.get(TAKEN)?.id;
+  const tokens = await signInOn(ctx, CHROME, '203.0.113.1');
+  const me = as(ctx.app, tokens.access);
+  const sentBefore = ctx.outbox.jobs.length;
+
+  const taken = await me.post('/api/v1/profile/phone', { phone: TAKEN });
+  const free = await me.post('/api/v1/profile/phone', { phone: FREE });
+  t.equal(taken.statusCode, 202, taken.body);
+  t.equal(free.statusCode, 202, free.body);
+  t.same({ ...taken.json(), phone: FREE }, free.json(), 'the same answer but for the number');
+  t.match(
+    ctx.outbox.jobs.slice(sentBefore),
+    [
+      { kind: 'otp', to: TAKEN },
+      { kind: 'otp', to: FREE },
+    ],
+    'a code went to each',
+  );
+  const probe = await me.post('/api/v1/profile/phone', { phone: '+79123450003' });
+  t.match(probe.json(), { status: 429, code: 'rate_limited' }, 'both counted against the address, as send-codes');
+
+  const refused = await me.post('/api/v1/profile/phone', { phone: TAKEN, code: ctx.outbox.lastCodeFor(TAKEN) });
+  t.equal(refused.statusCode, 409, refused.body);
+  t.equal(refused.json().code, 'phone_taken', 'step two, with the number’s code, says it is taken');
+  t.equal(ctx.referral.users.get(TAKEN)?.id, owner, 'the number stays with its account');
+  t.ok(ctx.referral.users.has(PHONE), 'and the caller keeps theirs');
+});
+
+t.test('phone change: a number codes are not sent to is refused as send-code refuses it', async (t) => {
+  const ctx = await buildAuthTestApp(t);
+  const tokens = await signInOn(ctx, CHROME, '203.0.113.1');
+  const TOLL_FREE = '+78001234567';
+  const direct = await sendCode(ctx.app, TOLL_FREE);
+  const change = await as(ctx.app, tokens.access).post('/api/v1/profile/phone', { phone: TOLL_FREE });
+  t.equal(change.statusCode, 422, change.body);
+  t.match(change.json(), { code: 'destination_refused', number_type: 'toll_free' });
+  t.same(change.json(), direct.json(), 'the same problem as send-code');
+  t.same(
+    ctx.outbox.jobs.filter((job) => job.to === TOLL_FREE),
+    [],
+    'nothing sent',
   );
 });
 
