@@ -100,14 +100,19 @@ export const accountRoutes: FastifyPluginAsyncTypebox<{ accounts: AccountService
         tags: ['sessions'],
         security,
         summary: 'End every other session (or all of them)',
-        body: Type.Optional(LogoutAllBody),
+        body: LogoutAllBody,
         response: {
           200: Type.Object({ ended: Type.Integer({ description: 'How many sessions ended.' }) }),
           ...problemResponses('validation_failed', 'unauthorized'),
         },
       },
+      // Every field is optional, so a request without a body is a request for the defaults; the
+      // schema alone would refuse it ("body must be object").
+      preValidation: async (request) => {
+        request.body ??= {};
+      },
     },
-    async (request) => accounts.logoutAll(callerOf(request), request.body?.include_current === true),
+    async (request) => accounts.logoutAll(callerOf(request), request.body.include_current === true),
   );
 
   app.post(
