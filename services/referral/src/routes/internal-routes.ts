@@ -117,7 +117,7 @@ export const internalRoutes: FastifyPluginAsyncTypebox<{
     {
       schema: {
         params: UserIdParams,
-        response: { 200: DeleteResultSchema, ...problemResponses('unauthorized', 'not_found') },
+        response: { 200: DeleteResultSchema, ...problemResponses('unauthorized', 'account_blocked', 'not_found') },
       },
     },
     async (request) => accounts.deleteAccount(request.params.id),

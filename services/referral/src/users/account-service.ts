@@ -141,18 +141,20 @@ export function accountServiceFactory({ db, revocations, deadlines, sms, log }: 
      * tombstone in the invite graph. Its inviter keeps the count and sees null in its list (rewritten
      * in the same transaction); its invitees keep their activation; its code is not found from the
      * commit on. Queued on its own lock, so activations of its code that wait behind the deletion
-     * then see it, and on its inviter's, whose list it rewrites.
+     * then see it, and on its inviter's, whose list it rewrites. A blocked account is refused
+     * (`account_blocked`), as a phone change is: deleting it would free its number for a new one.
      */
     async deleteAccount(id: string): Promise<DeleteResult> {
-      const seen = isBigintId(id) ? await repo.findById(db, id) : undefined;
-      if (!seen || !isLive(seen)) throw notFound();
+      const seen = requireChangeable(isBigintId(id) ? await repo.findById(db, id) : undefined);
       const deadline = Deadline.in(deadlines.signInMs);
       const result = await deadline.race(
         serializable(
           db,
           async (trx): Promise<DeleteResult> => {
-            const user = await repo.findById(trx, id);
-            if (!user || !isLive(user)) throw notFound();
+            // Checked again in the transaction: auth checked the status before it called, and a block
+            // landing since must not let the user erase the account and sign up afresh, unblocked.
+            // A block committed after this read makes the erase fail serialization and run again.
+            const user = requireChangeable(await repo.findById(trx, id));
             const inviterId = user.invited_by_id;
             await lockPair(trx, user.id, inviterId ?? user.id);
             await repo.erase(trx, id);

@@ -16,12 +16,13 @@ import {
 import { testConfig } from '@refstack/shared/testing';
 import { STALE_INVITEE_LISTS_SQL } from '../../src/invites/invite-repository.js';
 import { activationDeadlines } from '../../src/invites/invite-service.js';
-import { holdInviterLocks } from '../advisory-locks.js';
+import { holdInviterLocks, lockObserver } from '../advisory-locks.js';
 import {
   activate,
   as,
   buildReferralTestApp,
   createUser,
+  eventually,
   internal,
   nextPhone,
   signInRaw,
@@ -73,7 +74,9 @@ t.test('the internal user: active, blocked, deleted, unknown; every account rout
 
   await ctx.db.updateTable('users').set({ blocked_at: new Date() }).where('id', '=', user.id).execute();
   t.match((await internalUser(ctx, user.id)).json(), { status: 'blocked', phone: user.phone });
-  t.equal((await deleteAccount(ctx, user.id)).statusCode, 200, 'a blocked account can be deleted');
+  problem(t, await deleteAccount(ctx, user.id), 403, 'account_blocked');
+  await ctx.db.updateTable('users').set({ blocked_at: null }).where('id', '=', user.id).execute();
+  t.equal((await deleteAccount(ctx, user.id)).statusCode, 200, 'unblocked, it can be deleted');
   t.same((await internalUser(ctx, user.id)).json(), { id: user.id, phone: null, roles: [], status: 'deleted' });
 
   for (const id of ['999999', 'abc', '0', '9223372036854775808'])
@@ -361,4 +364,49 @@ t.test("a blocked or deleted owner's code is refused without waiting for the own
   }
   const took = Date.now() - started;
   t.ok(took < activationDeadlines(testConfig()).signInMs, `none waited for a lock (${took} ms)`);
+});
+
+// Auth reads the account's status before it asks for the deletion; a block landing after that read
+// must still stop it, or a blocked user could erase the account and sign up afresh, unblocked.
+t.test('a blocked account is not deleted, also when the block lands after the first read', async (t) => {
+  // Room for the deletion to wait on the held lock while the test blocks the account.
+  const ctx = await buildReferralTestApp(
+    t,
+    { REFERRAL_TIMEOUT_MS: '30000' },
+    { timeouts: { statementMs: 20_000, lockMs: 20_000, idleInTransactionMs: 20_000, queryMs: 25_000 } },
+  );
+  const [inviter, user] = [await createUser(ctx), await createUser(ctx)];
+  t.equal((await activate(ctx.app, user, inviter.invite_code)).statusCode, 200);
+  const stored = () => ctx.db.selectFrom('users').selectAll().where('id', '=', user.id).executeTakeFirstOrThrow();
+
+  await ctx.db.updateTable('users').set({ blocked_at: new Date() }).where('id', '=', user.id).execute();
+  const blocked = await stored();
+  problem(t, await deleteAccount(ctx, user.id), 403, 'account_blocked');
+  t.same(await stored(), blocked, 'nothing erased');
+
+  // Unblocked again; the deletion reads it so, then queues on the account's own lock (held here),
+  // and the block commits while it waits.
+  await ctx.db.updateTable('users').set({ blocked_at: null }).where('id', '=', user.id).execute();
+  const holder = await holdInviterLocks(t, ctx.databaseUrl, [user.id]);
+  const serviceAdvisoryLocks = await lockObserver(t, ctx.databaseUrl);
+  const pending = deleteAccount(ctx, user.id);
+  await eventually(
+    'the deletion queues on the account lock',
+    async () => (await serviceAdvisoryLocks()).some((l) => !l.granted),
+    10_000,
+  );
+  await ctx.db.updateTable('users').set({ blocked_at: new Date() }).where('id', '=', user.id).execute();
+  await holder.release();
+  problem(t, await pending, 403, 'account_blocked');
+
+  const after = await stored();
+  t.match(after, { phone: user.phone, deleted_at: null, invited_by_id: inviter.id }, 'nothing erased');
+  t.not(after.blocked_at, null, 'still blocked');
+  const inviterRow = await ctx.db
+    .selectFrom('users')
+    .select(['invited_count', 'invited_users'])
+    .where('id', '=', inviter.id)
+    .executeTakeFirstOrThrow();
+  t.same(inviterRow, { invited_count: 1, invited_users: [user.phone] }, "the inviter's list untouched");
+  t.same(ctx.outbox.forgotten, [], 'no pending notice dropped');
 });
