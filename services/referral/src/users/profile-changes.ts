@@ -10,7 +10,10 @@ function cleanName(field: string, value: string | null | undefined): string | nu
       errors: [{ field, message: 'must not contain control characters' }],
     });
   }
-  if (trimmed.length < 1 || trimmed.length > 64) {
+  // Code points, as the column's check (char_length) and the schema's maxLength count them; the
+  // UTF-16 length would count an emoji, or any character beyond the BMP, twice.
+  const characters = [...trimmed].length;
+  if (characters < 1 || characters > 64) {
     throw new AppError('validation_failed', `${field} must be 1 to 64 characters after trimming`, {
       errors: [{ field, message: 'must be 1 to 64 characters after trimming' }],
     });

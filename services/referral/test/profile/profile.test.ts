@@ -256,3 +256,33 @@ t.test('a token without iss, aud, exp or sub is refused', async (t) => {
     t.equal(res.json().code, 'unauthorized', `without ${claim}`);
   }
 });
+
+// "1 to 64 characters" counts code points, as the column's char_length does: an emoji is two UTF-16
+// units, and a name of 33 was refused when the check counted those.
+t.test('names count characters, not UTF-16 units: 64 emoji are fine, 65 are refused', async (t) => {
+  const ctx = await buildReferralTestApp(t);
+  const user = await createUser(ctx);
+  const routes = ['/api/v1/profile', '/api/v1/users/current_user/'];
+  const patch = (url: string, payload: object) => ctx.app.inject({ method: 'PATCH', url, headers: as(user), payload });
+  const emoji = (n: number) => '😀'.repeat(n);
+
+  for (const url of routes) {
+    for (const [field, name] of [
+      ['first_name', emoji(33)],
+      ['last_name', ` ${emoji(64)} `],
+      ['first_name', `${'𝒜'.repeat(63)}a`],
+    ] as const) {
+      const res = await patch(url, { [field]: name });
+      t.equal(res.statusCode, 200, `${url} ${field}: ${[...name.trim()].length} characters (${res.body})`);
+      const stored = await ctx.db.selectFrom('users').select(field).where('id', '=', user.id).executeTakeFirstOrThrow();
+      t.equal(stored[field], name.trim(), 'stored as sent, trimmed');
+    }
+    for (const payload of [{ first_name: emoji(65) }, { last_name: `${'a'.repeat(64)}😀` }]) {
+      const res = await patch(url, payload);
+      t.equal(res.statusCode, 400, `${url} ${JSON.stringify(payload)}`);
+      t.equal(res.json().code, 'validation_failed');
+    }
+  }
+  const profile = await ctx.app.inject({ method: 'GET', url: '/api/v1/profile', headers: as(user) });
+  t.equal(profile.json().last_name, emoji(64), 'the profile shows it');
+});
