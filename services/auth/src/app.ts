@@ -131,11 +131,16 @@ async function compose(config: Config, options: AuthAppOptions, redis: Redis): P
     now,
   });
   // A user revoked elsewhere (an operator's block in referral): every auth instance ends the
-  // user's sessions; ending them twice is harmless.
-  revocations.onRevoked((batch) => {
+  // user's sessions; ending them twice is harmless. Announced, the block is now: every session goes.
+  // Replayed (an instance that was down or reconnecting reads it later), the user may have been
+  // unblocked and signed in since: only the sessions begun by the block go. Past the entry's life,
+  // refresh refuses the rest (referral keeps the block's time).
+  revocations.onRevoked((batch, how) => {
     for (const revocation of batch) {
       if (!('sub' in revocation)) continue;
-      sessions.endAll(revocation.sub).catch((error: unknown) => {
+      const ending =
+        how === 'announced' ? sessions.endAll(revocation.sub) : sessions.endBegunBy(revocation.sub, revocation.before);
+      ending.catch((error: unknown) => {
         app.log.warn(
           { reason: (error as Error).message, user_id: revocation.sub },
           'sessions of a revoked user not ended',

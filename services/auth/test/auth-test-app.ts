@@ -44,6 +44,8 @@ export async function startReferralStandIn(t: Teardownable): Promise<{
   hold: { until: Promise<void> | undefined; arrived: number };
   /** Ids of users an operator blocked: their sign-ins are refused, as referral refuses them. */
   blocked: Set<string>;
+  /** The latest block's time per user (seconds), which an unblock leaves: `revoked_before`. */
+  revokedBefore: Map<string, number>;
 }> {
   const users = new Map<string, Profile>();
   const calls: Array<{ phone: string; invite_code?: string }> = [];
@@ -51,6 +53,7 @@ export async function startReferralStandIn(t: Teardownable): Promise<{
   const delay = { ms: 0 };
   const hold: { until: Promise<void> | undefined; arrived: number } = { until: undefined, arrived: 0 };
   const blocked = new Set<string>();
+  const revokedBefore = new Map<string, number>();
   let nextId = 0;
   const app = Fastify();
   const problem = (reply: FastifyReply, status: number, code: ErrorCode) =>
@@ -63,7 +66,13 @@ export async function startReferralStandIn(t: Teardownable): Promise<{
   app.get<{ Params: { id: string } }>('/internal/v1/users/:id', async (request, reply) => {
     const user = byId(request.params.id);
     if (!user) return problem(reply, 404, 'not_found');
-    return { id: user.id, phone: user.phone, roles: [], status: blocked.has(user.id) ? 'blocked' : 'active' };
+    return {
+      id: user.id,
+      phone: user.phone,
+      roles: [],
+      status: blocked.has(user.id) ? 'blocked' : 'active',
+      revoked_before: revokedBefore.get(user.id) ?? null,
+    };
   });
   app.post<{ Body: { phone: string } }>('/internal/v1/phones/taken', async (request) => ({
     taken: users.has(request.body.phone),
@@ -127,7 +136,7 @@ export async function startReferralStandIn(t: Teardownable): Promise<{
   t.teardown(() => app.close());
   const address = app.server.address();
   if (!address || typeof address === 'string') throw new Error('no port');
-  return { url: `http://127.0.0.1:${address.port}`, users, calls, app, delay, hold, blocked };
+  return { url: `http://127.0.0.1:${address.port}`, users, calls, app, delay, hold, blocked, revokedBefore };
 }
 
 export interface AuthTestContext {

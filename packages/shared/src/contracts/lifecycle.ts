@@ -32,6 +32,12 @@ export const InternalUserSchema = Type.Object({
   phone: Type.Union([Type.String(), Type.Null()]),
   roles: Type.Array(Type.String()),
   status: AccountStatusSchema,
+  /**
+   * Seconds since the epoch, the latest block's (null: never blocked): the sessions begun at or
+   * before it are over, also after an unblock, whether or not auth heard the block announced.
+   * Optional while a referral instance from before it may answer (a rolling deploy).
+   */
+  revoked_before: Type.Optional(Type.Union([Type.Integer(), Type.Null()])),
 });
 export type InternalUser = Static<typeof InternalUserSchema>;
 

@@ -16,6 +16,13 @@ export interface RevocableClaims {
   sid?: string | undefined;
 }
 
+/**
+ * `announced`: heard on the channel as it was published, so it is news. `replayed`: first read from
+ * the set (this process was not subscribed when it was published), possibly long after: a user
+ * revoked then may have been unblocked and signed in again since.
+ */
+export type RevocationListener = (revoked: Revocation[], how: 'announced' | 'replayed') => void;
+
 export interface RevocationsOptions {
   /** Access tokens live this long: an entry older than that covers no token any more. */
   accessTtlSeconds: number;
@@ -38,7 +45,7 @@ export class Revocations {
   private timer: NodeJS.Timeout | undefined;
   private readonly now: () => number;
   private readonly key: string;
-  private readonly listeners = new Set<(revoked: Revocation[]) => void>();
+  private readonly listeners = new Set<RevocationListener>();
 
   constructor(
     private readonly redis: RedisClient,
@@ -61,8 +68,12 @@ export class Revocations {
     this.remember(revocations, until);
   }
 
-  /** Runs `listener` with every batch announced (auth ends a blocked user's sessions this way). */
-  onRevoked(listener: (revoked: Revocation[]) => void): void {
+  /**
+   * Runs `listener` with every batch announced, and with the entries a resync reads that this
+   * process had not heard of (auth ends a blocked user's sessions this way, even when it was down or
+   * reconnecting as the block was published). At least once: a listener may get an entry twice.
+   */
+  onRevoked(listener: RevocationListener): void {
     this.listeners.add(listener);
   }
 
@@ -81,7 +92,7 @@ export class Revocations {
       try {
         const { until, revocations } = JSON.parse(message) as { until: number; revocations: Revocation[] };
         this.remember(revocations, until);
-        for (const listener of this.listeners) listener(revocations);
+        for (const listener of this.listeners) listener(revocations, 'announced');
       } catch {
         // Not ours to understand; the next resync reads the set itself.
       }
@@ -107,17 +118,26 @@ export class Revocations {
     subscriber?.disconnect();
   }
 
-  /** Reads every entry that still matters. */
+  /** Reads every entry that still matters; listeners get those this process had not heard of. */
   async resync(): Promise<void> {
     const entries = await this.redis.zrangebyscore(this.key, this.now(), '+inf', 'WITHSCORES');
+    const learned: Revocation[] = [];
     for (let i = 0; i + 1 < entries.length; i += 2) {
       try {
-        this.remember([JSON.parse(entries[i]!) as Revocation], Number(entries[i + 1]));
+        learned.push(...this.remember([JSON.parse(entries[i]!) as Revocation], Number(entries[i + 1])));
       } catch {
         // A member this version cannot read is skipped.
       }
     }
     this.prune();
+    if (learned.length === 0) return;
+    for (const listener of this.listeners) {
+      try {
+        listener(learned, 'replayed');
+      } catch {
+        // One listener's failure neither stops the others nor fails the resync.
+      }
+    }
   }
 
   isRevoked(claims: RevocableClaims): boolean {
@@ -126,16 +146,22 @@ export class Revocations {
     return user !== undefined && claims.iat <= user.before;
   }
 
-  private remember(revocations: readonly Revocation[], until: number): void {
+  /** Keeps the entries; answers those that were news (an unknown session, a user's later time). */
+  private remember(revocations: readonly Revocation[], until: number): Revocation[] {
+    const learned: Revocation[] = [];
     for (const revocation of revocations) {
-      if ('sid' in revocation)
-        this.sessions.set(revocation.sid, Math.max(until, this.sessions.get(revocation.sid) ?? 0));
-      else {
+      if ('sid' in revocation) {
+        const known = this.sessions.get(revocation.sid);
+        if (known === undefined) learned.push(revocation);
+        this.sessions.set(revocation.sid, Math.max(until, known ?? 0));
+      } else {
         const known = this.users.get(revocation.sub);
+        if (!known || known.before < revocation.before) learned.push(revocation);
         if (!known || known.before <= revocation.before)
           this.users.set(revocation.sub, { before: revocation.before, until });
       }
     }
+    return learned;
   }
 
   private prune(): void {

@@ -31,6 +31,36 @@ t.test('an ended session reaches another process over the channel', async (t) =>
   t.same(announced, [{ sid: 's1' }], 'listeners hear the batch');
 });
 
+// Auth ends a blocked user's sessions from its listener: a block published while it was down or
+// reconnecting must reach the listener too, not only the map.
+t.test('listeners also get what a resync reads that the process had not heard, once', async (t) => {
+  const { make } = await pair(t);
+  const publisher = make();
+  await publisher.publish([{ sid: 'early' }, { sub: '3', before: 50 }]);
+  const late = make();
+  const heard: Array<[unknown[], string]> = [];
+  late.onRevoked((batch, how) => heard.push([batch, how]));
+  await late.start();
+  t.same(heard, [[[{ sid: 'early' }, { sub: '3', before: 50 }], 'replayed']], 'read at start, marked as replayed');
+
+  await publisher.publish([{ sub: '4', before: 60 }]);
+  await eventually('the announcement', () => heard.length === 2, 5000, 10);
+  t.same(heard[1], [[{ sub: '4', before: 60 }], 'announced']);
+  await late.resync();
+  t.equal(heard.length, 2, 'nothing heard already is replayed');
+
+  // Missed (its subscription down): a later block of a known user is news again, a repeat is not.
+  await late.stop();
+  await publisher.publish([
+    { sub: '3', before: 70 },
+    { sub: '4', before: 60 },
+  ]);
+  await late.resync();
+  t.same(heard.at(-1), [[{ sub: '3', before: 70 }], 'replayed']);
+  await late.resync();
+  t.equal(heard.length, 3, 'once');
+});
+
 t.test('a user entry refuses the tokens issued up to its time, not later ones', async (t) => {
   const { make } = await pair(t);
   const publisher = make();

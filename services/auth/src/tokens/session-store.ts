@@ -285,6 +285,20 @@ export class SessionStore {
   /** Ends every session of the user but `except`; returns the ids ended. */
   async endAll(sub: string, except?: string): Promise<string[]> {
     const sids = (await this.redis.zrange(this.indexKey(sub), '0', '-1')).filter((sid) => sid !== except);
+    return this.endListed(sub, sids);
+  }
+
+  /**
+   * Ends the user's sessions begun at or before `before` (seconds since the epoch, as `authTime`):
+   * those a revocation of the user covers. Later ones (a sign-in after an unblock) stay.
+   */
+  async endBegunBy(sub: string, before: number): Promise<string[]> {
+    // Index scores are the creation times in ms; authTime is their whole second.
+    const sids = await this.redis.zrangebyscore(this.indexKey(sub), '-inf', `(${(before + 1) * 1000}`);
+    return this.endListed(sub, sids);
+  }
+
+  private async endListed(sub: string, sids: string[]): Promise<string[]> {
     await Promise.all(
       sids.map(async (sid) => {
         const k = this.keys(sid);

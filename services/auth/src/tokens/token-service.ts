@@ -54,7 +54,8 @@ export function tokenServiceFactory(deps: TokenServiceDeps) {
 
   /**
    * The session behind a refresh token, with the user's roles and phone read again from referral:
-   * a session of a user blocked or deleted since ends here, whatever its own expiry says.
+   * a session of a user blocked or deleted since, or begun before a block since lifted, ends here,
+   * whatever its own expiry says.
    */
   async function current(
     outcome: IdentifyOutcome,
@@ -71,6 +72,14 @@ export function tokenServiceFactory(deps: TokenServiceDeps) {
       await deps.sessions.end(state.identity.sub, state.sid);
       await deps.revoke([{ sid: state.sid }]);
       if (user.status === 'blocked') throw new AppError('account_blocked', 'This account is blocked.');
+      throw invalidRefresh();
+    }
+    // A block ends every session begun by then, also after an unblock: referral keeps its time, so
+    // this holds when no auth instance heard it announced and its Redis entry has long expired.
+    const revokedBefore = user.revoked_before ?? undefined;
+    if (revokedBefore !== undefined && state.authTime <= revokedBefore) {
+      const sids = await deps.sessions.endBegunBy(state.identity.sub, revokedBefore);
+      await deps.revoke(sids.map((sid) => ({ sid })));
       throw invalidRefresh();
     }
     return { state, identity: { sub: user.id, phone: user.phone, roles: user.roles } };

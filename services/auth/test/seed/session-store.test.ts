@@ -91,3 +91,30 @@ t.test("a user's sessions are indexed: listed newest first, ended one by one or 
   );
   t.equal((await store.identify(other.refresh)).result, 'ok', "the other user's session lives on");
 });
+
+t.test('endBegunBy ends the sessions begun in or before the given second, not after it', async (t) => {
+  const prefix = createTestRedisPrefix(t);
+  const redis = new Redis(TEST_REDIS_URL, { maxRetriesPerRequest: 1 });
+  t.teardown(() => redis.quit());
+  let now = 1_800_000_000_000;
+  const store = new SessionStore(redis, prefix, () => now);
+  const at = async (ms: number) => {
+    now = ms;
+    return store.create(identity, 100, origin);
+  };
+  const early = await at(1_800_000_000_000 - 60_000);
+  const sameSecond = await at(1_800_000_000_999);
+  const nextSecond = await at(1_800_000_001_000);
+  const other = await store.create({ ...identity, sub: '8' }, 100, origin);
+  t.equal(sameSecond.authTime, 1_800_000_000, 'authTime is the whole second');
+  t.same((await store.endBegunBy(identity.sub, 1_800_000_000)).sort(), [early.sid, sameSecond.sid].sort());
+  t.equal((await store.identify(early.refresh)).result, 'invalid');
+  t.equal((await store.identify(sameSecond.refresh)).result, 'invalid', 'at the second itself, as iat <= before');
+  t.equal((await store.identify(nextSecond.refresh)).result, 'ok', 'begun after it');
+  t.same(
+    (await store.list(identity.sub)).map((s) => s.id),
+    [nextSecond.sid],
+  );
+  t.equal((await store.identify(other.refresh)).result, 'ok', "another user's session lives on");
+  t.same(await store.endBegunBy(identity.sub, 1_800_000_000), [], 'again: nothing left to end');
+});

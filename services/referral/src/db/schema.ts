@@ -20,6 +20,11 @@ export interface UsersTable {
   is_admin: Generated<boolean>;
   /** Set by an admin: the account can neither sign in nor use its tokens, and its code is not found. */
   blocked_at: ColumnType<Date | null, never, Date | null>;
+  /**
+   * The latest block's time, whole seconds, kept by an unblock: the sessions begun at or before it
+   * are over (auth refuses their refresh).
+   */
+  revoked_before: ColumnType<Date | null, never, Date | null>;
   /** Set by a deletion, with phone, names and email erased in the same write: a tombstone. */
   deleted_at: ColumnType<Date | null, never, Date | null>;
   created_at: ColumnType<Date, never, never>;

@@ -67,9 +67,11 @@ export async function blockAccount(
   revocations: RevocationPublisher,
   who: { id: string } | { phone: string },
 ): Promise<string | undefined> {
-  const id = await repo.setBlocked(db, who, true);
-  // The real clock, not the service's: it is compared with the iat auth wrote by its own.
-  if (id !== undefined) await revocations.publish([{ sub: id, before: Math.floor(Date.now() / 1000) }]);
+  // The real clock, not the service's: it is compared with the iat and auth_time auth wrote by its own.
+  const before = Math.floor(Date.now() / 1000);
+  // The row keeps the time (revoked_before) for the sessions of auth instances that miss the announcement.
+  const id = await repo.setBlocked(db, who, { before });
+  if (id !== undefined) await revocations.publish([{ sub: id, before }]);
   return id;
 }
 
@@ -91,7 +93,13 @@ export function accountServiceFactory({ db, revocations, deadlines, sms, log }: 
     async internalUser(id: string): Promise<InternalUser> {
       const row = isBigintId(id) ? await repo.findById(db, id) : undefined;
       if (!row) throw notFound();
-      return { id: row.id, phone: row.phone, roles: row.is_admin ? ['admin'] : [], status: statusOf(row) };
+      return {
+        id: row.id,
+        phone: row.phone,
+        roles: row.is_admin ? ['admin'] : [],
+        status: statusOf(row),
+        revoked_before: row.revoked_before ? Math.floor(row.revoked_before.getTime() / 1000) : null,
+      };
     },
 
     /** Whether an account (blocked ones too) has this phone; a deleted one has none. */

@@ -13,7 +13,7 @@ export type Db = Kysely<Database> | Transaction<Database>;
  */
 const USER_COLUMNS = `id, phone, invite_code, invited_by_id, activated_invite_code, activated_at, invited_count,
     invited_users,
-    first_name, last_name, email, is_admin, blocked_at, deleted_at, created_at, updated_at`;
+    first_name, last_name, email, is_admin, blocked_at, revoked_before, deleted_at, created_at, updated_at`;
 
 export const PROFILE_BY_ID = {
   name: 'profile-by-id',
@@ -211,17 +211,19 @@ export async function setAdmin(db: Db, phone: string, isAdmin: boolean): Promise
 
 /**
  * Blocks or unblocks the account with this id or phone; its id, or undefined when there is no such
- * account that is not deleted. Blocking again keeps the first block's time.
+ * account that is not deleted. Blocking again keeps the first block's time, and moves
+ * `revoked_before` to the latest block's `before` (seconds); an unblock leaves it.
  */
 export async function setBlocked(
   db: Db,
   who: { id: string } | { phone: string },
-  blocked: boolean,
+  block: { before: number } | false,
 ): Promise<string | undefined> {
   const row = await db
     .updateTable('users')
     .set({
-      blocked_at: blocked ? sql<Date>`coalesce(blocked_at, now())` : null,
+      blocked_at: block ? sql<Date>`coalesce(blocked_at, now())` : null,
+      ...(block ? { revoked_before: sql<Date>`greatest(revoked_before, to_timestamp(${block.before}))` } : {}),
       updated_at: sql<Date>`now()`,
     })
     .where('deleted_at', 'is', null)

@@ -70,14 +70,20 @@ t.test('the internal user: active, blocked, deleted, unknown; every account rout
   const active = await internalUser(ctx, user.id);
   t.equal(active.statusCode, 200);
   t.ok(Value.Check(InternalUserSchema, active.json()));
-  t.same(active.json(), { id: user.id, phone: user.phone, roles: ['admin'], status: 'active' });
+  t.same(active.json(), { id: user.id, phone: user.phone, roles: ['admin'], status: 'active', revoked_before: null });
 
   await ctx.db.updateTable('users').set({ blocked_at: new Date() }).where('id', '=', user.id).execute();
   t.match((await internalUser(ctx, user.id)).json(), { status: 'blocked', phone: user.phone });
   problem(t, await deleteAccount(ctx, user.id), 403, 'account_blocked');
   await ctx.db.updateTable('users').set({ blocked_at: null }).where('id', '=', user.id).execute();
   t.equal((await deleteAccount(ctx, user.id)).statusCode, 200, 'unblocked, it can be deleted');
-  t.same((await internalUser(ctx, user.id)).json(), { id: user.id, phone: null, roles: [], status: 'deleted' });
+  t.same((await internalUser(ctx, user.id)).json(), {
+    id: user.id,
+    phone: null,
+    roles: [],
+    status: 'deleted',
+    revoked_before: null,
+  });
 
   for (const id of ['999999', 'abc', '0', '9223372036854775808'])
     problem(t, await internalUser(ctx, id), 404, 'not_found');

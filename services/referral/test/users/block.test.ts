@@ -1,11 +1,14 @@
 import t, { type Test } from 'tap';
 import { closeRedis, connectRedis } from '@refstack/shared/platform';
+import { Value } from 'typebox/value';
+import { INTERNAL_USER_PATH, InternalUserSchema, internalPath } from '@refstack/shared/contracts';
 import { TEST_REDIS_URL } from '@refstack/shared/testing';
 import {
   activate,
   as,
   buildReferralTestApp,
   createUser,
+  internal,
   nextPhone,
   signInRaw,
   type ReferralTestContext,
@@ -110,4 +113,50 @@ t.test('admins block and unblock over the API; the tokens stop, and stay stopped
   const fresh = await ctx.app.inject({ method: 'GET', url: '/api/v1/profile', headers: as({ token: after }) });
   t.equal(fresh.statusCode, 200, 'a token issued after the block works');
   t.equal((await activate(ctx.app, plain, user.invite_code)).statusCode, 200, 'and the code is found again');
+});
+
+// Auth refuses the refresh of a session begun at or before `revoked_before`: the block's time must
+// outlive the unblock, or a session no auth instance ended would work again.
+t.test('the internal user carries the latest block’s time, through the unblock', async (t) => {
+  const ctx = await buildReferralTestApp(t);
+  const [admin, user] = [await createUser(ctx), await createUser(ctx)];
+  await ctx.db.updateTable('users').set({ is_admin: true }).where('id', '=', admin.id).execute();
+  const block = (method: 'POST' | 'DELETE') =>
+    ctx.app.inject({ method, url: `/api/v1/users/${user.id}/block`, headers: as(admin) });
+  const revokedBefore = async () => {
+    const res = await internal(ctx.app, 'GET', internalPath(INTERNAL_USER_PATH, user.id));
+    t.ok(Value.Check(InternalUserSchema, res.json()), res.body);
+    return (res.json() as { revoked_before: number | null }).revoked_before;
+  };
+  t.equal(await revokedBefore(), null, 'never blocked');
+
+  const from = Math.floor(Date.now() / 1000);
+  t.equal((await block('POST')).statusCode, 204);
+  const first = await revokedBefore();
+  t.ok(first !== null && first >= from && first <= Math.floor(Date.now() / 1000), `the block's time: ${first}`);
+  const redis = await connectRedis(TEST_REDIS_URL, 'api');
+  t.teardown(() => closeRedis(redis));
+  const announced = (await redis.zrange(`${ctx.redisPrefix}:revocations`, '0', '-1')).map(
+    (member) => JSON.parse(member) as { sub?: string; before?: number },
+  );
+  t.same(announced, [{ sub: user.id, before: first }], 'the time announced is the time kept');
+  t.equal((await block('DELETE')).statusCode, 204);
+  t.equal(await revokedBefore(), first, 'the unblock keeps it');
+
+  // A later block moves it; an earlier time never wins.
+  await ctx.db
+    .updateTable('users')
+    .set({ revoked_before: new Date((first ?? 0) * 1000 - 60_000) })
+    .where('id', '=', user.id)
+    .execute();
+  t.equal((await block('POST')).statusCode, 204);
+  const second = await revokedBefore();
+  t.ok(second !== null && second >= (first ?? 0), `the latest block's: ${second}`);
+  await ctx.db
+    .updateTable('users')
+    .set({ revoked_before: new Date(((second ?? 0) + 3600) * 1000) })
+    .where('id', '=', user.id)
+    .execute();
+  t.equal((await block('POST')).statusCode, 204);
+  t.equal(await revokedBefore(), (second ?? 0) + 3600, 'a block never moves it back');
 });
