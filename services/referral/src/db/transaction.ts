@@ -47,15 +47,6 @@ function lockSlotsOf(pool: pg.Pool): LimitFunction {
 }
 
 /**
- * Whether a queuedStatement or queuedTransaction called now, in the same turn, would start at once
- * instead of waiting for another one's slot to free up.
- */
-export function lockSlotFree(db: Kysely<Database>): boolean {
-  const slots = lockSlotsOf(poolOf(db));
-  return slots.activeCount + slots.pendingCount < slots.concurrency;
-}
-
-/**
  * Runs `fn` in a SERIALIZABLE transaction and retries it when PostgreSQL reports that it lost a
  * race, until the deadline. The invite graph's rules (one activation, no cycles of any length)
  * depend on rows other than the ones written, so the database's serializable isolation settles

@@ -9,53 +9,31 @@ import { EMBEDDED_INVITEES, newestInviteePhones } from './invitee-list-sql.js';
 
 export { EMBEDDED_INVITEES, newestInviteePhones, STALE_INVITEE_LISTS_SQL } from './invitee-list-sql.js';
 
-export interface SeenActivation {
-  user: UserRow | undefined;
-  inviter: { id: string } | undefined;
-  closesCycle: boolean;
-}
-
 /**
  * A user (by id or phone) and the owner of an invite code, in one plain read: what an activation can
- * answer before it queues for a lock slot or on the inviter's lock. Either may be missing; an owner
- * who may not invite (blocked, deleted) is missing, as in activate_invite. `closesCycle`: the user
- * is in the owner's chain of inviters, walked as activate_invite's first pass walks it (only for a
- * user with invitees, another than the owner). Edges are never removed or changed (a set inviter
- * stays, a deletion keeps the row and its edge), so a cycle seen here is one for good.
+ * answer before it queues on the inviter's lock. Either may be missing; an owner who may not invite
+ * (blocked, deleted) is missing, as in activate_invite.
  */
 export async function findWithInviter(
   db: Db,
   who: { id: string } | { phone: string },
   inviteCode: string,
-): Promise<SeenActivation> {
+): Promise<{ user: UserRow | undefined; inviter: { id: string } | undefined }> {
   const match = 'id' in who ? sql`u.id = ${who.id}` : sql`u.phone = ${who.phone}`;
   // Without a user every column of u is null.
-  type Row = { inviter_id: string | null; closes_cycle: boolean } & (UserRow | { id: null });
-  // One statement, so one snapshot: a cycle is answered only where the user, the owner and the
-  // chain were all as an activation at that moment would have found them. CASE keeps the walk
-  // from running for everyone else.
+  type Row = { inviter_id: string | null } & (UserRow | { id: null });
   const { rows } = await sql<Row>`
-    SELECT i.id AS inviter_id,
-      CASE WHEN u.invited_count > 0 AND i.id <> u.id THEN EXISTS (
-        WITH RECURSIVE chain(id, parent) AS (
-          SELECT a.id, a.invited_by_id FROM users a WHERE a.id = i.id
-          UNION ALL
-          SELECT a.id, a.invited_by_id FROM users a JOIN chain ON a.id = chain.parent
-        )
-        SELECT 1 FROM chain WHERE chain.id = u.id
-      ) ELSE false END AS closes_cycle,
-      u.*
+    SELECT i.id AS inviter_id, u.*
     FROM (SELECT 1) AS one
     LEFT JOIN users u ON ${match}
     LEFT JOIN users i ON i.invite_code = ${inviteCode} AND i.deleted_at IS NULL AND i.blocked_at IS NULL
   `.execute(db);
   const row = rows[0];
   if (!row) throw new Error('a row is always returned');
-  const { inviter_id: inviterId, closes_cycle: closesCycle, ...user } = row;
+  const { inviter_id: inviterId, ...user } = row;
   return {
     user: user.id === null ? undefined : (user as UserRow),
     inviter: inviterId === null ? undefined : { id: inviterId },
-    closesCycle,
   };
 }
 

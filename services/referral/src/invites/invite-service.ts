@@ -4,7 +4,7 @@ import type { Kysely } from 'kysely';
 import { Deadline } from '../db/deadline.js';
 import { sharedStatement } from '../db/shared-statement.js';
 import type { Database, LiveUserRow, UserRow } from '../db/schema.js';
-import { lockSlotFree, queuedStatement, queuedTransaction } from '../db/transaction.js';
+import { queuedStatement, queuedTransaction } from '../db/transaction.js';
 import { decodeCursor, encodeCursor, isBigintId, isPgTimestamp } from '../paging/cursor.js';
 import { accountBlocked, requireActive, requireStatusActive, userGone } from '../users/account-status.js';
 import { findById, type Db } from '../users/user-repository.js';
@@ -97,29 +97,6 @@ function requireInviter<I extends { id: string }>(user: UserRow | undefined, inv
   return inviter;
 }
 
-function inviteCycle(): AppError {
-  return new AppError(
-    'invite_cycle',
-    'This code belongs to someone you invited (directly or further down); invites cannot form a cycle.',
-  );
-}
-
-/**
- * What the plain read (findWithInviter) answers, in activate_invite's order: true for a repeat; a
- * refusal is thrown; false when only the queued activation can tell. Each answer is the one the
- * function's first pass, which takes no lock, would have given at the moment of the read; a cycle
- * seen then stays one, as no edge is ever removed or changed. These never queue (CONTRACT.md: a
- * repeat and the refusals never wait behind other activations), or one user repeating a request
- * could hold the lock slots, and the pooled connections behind them, for a busy inviter's sake.
- * `user` is the activating user, already checked as active, or none yet at a first sign-in.
- */
-function answeredByRead(user: UserRow | undefined, seen: repo.SeenActivation, code: string): boolean {
-  if (isRepeat(user, code)) return true;
-  requireInviter(user, seen.inviter);
-  if (seen.closesCycle) throw inviteCycle();
-  return false;
-}
-
 export function inviteServiceFactory({ db, sms, log, deadlines, noticeWindowSeconds, now }: InviteServiceDeps) {
   /** Invitee pages asked for together share one statement (see sharedStatement). */
   const inviteePages = sharedStatement<repo.InviteePageRequest, repo.InviteePage>(
@@ -155,7 +132,10 @@ export function inviteServiceFactory({ db, sms, log, deadlines, noticeWindowSeco
       case 'self':
         throw inviteSelf();
       case 'cycle':
-        throw inviteCycle();
+        throw new AppError(
+          'invite_cycle',
+          'This code belongs to someone you invited (directly or further down); invites cannot form a cycle.',
+        );
     }
   }
 
@@ -196,12 +176,12 @@ export function inviteServiceFactory({ db, sms, log, deadlines, noticeWindowSeco
       const deadline = Deadline.in(deadlines.signInMs);
       const outcome = await deadline.race(
         (async (): Promise<{ row: LiveUserRow; created: boolean; activation?: Activation }> => {
-          // Answered from a plain read when it can be (see answeredByRead); a first sign-in has no row yet.
+          // Answered from a plain read when it can be (see activateInvite); a first sign-in has no row yet.
           const seen = await repo.findWithInviter(db, { phone }, code);
           // A blocked user is refused before anything about the code is said.
           const known = seen.user && requireActive(seen.user);
-          // Called with no row too: an unknown code is refused before the user is created.
-          if (answeredByRead(known, seen, code) && known) return { row: known, created: false };
+          if (known && isRepeat(known, code)) return { row: known, created: false };
+          requireInviter(seen.user, seen.inviter);
           return queuedTransaction(db, deadline, async (trx, lockWaitMs) => {
             const { user, created } = await userOfPhone(trx, phone);
             const activation = await activate(trx, requireActive(user).id, code, lockWaitMs);
@@ -224,19 +204,20 @@ export function inviteServiceFactory({ db, sms, log, deadlines, noticeWindowSeco
       const deadline = Deadline.in(deadlines.activateMs);
       const { activation, alongsideApplied } = await deadline.race(
         (async (): Promise<{ activation: Activation; alongsideApplied: boolean }> => {
-          const queueAlone = () =>
-            queuedStatement(db, deadline, (lockWaitMs) => activate(db, userId, code, lockWaitMs));
-          // Alone, with a lock slot free, the activation is one statement and one round trip: the
-          // function answers a repeat and the refusals from reads it makes before the inviter's
-          // lock. It checks the slots in this same turn, so it cannot lose the free one.
-          if (!alongside && lockSlotFree(db)) return { activation: await queueAlone(), alongsideApplied: true };
-          // Otherwise a repeat and the refusals are answered from this plain read, without a lock
-          // slot, the inviter's lock or a transaction (see answeredByRead). What it lets through,
-          // the queued activation checks all over again.
+          // Alone, the activation is one statement, which answers a repeat and the refusals from
+          // reads it makes before it queues on the inviter's lock.
+          if (!alongside) {
+            const done = await queuedStatement(db, deadline, (lockWaitMs) => activate(db, userId, code, lockWaitMs));
+            return { activation: done, alongsideApplied: true };
+          }
+          // A repeat and the refusals are answered from this plain read, without the inviter's lock
+          // or a transaction: answers that change nothing must not queue, or one user repeating a
+          // request could park every pooled connection behind a busy inviter. The transaction
+          // checks all of it again.
           const seen = await repo.findWithInviter(db, { id: userId }, code);
-          if (answeredByRead(requireActive(seen.user), seen, code))
+          if (isRepeat(requireActive(seen.user), code))
             return { activation: { status: 'already', code }, alongsideApplied: false };
-          if (!alongside) return { activation: await queueAlone(), alongsideApplied: true };
+          requireInviter(seen.user, seen.inviter);
           return queuedTransaction(db, deadline, async (trx, lockWaitMs) => {
             const done = await activate(trx, userId, code, lockWaitMs);
             await alongside(trx);
