@@ -59,10 +59,12 @@ export function smsGuardFactory({ ranges, budget, captcha, config, metrics, log 
   /** The signals that make `risk` mode ask for a challenge; empty when none fires. */
   async function riskSignals(attempt: SendAttempt): Promise<string[]> {
     const state = await ranges.state(attempt.phone, attempt.now, true);
-    if (state.safe) return [];
     const signals: string[] = [];
     if ((await attempt.clientSendsLastHour()) >= Math.ceil(config.sendCodeIpPerHour * NEAR_LIMIT))
       signals.push('client_near_limit');
+    // The safe list vouches for the numbers (their range's counts say nothing), not for the client
+    // asking: a bot that found a listed number is still a bot.
+    if (state.safe) return signals;
     if (state.sendsLastHour >= Math.ceil(guard.prefixPerHour * NEAR_LIMIT)) signals.push('range_near_limit');
     if (state.settledSends >= RISK_MIN_SENDS && state.verified < guard.minConversion * state.settledSends)
       signals.push('range_low_conversion');

@@ -1,7 +1,8 @@
 import t, { type Test } from 'tap';
-import { FakeCaptchaServer } from '@refstack/shared/testing';
+import { FakeCaptchaServer, testConfig } from '@refstack/shared/testing';
 import type { CaptchaProviderName } from '@refstack/shared/contracts';
 import { buildAuthTestApp } from '../auth-test-app.js';
+import { rangeGuard } from '../../src/guard/index.js';
 
 const from = (n: number) => `198.51.100.${n}`;
 const inRange = (n: number) => `+7912345${String(n).padStart(4, '0')}`;
@@ -89,6 +90,25 @@ t.test('CAPTCHA_MODE=risk asks only when a signal fires', async (t) => {
   // The range now has 3 of its 6.
   t.equal((await send(inRange(4), from(3))).json().code, 'captcha_required', 'the range is half full');
   t.equal((await send(inRange(4), from(3), fake.issue())).statusCode, 200);
+});
+
+t.test('CAPTCHA_MODE=risk: a safe-listed range raises no range signal, but a busy client is still asked', async (t) => {
+  const { fake, ctx, send } = await setup(t, {
+    CAPTCHA_MODE: 'risk',
+    SEND_CODE_IP_PER_HOUR: '4',
+    SMS_PREFIX_PER_HOUR: '2',
+  });
+  await rangeGuard(ctx.redis, testConfig({ REDIS_KEY_PREFIX: ctx.prefix })).addSafe('+7912345');
+  for (let i = 1; i <= 3; i += 1)
+    t.equal((await send(inRange(i), from(10 + i))).statusCode, 200, `a listed range past half its hour: none (${i})`);
+  t.equal((await send(inRange(4), from(1))).statusCode, 200);
+  t.equal((await send(inRange(5), from(1))).statusCode, 200);
+  t.equal(
+    (await send(inRange(6), from(1))).json().code,
+    'captcha_required',
+    'the client made half its hourly calls, to listed numbers too',
+  );
+  t.equal((await send(inRange(6), from(1), fake.issue())).statusCode, 200, 'passes with a token');
 });
 
 t.test('CAPTCHA_MODE=off never asks, whatever the signals', async (t) => {
