@@ -4,7 +4,6 @@ import {
   INTERNAL_DELETE_PATH,
   INTERNAL_EXPORT_PATH,
   INTERNAL_PHONE_PATH,
-  INTERNAL_PHONE_TAKEN_PATH,
   INTERNAL_TOKEN_HEADER,
   INTERNAL_USER_PATH,
   internalPath,
@@ -27,7 +26,6 @@ export interface ReferralClient {
   signIn(input: { phone: string; inviteCode?: string }, requestId: string, timeoutMs: number): Promise<SignInResult>;
   /** The user as referral has it now; an id referral does not know is a deleted user. */
   user(id: string, requestId: string): Promise<InternalUser>;
-  phoneTaken(phone: string, requestId: string): Promise<boolean>;
   changePhone(id: string, phone: string, requestId: string): Promise<ChangePhoneResult>;
   deleteUser(id: string, requestId: string): Promise<DeleteResult>;
   exportUser(id: string, requestId: string): Promise<ReferralExport>;
@@ -161,10 +159,6 @@ export function createReferralClient(options: {
           return { id, phone: null, roles: [], status: 'deleted' };
         throw error;
       }
-    },
-    async phoneTaken(phone, requestId) {
-      const answer = await call('POST', INTERNAL_PHONE_TAKEN_PATH, { phone }, requestId, ACCOUNT_CALL_TIMEOUT_MS);
-      return parsed(parseInternal.taken(answer), 'phone taken').taken;
     },
     async changePhone(id, phone, requestId) {
       const answer = await call(

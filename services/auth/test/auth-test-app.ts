@@ -74,9 +74,6 @@ export async function startReferralStandIn(t: Teardownable): Promise<{
       revoked_before: revokedBefore.get(user.id) ?? null,
     };
   });
-  app.post<{ Body: { phone: string } }>('/internal/v1/phones/taken', async (request) => ({
-    taken: users.has(request.body.phone),
-  }));
   app.post<{ Params: { id: string }; Body: { phone: string } }>(
     '/internal/v1/users/:id/phone',
     async (request, reply) => {

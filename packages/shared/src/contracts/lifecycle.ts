@@ -13,8 +13,6 @@ export const INTERNAL_USER_PATH = '/internal/v1/users/:id';
 export const INTERNAL_PHONE_PATH = '/internal/v1/users/:id/phone';
 export const INTERNAL_DELETE_PATH = '/internal/v1/users/:id/delete';
 export const INTERNAL_EXPORT_PATH = '/internal/v1/users/:id/export';
-/** Whether a phone belongs to an account (before a code is sent to it for a phone change). */
-export const INTERNAL_PHONE_TAKEN_PATH = '/internal/v1/phones/taken';
 
 export const internalPath = (template: string, id: string) => template.replace(':id', encodeURIComponent(id));
 
@@ -50,9 +48,6 @@ export type ChangePhoneResult = Static<typeof ChangePhoneResultSchema>;
 export const DeleteResultSchema = Type.Object({ old_phone: Type.String() });
 export type DeleteResult = Static<typeof DeleteResultSchema>;
 
-export const PhoneTakenBody = Type.Object({ phone: PhoneInput });
-export const PhoneTakenResultSchema = Type.Object({ taken: Type.Boolean() });
-
 /** GET INTERNAL_EXPORT_PATH: referral's part of the caller's data export. */
 export const ReferralExportSchema = Type.Object({
   profile: ProfileSchema,
@@ -75,7 +70,6 @@ const checks = {
   user: Compile(InternalUserSchema),
   changePhone: Compile(ChangePhoneResultSchema),
   deleted: Compile(DeleteResultSchema),
-  taken: Compile(PhoneTakenResultSchema),
   export: Compile(ReferralExportSchema),
 };
 
@@ -84,6 +78,5 @@ export const parseInternal = {
   user: (body: unknown): InternalUser | undefined => (checks.user.Check(body) ? body : undefined),
   changePhone: (body: unknown): ChangePhoneResult | undefined => (checks.changePhone.Check(body) ? body : undefined),
   deleted: (body: unknown): DeleteResult | undefined => (checks.deleted.Check(body) ? body : undefined),
-  taken: (body: unknown): { taken: boolean } | undefined => (checks.taken.Check(body) ? body : undefined),
   export: (body: unknown): ReferralExport | undefined => (checks.export.Check(body) ? body : undefined),
 };

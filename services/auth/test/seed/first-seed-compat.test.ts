@@ -93,7 +93,6 @@ t.test('compat verify: an id past 2^53 is refused, never rounded to another numb
   const referralClient: ReferralClient = {
     signIn: async () => ({ user, created: false, roles: [] }),
     user: unused,
-    phoneTaken: unused,
     changePhone: unused,
     deleteUser: unused,
     exportUser: unused,

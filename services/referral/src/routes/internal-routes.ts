@@ -8,12 +8,9 @@ import {
   INTERNAL_DELETE_PATH,
   INTERNAL_EXPORT_PATH,
   INTERNAL_PHONE_PATH,
-  INTERNAL_PHONE_TAKEN_PATH,
   INTERNAL_TOKEN_HEADER,
   INTERNAL_USER_PATH,
   InternalUserSchema,
-  PhoneTakenBody,
-  PhoneTakenResultSchema,
   ReferralExportSchema,
   requirePhone,
   SIGN_IN_PATH,
@@ -74,20 +71,6 @@ export const internalRoutes: FastifyPluginAsyncTypebox<{
       },
     },
     async (request) => accounts.internalUser(request.params.id),
-  );
-
-  app.post(
-    INTERNAL_PHONE_TAKEN_PATH,
-    {
-      schema: {
-        body: PhoneTakenBody,
-        response: {
-          200: PhoneTakenResultSchema,
-          ...problemResponses('validation_failed', 'invalid_phone', 'unauthorized'),
-        },
-      },
-    },
-    async (request) => ({ taken: await accounts.phoneTaken(requirePhone(request.body.phone, config.phone)) }),
   );
 
   app.post(

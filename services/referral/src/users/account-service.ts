@@ -102,11 +102,6 @@ export function accountServiceFactory({ db, revocations, deadlines, sms, log }: 
       };
     },
 
-    /** Whether an account (blocked ones too) has this phone; a deleted one has none. */
-    async phoneTaken(phone: string): Promise<boolean> {
-      return (await repo.findByPhone(db, phone)) !== undefined;
-    },
-
     /**
      * Moves the account to a new phone, keeping its id, invite code and relations; the inviter's
      * embedded list shows the new number from the same commit. When two accounts race for one number
