@@ -69,6 +69,24 @@ export const breakages: { readonly [K in RuleName]: readonly Breakage[] } = {
       compose: (c) => void (envMap(svc(c, 'auth')).OTP_LENGTH = '${OTP_LENGTH:-4}'),
     },
   ],
+  'every variable a process reads reaches it from .env or the shell': [
+    {
+      what: 'a variable the gateway reads not passed',
+      compose: (c) => void delete envMap(svc(c, 'gateway')).GATEWAY_TRUSTED_PROXIES,
+    },
+    {
+      what: 'a variable fixed in the compose file',
+      compose: (c) => void (envMap(svc(c, 'referral')).DATABASE_POOL_SIZE = '10'),
+    },
+    {
+      what: 'a variable dropped from the SMS block auth and the worker share',
+      texts: (t) => ({ ...t, compose: swap(t.compose, /^ {2}SMS_CIRCUIT_MIN_CALLS: .*\n/m, '') }),
+    },
+    {
+      what: 'one of two timeouts checked together',
+      compose: (c) => void (envMap(svc(c, 'sms-worker')).REFERRAL_TIMEOUT_MS = '${REFERRAL_TIMEOUT_MS:-5000}'),
+    },
+  ],
   'only the gateway publishes a port, and the one it listens on': [
     { what: 'redis published', compose: (c) => void (svc(c, 'redis').ports = ['6379:6379']) },
     { what: 'postgres published', compose: (c) => void (svc(c, 'postgres').ports = ['5432:5432']) },

@@ -48,12 +48,13 @@ export const schemaDefault = (name: string): unknown => schemaOf(name)?.default;
 
 /**
  * Variables whose schema pattern demands a `scheme://`: each is the URL of another service. The
- * SMS providers' APIs and the public address providers call back are outside the stack.
+ * SMS providers' and the bot challenge's APIs, and the public address providers call back, are
+ * outside the stack.
  */
+const outsideUrlVars: readonly string[] = [...SMS_URL_VARIABLES, 'CAPTCHA_BASE_URL' satisfies keyof Env];
 export const URL_VARS: readonly string[] = ENV_VARIABLES.filter((name) => {
   const pattern = schemaOf(name)?.pattern;
-  const outside: readonly string[] = SMS_URL_VARIABLES;
-  return typeof pattern === 'string' && pattern.includes('://') && !outside.includes(name);
+  return typeof pattern === 'string' && pattern.includes('://') && !outsideUrlVars.includes(name);
 });
 const startupUrlVars: readonly (keyof Env)[] = ['DATABASE_URL', 'REDIS_URL'];
 /** The stores a service cannot start without, so it must wait for them. */
