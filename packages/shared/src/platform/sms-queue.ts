@@ -30,9 +30,10 @@ export interface SmsQueue {
   send(job: SmsJob): Promise<void>;
   /**
    * Counts an activation towards the inviter's next notice and makes sure one is queued for the
-   * end of the window; a Redis failure becomes a 503 problem.
+   * end of the window; a Redis failure becomes a 503 problem. True when this activation opened the
+   * window, so that the queued notice goes to the `to` it carries.
    */
-  noticeInviter(activation: InviteActivation): Promise<void>;
+  noticeInviter(activation: InviteActivation): Promise<boolean>;
   /** Drops an inviter's pending notice (the account was deleted or moved to another number). */
   forgetInviter(inviterId: string): Promise<void>;
   close(): Promise<void>;
@@ -131,10 +132,10 @@ export function createSmsQueue(api: Redis, redisKeyPrefix: string): SmsQueue {
           windowMs + NOTICE_LIFETIME_MS,
           windowMs,
         );
-        if (stamp === 0) return;
+        if (stamp === 0) return false;
         if (windowMs === 0) {
           await queue.add(job.kind, job, smsJobOptions(job, now));
-          return;
+          return true;
         }
         // The deduplication key stays the second guard, and lets forgetInviter find the job.
         const jobId = `notice-${inviterId}-${stamp}`;
@@ -147,6 +148,7 @@ export function createSmsQueue(api: Redis, redisKeyPrefix: string): SmsQueue {
         // Deduplicated: the earlier window's job is still queued by BullMQ's clock, but it may have
         // taken the count before this one, so the next activation tries again.
         if (queued.id !== jobId) await redis.reopenInviteNotice(key, stamp);
+        return true;
       } catch (error) {
         if (stamp !== 0) await redis.reopenInviteNotice(key, stamp).catch(() => undefined);
         throw unavailable(error);

@@ -14,9 +14,18 @@ export class SmsOutbox implements SmsQueue {
     this.jobs.push(job);
   }
 
-  async noticeInviter(activation: InviteActivation): Promise<void> {
+  /** Inviters with a notice on its way (as the queue has one per window), and the number it goes to. */
+  readonly pending = new Map<string, string>();
+  /** Runs before a notice is counted: a test's way to land something in between. */
+  beforeNotice: ((activation: InviteActivation) => Promise<void>) | undefined;
+
+  async noticeInviter(activation: InviteActivation): Promise<boolean> {
+    await this.beforeNotice?.(activation);
     if (this.failing) throw new Error('bus down');
     this.notices.push(activation);
+    if (this.pending.has(activation.inviterId)) return false;
+    this.pending.set(activation.inviterId, activation.to);
+    return true;
   }
 
   /** Inviters whose pending notice was dropped. */
@@ -25,6 +34,7 @@ export class SmsOutbox implements SmsQueue {
   async forgetInviter(inviterId: string): Promise<void> {
     if (this.failing) throw new Error('bus down');
     this.forgotten.push(inviterId);
+    this.pending.delete(inviterId);
   }
 
   async close(): Promise<void> {}

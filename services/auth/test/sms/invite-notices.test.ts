@@ -45,7 +45,10 @@ t.test('1,000 activations within a window make exactly one notice, with the coun
   const { redis, prefix, worker, activate, endWindow } = await setup(t);
   // In parallel and out of order, as activations finish in referral.
   const order = Array.from({ length: 1000 }, (_, i) => i + 1).sort(() => Math.random() - 0.5);
-  for (let i = 0; i < order.length; i += 50) await Promise.all(order.slice(i, i + 50).map((n) => activate(n)));
+  const opened: boolean[] = [];
+  for (let i = 0; i < order.length; i += 50)
+    opened.push(...(await Promise.all(order.slice(i, i + 50).map((n) => activate(n)))));
+  t.equal(opened.filter(Boolean).length, 1, 'one activation opened the window, and says so');
   t.equal(worker.printed.length, 0, 'nothing is sent before the window ends');
   t.equal(await endWindow(), 1, 'one notice waits for the end of the window');
   await eventually('the notice is sent', () => worker.printed.length === 1, 10_000);

@@ -146,7 +146,7 @@ export function inviteServiceFactory({ db, sms, log, deadlines, noticeWindowSeco
     try {
       // Coalesced per inviter: a code shared widely must not send its owner an SMS per activation.
       // The worker writes the text, in the language of the inviter's number.
-      await sms.noticeInviter({
+      const opened = await sms.noticeInviter({
         inviterId: id,
         to: phone,
         inviteCode: activation.code,
@@ -154,6 +154,15 @@ export function inviteServiceFactory({ db, sms, log, deadlines, noticeWindowSeco
         windowSeconds: noticeWindowSeconds,
         now: now(),
       });
+      // The inviter may have been deleted or moved to another number since this activation read
+      // the phone: that change forgets pending notices after its commit, and one queued after that
+      // would text a number the account no longer has. Read after queuing, so that either this
+      // read sees the change or the change's forget comes after the queued notice. Only the
+      // activation that opens a window pays for it.
+      if (opened) {
+        const current = await findById(db, id);
+        if (current?.phone !== phone) await sms.forgetInviter(id);
+      }
     } catch (error) {
       log.warn(
         { reason: (error as Error).message, inviter_id: activation.inviter.id },

@@ -413,3 +413,28 @@ t.test('a blocked account is not deleted, also when the block lands after the fi
   t.same(inviterRow, { invited_count: 1, invited_users: [user.phone] }, "the inviter's list untouched");
   t.same(ctx.outbox.forgotten, [], 'no pending notice dropped');
 });
+
+// The activation has committed and read its inviter's phone; the inviter's deletion or phone change
+// lands before the notice is counted, and forgets what was pending before the late one arrives.
+t.test(
+  "a notice queued after its inviter's account was deleted or moved is dropped, not sent to the old number",
+  async (t) => {
+    const ctx = await buildReferralTestApp(t);
+    for (const change of ['deleted', 'moved'] as const) {
+      const [inviter, user] = [await createUser(ctx), await createUser(ctx)];
+      ctx.outbox.beforeNotice = async () => {
+        ctx.outbox.beforeNotice = undefined;
+        const res =
+          change === 'deleted' ? await deleteAccount(ctx, inviter.id) : await changePhone(ctx, inviter.id, nextPhone());
+        t.equal(res.statusCode, 200, `the inviter's account ${change} meanwhile`);
+      };
+      t.equal((await activate(ctx.app, user, inviter.invite_code)).statusCode, 200);
+      t.match(ctx.outbox.notices.at(-1), { inviterId: inviter.id, to: inviter.phone }, 'the notice came late');
+      t.notOk(ctx.outbox.pending.has(inviter.id), `${change}: nothing left on its way to ${inviter.phone}`);
+    }
+    // And an ordinary activation's notice stays.
+    const [inviter, user] = [await createUser(ctx), await createUser(ctx)];
+    t.equal((await activate(ctx.app, user, inviter.invite_code)).statusCode, 200);
+    t.equal(ctx.outbox.pending.get(inviter.id), inviter.phone, 'a notice on its way to the inviter');
+  },
+);
