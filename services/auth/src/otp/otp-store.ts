@@ -71,8 +71,10 @@ local hourMs, dayMs = tonumber(ARGV[2]), tonumber(ARGV[3])
 local maxSends, maxFailed = tonumber(ARGV[4]), tonumber(ARGV[5])
 local resendMs, backoffBase, backoffMax = tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
 local codeHash, ttlMs, member = ARGV[9], tonumber(ARGV[10]), ARGV[11]
-local retry = windowFull(KEYS[4], now, dayMs, maxFailed) or windowFull(KEYS[3], now, hourMs, maxSends)
-if retry then return {'rate_limited', retry} end
+-- Both may be full: the client waits for the later of the two to open.
+local failedOut = windowFull(KEYS[4], now, dayMs, maxFailed)
+local sentOut = windowFull(KEYS[3], now, hourMs, maxSends)
+if failedOut or sentOut then return {'rate_limited', math.max(failedOut or 0, sentOut or 0)} end
 local wait = sendWait(KEYS[2], now, hourMs, maxSends, resendMs, backoffBase, backoffMax)
 if wait > 0 then return {'resend_too_soon', wait} end
 redis.call('DEL', KEYS[1])

@@ -206,6 +206,29 @@ t.test('the wrong try that fills the daily failure cap names the wait for send-c
   t.equal(burned?.headers['retry-after'], String(send.json().retry_after));
 });
 
+t.test(
+  'a client held by both the daily failure cap and the hourly send cap is told the later of the two',
+  async (t) => {
+    // One send an hour. The day's 20 failures fill in four rounds, the first 23.5 hours before the
+    // last, so the failure cap opens in half an hour and the send cap, filled by the last round, in one.
+    const ctx = await buildAuthTestApp(t, { OTP_MAX_SENDS_PER_HOUR: '1' });
+    let burned;
+    for (const [round, wait] of [0, 3600, 3600, 21.5 * 3600].entries()) {
+      ctx.clock.advance(wait);
+      t.equal((await sendCode(ctx.app)).statusCode, 200, `code ${round + 1}`);
+      const code = ctx.outbox.lastCodeFor(PHONE);
+      for (let i = 0; i < 5; i += 1) burned = await verify(ctx.app, { phone: PHONE, code: wrongCode(code) });
+    }
+    const send = await sendCode(ctx.app);
+    t.match(send.json(), { code: 'rate_limited' });
+    t.ok(
+      send.json().retry_after > 3500,
+      `the send cap's hour, not the failures' half hour (${send.json().retry_after} s)`,
+    );
+    t.equal(burned?.json().retry_after, send.json().retry_after, 'the last wrong try named the same wait');
+  },
+);
+
 t.test("a stranger's wrong tries burn the code for the stranger only", async (t) => {
   const ctx = await buildAuthTestApp(t);
   const stranger = '203.0.113.9';
