@@ -13,6 +13,8 @@ export function tooLate(): AppError {
  */
 export class Deadline {
   private committing = false;
+  /** Set when the 503 has been given: from then on no step may start, whatever the clock says. */
+  private expired = false;
 
   private constructor(readonly at: number) {}
 
@@ -26,7 +28,7 @@ export class Deadline {
 
   /** Throws the 503 once the moment has passed: work that would start late does not start. */
   check(): void {
-    if (Date.now() >= this.at) throw tooLate();
+    if (this.expired || Date.now() >= this.at) throw tooLate();
   }
 
   /** The last check, right before a commit: from here the work's own outcome is the answer. */
@@ -49,7 +51,11 @@ export class Deadline {
     const late = new Promise<never>((_resolve, reject) => {
       // During a commit the work ends by itself: it succeeds, or fails and meets its next check.
       timer = setTimeout(() => {
-        if (!this.committing) reject(tooLate());
+        if (this.committing) return;
+        // A timer may fire a little before Date.now() reaches `at`; work queued behind a lock slot
+        // must not then pass its last check and commit under an answer that says nothing was done.
+        this.expired = true;
+        reject(tooLate());
       }, this.remainingMs());
     });
     try {

@@ -66,6 +66,23 @@ t.test('a deadline answers 503 when the work does not, and leaves finished work 
   t.equal(await Deadline.in(200).race(Promise.resolve('done')), 'done');
 });
 
+t.test(
+  'once a deadline has answered 503, no step passes its check, even by a clock that says it is early',
+  async (t) => {
+    const deadline = Deadline.in(50);
+    await t.rejects(deadline.race(new Promise<never>(() => undefined)), { code: 'service_unavailable' });
+    // Node may fire the timer up to a millisecond before Date.now() reaches the moment.
+    const realNow = Date.now;
+    Date.now = () => deadline.at - 1;
+    try {
+      t.throws(() => deadline.beginCommit(), { code: 'service_unavailable' }, 'the commit does not start');
+      t.throws(() => deadline.check(), { code: 'service_unavailable' }, 'nor any other step');
+    } finally {
+      Date.now = realNow;
+    }
+  },
+);
+
 t.test('a commit under way when the deadline passes is waited for: a 503 never hides a commit', async (t) => {
   const deadline = Deadline.in(100);
   const committed = deadline.race(
