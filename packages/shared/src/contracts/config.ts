@@ -97,15 +97,10 @@ const MIN_SECRET_DISTINCT = 8;
 
 /** Whether `value` is one shorter string written over and over (`abcabcab`): its period is at most half its length. */
 function isRepetition(value: string): boolean {
-  // The longest proper prefix that is also a suffix (KMP's failure function) gives the period.
-  const border = new Array<number>(value.length).fill(0);
-  for (let i = 1, k = 0; i < value.length; i += 1) {
-    while (k > 0 && value[i] !== value[k]) k = border[k - 1]!;
-    if (value[i] === value[k]) k += 1;
-    border[i] = k;
-  }
-  const period = value.length - (border[value.length - 1] ?? 0);
-  return period * 2 <= value.length;
+  // Shifted by its period, such a string still reads as its own beginning. Secrets are short, so
+  // trying every period up to half is cheap.
+  for (let period = 1; period * 2 <= value.length; period += 1) if (value.startsWith(value.slice(period))) return true;
+  return false;
 }
 
 /**

@@ -76,8 +76,8 @@ export function tokenServiceFactory(deps: TokenServiceDeps) {
     }
     // A block ends every session begun by then, also after an unblock: referral keeps its time, so
     // this holds when no auth instance heard it announced and its Redis entry has long expired.
-    const revokedBefore = user.revoked_before ?? undefined;
-    if (revokedBefore !== undefined && state.authTime <= revokedBefore) {
+    const revokedBefore = user.revoked_before;
+    if (revokedBefore != null && state.authTime <= revokedBefore) {
       const sids = await deps.sessions.endBegunBy(state.identity.sub, revokedBefore);
       await deps.revoke(sids.map((sid) => ({ sid })));
       throw invalidRefresh();
