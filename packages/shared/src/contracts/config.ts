@@ -103,16 +103,12 @@ function isRepetition(value: string): boolean {
   return false;
 }
 
-/**
- * What is wrong with a production secret, or undefined. Judged without surrounding whitespace, which
- * adds nothing an attacker has to guess. The answer never quotes the value.
- */
+/** What is wrong with a production secret (trimmed at load), or undefined. The answer never quotes the value. */
 function weakSecretProblem(value: string): string | undefined {
-  const trimmed = value.trim();
-  if ((Object.values(DEV_SECRETS) as string[]).includes(trimmed))
+  if ((Object.values(DEV_SECRETS) as string[]).includes(value))
     return 'must not be a development default in production';
-  if (trimmed.length < MIN_SECRET_LENGTH) return `must be at least ${MIN_SECRET_LENGTH} characters in production`;
-  if (new Set(trimmed).size < MIN_SECRET_DISTINCT || isRepetition(trimmed)) {
+  if (value.length < MIN_SECRET_LENGTH) return `must be at least ${MIN_SECRET_LENGTH} characters in production`;
+  if (new Set(value).size < MIN_SECRET_DISTINCT || isRepetition(value)) {
     return (
       `looks hand-made (fewer than ${MIN_SECRET_DISTINCT} different characters, or one string repeated); ` +
       'in production use a random value, e.g. openssl rand -hex 32'
@@ -238,8 +234,10 @@ export function loadConfig(
 ): Config {
   const raw: Record<string, unknown> = {};
   for (const key of ENV_VARIABLES) {
-    const value = source[key];
-    // An empty variable means "not set", as in most twelve-factor tooling.
+    // No setting means anything by surrounding whitespace, and a secret kept with it would never
+    // match: HTTP trims header values, so referral would refuse every internal call of a padded
+    // INTERNAL_TOKEN. An empty variable means "not set", as in most twelve-factor tooling.
+    const value = source[key]?.trim();
     if (value !== undefined && value !== '') raw[key] = value;
   }
   const converted = Value.Convert(EnvSchema, Value.Default(EnvSchema, raw));
@@ -284,7 +282,7 @@ export function loadConfig(
   if (
     (needs('INTERNAL_TOKEN') || needs('OTP_HMAC_SECRET')) &&
     env.INTERNAL_TOKEN !== undefined &&
-    env.INTERNAL_TOKEN.trim() === env.OTP_HMAC_SECRET?.trim()
+    env.INTERNAL_TOKEN === env.OTP_HMAC_SECRET
   ) {
     problems.push('OTP_HMAC_SECRET: must differ from INTERNAL_TOKEN in production (give each secret its own value)');
   }

@@ -26,6 +26,25 @@ t.test('defaults follow the contract', async (t) => {
   t.equal(config.urls.jwks, 'http://127.0.0.1:3001/.well-known/jwks.json');
 });
 
+t.test('every setting is read without surrounding whitespace; only whitespace means not set', async (t) => {
+  const secret = randomBytes(32).toString('hex');
+  const config = loadConfig({
+    INTERNAL_TOKEN: ` ${secret}\n`,
+    OTP_HMAC_SECRET: '\tsecond-secret ',
+    AUTH_PORT: ' 4001 ',
+    REDIS_KEY_PREFIX: 'padded  ',
+    SMSC_PASSWORD: ' pw ',
+    JWT_ISSUER: '   ',
+  });
+  // HTTP trims header values: a padded INTERNAL_TOKEN kept as it is would never match on referral.
+  t.equal(config.internalToken, secret);
+  t.equal(config.otp.hmacSecret, 'second-secret');
+  t.equal(config.ports.auth, 4001);
+  t.equal(config.redisKeyPrefix, 'padded');
+  t.equal(config.sms.smsc.password, 'pw');
+  t.equal(config.tokens.issuer, 'refstack-auth', 'whitespace alone falls back to the default');
+});
+
 t.test('JWKS_REFRESH_SECONDS: 60 by default, 1 to 86400', async (t) => {
   t.equal(loadConfig({}).jwksRefreshSeconds, 60);
   t.equal(loadConfig({ JWKS_REFRESH_SECONDS: '5' }).jwksRefreshSeconds, 5);
