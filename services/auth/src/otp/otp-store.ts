@@ -131,7 +131,8 @@ for _, key in ipairs({KEYS[2], KEYS[3]}) do
   redis.call('ZADD', key, now, member)
   redis.call('PEXPIRE', key, dayMs)
 end
-if tries >= maxAttempts then return {'attempts_exceeded', nextCode()} end
+-- A try that filled the client's day leaves it no further try of this code either.
+if tries >= maxAttempts or windowFull(KEYS[3], now, dayMs, maxFailed) then return {'attempts_exceeded', nextCode()} end
 return {'invalid', maxAttempts - tries}
 `;
 

@@ -160,7 +160,8 @@ t.test('the daily failure cap stops verify and send-code for the phone from that
   ctx.clock.advance(61);
   await sendCode(ctx.app);
   code = ctx.outbox.lastCodeFor(PHONE);
-  t.equal((await verify(ctx.app, { phone: PHONE, code: wrongCode(code) })).json().code, 'otp_invalid');
+  const filling = await verify(ctx.app, { phone: PHONE, code: wrongCode(code) });
+  t.match(filling.json(), { code: 'otp_attempts_exceeded', attempts_left: 0 }, 'the try that fills the day says so');
   const capped = await verify(ctx.app, { phone: PHONE, code });
   t.equal(capped.statusCode, 429);
   t.equal(capped.json().code, 'rate_limited', 'even the right code is refused');
@@ -228,6 +229,31 @@ t.test(
     t.equal(burned?.json().retry_after, send.json().retry_after, 'the last wrong try named the same wait');
   },
 );
+
+t.test('a wrong try that fills the daily failure cap before the code is burned names the wait', async (t) => {
+  // 7 a day, 5 a code: the second wrong try of the second code fills the day with three tries left.
+  const ctx = await buildAuthTestApp(t, { OTP_MAX_FAILED_PER_DAY: '7' });
+  t.equal((await sendCode(ctx.app)).statusCode, 200);
+  let code = ctx.outbox.lastCodeFor(PHONE);
+  for (let i = 0; i < 5; i += 1) await verify(ctx.app, { phone: PHONE, code: wrongCode(code) });
+  ctx.clock.advance(61);
+  t.equal((await sendCode(ctx.app)).statusCode, 200);
+  code = ctx.outbox.lastCodeFor(PHONE);
+  t.match((await verify(ctx.app, { phone: PHONE, code: wrongCode(code) })).json(), {
+    code: 'otp_invalid',
+    attempts_left: 4,
+  });
+  const filling = await verify(ctx.app, { phone: PHONE, code: wrongCode(code) });
+  t.equal(filling.statusCode, 429);
+  t.match(filling.json(), { code: 'otp_attempts_exceeded', attempts_left: 0 }, 'not otp_invalid with tries left');
+  t.ok(filling.json().retry_after > 23 * 3600, 'a day, not a minute');
+  t.equal(filling.headers['retry-after'], String(filling.json().retry_after));
+  const right = await verify(ctx.app, { phone: PHONE, code });
+  t.match(right.json(), { code: 'rate_limited' }, 'the tries it would have promised are refused');
+  const send = await sendCode(ctx.app);
+  t.match(send.json(), { code: 'rate_limited' });
+  t.equal(filling.json().retry_after, send.json().retry_after, 'and it named the wait send-code meets');
+});
 
 t.test("a stranger's wrong tries burn the code for the stranger only", async (t) => {
   const ctx = await buildAuthTestApp(t);
