@@ -33,7 +33,9 @@ RUN pnpm deploy --filter @refstack/auth --prod /out/auth \
  && pnpm deploy --filter @refstack/gateway --prod /out/gateway
 
 FROM ${NODE_IMAGE} AS runtime
-ENV NODE_ENV=production HOST=0.0.0.0
+# In a container the operations ports (9091, 9092) listen on every interface so that a scraper on the
+# compose network reaches them; they stay private because no port of theirs is ever published.
+ENV NODE_ENV=production HOST=0.0.0.0 OPS_HOST=0.0.0.0
 WORKDIR /app
 # The image's own unprivileged user (uid 1000). Files copied below stay owned by root, so the
 # process cannot rewrite its own code.

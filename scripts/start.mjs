@@ -27,18 +27,18 @@ if (failures.length > 0) {
   process.exit(1);
 }
 
-const host = process.env.HOST || '127.0.0.1';
+// An address to reach a server bound to `host` from this machine.
+const shown = (host) => (host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host);
+const host = shown(process.env.HOST || '127.0.0.1');
+const opsHost = shown(process.env.OPS_HOST || '127.0.0.1');
 const gatewayPort = process.env.GATEWAY_PORT || '8080';
 const metricsPort = process.env.GATEWAY_METRICS_PORT || '9091';
-const shownHost = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host;
+log(`gateway on http://${host}:${gatewayPort} (API docs at /docs); SMS codes appear in the [sms-worker] lines below`);
 log(
-  `gateway on http://${shownHost}:${gatewayPort} (API docs at /docs); SMS codes appear in the [sms-worker] lines below`,
-);
-log(
-  `gateway metrics and the detailed readiness report on http://${shownHost}:${metricsPort} ` +
+  `gateway metrics and the detailed readiness report on http://${opsHost}:${metricsPort} ` +
     '(/metrics, /health/ready), not for clients',
 );
-log(`SMS worker metrics on http://${shownHost}:${process.env.SMS_WORKER_METRICS_PORT || '9092'}/metrics`);
+log(`SMS worker metrics on http://${opsHost}:${process.env.SMS_WORKER_METRICS_PORT || '9092'}/metrics`);
 
 const processes = PROCESSES.map((spec) => ({ name: spec.name, args: [builtEntry(spec)] }));
 const width = Math.max(...processes.map((p) => p.name.length));

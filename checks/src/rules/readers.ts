@@ -27,6 +27,7 @@ const smsBoth: Readers = ['auth', 'sms-worker'];
 export const READERS: { readonly [K in keyof Env]-?: Readers } = {
   NODE_ENV: WIRING,
   HOST: WIRING,
+  OPS_HOST: WIRING,
   LOG_LEVEL: all,
   // The gateway listens on 8080 in its container; the operator's GATEWAY_PORT is the published port.
   GATEWAY_PORT: WIRING,

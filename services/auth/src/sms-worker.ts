@@ -43,7 +43,7 @@ async function main(): Promise<void> {
     sms,
     log,
   });
-  const metrics = sms.metricsPort > 0 ? await serveWorkerMetrics(registry, config.host, sms.metricsPort) : undefined;
+  const metrics = sms.metricsPort > 0 ? await serveWorkerMetrics(registry, config.opsHost, sms.metricsPort) : undefined;
   // Finishes the jobs in hand, then stops taking new ones.
   closeOnSignals(
     'sms-worker',

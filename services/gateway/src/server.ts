@@ -7,7 +7,7 @@ async function main(): Promise<void> {
   const config = loadConfig(process.env);
   const app = await buildApp(config);
   const operations = buildOperationsApp(app, config);
-  await operations.listen({ host: config.host, port: config.gateway.metricsPort });
+  await operations.listen({ host: config.opsHost, port: config.gateway.metricsPort });
   await listen(app, 'gateway', config.host, config.ports.gateway);
 }
 

@@ -18,6 +18,9 @@ export const EnvSchema = Type.Object({
     default: 'development',
   }),
   HOST: Type.String({ minLength: 1, default: '127.0.0.1' }),
+  // The operations ports (the gateway's GATEWAY_METRICS_PORT, the worker's SMS_WORKER_METRICS_PORT)
+  // bind apart from HOST: a gateway on 0.0.0.0 must not show /metrics and its readiness details too.
+  OPS_HOST: Type.String({ minLength: 1, default: '127.0.0.1' }),
   LOG_LEVEL: Type.Union(
     ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)),
     { default: 'info' },
@@ -121,6 +124,8 @@ export interface Config {
   env: Env['NODE_ENV'];
   isProduction: boolean;
   host: string;
+  /** Where the operations ports listen (OPS_HOST); loopback unless the operator opens them. */
+  opsHost: string;
   logLevel: Env['LOG_LEVEL'];
   ports: { gateway: number; auth: number; referral: number };
   urls: {
@@ -320,6 +325,7 @@ export function loadConfig(
     env: env.NODE_ENV,
     isProduction,
     host: env.HOST,
+    opsHost: env.OPS_HOST,
     logLevel: env.LOG_LEVEL,
     ports: { gateway: env.GATEWAY_PORT, auth: env.AUTH_PORT, referral: env.REFERRAL_PORT },
     urls: {
