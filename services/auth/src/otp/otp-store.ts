@@ -131,9 +131,12 @@ for _, key in ipairs({KEYS[2], KEYS[3]}) do
   redis.call('ZADD', key, now, member)
   redis.call('PEXPIRE', key, dayMs)
 end
--- A try that filled the client's day leaves it no further try of this code either.
-if tries >= maxAttempts or windowFull(KEYS[3], now, dayMs, maxFailed) then return {'attempts_exceeded', nextCode()} end
-return {'invalid', maxAttempts - tries}
+-- A try that filled the client's day burns the code for it too, even if the day opens before the
+-- code expires; tries left are what both the code and the day still allow.
+local dayFull = windowFull(KEYS[3], now, dayMs, maxFailed)
+if dayFull and tries < maxAttempts then redis.call('HSET', KEYS[1], 't:' .. bucket, maxAttempts) end
+if tries >= maxAttempts or dayFull then return {'attempts_exceeded', nextCode()} end
+return {'invalid', math.min(maxAttempts - tries, maxFailed - redis.call('ZCARD', KEYS[3]))}
 `;
 
 /** Spends the code if this sign-in still holds its claim; the phone's send history stays. */

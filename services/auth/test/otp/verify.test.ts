@@ -231,18 +231,20 @@ t.test(
 );
 
 t.test('a wrong try that fills the daily failure cap before the code is burned names the wait', async (t) => {
-  // 7 a day, 5 a code: the second wrong try of the second code fills the day with three tries left.
-  const ctx = await buildAuthTestApp(t, { OTP_MAX_FAILED_PER_DAY: '7' });
+  // 7 a day, 5 a code: the second wrong try of the second code fills the day with three tries of the
+  // code left. A code that lives a day is still alive when the day's first failures roll out.
+  const ctx = await buildAuthTestApp(t, { OTP_MAX_FAILED_PER_DAY: '7', OTP_TTL_SECONDS: '86400' });
   t.equal((await sendCode(ctx.app)).statusCode, 200);
   let code = ctx.outbox.lastCodeFor(PHONE);
   for (let i = 0; i < 5; i += 1) await verify(ctx.app, { phone: PHONE, code: wrongCode(code) });
   ctx.clock.advance(61);
   t.equal((await sendCode(ctx.app)).statusCode, 200);
   code = ctx.outbox.lastCodeFor(PHONE);
-  t.match((await verify(ctx.app, { phone: PHONE, code: wrongCode(code) })).json(), {
-    code: 'otp_invalid',
-    attempts_left: 4,
-  });
+  t.match(
+    (await verify(ctx.app, { phone: PHONE, code: wrongCode(code) })).json(),
+    { code: 'otp_invalid', attempts_left: 1 },
+    "the day's one try left, not the code's four",
+  );
   const filling = await verify(ctx.app, { phone: PHONE, code: wrongCode(code) });
   t.equal(filling.statusCode, 429);
   t.match(filling.json(), { code: 'otp_attempts_exceeded', attempts_left: 0 }, 'not otp_invalid with tries left');
@@ -253,6 +255,14 @@ t.test('a wrong try that fills the daily failure cap before the code is burned n
   const send = await sendCode(ctx.app);
   t.match(send.json(), { code: 'rate_limited' });
   t.equal(filling.json().retry_after, send.json().retry_after, 'and it named the wait send-code meets');
+
+  ctx.clock.advance(filling.json().retry_after);
+  t.match(
+    (await verify(ctx.app, { phone: PHONE, code })).json(),
+    { code: 'otp_attempts_exceeded' },
+    'once the day opens again, the code is still burned for this client',
+  );
+  t.equal((await sendCode(ctx.app)).statusCode, 200, 'and a new one can be asked for');
 });
 
 t.test("a stranger's wrong tries burn the code for the stranger only", async (t) => {
