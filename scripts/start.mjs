@@ -14,31 +14,39 @@ if (build.status !== 0) {
   process.exit(build.status ?? 1);
 }
 // Only now: both need @refstack/shared as built.
-const { PROCESSES, builtEntry } = await import('@refstack/shared/contracts');
-const { checkStores, DEFAULT_DATABASE_URL, DEFAULT_REDIS_URL } = await import('./stores.mjs');
+const { ConfigError, PROCESSES, builtEntry, loadConfig } = await import('@refstack/shared/contracts');
+const { checkStores } = await import('./stores.mjs');
 
-const failures = await checkStores({
-  databaseUrl: process.env.DATABASE_URL || DEFAULT_DATABASE_URL,
-  redisUrl: process.env.REDIS_URL || DEFAULT_REDIS_URL,
-  startLocal: false,
-});
+// Read as the processes will read it (trimmed, defaults applied), so what is checked and shown here
+// is what they use; a setting they would refuse stops everything before anything starts.
+let config;
+try {
+  config = loadConfig(process.env);
+} catch (error) {
+  if (!(error instanceof ConfigError)) throw error;
+  process.stderr.write(`[start] ${error.message}\n`);
+  process.exit(1);
+}
+const failures = await checkStores({ databaseUrl: config.databaseUrl, redisUrl: config.redisUrl, startLocal: false });
 if (failures.length > 0) {
   for (const failure of failures) process.stderr.write(`[start] ${failure}\n`);
   process.exit(1);
 }
 
-// An address to reach a server bound to `host` from this machine.
-const shown = (host) => (host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host);
-const host = shown(process.env.HOST || '127.0.0.1');
-const opsHost = shown(process.env.OPS_HOST || '127.0.0.1');
-const gatewayPort = process.env.GATEWAY_PORT || '8080';
-const metricsPort = process.env.GATEWAY_METRICS_PORT || '9091';
-log(`gateway on http://${host}:${gatewayPort} (API docs at /docs); SMS codes appear in the [sms-worker] lines below`);
+/** How to reach, from this machine, a port bound to `host`. */
+function origin(host, port) {
+  const reachable = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host;
+  return `http://${reachable.includes(':') ? `[${reachable}]` : reachable}:${port}`;
+}
 log(
-  `gateway metrics and the detailed readiness report on http://${opsHost}:${metricsPort} ` +
+  `gateway on ${origin(config.host, config.ports.gateway)} (API docs at /docs); ` +
+    'SMS codes appear in the [sms-worker] lines below',
+);
+log(
+  `gateway metrics and the detailed readiness report on ${origin(config.opsHost, config.gateway.metricsPort)} ` +
     '(/metrics, /health/ready), not for clients',
 );
-log(`SMS worker metrics on http://${opsHost}:${process.env.SMS_WORKER_METRICS_PORT || '9092'}/metrics`);
+if (config.sms.metricsPort > 0) log(`SMS worker metrics on ${origin(config.opsHost, config.sms.metricsPort)}/metrics`);
 
 const processes = PROCESSES.map((spec) => ({ name: spec.name, args: [builtEntry(spec)] }));
 const width = Math.max(...processes.map((p) => p.name.length));
