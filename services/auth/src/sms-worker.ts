@@ -26,6 +26,9 @@ async function main(): Promise<void> {
   const connection = await connectRedis(config, 'worker');
   // Statuses are written on a connection that fails fast, apart from the worker's blocking one.
   const store = await connectRedis(config, 'api');
+  // Bound before the consumer exists: a port that cannot be bound stops the process before it takes
+  // a job, not with one in hand (which another worker would send again after the stall check).
+  const metrics = sms.metricsPort > 0 ? await serveWorkerMetrics(registry, config.opsHost, sms.metricsPort) : undefined;
   const router = new SmsRouter({
     providers: createSmsProviders(sms),
     config: sms,
@@ -43,7 +46,6 @@ async function main(): Promise<void> {
     sms,
     log,
   });
-  const metrics = sms.metricsPort > 0 ? await serveWorkerMetrics(registry, config.opsHost, sms.metricsPort) : undefined;
   // Finishes the jobs in hand, then stops taking new ones.
   closeOnSignals(
     'sms-worker',
