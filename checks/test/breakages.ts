@@ -144,6 +144,7 @@ export const breakages: { readonly [K in RuleName]: readonly Breakage[] } = {
   'the runtime images run as a non-root user, in production mode, on all interfaces': [
     { what: 'USER root', texts: dockerfile(/^USER node$/m, 'USER root') },
     { what: 'no USER at all', texts: dockerfile(/^USER node$/m, '') },
+    { what: 'operations ports left on loopback', texts: dockerfile(/ OPS_HOST=0\.0\.0\.0/, '') },
     { what: 'compose overriding the user', compose: (c) => void (svc(c, 'gateway').user = '0:0') },
   ],
   'secrets come only from ${VAR:?...} interpolation, and only where needed': [

@@ -99,6 +99,8 @@ export const imageRules = {
       }
       if (state.env.NODE_ENV !== 'production') problems.push(`${name}: stage ${target} must set NODE_ENV=production`);
       if (state.env.HOST !== '0.0.0.0') problems.push(`${name}: stage ${target} must set HOST=0.0.0.0`);
+      // The operations ports default to loopback, where a scraper on the compose network cannot reach them.
+      if (state.env.OPS_HOST !== '0.0.0.0') problems.push(`${name}: stage ${target} must set OPS_HOST=0.0.0.0`);
       return problems;
     }),
 } satisfies Record<string, Rule>;
