@@ -15,7 +15,6 @@ export const ERROR_CATALOG = {
   captcha_required: { status: 403, title: 'Bot challenge required' },
   captcha_invalid: { status: 403, title: 'Bot challenge not passed' },
   webhook_signature_invalid: { status: 403, title: 'Delivery receipt not signed by the provider' },
-  webhook_replayed: { status: 403, title: 'Delivery receipt already received' },
   step_up_required: { status: 403, title: 'A recent sign-in is required' },
   account_blocked: { status: 403, title: 'Account blocked' },
   not_found: { status: 404, title: 'Not found' },

@@ -27,11 +27,14 @@ export const webhookRoutes: FastifyPluginAsyncTypebox<WebhookRoutesOptions> = as
         description:
           'Register `PUBLIC_BASE_URL/webhooks/sms/<provider>` with the provider. The receipt must carry the ' +
           "provider's signature (`X-Twilio-Signature`; SMS.ru's `hash`; Telegram's `X-Request-Signature`), " +
-          'is taken once, and moves the message it names forward: queued, sent, delivered or failed.',
+          'is applied once (a second copy is answered as taken and changes nothing), and moves the message ' +
+          'it names forward: queued, sent, delivered or failed.',
         params: Type.Object({ provider: Type.String({ maxLength: 32 }) }),
         response: {
-          200: Type.String({ description: 'Taken; the body is what the provider expects (`100` for SMS.ru).' }),
-          ...problemResponses('webhook_signature_invalid', 'webhook_replayed', 'not_found'),
+          200: Type.String({
+            description: 'Taken, or taken before; the body is what the provider expects (`100` for SMS.ru).',
+          }),
+          ...problemResponses('webhook_signature_invalid', 'not_found'),
         },
       },
     },

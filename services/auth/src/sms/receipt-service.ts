@@ -33,8 +33,10 @@ export interface ReceiptServiceDeps {
 }
 
 /**
- * Takes a provider's delivery receipt: checks its signature, refuses one already received (a
- * replay), then moves each message it names forward (never back). A refused receipt changes nothing.
+ * Takes a provider's delivery receipt: checks its signature, then moves each message it names
+ * forward (never back). A refused receipt changes nothing; so does one already received, which is
+ * answered as taken, because the providers resend a receipt until they get that answer (SMS.ru
+ * until `100`, Telegram until a 200) and a copy whose first answer was lost must stop somewhere.
  */
 export function receiptServiceFactory({ verifiers, messages, redis, redisKeyPrefix, funnel, now }: ReceiptServiceDeps) {
   return {
@@ -49,7 +51,7 @@ export function receiptServiceFactory({ verifiers, messages, redis, redisKeyPref
       // Kept as long as the statuses it could touch; a hash, so no provider signature is stored.
       const replayKey = `${redisKeyPrefix}:sms:receipt:${createHash('sha256').update(receipt.replayKey).digest('hex')}`;
       const first = await redis.set(replayKey, '1', 'PX', MESSAGE_STATUS_TTL_MS, 'NX');
-      if (first === null) throw new AppError('webhook_replayed', 'This receipt was already received.');
+      if (first === null) return verifier.answer;
       try {
         for (const update of receipt.updates) {
           const applied = await messages.receipt(
