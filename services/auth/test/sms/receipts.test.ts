@@ -160,6 +160,12 @@ t.test('Telegram Gateway: a signed, fresh report moves the message; stale or for
   const again = await post('telegram', fresh);
   t.equal(again.statusCode, 200, 'a second copy is answered as taken, so that Telegram stops resending it');
   t.match(await messages.get(PHONE, '5'), { status: 'delivered' });
+
+  for (const body of ['null', '42', '"delivered"']) {
+    const odd = await post('telegram', telegram.receipt('', '', { body, timestamp: Math.floor(ctx.clock.now / 1000) }));
+    t.equal(odd.statusCode, 400, `a signed body of ${body} is refused as what it is, not a 500`);
+    t.equal(odd.json().code, 'validation_failed');
+  }
 });
 
 t.test('receipts of providers not routed to, or unknown, are 404; they need no token', async (t) => {

@@ -6,7 +6,7 @@ import type { AddressInfo, Socket } from 'node:net';
  * (`hang`: it reads the request and never answers), or with a body that is not what its API
  * documents (`malformed`). Provider-specific refusals are set on each fake (`refuse`).
  */
-export type FakeBehaviour = 'ok' | 'http500' | 'hang' | 'malformed';
+export type FakeBehaviour = 'ok' | 'http500' | 'hang' | 'malformed' | 'null';
 
 /** A message the fake accepted, as the provider would have sent it to the phone. */
 export interface AcceptedSms {
@@ -130,6 +130,11 @@ export class FakeProviderServer {
     }
     if (this.behaviour === 'malformed') {
       response.writeHead(200, { 'content-type': 'application/json' }).end('{"status": "OK", "sms": ');
+      return;
+    }
+    if (this.behaviour === 'null') {
+      // JSON, but not the object every provider documents.
+      response.writeHead(200, { 'content-type': 'application/json' }).end('null');
       return;
     }
     const url = new URL(request.url ?? '/', 'http://fake');

@@ -99,15 +99,18 @@ export class FakeTelegramGateway extends FakeProviderServer {
   receipt(
     requestId: string,
     status: string,
-    options: { token?: string; timestamp?: number } = {},
+    /** `body`: signed as it is instead of the report, for bodies Telegram would never send. */
+    options: { token?: string; timestamp?: number; body?: string } = {},
   ): { headers: Record<string, string>; body: string } {
     const timestamp = String(options.timestamp ?? Math.floor(Date.now() / 1000));
-    const body = JSON.stringify({
-      request_id: requestId,
-      phone_number: '+79123456789',
-      request_cost: 0.01,
-      delivery_status: { status, updated_at: Number(timestamp) },
-    });
+    const body =
+      options.body ??
+      JSON.stringify({
+        request_id: requestId,
+        phone_number: '+79123456789',
+        request_cost: 0.01,
+        delivery_status: { status, updated_at: Number(timestamp) },
+      });
     const key = createHash('sha256')
       .update(options.token ?? this.token)
       .digest();

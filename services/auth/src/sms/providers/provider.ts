@@ -85,13 +85,24 @@ function errorCode(error: unknown): string {
   return typeof cause?.code === 'string' ? cause.code : 'network error';
 }
 
-/** The JSON of an answer, or a transient error when the provider answered something else. */
-export function parseJson(provider: SmsProviderName, answer: HttpAnswer): unknown {
+/**
+ * The JSON object of an answer, or a transient error when the provider answered something else
+ * (every provider documents an object; `null` or a bare number would fail on the first field read).
+ */
+export function parseJson(provider: SmsProviderName, answer: HttpAnswer): object {
+  let value: unknown;
   try {
-    return JSON.parse(answer.body) as unknown;
+    value = JSON.parse(answer.body);
   } catch {
     throw new SmsTransientError(`${provider}: HTTP ${answer.status} with a body that is not JSON`, 'malformed answer');
   }
+  if (typeof value !== 'object' || value === null) {
+    throw new SmsTransientError(
+      `${provider}: HTTP ${answer.status} with JSON that is not an object`,
+      'malformed answer',
+    );
+  }
+  return value;
 }
 
 export const form = (params: Record<string, string | undefined>): string => {

@@ -117,12 +117,16 @@ export function telegramReceipts(config: SmsConfig['telegram']): ReceiptVerifier
       if (!/^\d{1,12}$/.test(timestamp) || Math.abs(now / 1000 - Number(timestamp)) > REPORT_MAX_AGE_S) {
         throw new AppError('webhook_signature_invalid', 'The report is older than five minutes (or from the future).');
       }
-      let report: { request_id?: unknown; delivery_status?: { status?: unknown } };
+      let parsed: unknown;
       try {
-        report = JSON.parse(request.body.toString('utf8')) as typeof report;
+        parsed = JSON.parse(request.body.toString('utf8'));
       } catch {
         throw new AppError('validation_failed', 'The report is not JSON.');
       }
+      if (typeof parsed !== 'object' || parsed === null) {
+        throw new AppError('validation_failed', 'The report is not a JSON object.');
+      }
+      const report = parsed as { request_id?: unknown; delivery_status?: { status?: unknown } | null };
       const status = STATUS[String(report.delivery_status?.status)];
       const updates =
         typeof report.request_id === 'string' && status

@@ -65,6 +65,11 @@ export async function checkTransportFailures(
   t.type(malformed, SmsTransientError, 'a malformed body: transient');
   t.equal((malformed as SmsTransientError).reason, 'malformed answer');
 
+  fake.behaviour = 'null';
+  const notAnObject = await refusal(t, provider, message);
+  t.type(notAnObject, SmsTransientError, 'JSON that is not an object: transient');
+  t.equal((notAnObject as SmsTransientError).reason, 'malformed answer');
+
   fake.behaviour = 'ok';
   await fake.stop();
   const down = await refusal(t, provider, message);
@@ -72,6 +77,7 @@ export async function checkTransportFailures(
   t.equal((down as SmsTransientError).reason, 'network');
   await fake.start();
 
-  for (const error of [http500, hang, malformed, down]) t.same(leaks(error), [], `no secret in "${error.message}"`);
+  for (const error of [http500, hang, malformed, notAnObject, down])
+    t.same(leaks(error), [], `no secret in "${error.message}"`);
   t.notOk(http500 instanceof SmsPermanentError);
 }
