@@ -82,7 +82,14 @@ else
 end
 local rank = {queued = 1, sent = 2, delivered = 3, failed = 3}
 local previous = m.status
-if change.receipt and (m.provider == cjson.null or m.provider ~= change.provider) then return {0, cjson.encode(m)} end
+if change.receipt and m.provider == cjson.null and previous == 'queued' then
+  -- Its provider index exists, so the worker heard the provider take it and is about to record
+  -- that: a receipt faster than that step records it itself rather than being lost.
+  m.provider = change.provider
+  m.provider_message_id = change.provider_message_id
+elseif change.receipt and m.provider ~= change.provider then
+  return {0, cjson.encode(m)}
+end
 if change.status then
   if rank[previous] >= 3 or rank[change.status] <= rank[previous] then return {0, cjson.encode(m)} end
   m.status = change.status
@@ -229,7 +236,15 @@ export class MessageLog {
     const { to, id } = JSON.parse(indexed) as { to: string; id: string };
     return this.apply(
       { id, to, kind: 'otp', country: '' },
-      { at, event: status, status, provider, receipt: true, ...(reason ? { reason } : {}) },
+      {
+        at,
+        event: status,
+        status,
+        provider,
+        provider_message_id: providerMessageId,
+        receipt: true,
+        ...(reason ? { reason } : {}),
+      },
     );
   }
 

@@ -80,6 +80,32 @@ t.test('a failed message keeps the reason; an attempt after the provider took it
   });
 });
 
+t.test("a receipt that arrives before the worker recorded the provider's acceptance is not lost", async (t) => {
+  const { redis, log } = await setup(t);
+  await log.open(ref('4'), 1);
+  // The provider index is written first, then the 'sent' step: the receipt lands in between.
+  const write = redis.set.bind(redis) as (...args: unknown[]) => Promise<unknown>;
+  let early: Promise<unknown> | undefined;
+  (redis as unknown as { set: (...args: unknown[]) => Promise<unknown> }).set = async (...args) => {
+    const written = await write(...args);
+    early ??= log.receipt('smsru', '000000-4', 'delivered', undefined, 3);
+    await early;
+    return written;
+  };
+  await log.sent(ref('4'), 'smsru', '000000-4', 2);
+  t.match(await early, { changed: true }, 'taken by the message');
+  t.match(await log.get(PHONE, '4'), {
+    status: 'delivered',
+    provider: 'smsru',
+    provider_message_id: '000000-4',
+  });
+  t.match(
+    await log.receipt('smsc', '000000-4', 'failed', 'x', 4),
+    { changed: false },
+    "another provider's receipt still cannot touch it",
+  );
+});
+
 t.test('a phone lists its newest messages; statuses expire after seven days', async (t) => {
   const { log, redis, prefix } = await setup(t);
   const start = Date.now();
