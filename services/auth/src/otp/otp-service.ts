@@ -172,10 +172,14 @@ export function otpServiceFactory({ store, sms, guard, config, now, onVerified }
             'No valid code for this phone: it expired, was used, or was never requested.',
           );
         case 'attempts_exceeded':
-          throw new AppError('otp_attempts_exceeded', 'Too many wrong codes; request a new one.', {
-            retryAfter: seconds(outcome.retryAfterMs),
-            extensions: { attempts_left: 0 },
-          });
+          throw new AppError(
+            'otp_attempts_exceeded',
+            'Too many wrong codes; request a new one once retry_after has passed.',
+            {
+              retryAfter: seconds(outcome.retryAfterMs),
+              extensions: { attempts_left: 0 },
+            },
+          );
         case 'rate_limited':
           throw new AppError('rate_limited', 'Too many wrong codes for this phone; try again later.', {
             retryAfter: seconds(outcome.retryAfterMs),
