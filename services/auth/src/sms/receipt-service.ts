@@ -32,11 +32,16 @@ export interface ReceiptServiceDeps {
   now: () => number;
 }
 
+/** How long a receipt being applied holds its claim: a process that died meanwhile frees it then. */
+const APPLYING_MS = 60_000;
+
 /**
  * Takes a provider's delivery receipt: checks its signature, then moves each message it names
- * forward (never back). A refused receipt changes nothing; so does one already received, which is
+ * forward (never back). A refused receipt changes nothing; so does one already applied, which is
  * answered as taken, because the providers resend a receipt until they get that answer (SMS.ru
  * until `100`, Telegram until a 200) and a copy whose first answer was lost must stop somewhere.
+ * A copy that arrives while the first is still being applied is answered 503, so that the provider
+ * sends it again: the first may yet fail, and a 200 now would lose the receipt.
  */
 export function receiptServiceFactory({ verifiers, messages, redis, redisKeyPrefix, funnel, now }: ReceiptServiceDeps) {
   return {
@@ -48,10 +53,15 @@ export function receiptServiceFactory({ verifiers, messages, redis, redisKeyPref
       const verifier = verifiers.get(provider as SmsProviderName);
       if (!verifier) throw new AppError('not_found', 'No receipts are taken for this provider.');
       const receipt = verifier.verify(request, now());
-      // Kept as long as the statuses it could touch; a hash, so no provider signature is stored.
+      // A hash, so no provider signature is stored.
       const replayKey = `${redisKeyPrefix}:sms:receipt:${createHash('sha256').update(receipt.replayKey).digest('hex')}`;
-      const first = await redis.set(replayKey, '1', 'PX', MESSAGE_STATUS_TTL_MS, 'NX');
-      if (first === null) return verifier.answer;
+      const first = await redis.set(replayKey, 'applying', 'PX', APPLYING_MS, 'NX');
+      if (first === null) {
+        if ((await redis.get(replayKey)) === 'applied') return verifier.answer;
+        throw new AppError('service_unavailable', 'This receipt is being taken right now; send it again later.', {
+          retryAfter: 5,
+        });
+      }
       try {
         for (const update of receipt.updates) {
           const applied = await messages.receipt(
@@ -72,6 +82,8 @@ export function receiptServiceFactory({ verifiers, messages, redis, redisKeyPref
         await redis.del(replayKey).catch(() => undefined);
         throw error;
       }
+      // Kept as long as the statuses it could touch.
+      await redis.set(replayKey, 'applied', 'PX', MESSAGE_STATUS_TTL_MS);
       return verifier.answer;
     },
   };

@@ -1,6 +1,8 @@
+import { createHash } from 'node:crypto';
 import t, { type Test } from 'tap';
 import { eventually, startFakeSmsRu, startFakeTelegramGateway, startFakeTwilio } from '@refstack/shared/testing';
 import { MessageLog } from '../../src/sms/message-log.js';
+import { smsruReceipts } from '../../src/sms/providers/smsru.js';
 import { buildAuthTestApp, PHONE, signIn } from '../auth-test-app.js';
 
 const PUBLIC = 'https://api.example.com';
@@ -166,6 +168,34 @@ t.test('Telegram Gateway: a signed, fresh report moves the message; stale or for
     t.equal(odd.statusCode, 400, `a signed body of ${body} is refused as what it is, not a 500`);
     t.equal(odd.json().code, 'validation_failed');
   }
+});
+
+t.test('a copy that arrives while the first is being applied is asked to come again, so none is lost', async (t) => {
+  const { ctx, smsru, taken, post, messages } = await setup(t);
+  await taken('6', 'smsru', '000000-10000006');
+  const delivered = smsru.receipt('000000-10000006', 103);
+  const { replayKey } = smsruReceipts({
+    apiId: CREDENTIALS.SMSRU_API_ID,
+    from: undefined,
+    baseUrl: 'https://sms.ru',
+  }).verify(
+    { url: '/webhooks/sms/smsru', headers: delivered.headers, body: Buffer.from(delivered.body) },
+    ctx.clock.now,
+  );
+  const key = `${ctx.prefix}:sms:receipt:${createHash('sha256').update(replayKey).digest('hex')}`;
+
+  await ctx.redis.set(key, 'applying', 'PX', 60_000); // as the first copy leaves it while it works
+  const during = await post('smsru', delivered);
+  t.equal(during.statusCode, 503, 'not 200: the first copy may yet fail');
+  t.equal(during.json().code, 'service_unavailable');
+  t.ok(Number(during.headers['retry-after']) > 0);
+  t.match(await messages.get(PHONE, '6'), { status: 'sent' });
+
+  await ctx.redis.del(key); // the first copy failed and gave its claim back
+  const again = await post('smsru', delivered);
+  t.equal(again.body, '100');
+  t.match(await messages.get(PHONE, '6'), { status: 'delivered' }, 'the copy the provider sent again was applied');
+  t.equal((await post('smsru', delivered)).body, '100', 'and a copy after that is answered as taken');
 });
 
 t.test('receipts of providers not routed to, or unknown, are 404; they need no token', async (t) => {
