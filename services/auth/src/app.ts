@@ -16,6 +16,7 @@ import {
 } from '@refstack/shared/platform';
 import { accountServiceFactory } from './account/account-service.js';
 import { forgetPhone } from './account/forget-phone.js';
+import { UnfinishedChanges } from './account/unfinished-change.js';
 import { createSmsGuard } from './guard/index.js';
 import { loginServiceFactory } from './login-service.js';
 import { OtpStore } from './otp/otp-store.js';
@@ -170,6 +171,7 @@ async function compose(config: Config, options: AuthAppOptions, redis: Redis): P
     sessions,
     sms,
     forgetPhone: (phone) => forgetPhone(redis, config.redisKeyPrefix, phone),
+    unfinished: new UnfinishedChanges(redis, config.redisKeyPrefix),
     config,
     now,
   });

@@ -46,6 +46,8 @@ export async function startReferralStandIn(t: Teardownable): Promise<{
   blocked: Set<string>;
   /** The latest block's time per user (seconds), which an unblock leaves: `revoked_before`. */
   revokedBefore: Map<string, number>;
+  /** Calls whose next one commits and then answers 503, as when referral's answer is lost. */
+  loseAnswer: Set<'phone' | 'delete'>;
 }> {
   const users = new Map<string, Profile>();
   const calls: Array<{ phone: string; invite_code?: string }> = [];
@@ -54,6 +56,7 @@ export async function startReferralStandIn(t: Teardownable): Promise<{
   const hold: { until: Promise<void> | undefined; arrived: number } = { until: undefined, arrived: 0 };
   const blocked = new Set<string>();
   const revokedBefore = new Map<string, number>();
+  const loseAnswer = new Set<'phone' | 'delete'>();
   let nextId = 0;
   const app = Fastify();
   const problem = (reply: FastifyReply, status: number, code: ErrorCode) =>
@@ -85,6 +88,7 @@ export async function startReferralStandIn(t: Teardownable): Promise<{
       users.delete(user.phone);
       const moved = { ...user, phone: request.body.phone };
       users.set(moved.phone, moved);
+      if (loseAnswer.delete('phone')) return problem(reply, 503, 'service_unavailable');
       return { user: moved, old_phone: user.phone };
     },
   );
@@ -92,6 +96,7 @@ export async function startReferralStandIn(t: Teardownable): Promise<{
     const user = byId(request.params.id);
     if (!user) return problem(reply, 404, 'not_found');
     users.delete(user.phone);
+    if (loseAnswer.delete('delete')) return problem(reply, 503, 'service_unavailable');
     return { old_phone: user.phone };
   });
   app.get<{ Params: { id: string } }>('/internal/v1/users/:id/export', async (request, reply) => {
@@ -133,7 +138,17 @@ export async function startReferralStandIn(t: Teardownable): Promise<{
   t.teardown(() => app.close());
   const address = app.server.address();
   if (!address || typeof address === 'string') throw new Error('no port');
-  return { url: `http://127.0.0.1:${address.port}`, users, calls, app, delay, hold, blocked, revokedBefore };
+  return {
+    url: `http://127.0.0.1:${address.port}`,
+    users,
+    calls,
+    app,
+    delay,
+    hold,
+    blocked,
+    revokedBefore,
+    loseAnswer,
+  };
 }
 
 export interface AuthTestContext {

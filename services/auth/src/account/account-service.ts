@@ -4,6 +4,7 @@ import type { OtpClaim, OtpService, SendCodeInput, SendCodeResult } from '../otp
 import type { ReferralClient } from '../referral-client.js';
 import type { SessionStore } from '../tokens/session-store.js';
 import type { Caller, TokenService } from '../tokens/token-service.js';
+import type { UnfinishedChanges } from './unfinished-change.js';
 
 /** How recent the session's sign-in must be for a phone change. */
 export const STEP_UP_SECONDS = 600;
@@ -16,6 +17,7 @@ export interface AccountServiceDeps {
   sms: SmsQueue;
   /** Forgets what auth's Redis holds under a phone (codes, counters, message records). */
   forgetPhone: (phone: string) => Promise<number>;
+  unfinished: UnfinishedChanges;
   config: Pick<Config, 'phone' | 'otp'>;
   now: () => number;
 }
@@ -110,8 +112,11 @@ export function accountServiceFactory(deps: AccountServiceDeps) {
     },
 
     /**
-     * Step two: the code sent to the new number moves the account there. Every other session ends,
-     * and the previous number hears of it by SMS.
+     * Step two: the code sent to the new number moves the account there. The previous number hears
+     * of it by SMS, every other session ends, and auth forgets the previous number. These steps run
+     * while the code is held, so that if the answer from referral or one of them is lost, the code
+     * stays valid and a retry with it finishes them; the number the account left is kept meanwhile
+     * (`unfinished`), since referral then answers as if the account had always been on the new one.
      */
     async confirmPhoneChange(
       caller: Caller,
@@ -122,31 +127,58 @@ export function accountServiceFactory(deps: AccountServiceDeps) {
     ): Promise<{ user: Profile }> {
       requireRecentSignIn(caller);
       const phone = requirePhone(phoneInput, deps.config.phone);
-      const changed = await withCode(phone, code, ip, () => referral.changePhone(caller.sub, phone, requestId));
-      await tokens.endSessions(caller.sub, { except: caller.sid });
-      // The number that had the account may belong to someone else one day: it keeps nothing.
-      await deps.sms.forgetInviter(caller.sub);
-      await deps.forgetPhone(changed.old_phone);
-      await deps.sms.send({
-        kind: 'phone_changed',
-        to: changed.old_phone,
-        newEnding: phone.slice(-4),
-        expiresAt: deps.now() + 24 * 3600 * 1000,
+      const current = await currentPhone(caller, requestId);
+      let from = current;
+      if (current === phone) {
+        const unfinished = await deps.unfinished.get(caller.sub);
+        if (unfinished?.to !== phone) throw new AppError('validation_failed', 'This is already the account’s number.');
+        from = unfinished.from;
+      } else {
+        await deps.unfinished.begin(caller.sub, { from, to: phone });
+      }
+      const changed = await withCode(phone, code, ip, async () => {
+        const moved = await referral.changePhone(caller.sub, phone, requestId);
+        // Another session's change may have landed in between: referral names the number it left.
+        const previous = moved.old_phone !== phone ? moved.old_phone : from;
+        // The notice first: of these steps it is the one the owner of the old number needs most.
+        await deps.sms.send({
+          kind: 'phone_changed',
+          to: previous,
+          newEnding: phone.slice(-4),
+          expiresAt: deps.now() + 24 * 3600 * 1000,
+        });
+        await tokens.endSessions(caller.sub, { except: caller.sid });
+        // The number that had the account may belong to someone else one day: it keeps nothing.
+        await deps.sms.forgetInviter(caller.sub);
+        await deps.forgetPhone(previous);
+        return moved;
       });
+      await deps.unfinished.finish(caller.sub);
       return { user: changed.user };
     },
 
     /**
      * Deletion, confirmed with a code just sent to the account's number: referral erases the
      * person's data and leaves an anonymous entry in the invite graph; every session ends and auth
-     * forgets the number.
+     * forgets the number. A retry after referral erased the account but its answer (or one of
+     * auth's steps) was lost finishes those steps without a code: there is no account left to guard.
      */
     async deleteAccount(caller: Caller, code: string | number, ip: string, requestId: string): Promise<void> {
-      const phone = await currentPhone(caller, requestId);
-      await withCode(phone, code, ip, () => referral.deleteUser(caller.sub, requestId));
+      let phone: string;
+      try {
+        phone = await currentPhone(caller, requestId);
+        await deps.unfinished.begin(caller.sub, { from: phone, to: null });
+        await withCode(phone, code, ip, () => referral.deleteUser(caller.sub, requestId));
+      } catch (error) {
+        const unfinished = await deps.unfinished.get(caller.sub);
+        const erased = error instanceof AppError && error.code === 'unauthorized';
+        if (!erased || unfinished?.to !== null) throw error;
+        phone = unfinished.from;
+      }
       await tokens.endSessions(caller.sub, {});
       await deps.sms.forgetInviter(caller.sub);
       await deps.forgetPhone(phone);
+      await deps.unfinished.finish(caller.sub);
     },
 
     async exportData(caller: Caller, requestId: string) {

@@ -184,6 +184,56 @@ t.test('phone change: step-up, a free number, its code; others signed out, the o
   );
 });
 
+t.test('phone change: a lost answer is finished by a retry with the same code; the old number is told', async (t) => {
+  const ctx = await buildAuthTestApp(t);
+  const NEW = '+79123450001';
+  const other = await signInOn(ctx, 'MyApp/2.1', '203.0.113.1');
+  const tokens = await signInOn(ctx, CHROME, '203.0.113.1');
+  const me = as(ctx.app, tokens.access);
+  t.equal((await me.post('/api/v1/profile/phone', { phone: NEW })).statusCode, 202);
+  const code = ctx.outbox.lastCodeFor(NEW);
+
+  ctx.referral.loseAnswer.add('phone');
+  const lost = await me.post('/api/v1/profile/phone', { phone: NEW, code });
+  t.equal(lost.statusCode, 503, lost.body);
+  t.ok(ctx.referral.users.has(NEW), 'referral moved the account all the same');
+
+  const retried = await me.post('/api/v1/profile/phone', { phone: NEW, code });
+  t.equal(retried.statusCode, 200, retried.body);
+  t.match(retried.json(), { user: { phone: NEW } });
+  t.match(
+    ctx.outbox.jobs.filter((job) => job.kind === 'phone_changed'),
+    [{ to: PHONE, newEnding: '0001' }],
+    'the number the account left is told, not the new one',
+  );
+  t.equal((await refresh(ctx.app, other.refresh)).statusCode, 401, 'the other session ended');
+  t.equal(
+    (await me.post('/api/v1/profile/phone', { phone: NEW, code })).json().code,
+    'validation_failed',
+    'once finished, the number is the account’s own',
+  );
+});
+
+t.test('phone change: step two to the account’s own number is refused and changes nothing', async (t) => {
+  const ctx = await buildAuthTestApp(t);
+  const other = await signInOn(ctx, 'MyApp/2.1', '203.0.113.1');
+  const tokens = await signInOn(ctx, CHROME, '203.0.113.1');
+  ctx.clock.advance(61);
+  await sendCode(ctx.app, PHONE, {}, '203.0.113.1');
+  const own = await as(ctx.app, tokens.access).post('/api/v1/profile/phone', {
+    phone: PHONE,
+    code: ctx.outbox.lastCodeFor(PHONE),
+  });
+  t.equal(own.statusCode, 400, own.body);
+  t.equal(own.json().code, 'validation_failed');
+  t.same(
+    ctx.outbox.jobs.filter((job) => job.kind === 'phone_changed'),
+    [],
+    'no notice that the account moved',
+  );
+  t.equal((await refresh(ctx.app, other.refresh)).statusCode, 200, 'the other session lives');
+});
+
 t.test('phone change: a taken number gets a code like a free one; only its code learns it is taken', async (t) => {
   const ctx = await buildAuthTestApp(t, { SEND_CODE_IP_PER_HOUR: '2' });
   const FREE = '+79123450001';
@@ -263,6 +313,37 @@ t.test('deletion: confirmed with a fresh code; sessions end; auth forgets the nu
   t.notOk(
     values.some((value) => value.includes(PHONE)),
     'nor any session hash',
+  );
+});
+
+t.test('deletion: a lost answer is finished by a retry; sessions end and the number is forgotten', async (t) => {
+  const ctx = await buildAuthTestApp(t);
+  const other = await signInOn(ctx, 'MyApp/2.1', '203.0.113.1');
+  const tokens = await signInOn(ctx, CHROME, '203.0.113.1');
+  const me = as(ctx.app, tokens.access);
+  ctx.clock.advance(61);
+  await sendCode(ctx.app, PHONE);
+  const code = ctx.outbox.lastCodeFor(PHONE);
+  ctx.referral.loseAnswer.add('delete');
+  const lost = await me.del('/api/v1/profile', { code });
+  t.equal(lost.statusCode, 503, lost.body);
+  t.notOk(ctx.referral.users.has(PHONE), 'referral erased the account all the same');
+
+  const retried = await me.del('/api/v1/profile', { code });
+  t.equal(retried.statusCode, 204, retried.body);
+  t.equal((await refresh(ctx.app, other.refresh)).statusCode, 401, 'every session ended');
+  const keys = await ctx.redis.keys(`${ctx.prefix}:*`);
+  t.same(
+    keys.filter((key) => key.includes(PHONE)),
+    [],
+    'no Redis key of this prefix names the number any more',
+  );
+  const values = await Promise.all(
+    keys.map(async (key) => ((await ctx.redis.type(key)) === 'string' ? await ctx.redis.get(key) : '')),
+  );
+  t.notOk(
+    values.some((value) => value?.includes(PHONE)),
+    'nor any value: the record of the unfinished deletion went too',
   );
 });
 
