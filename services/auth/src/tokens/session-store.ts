@@ -298,15 +298,18 @@ export class SessionStore {
     return this.endListed(sub, sids);
   }
 
+  /** Ends the listed sessions; returns those that were live (an index entry outlives its session). */
   private async endListed(sub: string, sids: string[]): Promise<string[]> {
-    await Promise.all(
+    const live = await Promise.all(
       sids.map(async (sid) => {
         const k = this.keys(sid);
-        await this.redis.del(k.session, k.spent);
+        const ended = (await this.redis.del(k.session)) === 1;
+        await this.redis.del(k.spent);
+        return ended;
       }),
     );
     if (sids.length > 0) await this.redis.zrem(this.indexKey(sub), ...sids);
-    return sids;
+    return sids.filter((_, i) => live[i]);
   }
 
   /** Drops an index entry whose session ended by itself (a detected reuse). */

@@ -84,6 +84,16 @@ t.test('sessions: listed with device, masked address and which is current; one e
   t.equal((await as(ctx.app, all.access).get('/api/v1/auth/sessions')).statusCode, 401, 'the caller’s too');
 });
 
+t.test('logout-all counts the sessions it ended, not index entries of sessions already gone', async (t) => {
+  const ctx = await buildAuthTestApp(t);
+  const old = await signInOn(ctx, 'MyApp/2.1', '203.0.113.1');
+  const tokens = await signInOn(ctx, CHROME, '203.0.113.1');
+  // The older session's hash expired (its refresh lifetime passed); its index entry is still there.
+  await ctx.redis.del(`${ctx.prefix}:session:{${old.refresh.split('.')[0]}}`);
+  const ended = await as(ctx.app, tokens.access).post('/api/v1/auth/logout-all', {});
+  t.same(ended.json(), { ended: 0 }, 'nothing was live but the current session');
+});
+
 t.test("another user's session cannot be listed or ended", async (t) => {
   const ctx = await buildAuthTestApp(t);
   const mine = await signInOn(ctx, CHROME, '203.0.113.1');
