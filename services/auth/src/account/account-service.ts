@@ -128,15 +128,13 @@ export function accountServiceFactory(deps: AccountServiceDeps) {
       requireRecentSignIn(caller);
       const phone = requirePhone(phoneInput, deps.config.phone);
       const current = await currentPhone(caller, requestId);
-      let from = current;
-      if (current === phone) {
-        const unfinished = await deps.unfinished.get(caller.sub);
-        if (unfinished?.to !== phone) throw new AppError('validation_failed', 'This is already the account’s number.');
-        from = unfinished.from;
-      } else {
-        await deps.unfinished.begin(caller.sub, { from, to: phone });
-      }
+      // Already on the new number: an earlier try moved it, and this one finishes its steps.
+      const resumed = current === phone ? await deps.unfinished.get(caller.sub, 'move') : undefined;
+      if (current === phone && resumed?.to !== phone)
+        throw new AppError('validation_failed', 'This is already the account’s number.');
+      const from = resumed?.from ?? current;
       const changed = await withCode(phone, code, ip, async () => {
+        if (!resumed) await deps.unfinished.begin(caller.sub, { kind: 'move', from, to: phone });
         const moved = await referral.changePhone(caller.sub, phone, requestId);
         // Another session's change may have landed in between: referral names the number it left.
         const previous = moved.old_phone !== phone ? moved.old_phone : from;
@@ -155,7 +153,7 @@ export function accountServiceFactory(deps: AccountServiceDeps) {
       });
       // Everything ran: a record left behind only lets a step two to the own number, with its code,
       // run the steps again within the day, so failing to remove it must not fail the move.
-      await deps.unfinished.finish(caller.sub).catch(() => undefined);
+      await deps.unfinished.finish(caller.sub, 'move').catch(() => undefined);
       return { user: changed.user };
     },
 
@@ -164,23 +162,27 @@ export function accountServiceFactory(deps: AccountServiceDeps) {
      * person's data and leaves an anonymous entry in the invite graph; every session ends and auth
      * forgets the number. A retry after referral erased the account but its answer (or one of
      * auth's steps) was lost finishes those steps without a code: there is no account left to guard.
+     * The sessions end last, so that such a retry can still authenticate.
      */
     async deleteAccount(caller: Caller, code: string | number, ip: string, requestId: string): Promise<void> {
       let phone: string;
       try {
-        phone = await currentPhone(caller, requestId);
-        await deps.unfinished.begin(caller.sub, { from: phone, to: null });
-        await withCode(phone, code, ip, () => referral.deleteUser(caller.sub, requestId));
+        const current = await currentPhone(caller, requestId);
+        const erased = await withCode(current, code, ip, async () => {
+          await deps.unfinished.begin(caller.sub, { kind: 'deletion', from: current });
+          return referral.deleteUser(caller.sub, requestId);
+        });
+        phone = erased.old_phone;
       } catch (error) {
-        const unfinished = await deps.unfinished.get(caller.sub);
-        const erased = error instanceof AppError && error.code === 'unauthorized';
-        if (!erased || unfinished?.to !== null) throw error;
+        const gone = error instanceof AppError && error.code === 'unauthorized';
+        const unfinished = gone ? await deps.unfinished.get(caller.sub, 'deletion') : undefined;
+        if (!unfinished) throw error;
         phone = unfinished.from;
       }
-      await tokens.endSessions(caller.sub, {});
       await deps.sms.forgetInviter(caller.sub);
       await deps.forgetPhone(phone);
-      await deps.unfinished.finish(caller.sub).catch(() => undefined);
+      await tokens.endSessions(caller.sub, {});
+      await deps.unfinished.finish(caller.sub, 'deletion').catch(() => undefined);
     },
 
     async exportData(caller: Caller, requestId: string) {

@@ -144,6 +144,12 @@ function outcomeOf(sid: string, reply: string[]): IdentifyOutcome {
  * that they can be listed and ended together. The index is written before the session, so a session
  * is never missing from it; an entry whose session expired is dropped when the index is read.
  */
+/** Sessions ended at once: every id listed (each is announced), and how many were still live. */
+export interface EndedSessions {
+  ids: string[];
+  live: number;
+}
+
 export class SessionStore {
   private readonly redis: Redis & SessionCommands;
 
@@ -282,8 +288,8 @@ export class SessionStore {
     return true;
   }
 
-  /** Ends every session of the user but `except`; returns the ids ended. */
-  async endAll(sub: string, except?: string): Promise<string[]> {
+  /** Ends every session of the user but `except`. */
+  async endAll(sub: string, except?: string): Promise<EndedSessions> {
     const sids = (await this.redis.zrange(this.indexKey(sub), '0', '-1')).filter((sid) => sid !== except);
     return this.endListed(sub, sids);
   }
@@ -292,15 +298,18 @@ export class SessionStore {
    * Ends the user's sessions begun at or before `before` (seconds since the epoch, as `authTime`):
    * those a revocation of the user covers. Later ones (a sign-in after an unblock) stay.
    */
-  async endBegunBy(sub: string, before: number): Promise<string[]> {
+  async endBegunBy(sub: string, before: number): Promise<EndedSessions> {
     // Index scores are the creation times in ms; authTime is their whole second.
     const sids = await this.redis.zrangebyscore(this.indexKey(sub), '-inf', `(${(before + 1) * 1000}`);
     return this.endListed(sub, sids);
   }
 
-  /** Ends the listed sessions; returns those that were live (an index entry outlives its session). */
-  private async endListed(sub: string, sids: string[]): Promise<string[]> {
-    const live = await Promise.all(
+  /**
+   * Ends the listed sessions. All of them are to be announced: an access token refreshed just before
+   * its session's hash expired outlives it. Only those whose hash was still there count as ended.
+   */
+  private async endListed(sub: string, sids: string[]): Promise<EndedSessions> {
+    const wasLive = await Promise.all(
       sids.map(async (sid) => {
         const k = this.keys(sid);
         const ended = (await this.redis.del(k.session)) === 1;
@@ -309,7 +318,7 @@ export class SessionStore {
       }),
     );
     if (sids.length > 0) await this.redis.zrem(this.indexKey(sub), ...sids);
-    return sids.filter((_, i) => live[i]);
+    return { ids: sids, live: wasLive.filter(Boolean).length };
   }
 
   /** Drops an index entry whose session ended by itself (a detected reuse). */

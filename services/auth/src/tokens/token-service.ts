@@ -78,8 +78,8 @@ export function tokenServiceFactory(deps: TokenServiceDeps) {
     // this holds when no auth instance heard it announced and its Redis entry has long expired.
     const revokedBefore = user.revoked_before;
     if (revokedBefore != null && state.authTime <= revokedBefore) {
-      const sids = await deps.sessions.endBegunBy(state.identity.sub, revokedBefore);
-      await deps.revoke(sids.map((sid) => ({ sid })));
+      const ended = await deps.sessions.endBegunBy(state.identity.sub, revokedBefore);
+      await deps.revoke(ended.ids.map((sid) => ({ sid })));
       throw invalidRefresh();
     }
     return { state, identity: { sub: user.id, phone: user.phone, roles: user.roles } };
@@ -124,13 +124,14 @@ export function tokenServiceFactory(deps: TokenServiceDeps) {
 
     /** Ends sessions of the user and announces them; returns how many ended. */
     async endSessions(sub: string, options: { only?: string; except?: string }): Promise<number> {
-      const sids = options.only
-        ? (await deps.sessions.end(sub, options.only))
-          ? [options.only]
-          : []
-        : await deps.sessions.endAll(sub, options.except);
-      await deps.revoke(sids.map((sid) => ({ sid })));
-      return sids.length;
+      if (options.only) {
+        if (!(await deps.sessions.end(sub, options.only))) return 0;
+        await deps.revoke([{ sid: options.only }]);
+        return 1;
+      }
+      const ended = await deps.sessions.endAll(sub, options.except);
+      await deps.revoke(ended.ids.map((sid) => ({ sid })));
+      return ended.live;
     },
 
     /** A token whose session ended (or whose user was blocked or deleted) is no longer valid. */

@@ -84,14 +84,26 @@ t.test('sessions: listed with device, masked address and which is current; one e
   t.equal((await as(ctx.app, all.access).get('/api/v1/auth/sessions')).statusCode, 401, 'the caller’s too');
 });
 
-t.test('logout-all counts the sessions it ended, not index entries of sessions already gone', async (t) => {
+t.test('logout-all counts the sessions it ended, and still announces one whose hash expired', async (t) => {
   const ctx = await buildAuthTestApp(t);
+  const listener = new Revocations(ctx.redis, ctx.prefix, { accessTtlSeconds: 900, resyncMs: 0 });
+  await listener.start();
+  t.teardown(() => listener.stop());
   const old = await signInOn(ctx, 'MyApp/2.1', '203.0.113.1');
   const tokens = await signInOn(ctx, CHROME, '203.0.113.1');
-  // The older session's hash expired (its refresh lifetime passed); its index entry is still there.
+  // The older session's hash expired (its refresh lifetime passed) while an access token refreshed
+  // just before still lives; its index entry is still there.
   await ctx.redis.del(`${ctx.prefix}:session:{${old.refresh.split('.')[0]}}`);
   const ended = await as(ctx.app, tokens.access).post('/api/v1/auth/logout-all', {});
   t.same(ended.json(), { ended: 0 }, 'nothing was live but the current session');
+  const claims = JSON.parse(Buffer.from(old.access.split('.')[1] ?? '', 'base64url').toString()) as {
+    sub: string;
+    sid: string;
+    iat: number;
+    auth_time: number;
+  };
+  await eventually('the expired session announced ended', () => listener.isRevoked(claims), 5000, 20);
+  t.pass('its access token is refused elsewhere too');
 });
 
 t.test("another user's session cannot be listed or ended", async (t) => {
@@ -207,6 +219,12 @@ t.test('phone change: a lost answer is finished by a retry with the same code; t
   const lost = await me.post('/api/v1/profile/phone', { phone: NEW, code });
   t.equal(lost.statusCode, 503, lost.body);
   t.ok(ctx.referral.users.has(NEW), 'referral moved the account all the same');
+  const wrong = String((Number(code) + 1) % 1_000_000).padStart(code.length, '0');
+  t.equal(
+    (await me.del('/api/v1/profile', { code: wrong })).json().code,
+    'otp_invalid',
+    'a deletion tried meanwhile with a wrong code (a stolen token) spoils nothing',
+  );
 
   const retried = await me.post('/api/v1/profile/phone', { phone: NEW, code });
   t.equal(retried.statusCode, 200, retried.body);

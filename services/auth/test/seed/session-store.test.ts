@@ -84,7 +84,7 @@ t.test("a user's sessions are indexed: listed newest first, ended one by one or 
   t.ok(await store.end(identity.sub, first.sid));
   t.same(await store.identify(first.refresh), { result: 'invalid' }, 'its refresh token is dead');
   const third = await store.create(identity, 100, origin);
-  t.same((await store.endAll(identity.sub, third.sid)).sort(), [second.sid], 'all but the kept one');
+  t.same(await store.endAll(identity.sub, third.sid), { ids: [second.sid], live: 1 }, 'all but the kept one');
   t.same(
     (await store.list(identity.sub)).map((s) => s.id),
     [third.sid],
@@ -107,7 +107,8 @@ t.test('endBegunBy ends the sessions begun in or before the given second, not af
   const nextSecond = await at(1_800_000_001_000);
   const other = await store.create({ ...identity, sub: '8' }, 100, origin);
   t.equal(sameSecond.authTime, 1_800_000_000, 'authTime is the whole second');
-  t.same((await store.endBegunBy(identity.sub, 1_800_000_000)).sort(), [early.sid, sameSecond.sid].sort());
+  const ended = await store.endBegunBy(identity.sub, 1_800_000_000);
+  t.same({ ...ended, ids: ended.ids.sort() }, { ids: [early.sid, sameSecond.sid].sort(), live: 2 });
   t.equal((await store.identify(early.refresh)).result, 'invalid');
   t.equal((await store.identify(sameSecond.refresh)).result, 'invalid', 'at the second itself, as iat <= before');
   t.equal((await store.identify(nextSecond.refresh)).result, 'ok', 'begun after it');
@@ -116,5 +117,5 @@ t.test('endBegunBy ends the sessions begun in or before the given second, not af
     [nextSecond.sid],
   );
   t.equal((await store.identify(other.refresh)).result, 'ok', "another user's session lives on");
-  t.same(await store.endBegunBy(identity.sub, 1_800_000_000), [], 'again: nothing left to end');
+  t.same(await store.endBegunBy(identity.sub, 1_800_000_000), { ids: [], live: 0 }, 'again: nothing left to end');
 });
