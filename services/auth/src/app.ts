@@ -44,7 +44,12 @@ export interface AuthAppOptions {
   /** Stand-ins for the bus or the referral service (tests of failures). */
   sms?: SmsQueue;
   referral?: ReferralClient;
+  /** How often the sweep of unfinished moves and deletions runs (tests shorten it). */
+  unfinishedSweepMs?: number;
 }
+
+/** How often each instance looks for moves and deletions nobody came back to finish. */
+const UNFINISHED_SWEEP_MS = 30_000;
 
 /** The composition root of the auth service: stores, services, routes. */
 export async function buildApp(config: Config, options: AuthAppOptions = {}): Promise<FastifyInstance> {
@@ -175,6 +180,20 @@ async function compose(config: Config, options: AuthAppOptions, redis: Redis): P
     config,
     now,
   });
+  let sweeping = false;
+  const sweep = setInterval(() => {
+    // One run at a time: a slow referral must not pile runs up.
+    if (sweeping) return;
+    sweeping = true;
+    accounts
+      .finishAbandoned((sub, error) =>
+        app.log.warn({ user_id: sub, reason: (error as Error).message }, 'unfinished account change not finished yet'),
+      )
+      .catch((error: unknown) => app.log.warn({ reason: (error as Error).message }, 'unfinished changes not read'))
+      .finally(() => (sweeping = false));
+  }, options.unfinishedSweepMs ?? UNFINISHED_SWEEP_MS);
+  sweep.unref();
+  app.addHook('onClose', () => clearInterval(sweep));
 
   await app.register(authRoutes, { otp, login, tokens, keyring });
   await app.register(accountRoutes, { accounts, tokens });

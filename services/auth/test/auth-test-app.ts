@@ -168,7 +168,7 @@ export interface AuthTestContext {
 export async function buildAuthTestApp(
   t: Teardownable,
   env: Record<string, string> = {},
-  options: { referralClient?: ReferralClient } = {},
+  options: { referralClient?: ReferralClient; unfinishedSweepMs?: number } = {},
 ): Promise<AuthTestContext> {
   const prefix = createTestRedisPrefix(t);
   const redis = new Redis(TEST_REDIS_URL, { maxRetriesPerRequest: 1 });
@@ -195,6 +195,7 @@ export async function buildAuthTestApp(
     now: () => clock.now,
     sms: outbox,
     referral: options.referralClient,
+    unfinishedSweepMs: options.unfinishedSweepMs,
   });
   t.teardown(() => app.close());
   return { app, redis, prefix, outbox, logs, clock, referral };

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { AppError, normalizePhone, requirePhone, type Config, type Profile } from '@refstack/shared/contracts';
 import type { SmsQueue } from '@refstack/shared/platform';
 import type { OtpClaim, OtpService, SendCodeInput, SendCodeResult } from '../otp/otp-service.js';
@@ -8,6 +9,11 @@ import type { UnfinishedChanges } from './unfinished-change.js';
 
 /** How recent the session's sign-in must be for a phone change. */
 export const STEP_UP_SECONDS = 600;
+/**
+ * How long a move or deletion may stay unfinished before auth's sweep finishes it: far longer than
+ * any request that could still be running its steps (the gateway gives up after UPSTREAM_TIMEOUT_MS).
+ */
+export const ABANDONED_AFTER_MS = 60_000;
 
 export interface AccountServiceDeps {
   otp: OtpService;
@@ -72,6 +78,28 @@ export function accountServiceFactory(deps: AccountServiceDeps) {
     return user.phone;
   }
 
+  /** What a move leaves to auth once referral committed it; each step may run twice harmlessly. */
+  async function afterMove(sub: string, keep: string, from: string, to: string): Promise<void> {
+    // The notice first: of these steps it is the one the owner of the old number needs most.
+    await deps.sms.send({
+      kind: 'phone_changed',
+      to: from,
+      newEnding: to.slice(-4),
+      expiresAt: deps.now() + 24 * 3600 * 1000,
+    });
+    await tokens.endSessions(sub, { except: keep });
+    // The number that had the account may belong to someone else one day: it keeps nothing.
+    await deps.sms.forgetInviter(sub);
+    await deps.forgetPhone(from);
+  }
+
+  /** The same after a deletion. The sessions end last, so that a retry can still authenticate. */
+  async function afterDeletion(sub: string, phone: string): Promise<void> {
+    await deps.sms.forgetInviter(sub);
+    await deps.forgetPhone(phone);
+    await tokens.endSessions(sub, {});
+  }
+
   return {
     async list(caller: Caller): Promise<{ sessions: SessionView[] }> {
       const iso = (ms: number) => new Date(ms).toISOString();
@@ -134,21 +162,12 @@ export function accountServiceFactory(deps: AccountServiceDeps) {
         throw new AppError('validation_failed', 'This is already the account’s number.');
       const from = resumed?.from ?? current;
       const changed = await withCode(phone, code, ip, async () => {
-        if (!resumed) await deps.unfinished.begin(caller.sub, { kind: 'move', from, to: phone });
+        if (!resumed) {
+          await deps.unfinished.begin(caller.sub, { kind: 'move', from, to: phone, keep: caller.sid }, deps.now());
+        }
         const moved = await referral.changePhone(caller.sub, phone, requestId);
         // Another session's change may have landed in between: referral names the number it left.
-        const previous = moved.old_phone !== phone ? moved.old_phone : from;
-        // The notice first: of these steps it is the one the owner of the old number needs most.
-        await deps.sms.send({
-          kind: 'phone_changed',
-          to: previous,
-          newEnding: phone.slice(-4),
-          expiresAt: deps.now() + 24 * 3600 * 1000,
-        });
-        await tokens.endSessions(caller.sub, { except: caller.sid });
-        // The number that had the account may belong to someone else one day: it keeps nothing.
-        await deps.sms.forgetInviter(caller.sub);
-        await deps.forgetPhone(previous);
+        await afterMove(caller.sub, caller.sid, moved.old_phone !== phone ? moved.old_phone : from, phone);
         return moved;
       });
       // Everything ran: a record left behind only lets a step two to the own number, with its code,
@@ -169,7 +188,7 @@ export function accountServiceFactory(deps: AccountServiceDeps) {
       try {
         const current = await currentPhone(caller, requestId);
         const erased = await withCode(current, code, ip, async () => {
-          await deps.unfinished.begin(caller.sub, { kind: 'deletion', from: current });
+          await deps.unfinished.begin(caller.sub, { kind: 'deletion', from: current }, deps.now());
           return referral.deleteUser(caller.sub, requestId);
         });
         phone = erased.old_phone;
@@ -179,10 +198,34 @@ export function accountServiceFactory(deps: AccountServiceDeps) {
         if (!unfinished) throw error;
         phone = unfinished.from;
       }
-      await deps.sms.forgetInviter(caller.sub);
-      await deps.forgetPhone(phone);
-      await tokens.endSessions(caller.sub, {});
+      await afterDeletion(caller.sub, phone);
       await deps.unfinished.finish(caller.sub, 'deletion').catch(() => undefined);
+    },
+
+    /**
+     * Finishes moves and deletions that nobody came back for, e.g. an attacker's move whose answer
+     * was lost and who has no reason to retry: the old number must still be told. What referral
+     * holds now decides: the account on the new number (a move that committed) or gone (a deletion
+     * that did); otherwise the change never happened and the record is dropped. Run by a timer in
+     * every instance; each record is taken by one of them at a time. Returns how many it settled.
+     */
+    async finishAbandoned(onError: (sub: string, error: unknown) => void): Promise<number> {
+      let settled = 0;
+      for (const { sub, change } of await deps.unfinished.takeDue(deps.now(), ABANDONED_AFTER_MS)) {
+        try {
+          const user = await referral.user(sub, randomUUID());
+          if (change.kind === 'move' && user.phone === change.to) {
+            await afterMove(sub, change.keep, change.from, change.to);
+          }
+          if (change.kind === 'deletion' && user.status === 'deleted') await afterDeletion(sub, change.from);
+          await deps.unfinished.finish(sub, change.kind);
+          settled += 1;
+        } catch (error) {
+          // Taken again once it is due again.
+          onError(sub, error);
+        }
+      }
+      return settled;
     },
 
     async exportData(caller: Caller, requestId: string) {

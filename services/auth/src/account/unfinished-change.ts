@@ -5,18 +5,43 @@ import type { RedisClient as Redis } from '@refstack/shared/platform/redis';
  * its own steps (the old number's notice, ending sessions, forgetting the number). Written once the
  * code is checked, just before referral is asked, and removed once every step ran: a retry after a
  * lost answer or a failed step finds in it the number the account left, which referral no longer
- * knows. A move and a deletion are kept apart, so that neither can overwrite the other's.
+ * knows, and so does auth's sweep of records nobody came back for. A move and a deletion are kept
+ * apart, so that neither can overwrite the other's.
  */
-export type UnfinishedChange = { kind: 'move'; from: string; to: string } | { kind: 'deletion'; from: string };
+export type UnfinishedChange =
+  | { kind: 'move'; from: string; to: string; /** The session that asked: it stays. */ keep: string }
+  | { kind: 'deletion'; from: string };
 
-/** Long enough for any client's retry; the record holds a phone number, so not longer. */
+/** Long enough for any client's retry and the sweep; the record holds a phone number, so not longer. */
 const KEEP_MS = 24 * 3600 * 1000;
 
+/**
+ * Takes up to ARGV[3] members scored at or before ARGV[1] and moves each to ARGV[2], so that another
+ * instance's sweep leaves them alone until they are due again.
+ */
+const TAKE_DUE = `
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[3]))
+for _, member in ipairs(due) do redis.call('ZADD', KEYS[1], ARGV[2], member) end
+return due
+`;
+
+interface UnfinishedCommands {
+  unfinishedTakeDue(index: string, cutoff: number, now: number, limit: number): Promise<string[]>;
+}
+
 export class UnfinishedChanges {
+  private readonly redis: Redis & UnfinishedCommands;
+  /** Every record's kind and user, scored by when it is next due for the sweep. */
+  private readonly index: string;
+
   constructor(
-    private readonly redis: Redis,
+    redis: Redis,
     private readonly prefix: string,
-  ) {}
+  ) {
+    this.redis = redis as Redis & UnfinishedCommands;
+    if (!('unfinishedTakeDue' in redis)) redis.defineCommand('unfinishedTakeDue', { numberOfKeys: 1, lua: TAKE_DUE });
+    this.index = `${prefix}:account:unfinished`;
+  }
 
   private key(sub: string, kind: UnfinishedChange['kind']): string {
     return `${this.prefix}:account:unfinished-${kind}:${sub}`;
@@ -30,11 +55,29 @@ export class UnfinishedChanges {
     return raw ? (JSON.parse(raw) as Extract<UnfinishedChange, { kind: K }>) : undefined;
   }
 
-  async begin(sub: string, change: UnfinishedChange): Promise<void> {
+  async begin(sub: string, change: UnfinishedChange, now: number): Promise<void> {
     await this.redis.set(this.key(sub, change.kind), JSON.stringify(change), 'PX', KEEP_MS);
+    await this.redis.zadd(this.index, now, `${change.kind}:${sub}`);
   }
 
   async finish(sub: string, kind: UnfinishedChange['kind']): Promise<void> {
     await this.redis.del(this.key(sub, kind));
+    await this.redis.zrem(this.index, `${kind}:${sub}`);
+  }
+
+  /**
+   * Records begun at least `ageMs` ago (or last taken that long ago), each taken by this caller for
+   * the next `ageMs`. An index entry whose record expired is dropped.
+   */
+  async takeDue(now: number, ageMs: number, limit = 20): Promise<Array<{ sub: string; change: UnfinishedChange }>> {
+    const members = await this.redis.unfinishedTakeDue(this.index, now - ageMs, now, limit);
+    const taken: Array<{ sub: string; change: UnfinishedChange }> = [];
+    for (const member of members) {
+      const [kind, sub] = member.split(/:(.*)/s) as [UnfinishedChange['kind'], string];
+      const change = await this.get(sub, kind);
+      if (change) taken.push({ sub, change });
+      else await this.redis.zrem(this.index, member);
+    }
+    return taken;
   }
 }

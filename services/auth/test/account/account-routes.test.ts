@@ -242,6 +242,52 @@ t.test('phone change: a lost answer is finished by a retry with the same code; t
   );
 });
 
+t.test('phone change: a move nobody comes back for is finished by auth itself; the old number is told', async (t) => {
+  const ctx = await buildAuthTestApp(t, {}, { unfinishedSweepMs: 50 });
+  const NEW = '+79123450001';
+  const other = await signInOn(ctx, 'MyApp/2.1', '203.0.113.1');
+  const tokens = await signInOn(ctx, CHROME, '203.0.113.1');
+  const me = as(ctx.app, tokens.access);
+  await me.post('/api/v1/profile/phone', { phone: NEW });
+  ctx.referral.loseAnswer.add('phone');
+  t.equal((await me.post('/api/v1/profile/phone', { phone: NEW, code: ctx.outbox.lastCodeFor(NEW) })).statusCode, 503);
+  const notices = () => ctx.outbox.jobs.filter((job) => job.kind === 'phone_changed');
+  t.same(notices(), [], 'nothing yet: the client may still come back');
+
+  // The one who moved it (an attacker, say) never retries.
+  ctx.clock.advance(61);
+  await eventually('the sweep to finish the move', () => notices().length === 1, 10_000, 20);
+  t.match(notices(), [{ to: PHONE, newEnding: '0001' }], 'the number the account left is told');
+  t.equal((await refresh(ctx.app, other.refresh)).statusCode, 401, 'the other session ended');
+  t.equal((await refresh(ctx.app, tokens.refresh)).statusCode, 200, 'the one that asked stays');
+  t.equal(await ctx.redis.zcard(`${ctx.prefix}:account:unfinished`), 0, 'nothing left to finish');
+});
+
+t.test('phone change: a move that never happened leaves nothing for the sweep to do', async (t) => {
+  const ctx = await buildAuthTestApp(t, {}, { unfinishedSweepMs: 50 });
+  const TAKEN = '+79123450002';
+  await signInOn(ctx, CHROME, '203.0.113.9', TAKEN);
+  const other = await signInOn(ctx, 'MyApp/2.1', '203.0.113.1');
+  const tokens = await signInOn(ctx, CHROME, '203.0.113.1');
+  const me = as(ctx.app, tokens.access);
+  await me.post('/api/v1/profile/phone', { phone: TAKEN });
+  const refused = await me.post('/api/v1/profile/phone', { phone: TAKEN, code: ctx.outbox.lastCodeFor(TAKEN) });
+  t.equal(refused.json().code, 'phone_taken');
+  ctx.clock.advance(61);
+  await eventually(
+    'the sweep to drop the record',
+    async () => (await ctx.redis.zcard(`${ctx.prefix}:account:unfinished`)) === 0,
+    10_000,
+    20,
+  );
+  t.same(
+    ctx.outbox.jobs.filter((job) => job.kind === 'phone_changed'),
+    [],
+    'no notice',
+  );
+  t.equal((await refresh(ctx.app, other.refresh)).statusCode, 200, 'no session ended');
+});
+
 t.test('phone change: step two to the account’s own number is refused and changes nothing', async (t) => {
   const ctx = await buildAuthTestApp(t);
   const other = await signInOn(ctx, 'MyApp/2.1', '203.0.113.1');
@@ -372,6 +418,36 @@ t.test('deletion: a lost answer is finished by a retry; sessions end and the num
   t.notOk(
     values.some((value) => value?.includes(PHONE)),
     'nor any value: the record of the unfinished deletion went too',
+  );
+});
+
+t.test('deletion: one nobody comes back for is finished by auth itself', async (t) => {
+  const ctx = await buildAuthTestApp(t, {}, { unfinishedSweepMs: 50 });
+  const other = await signInOn(ctx, 'MyApp/2.1', '203.0.113.1');
+  const tokens = await signInOn(ctx, CHROME, '203.0.113.1');
+  ctx.clock.advance(61);
+  await sendCode(ctx.app, PHONE);
+  ctx.referral.loseAnswer.add('delete');
+  const lost = await as(ctx.app, tokens.access).del('/api/v1/profile', { code: ctx.outbox.lastCodeFor(PHONE) });
+  t.equal(lost.statusCode, 503, lost.body);
+  t.equal((await refresh(ctx.app, other.refresh)).statusCode, 401, 'refresh already refuses a deleted user');
+  ctx.clock.advance(61);
+  await eventually(
+    'the sweep to finish the deletion',
+    async () => (await ctx.redis.zcard(`${ctx.prefix}:account:unfinished`)) === 0,
+    10_000,
+    20,
+  );
+  const keys = await ctx.redis.keys(`${ctx.prefix}:*`);
+  t.same(
+    keys.filter((key) => key.includes(PHONE)),
+    [],
+    'no Redis key of this prefix names the number any more',
+  );
+  t.equal(
+    (await as(ctx.app, tokens.access).get('/api/v1/auth/sessions')).statusCode,
+    401,
+    'every session ended, the one that asked too',
   );
 });
 
