@@ -127,7 +127,8 @@ export const accountRoutes: FastifyPluginAsyncTypebox<{ accounts: AccountService
           'Without `code`: a code goes to the number as send-code sends it (202, the send-code answer and ' +
           'limits, whether or not another account has the number). With `code`: the account moves there ' +
           '(200, or `phone_taken` 409 if another account has the number); its id, invite code and invite relations ' +
-          'stay, every other session ends, and the previous number gets an SMS notice.',
+          'stay, every other session ends, and the previous number gets an SMS notice. After a 503 the move may ' +
+          'have happened: send the same request again with the same code to finish it.',
         body: PhoneChangeBody,
         response: {
           200: Type.Object({ user: ProfileSchema }),
@@ -167,7 +168,8 @@ export const accountRoutes: FastifyPluginAsyncTypebox<{ accounts: AccountService
           'Confirmed with a code sent to the account’s number (`POST /api/v1/auth/send-code`) just before. ' +
           'Personal data (phone, names, email) is erased at once and every session ends; the number can ' +
           'sign up again as a new account. The invite graph keeps an anonymous entry: the inviter’s count ' +
-          'stays, and the users who activated this account’s code keep their activation.',
+          'stays, and the users who activated this account’s code keep their activation. After a 503 the ' +
+          'deletion may have happened: send it again to finish it (204).',
         body: DeleteProfileBody,
         response: {
           204: Type.Null({ description: 'Account deleted' }),

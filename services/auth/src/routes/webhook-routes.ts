@@ -34,7 +34,7 @@ export const webhookRoutes: FastifyPluginAsyncTypebox<WebhookRoutesOptions> = as
           200: Type.String({
             description: 'Taken, or taken before; the body is what the provider expects (`100` for SMS.ru).',
           }),
-          ...problemResponses('webhook_signature_invalid', 'not_found'),
+          ...problemResponses('webhook_signature_invalid', 'not_found', 'service_unavailable'),
         },
       },
     },
