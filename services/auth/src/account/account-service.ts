@@ -1,5 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import { AppError, normalizePhone, requirePhone, type Config, type Profile } from '@refstack/shared/contracts';
+import {
+  AppError,
+  AUTH_VERIFY_OVERHEAD_MS,
+  normalizePhone,
+  requirePhone,
+  type Config,
+  type Profile,
+} from '@refstack/shared/contracts';
 import type { SmsQueue } from '@refstack/shared/platform';
 import type { OtpClaim, OtpService, SendCodeInput, SendCodeResult } from '../otp/otp-service.js';
 import type { ReferralClient } from '../referral-client.js';
@@ -11,9 +18,12 @@ import type { UnfinishedChanges } from './unfinished-change.js';
 export const STEP_UP_SECONDS = 600;
 /**
  * How long a move or deletion may stay unfinished before auth's sweep finishes it: far longer than
- * any request that could still be running its steps (the gateway gives up after UPSTREAM_TIMEOUT_MS).
+ * any request that could still be running its steps, which all run while the code is claimed
+ * (REFERRAL_TIMEOUT_MS + AUTH_VERIFY_OVERHEAD_MS), and at least a minute.
  */
-export const ABANDONED_AFTER_MS = 60_000;
+export function abandonedAfterMs(referralTimeoutMs: number): number {
+  return Math.max(60_000, 2 * (referralTimeoutMs + AUTH_VERIFY_OVERHEAD_MS));
+}
 
 export interface AccountServiceDeps {
   otp: OtpService;
@@ -24,7 +34,7 @@ export interface AccountServiceDeps {
   /** Forgets what auth's Redis holds under a phone (codes, counters, message records). */
   forgetPhone: (phone: string) => Promise<number>;
   unfinished: UnfinishedChanges;
-  config: Pick<Config, 'phone' | 'otp'>;
+  config: Pick<Config, 'phone' | 'otp' | 'referralTimeoutMs'>;
   now: () => number;
 }
 
@@ -211,7 +221,10 @@ export function accountServiceFactory(deps: AccountServiceDeps) {
      */
     async finishAbandoned(onError: (sub: string, error: unknown) => void): Promise<number> {
       let settled = 0;
-      for (const { sub, change } of await deps.unfinished.takeDue(deps.now(), ABANDONED_AFTER_MS)) {
+      for (const { sub, change } of await deps.unfinished.takeDue(
+        deps.now(),
+        abandonedAfterMs(deps.config.referralTimeoutMs),
+      )) {
         try {
           const user = await referral.user(sub, randomUUID());
           if (change.kind === 'move' && user.phone === change.to) {
