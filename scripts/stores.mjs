@@ -5,9 +5,6 @@ import { existsSync, readdirSync } from 'node:fs';
 import net from 'node:net';
 import { safeUrl, STORE_START_HINTS } from '@refstack/shared/contracts';
 
-export const DEFAULT_DATABASE_URL = 'postgres://postgres@127.0.0.1:5432/referral';
-export const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
-
 /** Resolves true when something accepts TCP connections at the URL's host and port. */
 export function reachable(url, defaultPort, timeoutMs = 1500) {
   let host;

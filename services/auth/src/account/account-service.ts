@@ -180,8 +180,8 @@ export function accountServiceFactory(deps: AccountServiceDeps) {
         await afterMove(caller.sub, caller.sid, moved.old_phone !== phone ? moved.old_phone : from, phone);
         return moved;
       });
-      // Everything ran: a record left behind only lets a step two to the own number, with its code,
-      // run the steps again within the day, so failing to remove it must not fail the move.
+      // Everything ran: a record left behind only makes the sweep run the steps again (a second
+      // notice at worst), so failing to remove it must not fail the move.
       await deps.unfinished.finish(caller.sub, 'move').catch(() => undefined);
       return { user: changed.user };
     },
@@ -217,10 +217,9 @@ export function accountServiceFactory(deps: AccountServiceDeps) {
      * was lost and who has no reason to retry: the old number must still be told. What referral
      * holds now decides: the account on the new number (a move that committed) or gone (a deletion
      * that did); otherwise the change never happened and the record is dropped. Run by a timer in
-     * every instance; each record is taken by one of them at a time. Returns how many it settled.
+     * every instance; each record is taken by one of them at a time.
      */
-    async finishAbandoned(onError: (sub: string, error: unknown) => void): Promise<number> {
-      let settled = 0;
+    async finishAbandoned(onError: (sub: string, error: unknown) => void): Promise<void> {
       for (const { sub, change } of await deps.unfinished.takeDue(
         deps.now(),
         abandonedAfterMs(deps.config.referralTimeoutMs),
@@ -232,13 +231,11 @@ export function accountServiceFactory(deps: AccountServiceDeps) {
           }
           if (change.kind === 'deletion' && user.status === 'deleted') await afterDeletion(sub, change.from);
           await deps.unfinished.finish(sub, change.kind);
-          settled += 1;
         } catch (error) {
           // Taken again once it is due again.
           onError(sub, error);
         }
       }
-      return settled;
     },
 
     async exportData(caller: Caller, requestId: string) {

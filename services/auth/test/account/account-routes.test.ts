@@ -44,6 +44,15 @@ const as = (app: FastifyInstance, access: string) => ({
     }),
 });
 
+/** Until the sweep has settled every unfinished move and deletion (their index is empty). */
+const sweptAll = (ctx: AuthTestContext, what: string) =>
+  eventually(
+    `the sweep to ${what}`,
+    async () => (await ctx.redis.zcard(`${ctx.prefix}:account:unfinished`)) === 0,
+    10_000,
+    20,
+  );
+
 const refresh = (app: FastifyInstance, token: string) =>
   app.inject({ method: 'POST', url: '/api/v1/auth/refresh', payload: { refresh: token } });
 
@@ -258,12 +267,7 @@ t.test('phone change: a move nobody comes back for is finished by auth itself; t
   // The one who moved it (an attacker, say) never retries.
   ctx.clock.advance(61);
   // The record goes once every step ran.
-  await eventually(
-    'the sweep to finish the move',
-    async () => (await ctx.redis.zcard(`${ctx.prefix}:account:unfinished`)) === 0,
-    10_000,
-    20,
-  );
+  await sweptAll(ctx, 'finish the move');
   t.match(notices(), [{ to: PHONE, newEnding: '0001' }], 'the number the account left is told');
   t.equal((await refresh(ctx.app, other.refresh)).statusCode, 401, 'the other session ended');
   t.equal((await refresh(ctx.app, tokens.refresh)).statusCode, 200, 'the one that asked stays');
@@ -285,12 +289,7 @@ t.test('phone change: a move that never happened leaves nothing for the sweep to
   const refused = await me.post('/api/v1/profile/phone', { phone: TAKEN, code: ctx.outbox.lastCodeFor(TAKEN) });
   t.equal(refused.json().code, 'phone_taken');
   ctx.clock.advance(61);
-  await eventually(
-    'the sweep to drop the record',
-    async () => (await ctx.redis.zcard(`${ctx.prefix}:account:unfinished`)) === 0,
-    10_000,
-    20,
-  );
+  await sweptAll(ctx, 'drop the record');
   t.same(
     ctx.outbox.jobs.filter((job) => job.kind === 'phone_changed'),
     [],
@@ -443,12 +442,7 @@ t.test('deletion: one nobody comes back for is finished by auth itself', async (
   t.equal(lost.statusCode, 503, lost.body);
   t.equal((await refresh(ctx.app, other.refresh)).statusCode, 401, 'refresh already refuses a deleted user');
   ctx.clock.advance(61);
-  await eventually(
-    'the sweep to finish the deletion',
-    async () => (await ctx.redis.zcard(`${ctx.prefix}:account:unfinished`)) === 0,
-    10_000,
-    20,
-  );
+  await sweptAll(ctx, 'finish the deletion');
   const keys = await ctx.redis.keys(`${ctx.prefix}:*`);
   t.same(
     keys.filter((key) => key.includes(PHONE)),
