@@ -15,7 +15,6 @@ import {
   type SmsQueue,
 } from '@refstack/shared/platform';
 import { accountServiceFactory } from './account/account-service.js';
-import { forgetPhone } from './account/forget-phone.js';
 import { UnfinishedChanges } from './account/unfinished-change.js';
 import { createSmsGuard } from './guard/index.js';
 import { loginServiceFactory } from './login-service.js';
@@ -115,8 +114,9 @@ async function compose(config: Config, options: AuthAppOptions, redis: Redis): P
       'test numbers (TEST_PHONES): fixed codes, never sent',
     );
   }
+  const otpStore = new OtpStore(redis, config.redisKeyPrefix);
   const otp = otpServiceFactory({
-    store: new OtpStore(redis, config.redisKeyPrefix),
+    store: otpStore,
     sms,
     guard,
     config,
@@ -175,7 +175,9 @@ async function compose(config: Config, options: AuthAppOptions, redis: Redis): P
     tokens,
     sessions,
     sms,
-    forgetPhone: (phone) => forgetPhone(redis, config.redisKeyPrefix, phone),
+    forgetPhone: async (phone) => {
+      await Promise.all([otpStore.forget(phone), messages.forget(phone)]);
+    },
     unfinished: new UnfinishedChanges(redis, config.redisKeyPrefix),
     config,
     now,

@@ -31,8 +31,11 @@ export interface AccountServiceDeps {
   tokens: TokenService;
   sessions: SessionStore;
   sms: SmsQueue;
-  /** Forgets what auth's Redis holds under a phone (codes, counters, message records). */
-  forgetPhone: (phone: string) => Promise<number>;
+  /**
+   * Forgets what auth's Redis holds under a phone (codes, counters, message records), found through
+   * the phone's own lists: the work grows with what the phone has, not with the keyspace.
+   */
+  forgetPhone: (phone: string) => Promise<void>;
   unfinished: UnfinishedChanges;
   config: Pick<Config, 'phone' | 'otp' | 'referralTimeoutMs'>;
   now: () => number;

@@ -11,6 +11,8 @@ import type { RedisClient as Redis } from '@refstack/shared/platform/redis';
  * doubled for each send beyond `free` within the hour, up to `max`. `phoneClosed` slows guessing at
  * one phone once `free` wrong tries lie within the day: each further wrong try closes verify for the
  * phone for `base`, then twice that, up to `max`; it returns the milliseconds until it opens.
+ * `seenClient` lists a client that has counters of its own under the phone for as long as the
+ * longest of them lives (a day), so that forgetting the phone finds them without a scan.
  */
 const FUNCTIONS = `
 local function windowFull(key, now, window, limit)
@@ -41,6 +43,11 @@ local function phoneClosed(key, now, day, free, base, max)
   if now < opens then return opens - now end
   return nil
 end
+local function seenClient(key, now, day, bucket)
+  redis.call('ZADD', key, now, bucket)
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', now - day)
+  redis.call('PEXPIRE', key, day)
+end
 `;
 
 /** Sliding-window counter: admits and records a call while fewer than `limit` lie within the window. */
@@ -63,14 +70,15 @@ return 1
 /**
  * Issues a code for one phone to one client in one step: the client's daily failure cap and hourly
  * send cap for the phone, the phone's resend gap, then replaces any previous code.
- * KEYS: code hash, phone's sends, client's sends, client's fails (one hash tag: the phone).
+ * KEYS: code hash, phone's sends, client's sends, client's fails, the phone's clients (one hash
+ * tag: the phone).
  */
 const ISSUE = `${FUNCTIONS}
 local now = tonumber(ARGV[1])
 local hourMs, dayMs = tonumber(ARGV[2]), tonumber(ARGV[3])
 local maxSends, maxFailed = tonumber(ARGV[4]), tonumber(ARGV[5])
 local resendMs, backoffBase, backoffMax = tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
-local codeHash, ttlMs, member = ARGV[9], tonumber(ARGV[10]), ARGV[11]
+local codeHash, ttlMs, member, bucket = ARGV[9], tonumber(ARGV[10]), ARGV[11], ARGV[12]
 -- Both may be full: the client waits for the later of the two to open.
 local failedOut = windowFull(KEYS[4], now, dayMs, maxFailed)
 local sentOut = windowFull(KEYS[3], now, hourMs, maxSends)
@@ -84,6 +92,7 @@ for _, key in ipairs({KEYS[2], KEYS[3]}) do
   redis.call('ZADD', key, now, member)
   redis.call('PEXPIRE', key, hourMs)
 end
+seenClient(KEYS[5], now, dayMs, bucket)
 return {'ok', 0}
 `;
 
@@ -94,7 +103,8 @@ return {'ok', 0}
  * per client: a stranger's guesses burn the code for that stranger only, never for its owner. The
  * comparison visits every byte whatever differs. A match claims the code for this sign-in (a lease,
  * so a crashed sign-in frees it); a parallel match sees it claimed. CONSUME spends it later.
- * KEYS: code hash, phone's fails, client's fails, phone's sends, client's sends (one hash tag).
+ * KEYS: code hash, phone's fails, client's fails, phone's sends, client's sends, the phone's
+ * clients (one hash tag).
  */
 const CHECK = `${FUNCTIONS}
 local now = tonumber(ARGV[1])
@@ -131,6 +141,7 @@ for _, key in ipairs({KEYS[2], KEYS[3]}) do
   redis.call('ZADD', key, now, member)
   redis.call('PEXPIRE', key, dayMs)
 end
+seenClient(KEYS[6], now, dayMs, bucket)
 -- A try that filled the client's day burns the code for it too, even if the day opens before the
 -- code expires; tries left are what both the code and the day still allow.
 local dayFull = windowFull(KEYS[3], now, dayMs, maxFailed)
@@ -219,8 +230,8 @@ export class OtpStore {
     if (!('otpIssue' in redis)) {
       redis.defineCommand('otpSlidingWindow', { numberOfKeys: 1, lua: SLIDING_WINDOW });
       redis.defineCommand('otpWindowRelease', { numberOfKeys: 1, lua: WINDOW_RELEASE });
-      redis.defineCommand('otpIssue', { numberOfKeys: 4, lua: ISSUE });
-      redis.defineCommand('otpCheck', { numberOfKeys: 5, lua: CHECK });
+      redis.defineCommand('otpIssue', { numberOfKeys: 5, lua: ISSUE });
+      redis.defineCommand('otpCheck', { numberOfKeys: 6, lua: CHECK });
       redis.defineCommand('otpConsume', { numberOfKeys: 1, lua: CONSUME });
       redis.defineCommand('otpRelease', { numberOfKeys: 1, lua: RELEASE });
     }
@@ -233,6 +244,7 @@ export class OtpStore {
       code: base,
       sends: `${base}:sends`,
       fails: `${base}:fails`,
+      clients: `${base}:clients`,
       clientSends: `${base}:sends:${bucket}`,
       clientFails: `${base}:fails:${bucket}`,
     };
@@ -291,11 +303,13 @@ export class OtpStore {
       k.sends,
       k.clientSends,
       k.clientFails,
+      k.clients,
       now,
       ...this.limitArgs(limits),
       codeHash,
       limits.ttlMs,
       eventMember(now),
+      bucket,
     );
     return result === 'ok' ? { result: 'ok' } : { result: result as 'resend_too_soon' | 'rate_limited', retryAfterMs };
   }
@@ -315,6 +329,7 @@ export class OtpStore {
       k.clientFails,
       k.sends,
       k.clientSends,
+      k.clients,
       now,
       ...this.limitArgs(limits),
       candidateHash,
@@ -336,5 +351,14 @@ export class OtpStore {
 
   async release(phone: string, claimId: string): Promise<void> {
     await this.redis.otpRelease(`${this.prefix}:otp:{${phone}}`, claimId);
+  }
+
+  /** Removes the phone's code and every counter kept under it (its own and each client's). */
+  async forget(phone: string): Promise<void> {
+    const base = `${this.prefix}:otp:{${phone}}`;
+    const clients = await this.redis.zrange(`${base}:clients`, '0', '-1');
+    const perClient = clients.flatMap((bucket) => [`${base}:sends:${bucket}`, `${base}:fails:${bucket}`]);
+    // The list of clients goes last, in the same command: the phone's keys share one slot.
+    await this.redis.del(base, `${base}:sends`, `${base}:fails`, ...perClient, `${base}:clients`);
   }
 }

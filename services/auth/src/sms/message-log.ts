@@ -4,7 +4,7 @@ import type { DeliveryStatus } from './message.js';
 
 /** How long a message's status is kept after its last change. */
 export const MESSAGE_STATUS_TTL_MS = 7 * 24 * 3600 * 1000;
-/** How many messages of one phone are listed at most (the newest). */
+/** How many messages of one phone are kept at most (the newest): its list indexes every one. */
 const MESSAGES_PER_PHONE = 50;
 /** Events kept per message (the newest). */
 const EVENTS_PER_MESSAGE = 20;
@@ -59,7 +59,8 @@ interface Change {
  * failed; the last two are final), and keeps the phone's list of messages. A change that would move
  * a status backwards, or a receipt for a message no provider took, changes nothing.
  * KEYS: the message, the phone's list (one hash tag: the phone).
- * Returns {1, record, previous status} when it changed the record, {0, record or false} otherwise.
+ * Returns {1, record, previous status, ids that left the list} when it changed the record,
+ * {0, record or false} otherwise.
  */
 const APPLY = `
 local change = cjson.decode(ARGV[1])
@@ -109,9 +110,10 @@ if raw then
 end
 local encoded = cjson.encode(m)
 redis.call('SET', KEYS[1], encoded, 'PX', ttl)
-redis.call('ZREMRANGEBYRANK', KEYS[2], 0, -(cap + 1))
+local evicted = redis.call('ZRANGE', KEYS[2], 0, -(cap + 1))
+if #evicted > 0 then redis.call('ZREMRANGEBYRANK', KEYS[2], 0, -(cap + 1)) end
 redis.call('PEXPIRE', KEYS[2], ttl)
-return {1, encoded, previous}
+return {1, encoded, previous, evicted}
 `;
 
 interface MessageLogCommands {
@@ -123,7 +125,7 @@ interface MessageLogCommands {
     ttlMs: number,
     cap: number,
     eventsCap: number,
-  ): Promise<[number, string | null, string?]>;
+  ): Promise<[number, string | null, string?, string[]?]>;
 }
 
 export interface AppliedChange {
@@ -162,7 +164,7 @@ export class MessageLog {
   }
 
   private async apply(ref: MessageRef, change: Change): Promise<AppliedChange> {
-    const [changed, encoded, previous] = await this.redis.smsMessageApply(
+    const [changed, encoded, previous, evicted] = await this.redis.smsMessageApply(
       this.messageKey(ref.to, ref.id),
       this.listKey(ref.to),
       JSON.stringify(change),
@@ -171,6 +173,9 @@ export class MessageLog {
       MESSAGES_PER_PHONE,
       EVENTS_PER_MESSAGE,
     );
+    // A record that left its phone's list goes with it, so that the list names every record of the
+    // phone (forgetting a number reads it).
+    if (evicted && evicted.length > 0) await this.drop(ref.to, evicted);
     return {
       changed: changed === 1,
       record: encoded ? parseRecord(encoded) : undefined,
@@ -253,12 +258,37 @@ export class MessageLog {
     return raw ? parseRecord(raw) : undefined;
   }
 
-  /** The phone's messages of the last seven days, newest first. */
+  /** The phone's messages of the last seven days (at most the newest 50), newest first. */
   async list(phone: string, limit = MESSAGES_PER_PHONE): Promise<MessageRecord[]> {
     const ids = await this.redis.zrevrange(this.listKey(phone), 0, limit - 1);
     if (ids.length === 0) return [];
     const raws = await this.redis.mget(ids.map((id) => this.messageKey(phone, id)));
     return raws.filter((raw): raw is string => raw !== null).map(parseRecord);
+  }
+
+  /**
+   * Removes every message record of the phone, its list and the receipt index entries that point at
+   * them (a receipt for one of them then changes nothing).
+   */
+  async forget(phone: string): Promise<void> {
+    await this.drop(phone, await this.redis.zrange(this.listKey(phone), '0', '-1'));
+    await this.redis.del(this.listKey(phone));
+  }
+
+  /** Removes these records of the phone and the receipt index entries that point at them. */
+  private async drop(phone: string, ids: string[]): Promise<void> {
+    if (ids.length === 0) return;
+    const keys = ids.map((id) => this.messageKey(phone, id));
+    const indexed = (await this.redis.mget(keys)).flatMap((raw) => {
+      const record = raw === null ? undefined : parseRecord(raw);
+      return record?.provider && record.provider_message_id
+        ? [this.providerKey(record.provider, record.provider_message_id)]
+        : [];
+    });
+    // Each index entry is a slot of its own on a cluster: one command each. The records share the
+    // phone's slot, and go after the entries that only they name.
+    await Promise.all(indexed.map((key) => this.redis.del(key)));
+    await this.redis.del(...keys);
   }
 
   /** The newest login message to the phone since `since` that a provider took (other than `except`). */

@@ -6,6 +6,8 @@ import { closeRedis, connectRedis, createSmsQueue } from '@refstack/shared/platf
 import { eventually, LogCapture, testConfig, ThrowawayRedisCluster } from '@refstack/shared/testing';
 import { buildApp } from '../../src/app.js';
 import { guardCommand } from '../../src/cli/sms-guard.js';
+import { OtpStore } from '../../src/otp/otp-store.js';
+import { MessageLog } from '../../src/sms/message-log.js';
 import { INTERNAL_TOKEN, startReferralStandIn } from '../auth-test-app.js';
 import { startTestSmsWorker } from '../sms/sms-test-worker.js';
 
@@ -105,4 +107,20 @@ t.test('on a Redis Cluster: sign-in, refresh, the SMS guard, the worker, receipt
     printed.find((l) => l.includes('+79120000007')),
     /AB12CD активировали: \+20\. Всего: 20 чел\./,
   );
+
+  // Forgetting a number (its account deleted or moved): its lists are read and its keys deleted in
+  // its own slot, the receipt index entries each in theirs.
+  const naming = async (number: string) =>
+    (await Promise.all(api.nodes('master').map((node) => node.keys(`${config.redisKeyPrefix}:*`))))
+      .flat()
+      .filter((key) => key.includes(number));
+  t.ok(
+    (await naming('+79123456780')).some((key) => key.includes(':fails:')),
+    'a number with wrong tries',
+  );
+  for (const number of [phone, '+79123456780']) {
+    await new OtpStore(api, config.redisKeyPrefix).forget(number);
+    await new MessageLog(api, config.redisKeyPrefix).forget(number);
+    t.same(await naming(number), [], `${number} is forgotten`);
+  }
 });
