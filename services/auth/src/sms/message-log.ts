@@ -211,13 +211,17 @@ export class MessageLog {
         MESSAGE_STATUS_TTL_MS,
       );
     }
-    return this.apply(ref, {
+    const applied = await this.apply(ref, {
       at,
       event: 'sent',
       status: 'sent',
       provider,
       ...(providerMessageId ? { provider_message_id: providerMessageId } : {}),
     });
+    // No record: the number was forgotten while the provider had the message (its account was
+    // deleted or moved). An index entry would name the number for seven days and lead nowhere.
+    if (!applied.record && providerMessageId) await this.redis.del(this.providerKey(provider, providerMessageId));
+    return applied;
   }
 
   /** The message will never be sent: refused for the number, or expired first. */

@@ -79,3 +79,17 @@ t.test('forgetting a number removes every key and value that names it, and nothi
   t.same(await naming(PHONE), [], 'nothing names the number any more');
   t.same(await naming(OTHER), other, "another number's keys are all there");
 });
+
+t.test('a message the provider took while its number was being forgotten leaves nothing behind', async (t) => {
+  const prefix = createTestRedisPrefix(t);
+  const redis = new Redis(TEST_REDIS_URL, redisOptions('api'));
+  await redis.connect();
+  t.teardown(() => redis.disconnect());
+  const log = new MessageLog(redis, prefix);
+  const ref = { id: 'late', kind: 'otp' as const, to: PHONE, country: 'RU' };
+  await log.open(ref, Date.now());
+  await log.forget(PHONE);
+  const applied = await log.sent(ref, 'smsru', 'provider-late', Date.now());
+  t.notOk(applied.record, 'the record stays gone');
+  t.same(await redis.keys(`${prefix}:*`), [], 'and no receipt index entry names the number');
+});
