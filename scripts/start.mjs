@@ -27,7 +27,12 @@ try {
   process.stderr.write(`[start] ${error.message}\n`);
   process.exit(1);
 }
-const failures = await checkStores({ databaseUrl: config.databaseUrl, redisUrl: config.redisUrl, startLocal: false });
+const failures = await checkStores({
+  databaseUrl: config.databaseUrl,
+  redisUrl: config.redisUrl,
+  redisClusterNodes: config.redisClusterNodes,
+  startLocal: false,
+});
 if (failures.length > 0) {
   for (const failure of failures) process.stderr.write(`[start] ${failure}\n`);
   process.exit(1);

@@ -76,14 +76,24 @@ export async function waitReachable(url, defaultPort, totalMs = 15000) {
 
 /**
  * Checks both stores; when `startLocal` is set, starts local ones that are down. Returns the list
- * of failures as printable sentences (empty when both answer).
+ * of failures as printable sentences (empty when both answer). With `redisClusterNodes` (host and
+ * port of each seed) Redis is a cluster: one seed that answers is enough, as for the clients.
  */
-export async function checkStores({ databaseUrl, redisUrl, startLocal }) {
+export async function checkStores({ databaseUrl, redisUrl, redisClusterNodes = [], startLocal }) {
   const failures = [];
-  for (const [kind, url, port] of [
-    ['postgres', databaseUrl, 5432],
-    ['redis', redisUrl, 6379],
-  ]) {
+  if (redisClusterNodes.length > 0) {
+    const seeds = redisClusterNodes.map(({ host, port }) => `${host.includes(':') ? `[${host}]` : host}:${port}`);
+    const answers = await Promise.all(seeds.map((seed) => reachable(`redis://${seed}`, 6379)));
+    if (!answers.includes(true)) {
+      failures.push(
+        `Cannot reach any Redis Cluster node of REDIS_CLUSTER_NODES (${seeds.join(', ')}).\n` +
+          '  Start the cluster, or unset REDIS_CLUSTER_NODES to use REDIS_URL.',
+      );
+    }
+  }
+  const stores = [['postgres', databaseUrl, 5432]];
+  if (redisClusterNodes.length === 0) stores.push(['redis', redisUrl, 6379]);
+  for (const [kind, url, port] of stores) {
     if (await reachable(url, port)) continue;
     if (startLocal && tryStartLocal(kind, url) && (await waitReachable(url, port))) {
       process.stderr.write(`started the local ${kind} at ${safeUrl(url)}\n`);

@@ -47,6 +47,14 @@ t.test('`pnpm start` with unreachable stores names their URLs without the passwo
   t.notMatch(output, /s3cret/);
 });
 
+t.test('`pnpm start` on a Redis Cluster checks its nodes, not REDIS_URL', async (t) => {
+  // REDIS_URL left at its default, which answers on this machine: only the cluster's nodes count.
+  const { code, output } = await run(['scripts/start.mjs'], { REDIS_CLUSTER_NODES: '127.0.0.1:1,[::1]:2' });
+  t.equal(code, 1, output);
+  t.match(output, /Cannot reach any Redis Cluster node of REDIS_CLUSTER_NODES \(127\.0\.0\.1:1, \[::1\]:2\)/);
+  t.notMatch(output, /Cannot reach Redis at/);
+});
+
 t.test('services refusing their configuration or an unreachable store never print a URL password', async (t) => {
   const cases: Array<[string, string, Record<string, string>, RegExp]> = [
     [
