@@ -19,7 +19,7 @@ import {
   type SignInRequest,
   type SignInResult,
 } from '@refstack/shared/contracts';
-import { UpstreamPool } from '@refstack/shared/platform';
+import { CHECK_TIMEOUT_MS, UpstreamPool } from '@refstack/shared/platform';
 
 export interface ReferralClient {
   /** `timeoutMs`: how long this call may wait for referral's answer. */
@@ -61,7 +61,7 @@ export function createReferralClient(options: {
     pool: { connections: 32, keepAliveTimeout: 30_000, connectTimeout: 2000 },
     probeIntervalMs: options.bases.length > 1 ? options.probeIntervalMs : 0,
     ejectMs: options.ejectMs,
-    probeTimeoutMs: 2000,
+    probeTimeoutMs: CHECK_TIMEOUT_MS - 500,
   });
   pool.setLog(options.log);
   pool.start();

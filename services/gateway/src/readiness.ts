@@ -2,9 +2,10 @@ import type { FastifyInstance } from 'fastify';
 import type { Config } from '@refstack/shared/contracts';
 import type { HealthCheck } from '@refstack/shared/platform';
 import type { Upstream } from './upstream-proxy.js';
-import { UpstreamPool } from '@refstack/shared/platform';
+import { CHECK_TIMEOUT_MS, UpstreamPool } from '@refstack/shared/platform';
 
-const PROBE_TIMEOUT_MS = 2000;
+/** Under the readiness check's own limit, so that one silent instance is reported, not waited for. */
+const PROBE_TIMEOUT_MS = CHECK_TIMEOUT_MS - 500;
 
 export type UpstreamPools = Record<Upstream, UpstreamPool>;
 

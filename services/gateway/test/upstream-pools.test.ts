@@ -1,3 +1,4 @@
+import net from 'node:net';
 import t, { type Test } from 'tap';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { eventually, testConfig } from '@refstack/shared/testing';
@@ -9,6 +10,8 @@ interface Instance {
   url: string;
   port: number;
   hits: string[];
+  /** How many readiness probes it answered. */
+  probes: number;
   app: FastifyInstance;
   /** Stops listening: connections are refused until `restart`. */
   stop(): Promise<void>;
@@ -20,7 +23,10 @@ async function instance(t: Test, name: string, drop: string[] = [], port = 0): P
   const hits: string[] = [];
   const build = () => {
     const app = Fastify();
-    app.get('/health/ready', async () => ({ status: 'ok', checks: { redis: { status: 'up' } } }));
+    app.get('/health/ready', async () => {
+      self.probes += 1;
+      return { status: 'ok', checks: { redis: { status: 'up' } } };
+    });
     app.all('/*', async (request, reply) => {
       hits.push(`${request.method} ${request.url}`);
       if (drop.includes(request.url)) {
@@ -39,6 +45,7 @@ async function instance(t: Test, name: string, drop: string[] = [], port = 0): P
     url: `http://127.0.0.1:${bound}`,
     port: bound,
     hits,
+    probes: 0,
     app,
     stop: () => self.app.close(),
     async restart() {
@@ -51,12 +58,26 @@ async function instance(t: Test, name: string, drop: string[] = [], port = 0): P
   return self;
 }
 
-async function setup(t: Test, env: Record<string, string> = {}, drop: string[] = []) {
-  const a = await instance(t, 'a', drop);
-  const b = await instance(t, 'b', drop);
+/** Accepts connections and never answers: a stopped process whose socket still listens. */
+async function silent(t: Test): Promise<string> {
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.teardown(async () => {
+    for (const socket of sockets) socket.destroy();
+    await new Promise((resolve) => server.close(resolve));
+  });
+  return `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`;
+}
+
+/** A gateway and its operations port in front of these auth instances. */
+async function gatewayFor(t: Test, authUrls: string[], env: Record<string, string> = {}) {
   const referral = await instance(t, 'referral');
   const config = testConfig({
-    AUTH_URLS: `${a.url},${b.url}`,
+    AUTH_URLS: authUrls.join(','),
     REFERRAL_URL: referral.url,
     GATEWAY_HEALTH_INTERVAL_MS: '0',
     ...env,
@@ -69,7 +90,13 @@ async function setup(t: Test, env: Record<string, string> = {}, drop: string[] =
   });
   const send = (url = '/api/v1/auth/send-code', method: 'POST' | 'GET' = 'POST') =>
     gateway.inject({ method, url, payload: method === 'POST' ? { phone: '+79123456789' } : undefined });
-  return { a, b, gateway, operations, send };
+  return { gateway, operations, send };
+}
+
+async function setup(t: Test, env: Record<string, string> = {}, drop: string[] = []) {
+  const a = await instance(t, 'a', drop);
+  const b = await instance(t, 'b', drop);
+  return { a, b, ...(await gatewayFor(t, [a.url, b.url], env)) };
 }
 
 t.test('requests go round-robin over the instances of AUTH_URLS', async (t) => {
@@ -101,6 +128,43 @@ t.test('an instance that refuses connections is taken out; nothing fails meanwhi
   const none = await operations.inject({ method: 'GET', url: '/health/ready' });
   t.equal(none.statusCode, 503, 'no instance ready: the gateway is not');
   t.equal((await send()).statusCode, 503);
+});
+
+t.test('with one instance out, the others share the requests evenly', async (t) => {
+  const [a, b, c] = [await instance(t, 'a'), await instance(t, 'b'), await instance(t, 'c')];
+  const { send } = await gatewayFor(t, [a.url, b.url, c.url]);
+  await a.stop();
+  t.equal((await send()).statusCode, 200, 'the first request meets the stopped instance, which is taken out');
+  b.hits.length = 0;
+  c.hits.length = 0;
+  for (let i = 0; i < 12; i += 1) t.equal((await send()).statusCode, 200);
+  t.same([b.hits.length, c.hits.length], [6, 6], 'not two in three to the instance after the one out');
+});
+
+t.test('an instance that takes connections and never answers leaves the service ready', async (t) => {
+  const a = await instance(t, 'a');
+  const quiet = await silent(t);
+  const { gateway, operations } = await gatewayFor(t, [a.url, quiet]);
+  const ready = await operations.inject({ method: 'GET', url: '/health/ready' });
+  t.equal(ready.statusCode, 200, ready.body);
+  t.match(ready.json().checks.auth.details.instances, {
+    [a.url]: { status: 'up' },
+    [quiet]: { status: 'down', error: 'no answer within 1500 ms' },
+  });
+  t.equal(
+    (await gateway.inject({ method: 'GET', url: '/health/ready' })).statusCode,
+    200,
+    'and the public port says so',
+  );
+});
+
+t.test('readiness asked many times at once probes each instance once', async (t) => {
+  const { a, b, gateway, operations } = await setup(t);
+  const asks = Array.from({ length: 20 }, (_, i) =>
+    (i % 2 === 0 ? gateway : operations).inject({ method: 'GET', url: '/health/ready' }),
+  );
+  t.ok((await Promise.all(asks)).every((answer) => answer.statusCode === 200));
+  t.ok(a.probes <= 2 && b.probes <= 2, `20 asks, probes: a ${a.probes}, b ${b.probes}`);
 });
 
 t.test('an instance taken out comes back after a ready probe', async (t) => {

@@ -22,7 +22,8 @@ export interface HealthRouteOptions {
   drainingOf?: FastifyInstance;
 }
 
-const CHECK_TIMEOUT_MS = 2000;
+/** How long readiness waits for one check; a check that fans out must settle its parts sooner. */
+export const CHECK_TIMEOUT_MS = 2000;
 
 async function runCheck(check: HealthCheck): Promise<CheckResult> {
   const started = performance.now();

@@ -23,6 +23,13 @@ function errorCode(error: unknown): string {
   return typeof cause === 'string' ? cause : '';
 }
 
+/** One instance's answer to a readiness probe: its own report, or why it is not ready. */
+export interface ProbeReport {
+  instance: UpstreamInstance;
+  ready: boolean;
+  details: unknown;
+}
+
 /** How an instance stands: taking requests, or out until a probe finds it ready again. */
 export type InstanceStatus = 'in' | 'out';
 
@@ -64,6 +71,7 @@ export class UpstreamPool {
   readonly instances: UpstreamInstance[];
   private next = 0;
   private timer: NodeJS.Timeout | undefined;
+  private probing: Promise<ProbeReport[]> | undefined;
   private readonly now: () => number;
   private log: PoolLogger | undefined;
 
@@ -99,10 +107,17 @@ export class UpstreamPool {
   order(): UpstreamInstance[] {
     const count = this.instances.length;
     const start = this.next;
-    this.next = (this.next + 1) % count;
     const rotated = Array.from({ length: count }, (_, i) => this.instances[(start + i) % count]!);
     const inService = rotated.filter((instance) => instance.status === 'in');
-    return inService.length > 0 ? [...inService, ...rotated.filter((i) => i.status === 'out')] : rotated;
+    if (inService.length === 0) {
+      this.next = (start + 1) % count;
+      return rotated;
+    }
+    // The next request starts after the one chosen, so that those in service share the requests
+    // evenly: starting after the first of the list would send an instance that follows one taken
+    // out its share and that one's too.
+    this.next = (this.instances.indexOf(inService[0]!) + 1) % count;
+    return [...inService, ...rotated.filter((i) => i.status === 'out')];
   }
 
   /** Passive health: the instance failed a request in a way that says it is unwell. */
@@ -138,8 +153,19 @@ export class UpstreamPool {
     this.log?.info({ upstream: this.service, instance: instance.base }, 'upstream instance back in service');
   }
 
-  /** Asks every instance whether it is ready; resolves with each one's report. */
-  async probeAll(): Promise<Array<{ instance: UpstreamInstance; ready: boolean; details: unknown }>> {
+  /**
+   * Asks every instance whether it is ready; resolves with each one's report, within
+   * `probeTimeoutMs` however an instance fails to answer. Callers that ask while a round is under
+   * way share it: readiness asked a thousand times at once probes each instance once.
+   */
+  probeAll(): Promise<ProbeReport[]> {
+    this.probing ??= this.probeRound().finally(() => {
+      this.probing = undefined;
+    });
+    return this.probing;
+  }
+
+  private probeRound(): Promise<ProbeReport[]> {
     return Promise.all(
       this.instances.map(async (instance) => {
         const outcome = await ready(instance.base, this.options.probeTimeoutMs);
@@ -160,12 +186,16 @@ async function ready(
   base: string,
   timeoutMs: number,
 ): Promise<{ ready: true; checks: unknown } | { ready: false; error: string }> {
+  // One deadline for the whole probe, the connection included: an instance that accepts
+  // connections and never answers (stopped, or behind a lost route) must not hold readiness up.
+  const signal = AbortSignal.timeout(timeoutMs);
   try {
-    const res = await request(`${base}/health/ready`, { headersTimeout: timeoutMs, bodyTimeout: timeoutMs });
+    const res = await request(`${base}/health/ready`, { signal });
     const body = (await res.body.json().catch(() => ({}))) as { checks?: unknown };
     if (res.statusCode !== 200) return { ready: false, error: `not ready (HTTP ${res.statusCode})` };
     return { ready: true, checks: body.checks };
   } catch (error) {
+    if (signal.aborted) return { ready: false, error: `no answer within ${timeoutMs} ms` };
     return { ready: false, error: (error as Error).message || 'unreachable' };
   }
 }
