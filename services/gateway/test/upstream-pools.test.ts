@@ -58,19 +58,25 @@ async function instance(t: Test, name: string, drop: string[] = [], port = 0): P
   return self;
 }
 
-/** Accepts connections and never answers: a stopped process whose socket still listens. */
-async function silent(t: Test): Promise<string> {
+/**
+ * Accepts connections and never answers: a stopped process whose socket still listens. `release`
+ * drops every connection it holds.
+ */
+async function silent(t: Test): Promise<{ url: string; release(): void }> {
   const sockets = new Set<net.Socket>();
   const server = net.createServer((socket) => {
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  t.teardown(async () => {
+  const release = () => {
     for (const socket of sockets) socket.destroy();
+  };
+  t.teardown(async () => {
+    release();
     await new Promise((resolve) => server.close(resolve));
   });
-  return `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`;
+  return { url: `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`, release };
 }
 
 /** A gateway and its operations port in front of these auth instances. */
@@ -143,7 +149,7 @@ t.test('with one instance out, the others share the requests evenly', async (t) 
 
 t.test('an instance that takes connections and never answers leaves the service ready', async (t) => {
   const a = await instance(t, 'a');
-  const quiet = await silent(t);
+  const { url: quiet } = await silent(t);
   const { gateway, operations } = await gatewayFor(t, [a.url, quiet]);
   const ready = await operations.inject({ method: 'GET', url: '/health/ready' });
   t.equal(ready.statusCode, 200, ready.body);
@@ -156,6 +162,20 @@ t.test('an instance that takes connections and never answers leaves the service 
     200,
     'and the public port says so',
   );
+});
+
+t.test('a request that finds every connection to its instance busy is answered 503, not queued', async (t) => {
+  const quiet = await silent(t);
+  const { send } = await gatewayFor(t, [quiet.url], { UPSTREAM_TIMEOUT_MS: '60000' });
+  let answered = 0;
+  // Each holds one of the instance's 128 connections, waiting up to a minute for its answer.
+  const holding = Array.from({ length: 128 }, () => send().finally(() => (answered += 1)));
+  const late = await send();
+  t.equal(late.statusCode, 503, late.body);
+  t.equal(late.json().code, 'service_unavailable');
+  t.equal(answered, 0, 'while the requests that hold the connections still wait');
+  quiet.release();
+  t.ok((await Promise.all(holding)).every((answer) => answer.statusCode === 503));
 });
 
 t.test('readiness asked many times at once probes each instance once', async (t) => {

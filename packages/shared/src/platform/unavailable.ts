@@ -7,6 +7,8 @@
 const NETWORK_CODES = ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'EPIPE'];
 /** undici (HTTP to another service): connect, headers and body timeouts, a socket closed under a request. */
 const HTTP_CLIENT_CODES = [
+  // UpstreamPool's own: a request that found no free connection in time and was never sent.
+  'UPSTREAM_NOT_SENT',
   'UND_ERR_SOCKET',
   'UND_ERR_CONNECT_TIMEOUT',
   'UND_ERR_HEADERS_TIMEOUT',

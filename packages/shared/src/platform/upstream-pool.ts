@@ -1,7 +1,14 @@
 import { Pool, request } from 'undici';
 
+/**
+ * The code of a request that waited for a free connection to its instance longer than the caller
+ * allowed, and was then dropped unsent.
+ */
+export const UPSTREAM_NOT_SENT = 'UPSTREAM_NOT_SENT';
+
 /** Errors of a request that never reached the instance, so it may go to another whatever its method. */
 const NOT_REACHED = new Set([
+  UPSTREAM_NOT_SENT,
   'ECONNREFUSED',
   'UND_ERR_CONNECT_TIMEOUT',
   'ENOTFOUND',
