@@ -38,9 +38,6 @@ export interface ReferralClientLog {
   info(obj: object, msg: string): void;
 }
 
-/** How long an account call (not a sign-in, which has its own deadline) may wait for referral. */
-const ACCOUNT_CALL_TIMEOUT_MS = 5000;
-
 /**
  * Auth's way to users: the referral service's internal routes, over a keep-alive pool per referral
  * instance (REFERRAL_URLS), round-robin, with the gateway's passive and active health. A call that
@@ -56,6 +53,12 @@ export function createReferralClient(options: {
   /** How often each instance's readiness is asked (only with more than one instance). */
   probeIntervalMs: number;
   ejectMs: number;
+  /**
+   * How long an account call (not a sign-in, which has its own deadline) may wait for referral:
+   * REFERRAL_TIMEOUT_MS, which also bounds referral's own work on it (less a second), so that
+   * auth never gives up on a change that referral may still commit.
+   */
+  accountCallTimeoutMs: number;
 }): ReferralClient {
   const pool = new UpstreamPool('referral', options.bases, {
     pool: { connections: 32, keepAliveTimeout: 30_000, connectTimeout: 2000 },
@@ -151,7 +154,7 @@ export function createReferralClient(options: {
           internalPath(INTERNAL_USER_PATH, id),
           undefined,
           requestId,
-          ACCOUNT_CALL_TIMEOUT_MS,
+          options.accountCallTimeoutMs,
         );
         return parsed(parseInternal.user(answer), 'user');
       } catch (error) {
@@ -166,7 +169,7 @@ export function createReferralClient(options: {
         internalPath(INTERNAL_PHONE_PATH, id),
         { phone },
         requestId,
-        ACCOUNT_CALL_TIMEOUT_MS,
+        options.accountCallTimeoutMs,
       );
       return parsed(parseInternal.changePhone(answer), 'phone change');
     },
@@ -176,7 +179,7 @@ export function createReferralClient(options: {
         internalPath(INTERNAL_DELETE_PATH, id),
         undefined,
         requestId,
-        ACCOUNT_CALL_TIMEOUT_MS,
+        options.accountCallTimeoutMs,
       );
       return parsed(parseInternal.deleted(answer), 'deletion');
     },
@@ -186,7 +189,7 @@ export function createReferralClient(options: {
         internalPath(INTERNAL_EXPORT_PATH, id),
         undefined,
         requestId,
-        ACCOUNT_CALL_TIMEOUT_MS,
+        options.accountCallTimeoutMs,
       );
       return parsed(parseInternal.export(answer), 'export');
     },

@@ -40,6 +40,8 @@ export async function startReferralStandIn(t: Teardownable): Promise<{
   calls: Array<{ phone: string; invite_code?: string }>;
   app: FastifyInstance;
   delay: { ms: number };
+  /** How long each phone move takes to answer. */
+  accountDelay: { ms: number };
   /** Sign-ins wait while `until` is set; `arrived` counts those that reached the stand-in. */
   hold: { until: Promise<void> | undefined; arrived: number };
   /** Ids of users an operator blocked: their sign-ins are refused, as referral refuses them. */
@@ -53,6 +55,7 @@ export async function startReferralStandIn(t: Teardownable): Promise<{
   const calls: Array<{ phone: string; invite_code?: string }> = [];
   /** How long each sign-in takes to answer; a test raises it to play a slow referral service. */
   const delay = { ms: 0 };
+  const accountDelay = { ms: 0 };
   const hold: { until: Promise<void> | undefined; arrived: number } = { until: undefined, arrived: 0 };
   const blocked = new Set<string>();
   const revokedBefore = new Map<string, number>();
@@ -80,6 +83,7 @@ export async function startReferralStandIn(t: Teardownable): Promise<{
   app.post<{ Params: { id: string }; Body: { phone: string } }>(
     '/internal/v1/users/:id/phone',
     async (request, reply) => {
+      if (accountDelay.ms > 0) await new Promise((resolve) => setTimeout(resolve, accountDelay.ms));
       const user = byId(request.params.id);
       if (!user) return problem(reply, 404, 'not_found');
       if (blocked.has(user.id)) return problem(reply, 403, 'account_blocked');
@@ -144,6 +148,7 @@ export async function startReferralStandIn(t: Teardownable): Promise<{
     calls,
     app,
     delay,
+    accountDelay,
     hold,
     blocked,
     revokedBefore,

@@ -173,6 +173,22 @@ t.test('refresh reads the user again: a blocked or deleted user’s session ends
   t.equal((await refresh(ctx.app, again.refresh)).json().code, 'token_invalid', 'a deleted user');
 });
 
+t.test('phone change: auth waits for referral as long as REFERRAL_TIMEOUT_MS lets referral work', async (t) => {
+  const ctx = await buildAuthTestApp(t, { REFERRAL_TIMEOUT_MS: '8000' });
+  const NEW = '+79123450009';
+  const me = as(ctx.app, (await signInOn(ctx, CHROME, '203.0.113.1')).access);
+  t.equal((await me.post('/api/v1/profile/phone', { phone: NEW })).statusCode, 202);
+  // Longer than 5 s, and within the 7 s referral gives itself with this setting.
+  ctx.referral.accountDelay.ms = 5500;
+  const moved = await me.post('/api/v1/profile/phone', { phone: NEW, code: ctx.outbox.lastCodeFor(NEW) });
+  t.equal(moved.statusCode, 200, moved.body);
+  t.match(
+    ctx.outbox.jobs.find((job) => job.kind === 'phone_changed'),
+    { to: PHONE },
+    'and finished the move',
+  );
+});
+
 t.test('phone change: step-up, a free number, its code; others signed out, the old number told', async (t) => {
   const ctx = await buildAuthTestApp(t);
   const NEW = '+79123450001';
