@@ -171,11 +171,22 @@ export function accountServiceFactory({ db, revocations, deadlines, sms, log }: 
       return result;
     },
 
-    /** The account's data as referral holds it, for the user's own export: never another user's phone. */
+    /**
+     * The account's data as referral holds it, for the user's own export: the profile as the user
+     * sees it, and every invitee by id and time. Both reads see one snapshot, so the count in the
+     * profile and the list agree even while someone activates the user's code.
+     */
     async exportAccount(id: string): Promise<ReferralExport> {
-      const row = isBigintId(id) ? await repo.findById(db, id) : undefined;
+      if (!isBigintId(id)) throw notFound();
+      const { row, invitees } = await db
+        .transaction()
+        .setIsolationLevel('repeatable read')
+        .setAccessMode('read only')
+        .execute(async (trx) => {
+          const found = await repo.findById(trx, id);
+          return { row: found, invitees: found && isLive(found) ? await repo.inviteesForExport(trx, id) : [] };
+        });
       if (!row || !isLive(row)) throw notFound();
-      const invitees = await repo.inviteesForExport(db, id);
       const activation =
         row.invited_by_id !== null && row.activated_invite_code !== null && row.activated_at !== null
           ? {
