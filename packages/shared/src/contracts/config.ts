@@ -315,6 +315,8 @@ export function loadConfig(
   const redisClusterNodes = clusterNodes(env.REDIS_CLUSTER_NODES, problems);
   const authInstances = instanceUrls('AUTH_URLS', env.AUTH_URLS, problems);
   const referralInstances = instanceUrls('REFERRAL_URLS', env.REFERRAL_URLS, problems);
+  if (env.AUTH_URL !== undefined) instanceUrl('AUTH_URL', env.AUTH_URL.replace(/\/+$/, ''), problems);
+  if (env.REFERRAL_URL !== undefined) instanceUrl('REFERRAL_URL', env.REFERRAL_URL.replace(/\/+$/, ''), problems);
   if (problems.length > 0) throw new ConfigError(problems);
   const authUrl = (env.AUTH_URL ?? authInstances[0] ?? `http://127.0.0.1:${env.AUTH_PORT}`).replace(/\/+$/, '');
   const referralUrl = (env.REFERRAL_URL ?? referralInstances[0] ?? `http://127.0.0.1:${env.REFERRAL_PORT}`).replace(
@@ -393,24 +395,47 @@ function clusterNodes(value: string | undefined, problems: string[]): Array<{ ho
 /** `http://auth-1:3001,http://auth-2:3001`: each must be an http(s) URL, none twice. */
 function instanceUrls(name: string, value: string | undefined, problems: string[]): string[] {
   const urls = list(value ?? '').map((url) => url.replace(/\/+$/, ''));
-  for (const url of urls) {
-    if (!/^https?:\/\//.test(url) || !URL.canParse(url)) {
-      problems.push(`${name}: "${maskUrlPassword(url)}" is not an http(s) URL`);
-    }
-  }
+  for (const url of urls) instanceUrl(name, url, problems);
   if (new Set(urls).size !== urls.length) problems.push(`${name}: names an instance twice`);
   return urls;
 }
 
+/** An instance is an origin: requests are sent to its paths, so a path or query of its own cannot work. */
+function instanceUrl(name: string, url: string, problems: string[]): void {
+  if (!/^https?:\/\//.test(url) || !URL.canParse(url)) {
+    problems.push(`${name}: "${maskUrlPassword(url)}" is not an http(s) URL`);
+    return;
+  }
+  const { pathname, search, hash } = new URL(url);
+  if (pathname !== '/' || search !== '' || hash !== '') {
+    problems.push(`${name}: "${maskUrlPassword(url)}" must be scheme, host and port only, without a path or query`);
+  }
+}
+
 const URL_VARIABLES = ['AUTH_URL', 'REFERRAL_URL', 'JWKS_URL', 'DATABASE_URL', 'REDIS_URL'] as const;
 
-/** A list of proxies, checked with the parser Fastify itself uses, so what passes is what is trusted. */
+/**
+ * A list of proxies, checked with the parser Fastify itself uses, so what passes is what is trusted.
+ * A range wider than a /8 (IPv4) or a /16 (IPv6) is refused: it takes in clients too, and a
+ * trusted client names its own address in X-Forwarded-For, a fresh rate limit with every request.
+ */
 function proxyList(name: 'TRUSTED_PROXIES' | 'GATEWAY_TRUSTED_PROXIES', value: string, problems: string[]): string[] {
   const proxies = list(value);
   try {
     compileTrust(proxies);
   } catch (error) {
     problems.push(`${name}: ${(error as Error).message}; expected addresses or CIDRs, comma-separated`);
+    return proxies;
+  }
+  for (const proxy of proxies) {
+    const [address, bits] = proxy.split('/');
+    if (bits === undefined || !/^\d+$/.test(bits)) continue;
+    if (Number(bits) < (address?.includes(':') ? 16 : 8)) {
+      problems.push(
+        `${name}: ${proxy} is wider than any balancer's range, and a client inside it could choose its own ` +
+          'address in X-Forwarded-For; name the balancers or their subnets',
+      );
+    }
   }
   return proxies;
 }
