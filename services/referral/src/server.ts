@@ -6,7 +6,10 @@ import { prepareDatabase } from './db/prepare.js';
 
 async function main(): Promise<void> {
   const config = loadConfig(process.env, { requiredSecrets: processSpec('referral').secrets });
-  await prepareDatabase(config.databaseUrl, { createIfMissing: !config.isProduction });
+  await prepareDatabase(config.databaseUrl, {
+    createIfMissing: !config.isProduction,
+    onWait: (message) => process.stderr.write(`referral: ${message}\n`),
+  });
   const jwks = new JwksClient({ url: config.urls.jwks, alternates: config.urls.jwksAlternates, timeoutMs: 2000 });
   const app = await buildApp(config, { jwks });
   // Warm the key cache; if auth is not up yet, the first request with a token fetches the keys.

@@ -3,24 +3,62 @@ import { isUnreachableAtStart, StoreUnreachableError } from '@refstack/shared/pl
 import { createDatabase, NO_TIMEOUTS } from './database.js';
 import { ensureDatabaseExists, migrateToLatest } from './migrate.js';
 
+/** PostgreSQL's lock_not_available: a lock wait ran past lock_timeout. */
+const LOCK_NOT_AVAILABLE = '55P03';
+
+export interface MigrationPatience {
+  /**
+   * How long a migration waits for one lock before it gives way: a table's, held by a long
+   * transaction (a dump, an operator's session), or another instance's migration. A migration's
+   * ALTER waiting for a table holds up every later statement on it, so it must not wait for good.
+   */
+  lockMs: number;
+  /** How long start-up keeps trying again before it gives up (the process then exits). */
+  giveUpAfterMs: number;
+}
+
+export const MIGRATION_PATIENCE: MigrationPatience = { lockMs: 5000, giveUpAfterMs: 10 * 60_000 };
+
+function lockTimedOut(error: unknown): boolean {
+  for (let e: unknown = error, depth = 0; e !== null && typeof e === 'object' && depth < 4; depth += 1) {
+    if ((e as { code?: unknown }).code === LOCK_NOT_AVAILABLE) return true;
+    e = (e as { cause?: unknown }).cause;
+  }
+  return false;
+}
+
 /**
  * Start-up step of the referral service and of `pnpm db:migrate`: creates the database when asked
  * (development), then applies pending migrations. A server that cannot be reached becomes a
- * StoreUnreachableError, which the process prints as advice.
+ * StoreUnreachableError, which the process prints as advice. Migrations that could not get a lock
+ * in time were rolled back whole (they run in one transaction) and are tried again, waiting a
+ * second, then twice as long each time up to 15 s, while the instances already running serve.
  */
 export async function prepareDatabase(
   url: string,
-  options: { createIfMissing: boolean },
+  options: { createIfMissing: boolean; patience?: MigrationPatience; onWait?: (message: string) => void },
 ): Promise<{ created: boolean; results: readonly MigrationResult[] }> {
   const unreachable = (error: unknown): never => {
     if (isUnreachableAtStart(error)) throw new StoreUnreachableError('Postgres', url, error);
     throw error;
   };
+  const patience = options.patience ?? MIGRATION_PATIENCE;
   const created = options.createIfMissing ? await ensureDatabaseExists(url).catch(unreachable) : false;
-  const db = createDatabase({ url, poolSize: 1, timeouts: NO_TIMEOUTS });
+  const db = createDatabase({ url, poolSize: 1, timeouts: { ...NO_TIMEOUTS, lockMs: patience.lockMs } });
   try {
-    const results = await migrateToLatest(db).catch(unreachable);
-    return { created, results };
+    const started = Date.now();
+    for (let pause = 1000; ; pause = Math.min(pause * 2, 15_000)) {
+      try {
+        return { created, results: await migrateToLatest(db) };
+      } catch (error) {
+        if (!lockTimedOut(error) || Date.now() - started + pause > patience.giveUpAfterMs) unreachable(error);
+        options.onWait?.(
+          `migrations waited ${patience.lockMs} ms for a lock another session holds; ` +
+            `rolled back, trying again in ${pause / 1000} s`,
+        );
+        await new Promise((resolve) => setTimeout(resolve, pause));
+      }
+    }
   } finally {
     await db.destroy();
   }

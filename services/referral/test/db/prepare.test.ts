@@ -1,8 +1,10 @@
 import t from 'tap';
 import pg from 'pg';
 import { randomBytes } from 'node:crypto';
+import { Migrator } from 'kysely';
 import { StoreUnreachableError } from '@refstack/shared/platform';
-import { TEST_POSTGRES_URL, UNREACHABLE_POSTGRES_URL } from '@refstack/shared/testing';
+import { createTestDatabase, eventually, TEST_POSTGRES_URL, UNREACHABLE_POSTGRES_URL } from '@refstack/shared/testing';
+import { createDatabase } from '../../src/db/database.js';
 import { migrations } from '../../src/db/migrations/index.js';
 import { prepareDatabase } from '../../src/db/prepare.js';
 
@@ -33,4 +35,44 @@ t.test('an unreachable server becomes a StoreUnreachableError naming the URL', a
   const error = await prepareDatabase(UNREACHABLE_POSTGRES_URL, { createIfMissing: true }).catch((e: unknown) => e);
   t.ok(error instanceof StoreUnreachableError);
   t.match((error as Error).message, 'postgres://postgres@127.0.0.1:1/nowhere');
+});
+
+t.test('a migration that cannot get its table gives way, so reads go on, and runs once it can', async (t) => {
+  const url = await createTestDatabase(t);
+  const db = createDatabase({ url, poolSize: 1 });
+  t.teardown(() => db.destroy());
+  const migrator = new Migrator({ db, provider: { getMigrations: async () => migrations } });
+  t.error((await migrator.migrateTo('2026-12-06T00-activate-invite-function')).error);
+  const session = async () => {
+    const client = new pg.Client({ connectionString: url });
+    await client.connect();
+    t.teardown(() => client.end());
+    return client;
+  };
+  // A long transaction that read the table (a dump does): the next migration's ALTER must wait.
+  const holder = await session();
+  await holder.query('BEGIN');
+  await holder.query('SELECT count(*) FROM users');
+
+  const waits: string[] = [];
+  const migrating = prepareDatabase(url, {
+    createIfMissing: false,
+    patience: { lockMs: 200, giveUpAfterMs: 120_000 },
+    onWait: (message) => waits.push(message),
+  });
+  await eventually('the migration gives way', () => waits.length > 0, 60_000);
+  // An ALTER waiting for good would hold up every later statement on the table, this one too.
+  const reader = await session();
+  await reader.query("SET statement_timeout = '30s'");
+  const read = await reader.query<{ n: number }>('SELECT count(*)::int AS n FROM users');
+  t.equal(read.rows[0]?.n, 0, 'a read of the table answers while the long transaction lasts');
+
+  await holder.query('COMMIT');
+  const { results } = await migrating;
+  t.same(
+    results.map((r) => [r.migrationName, r.status]),
+    [['2026-12-07T00-revoked-before', 'Success']],
+    'and the migration ran once it could',
+  );
+  t.match(waits[0], /waited 200 ms for a lock another session holds; rolled back, trying again in 1 s/);
 });
