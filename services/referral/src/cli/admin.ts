@@ -48,7 +48,9 @@ async function main(): Promise<void> {
 }
 
 async function block(config: Config, db: Kysely<Database>, who: { phone: string }): Promise<boolean> {
-  // Connected before anything is written: a block that could not revoke the tokens is not made.
+  // Connected before anything is written, so an unreachable Redis stops the block before it is
+  // made. A publish that fails after the write ends with its error while the account is blocked;
+  // the same command again blocks nothing new and announces it.
   const redis = await connectRedis(config, 'api');
   try {
     const revocations = new Revocations(redis, config.redisKeyPrefix, {
