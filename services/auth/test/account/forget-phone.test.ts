@@ -1,4 +1,4 @@
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { Redis } from 'ioredis';
 import { redisOptions } from '@refstack/shared/platform';
 import { createTestRedisPrefix, TEST_REDIS_URL } from '@refstack/shared/testing';
@@ -18,6 +18,15 @@ const limits: OtpLimits = {
   claimMs: 10_000,
 };
 
+/** A Redis connection and a key prefix of the test's own. */
+async function connect(t: Test) {
+  const prefix = createTestRedisPrefix(t);
+  const redis = new Redis(TEST_REDIS_URL, redisOptions('api'));
+  await redis.connect();
+  t.teardown(() => redis.disconnect());
+  return { prefix, redis };
+}
+
 /**
  * A number is forgotten when its account is deleted or moves away. Its keys are found through its
  * own lists (the clients with counters under it, its messages), never by a scan of the keyspace, so
@@ -25,10 +34,7 @@ const limits: OtpLimits = {
  * wrong tries from three (one of them asked for none), and more messages than a phone keeps.
  */
 t.test('forgetting a number removes every key and value that names it, and nothing of another', async (t) => {
-  const prefix = createTestRedisPrefix(t);
-  const redis = new Redis(TEST_REDIS_URL, redisOptions('api'));
-  await redis.connect();
-  t.teardown(() => redis.disconnect());
+  const { prefix, redis } = await connect(t);
   const otp = new OtpStore(redis, prefix);
   const log = new MessageLog(redis, prefix);
 
@@ -81,10 +87,7 @@ t.test('forgetting a number removes every key and value that names it, and nothi
 });
 
 t.test('a message the provider took while its number was being forgotten leaves nothing behind', async (t) => {
-  const prefix = createTestRedisPrefix(t);
-  const redis = new Redis(TEST_REDIS_URL, redisOptions('api'));
-  await redis.connect();
-  t.teardown(() => redis.disconnect());
+  const { prefix, redis } = await connect(t);
   const log = new MessageLog(redis, prefix);
   const ref = { id: 'late', kind: 'otp' as const, to: PHONE, country: 'RU' };
   await log.open(ref, Date.now());
