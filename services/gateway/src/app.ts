@@ -2,7 +2,12 @@ import cookie from '@fastify/cookie';
 import cors from '@fastify/cors';
 import type { FastifyInstance, FastifyReply, FastifyRequest, HTTPMethods } from 'fastify';
 import { AppError, type Config } from '@refstack/shared/contracts';
-import { createServiceApp, type DestinationStream, type ServerLimits } from '@refstack/shared/platform';
+import {
+  createServiceApp,
+  type DestinationStream,
+  type ServerLimits,
+  type UpstreamPool,
+} from '@refstack/shared/platform';
 import { DocsCache, registerDocs } from './docs.js';
 import { setLegacyCookie, withLegacyAuthorization } from './legacy-session.js';
 import { rememberPools, upstreamChecks, upstreamPools } from './readiness.js';
@@ -36,7 +41,6 @@ function edgeLimits(config: Config): Partial<ServerLimits> {
 }
 
 export async function buildApp(config: Config, options: GatewayAppOptions = {}): Promise<FastifyInstance> {
-  const bases: Record<Upstream, string> = { auth: config.urls.auth, referral: config.urls.referral };
   const pools = upstreamPools(config, config.upstreamTimeoutMs);
   const app = createServiceApp({
     service: 'gateway',
@@ -67,7 +71,11 @@ export async function buildApp(config: Config, options: GatewayAppOptions = {}):
     });
   }
   await app.register(cookie);
-  await registerDocs(app, new DocsCache([bases.auth, bases.referral], 2000, config.legacyPaths));
+  const inOrder = (pool: UpstreamPool) => () =>
+    [...pool.instances.filter((i) => i.status === 'in'), ...pool.instances.filter((i) => i.status === 'out')].map(
+      (i) => i.base,
+    );
+  await registerDocs(app, new DocsCache([inOrder(pools.auth), inOrder(pools.referral)], 2000, config.legacyPaths));
 
   rememberPools(app, pools);
   pools.auth.setLog(app.log);

@@ -12,7 +12,8 @@ const REFRESH_MS = 60_000;
 
 /**
  * The merged OpenAPI document, fetched from the services themselves (never hand-copied) and kept
- * for a minute. When a service is away, the last good document is served.
+ * for a minute: from each service's first instance that answers, those in service first. When a
+ * service is away, the last good document is served.
  */
 export class DocsCache {
   private merged: OpenApiDocument | undefined;
@@ -20,7 +21,8 @@ export class DocsCache {
   private inflight: Promise<void> | undefined;
 
   constructor(
-    private readonly bases: readonly string[],
+    /** Per service, its instances in the order to ask them. */
+    private readonly services: ReadonlyArray<() => readonly string[]>,
     private readonly timeoutMs: number,
     /** LEGACY_PATHS: whether the seeds' paths are served, and so documented. */
     private readonly seedPaths = true,
@@ -48,20 +50,30 @@ export class DocsCache {
 
   private async fetchAll(): Promise<void> {
     const specs = await Promise.all(
-      this.bases.map(async (base) => {
-        const res = await request(`${base}${OPENAPI_PATH}`, {
-          headersTimeout: this.timeoutMs,
-          bodyTimeout: this.timeoutMs,
-        });
-        if (res.statusCode !== 200) {
-          await res.body.dump();
-          throw new Error(`${base} answered ${res.statusCode}`);
+      this.services.map(async (instances) => {
+        let failure: unknown = new Error('no instance');
+        for (const base of instances()) {
+          try {
+            return await this.fetchOne(base);
+          } catch (error) {
+            failure = error;
+          }
         }
-        return (await res.body.json()) as OpenApiDocument;
+        throw failure;
       }),
     );
     this.merged = mergeOpenApi(specs, { legacy: LEGACY_ROUTES, seedPaths: this.seedPaths });
     this.fetchedAt = Date.now();
+  }
+
+  private async fetchOne(base: string): Promise<OpenApiDocument> {
+    // One deadline, the connection included, so that a silent instance leaves time for the next.
+    const res = await request(`${base}${OPENAPI_PATH}`, { signal: AbortSignal.timeout(this.timeoutMs) });
+    if (res.statusCode !== 200) {
+      await res.body.dump();
+      throw new Error(`${base} answered ${res.statusCode}`);
+    }
+    return (await res.body.json()) as OpenApiDocument;
   }
 }
 

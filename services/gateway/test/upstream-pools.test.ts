@@ -178,6 +178,16 @@ t.test('a request that finds every connection to its instance busy is answered 5
   t.ok((await Promise.all(holding)).every((answer) => answer.statusCode === 503));
 });
 
+t.test('the API description comes from an instance that answers', async (t) => {
+  const a = await instance(t, 'a');
+  const b = await instance(t, 'b');
+  const { gateway } = await gatewayFor(t, [a.url, b.url]);
+  await a.stop();
+  const docs = await gateway.inject({ method: 'GET', url: '/docs/json' });
+  t.equal(docs.statusCode, 200, 'the first instance is down, the second answers');
+  t.ok(b.hits.includes('GET /openapi.json'));
+});
+
 t.test('readiness asked many times at once probes each instance once', async (t) => {
   const { a, b, gateway, operations } = await setup(t);
   const asks = Array.from({ length: 20 }, (_, i) =>
