@@ -4,9 +4,9 @@ import { randomBytes } from 'node:crypto';
 import { Migrator } from 'kysely';
 import { StoreUnreachableError } from '@refstack/shared/platform';
 import { createTestDatabase, eventually, TEST_POSTGRES_URL, UNREACHABLE_POSTGRES_URL } from '@refstack/shared/testing';
-import { createDatabase } from '../../src/db/database.js';
+import { createDatabase, SERVICE_TIMEOUTS } from '../../src/db/database.js';
 import { migrations } from '../../src/db/migrations/index.js';
-import { prepareDatabase } from '../../src/db/prepare.js';
+import { MIGRATION_PATIENCE, prepareDatabase } from '../../src/db/prepare.js';
 
 t.test('start-up creates a missing database in development and migrates it once', async (t) => {
   const name = `test_${process.pid}_${randomBytes(4).toString('hex')}`;
@@ -61,9 +61,11 @@ t.test('a migration that cannot get its table gives way, so reads go on, and run
     onWait: (message) => waits.push(message),
   });
   await eventually('the migration gives way', () => waits.length > 0, 60_000);
-  // An ALTER waiting for good would hold up every later statement on the table, this one too.
+  // An ALTER waiting for good would hold up every later statement on the table, this one too; one
+  // that waits less than the service's statements wait for a lock only delays them.
+  t.ok(MIGRATION_PATIENCE.lockMs < SERVICE_TIMEOUTS.lockMs, 'migrations give way before service statements would');
   const reader = await session();
-  await reader.query("SET statement_timeout = '30s'");
+  await reader.query(`SET lock_timeout = ${SERVICE_TIMEOUTS.lockMs}`);
   const read = await reader.query<{ n: number }>('SELECT count(*)::int AS n FROM users');
   t.equal(read.rows[0]?.n, 0, 'a read of the table answers while the long transaction lasts');
 
@@ -74,5 +76,5 @@ t.test('a migration that cannot get its table gives way, so reads go on, and run
     [['2026-12-07T00-revoked-before', 'Success']],
     'and the migration ran once it could',
   );
-  t.match(waits[0], /waited 200 ms for a lock another session holds; rolled back, trying again in 1 s/);
+  t.match(waits[0], /waited 200 ms for a lock another session holds; rolled back, trying again in about 1 s/);
 });
