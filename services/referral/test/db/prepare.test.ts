@@ -78,3 +78,23 @@ t.test('a migration that cannot get its table gives way, so reads go on, and run
   );
   t.match(waits[0], /waited 200 ms for a lock another session holds; rolled back, trying again in about 1 s/);
 });
+
+t.test('migrations that give up on a lock say so, not that the server is unreachable', async (t) => {
+  const url = await createTestDatabase(t);
+  const db = createDatabase({ url, poolSize: 1 });
+  t.teardown(() => db.destroy());
+  const migrator = new Migrator({ db, provider: { getMigrations: async () => migrations } });
+  t.error((await migrator.migrateTo('2026-12-06T00-activate-invite-function')).error);
+  const holder = new pg.Client({ connectionString: url });
+  await holder.connect();
+  t.teardown(() => holder.end());
+  await holder.query('BEGIN');
+  await holder.query('SELECT count(*) FROM users');
+  const error = await prepareDatabase(url, {
+    createIfMissing: false,
+    patience: { lockMs: 100, giveUpAfterMs: 0 },
+  }).catch((e: unknown) => e);
+  t.notOk(error instanceof StoreUnreachableError, 'not advice to start a database that is running');
+  t.match((error as Error).message, /lock timeout/);
+  await holder.query('ROLLBACK');
+});
