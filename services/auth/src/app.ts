@@ -101,7 +101,7 @@ async function compose(config: Config, options: AuthAppOptions, redis: Redis): P
       log: app.log,
       probeIntervalMs: config.gateway.healthIntervalMs,
       ejectMs: config.gateway.ejectMs,
-      accountCallTimeoutMs: config.referralTimeoutMs,
+      referralTimeoutMs: config.referralTimeoutMs,
     });
   if (!options.referral) app.addHook('onClose', () => referral.close());
 

@@ -10,6 +10,7 @@ import {
   isErrorCode,
   parseInternal,
   parseSignInResult,
+  referralWorkMs,
   REQUEST_ID_HEADER,
   SIGN_IN_PATH,
   type ChangePhoneResult,
@@ -38,6 +39,21 @@ export interface ReferralClientLog {
   info(obj: object, msg: string): void;
 }
 
+/** A user read by id: one indexed row, which referral's statement limit (2 s) bounds anyway. */
+export const USER_READ_TIMEOUT_MS = 3000;
+/** An account's export: two statements of up to 2 s each in referral. */
+const EXPORT_TIMEOUT_MS = 5000;
+
+/**
+ * How long a phone change or a deletion may wait for referral: longer than referral's own bound on
+ * it (referralWorkMs), so that auth never gives up on a change referral may still commit. With the
+ * user read before it (USER_READ_TIMEOUT_MS), the request stays 2 s inside the gateway's
+ * UPSTREAM_TIMEOUT_MS, which production keeps above REFERRAL_TIMEOUT_MS + 5 s.
+ */
+export function changeCallTimeoutMs(referralTimeoutMs: number): number {
+  return Math.max(referralTimeoutMs, referralWorkMs(referralTimeoutMs) + 1000);
+}
+
 /**
  * Auth's way to users: the referral service's internal routes, over a keep-alive pool per referral
  * instance (REFERRAL_URLS), round-robin, with the gateway's passive and active health. A call that
@@ -53,13 +69,10 @@ export function createReferralClient(options: {
   /** How often each instance's readiness is asked (only with more than one instance). */
   probeIntervalMs: number;
   ejectMs: number;
-  /**
-   * How long an account call (not a sign-in, which has its own deadline) may wait for referral:
-   * REFERRAL_TIMEOUT_MS, which also bounds referral's own work on it (less a second), so that
-   * auth never gives up on a change that referral may still commit.
-   */
-  accountCallTimeoutMs: number;
+  /** REFERRAL_TIMEOUT_MS: see changeCallTimeoutMs. */
+  referralTimeoutMs: number;
 }): ReferralClient {
+  const changeMs = changeCallTimeoutMs(options.referralTimeoutMs);
   const pool = new UpstreamPool('referral', options.bases, {
     pool: { connections: 32, keepAliveTimeout: 30_000, connectTimeout: 2000 },
     probeIntervalMs: options.bases.length > 1 ? options.probeIntervalMs : 0,
@@ -154,7 +167,7 @@ export function createReferralClient(options: {
           internalPath(INTERNAL_USER_PATH, id),
           undefined,
           requestId,
-          options.accountCallTimeoutMs,
+          USER_READ_TIMEOUT_MS,
         );
         return parsed(parseInternal.user(answer), 'user');
       } catch (error) {
@@ -164,33 +177,15 @@ export function createReferralClient(options: {
       }
     },
     async changePhone(id, phone, requestId) {
-      const answer = await call(
-        'POST',
-        internalPath(INTERNAL_PHONE_PATH, id),
-        { phone },
-        requestId,
-        options.accountCallTimeoutMs,
-      );
+      const answer = await call('POST', internalPath(INTERNAL_PHONE_PATH, id), { phone }, requestId, changeMs);
       return parsed(parseInternal.changePhone(answer), 'phone change');
     },
     async deleteUser(id, requestId) {
-      const answer = await call(
-        'POST',
-        internalPath(INTERNAL_DELETE_PATH, id),
-        undefined,
-        requestId,
-        options.accountCallTimeoutMs,
-      );
+      const answer = await call('POST', internalPath(INTERNAL_DELETE_PATH, id), undefined, requestId, changeMs);
       return parsed(parseInternal.deleted(answer), 'deletion');
     },
     async exportUser(id, requestId) {
-      const answer = await call(
-        'GET',
-        internalPath(INTERNAL_EXPORT_PATH, id),
-        undefined,
-        requestId,
-        options.accountCallTimeoutMs,
-      );
+      const answer = await call('GET', internalPath(INTERNAL_EXPORT_PATH, id), undefined, requestId, EXPORT_TIMEOUT_MS);
       return parsed(parseInternal.export(answer), 'export');
     },
     close: () => pool.close(),

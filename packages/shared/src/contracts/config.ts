@@ -224,6 +224,15 @@ export interface LoadConfigOptions {
  * open the session), each bounded by its command timeout.
  */
 export const AUTH_VERIFY_OVERHEAD_MS = 5000;
+
+/**
+ * How long referral gives itself for work auth asks for and waits REFERRAL_TIMEOUT_MS for (a
+ * sign-in, a phone change, a deletion): a second less, so that auth hears the outcome, and at
+ * least a second.
+ */
+export function referralWorkMs(referralTimeoutMs: number): number {
+  return Math.max(1000, referralTimeoutMs - 1000);
+}
 /** Codes shorter than this are refused in production unless OTP_ALLOW_SHORT=true. */
 export const MIN_PRODUCTION_OTP_LENGTH = 6;
 

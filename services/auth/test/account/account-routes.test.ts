@@ -2,7 +2,9 @@ import t from 'tap';
 import type { FastifyInstance } from 'fastify';
 import { Revocations } from '@refstack/shared/platform';
 import { eventually } from '@refstack/shared/testing';
+import { AUTH_VERIFY_OVERHEAD_MS, referralWorkMs } from '@refstack/shared/contracts';
 import { abandonedAfterMs } from '../../src/account/account-service.js';
+import { changeCallTimeoutMs, USER_READ_TIMEOUT_MS } from '../../src/referral-client.js';
 import { buildAuthTestApp, PHONE, sendCode, type AuthTestContext } from '../auth-test-app.js';
 
 const CHROME =
@@ -171,6 +173,15 @@ t.test('refresh reads the user again: a blocked or deleted user’s session ends
   const again = await signInOn(ctx, CHROME, '203.0.113.1');
   ctx.referral.users.delete(PHONE);
   t.equal((await refresh(ctx.app, again.refresh)).json().code, 'token_invalid', 'a deleted user');
+});
+
+t.test('a change waits longer than referral works on it, and with the read before it fits the gateway', async (t) => {
+  for (const referralTimeoutMs of [1, 500, 1000, 1500, 2000, 5000, 8000, 60_000]) {
+    const wait = changeCallTimeoutMs(referralTimeoutMs);
+    t.ok(wait > referralWorkMs(referralTimeoutMs), `REFERRAL_TIMEOUT_MS=${referralTimeoutMs}: waits ${wait} ms`);
+    // The gateway's limit is above REFERRAL_TIMEOUT_MS + AUTH_VERIFY_OVERHEAD_MS in production.
+    t.ok(USER_READ_TIMEOUT_MS + wait <= referralTimeoutMs + AUTH_VERIFY_OVERHEAD_MS, 'inside the gateway');
+  }
 });
 
 t.test('phone change: auth waits for referral as long as REFERRAL_TIMEOUT_MS lets referral work', async (t) => {

@@ -447,7 +447,7 @@ t.test('referral unreachable: 503 and the code stays valid', async (t) => {
     log: QUIET,
     probeIntervalMs: 0,
     ejectMs: 10_000,
-    accountCallTimeoutMs: 5000,
+    referralTimeoutMs: 5000,
   });
   t.teardown(() => down.close());
   const ctx = await buildAuthTestApp(t, {}, { referralClient: down });
@@ -466,7 +466,7 @@ t.test('referral unreachable: 503 and the code stays valid', async (t) => {
     log: QUIET,
     probeIntervalMs: 0,
     ejectMs: 10_000,
-    accountCallTimeoutMs: 5000,
+    referralTimeoutMs: 5000,
   });
   t.teardown(() => up.close());
   const app2 = await buildApp(testConfig({ REDIS_KEY_PREFIX: ctx.prefix }), {

@@ -112,7 +112,7 @@ export async function inviteRefusingReferral(t: Teardownable): Promise<ReferralC
     log: QUIET,
     probeIntervalMs: 0,
     ejectMs: 10_000,
-    accountCallTimeoutMs: 5000,
+    referralTimeoutMs: 5000,
   });
   t.teardown(() => client.close());
   return client;

@@ -1,4 +1,4 @@
-import { AppError, requireInviteCode, type Config } from '@refstack/shared/contracts';
+import { AppError, referralWorkMs, requireInviteCode, type Config } from '@refstack/shared/contracts';
 import { type SmsQueue } from '@refstack/shared/platform';
 import type { Kysely } from 'kysely';
 import { Deadline } from '../db/deadline.js';
@@ -34,7 +34,7 @@ export function activationDeadlines(
   config: Pick<Config, 'referralTimeoutMs' | 'upstreamTimeoutMs'>,
 ): ActivationDeadlines {
   return {
-    signInMs: Math.max(1000, config.referralTimeoutMs - 1000),
+    signInMs: referralWorkMs(config.referralTimeoutMs),
     activateMs: Math.max(1000, config.upstreamTimeoutMs - 5000),
   };
 }
