@@ -4,6 +4,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import { eventually, testConfig } from '@refstack/shared/testing';
 import { buildApp } from '../src/app.js';
 import { buildOperationsApp } from '../src/operations.js';
+import { poolsOf } from '../src/readiness.js';
 
 interface Instance {
   name: string;
@@ -166,7 +167,7 @@ t.test('an instance that takes connections and never answers leaves the service 
 
 t.test('a request that finds every connection to its instance busy is answered 503, not queued', async (t) => {
   const quiet = await silent(t);
-  const { send } = await gatewayFor(t, [quiet.url], { UPSTREAM_TIMEOUT_MS: '60000' });
+  const { gateway, send } = await gatewayFor(t, [quiet.url], { UPSTREAM_TIMEOUT_MS: '60000' });
   let answered = 0;
   // Each holds one of the instance's 128 connections, waiting up to a minute for its answer.
   const holding = Array.from({ length: 128 }, () => send().finally(() => (answered += 1)));
@@ -174,6 +175,7 @@ t.test('a request that finds every connection to its instance busy is answered 5
   t.equal(late.statusCode, 503, late.body);
   t.equal(late.json().code, 'service_unavailable');
   t.equal(answered, 0, 'while the requests that hold the connections still wait');
+  t.equal(poolsOf(gateway).auth.instances[0]?.status, 'in', 'a busy instance is not taken out for it');
   quiet.release();
   t.ok((await Promise.all(holding)).every((answer) => answer.statusCode === 503));
 });

@@ -2,7 +2,7 @@ import { Pool, request } from 'undici';
 
 /**
  * The code of a request that waited for a free connection to its instance longer than the caller
- * allowed, and was then dropped unsent.
+ * allowed, and was then dropped unsent (undici then closes the connection it would have used).
  */
 export const UPSTREAM_NOT_SENT = 'UPSTREAM_NOT_SENT';
 
@@ -149,7 +149,9 @@ export class UpstreamPool {
         : TIMED_OUT.has(code)
           ? 'timed_out'
           : 'other';
-    if (kind !== 'other') this.takeOut(instance, code);
+    // A request that waited too long for a connection says the instance is busy, not that it is
+    // unwell: taking it out would move its load onto the others until they fill up in turn.
+    if (kind !== 'other' && code !== UPSTREAM_NOT_SENT) this.takeOut(instance, code);
     return kind;
   }
 
