@@ -437,9 +437,18 @@ function proxyList(name: 'TRUSTED_PROXIES' | 'GATEWAY_TRUSTED_PROXIES', value: s
     return proxies;
   }
   for (const proxy of proxies) {
-    const [address, bits] = proxy.split('/');
-    if (bits === undefined || !/^\d+$/.test(bits)) continue;
-    if (Number(bits) < (address?.includes(':') ? 16 : 8)) {
+    const [address = '', mask] = proxy.split('/');
+    if (mask === undefined) continue;
+    // A dotted netmask counts its bits; an IPv4-mapped IPv6 range is the IPv4 range it maps.
+    let bits = /^\d+$/.test(mask)
+      ? Number(mask)
+      : mask.split('.').reduce((sum, octet) => sum + (Number(octet) >>> 0).toString(2).replace(/0/g, '').length, 0);
+    let ipv6 = address.includes(':');
+    if (ipv6 && /^::ffff:\d+\.\d+\.\d+\.\d+$/i.test(address)) {
+      bits -= 96;
+      ipv6 = false;
+    }
+    if (bits < (ipv6 ? 16 : 8)) {
       problems.push(
         `${name}: ${proxy} is wider than any balancer's range, and a client inside it could choose its own ` +
           'address in X-Forwarded-For; name the balancers or their subnets',

@@ -276,6 +276,8 @@ t.test("the gateway's edge settings: defaults, overrides and the checks across v
     [{ GATEWAY_TRUSTED_PROXIES: '10.0.0.0/33' }, /GATEWAY_TRUSTED_PROXIES: invalid range/],
     [{ GATEWAY_TRUSTED_PROXIES: '10.0.0.1,0.0.0.0/1' }, /GATEWAY_TRUSTED_PROXIES: 0\.0\.0\.0\/1 is wider/],
     [{ TRUSTED_PROXIES: '2000::/3' }, /TRUSTED_PROXIES: 2000::\/3 is wider/],
+    [{ TRUSTED_PROXIES: '0.0.0.0/128.0.0.0' }, /TRUSTED_PROXIES: 0\.0\.0\.0\/128\.0\.0\.0 is wider/],
+    [{ TRUSTED_PROXIES: '::ffff:0.0.0.0/97' }, /TRUSTED_PROXIES: ::ffff:0\.0\.0\.0\/97 is wider/],
     [{ AUTH_URLS: 'http://auth:3001,http://auth-2:3001/v1' }, /AUTH_URLS: "http:\/\/auth-2:3001\/v1" must be scheme/],
     [{ REFERRAL_URL: 'http://referral:3002/?pool=1' }, /REFERRAL_URL: .* without a path or query/],
     [{ TRUSTED_PROXIES: '127.0.0.1,gateway' }, /TRUSTED_PROXIES: invalid IP address: gateway/],

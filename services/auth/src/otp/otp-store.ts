@@ -358,7 +358,9 @@ export class OtpStore {
     const base = `${this.prefix}:otp:{${phone}}`;
     const clients = await this.redis.zrange(`${base}:clients`, '0', '-1');
     const perClient = clients.flatMap((bucket) => [`${base}:sends:${bucket}`, `${base}:fails:${bucket}`]);
-    // The list of clients goes last, in the same command: the phone's keys share one slot.
-    await this.redis.del(base, `${base}:sends`, `${base}:fails`, ...perClient, `${base}:clients`);
+    // One command: the phone's keys share one slot. Only the clients read leave the list, so one
+    // that a send-code adds meanwhile stays listed for the next forgetting.
+    await this.redis.del(base, `${base}:sends`, `${base}:fails`, ...perClient);
+    if (clients.length > 0) await this.redis.zrem(`${base}:clients`, ...clients);
   }
 }

@@ -275,8 +275,11 @@ export class MessageLog {
    * them (a receipt for one of them then changes nothing).
    */
   async forget(phone: string): Promise<void> {
-    await this.drop(phone, await this.redis.zrange(this.listKey(phone), '0', '-1'));
-    await this.redis.del(this.listKey(phone));
+    const ids = await this.redis.zrange(this.listKey(phone), '0', '-1');
+    await this.drop(phone, ids);
+    // Only the records read leave the list: one the worker opens meanwhile (the notice a move
+    // sends the number it leaves) stays listed, and so findable.
+    if (ids.length > 0) await this.redis.zrem(this.listKey(phone), ...ids);
   }
 
   /** Removes these records of the phone and the receipt index entries that point at them. */
