@@ -1,4 +1,4 @@
-import t from 'tap';
+import t, { type Test } from 'tap';
 import pg from 'pg';
 import { randomBytes } from 'node:crypto';
 import { Migrator } from 'kysely';
@@ -37,22 +37,32 @@ t.test('an unreachable server becomes a StoreUnreachableError naming the URL', a
   t.match((error as Error).message, 'postgres://postgres@127.0.0.1:1/nowhere');
 });
 
-t.test('a migration that cannot get its table gives way, so reads go on, and runs once it can', async (t) => {
+/** A session of the test's own on the database; ended at teardown. */
+async function session(t: Test, url: string): Promise<pg.Client> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  t.teardown(() => client.end());
+  return client;
+}
+
+/**
+ * A database one migration behind (the last, which alters users), and a long transaction that read
+ * users (a dump does): that migration's ALTER must wait for it.
+ */
+async function heldBehindLastMigration(t: Test): Promise<{ url: string; holder: pg.Client }> {
   const url = await createTestDatabase(t);
   const db = createDatabase({ url, poolSize: 1 });
   t.teardown(() => db.destroy());
   const migrator = new Migrator({ db, provider: { getMigrations: async () => migrations } });
   t.error((await migrator.migrateTo('2026-12-06T00-activate-invite-function')).error);
-  const session = async () => {
-    const client = new pg.Client({ connectionString: url });
-    await client.connect();
-    t.teardown(() => client.end());
-    return client;
-  };
-  // A long transaction that read the table (a dump does): the next migration's ALTER must wait.
-  const holder = await session();
+  const holder = await session(t, url);
   await holder.query('BEGIN');
   await holder.query('SELECT count(*) FROM users');
+  return { url, holder };
+}
+
+t.test('a migration that cannot get its table gives way, so reads go on, and runs once it can', async (t) => {
+  const { url, holder } = await heldBehindLastMigration(t);
 
   const waits: string[] = [];
   const migrating = prepareDatabase(url, {
@@ -64,7 +74,7 @@ t.test('a migration that cannot get its table gives way, so reads go on, and run
   // An ALTER waiting for good would hold up every later statement on the table, this one too; one
   // that waits less than the service's statements wait for a lock only delays them.
   t.ok(MIGRATION_PATIENCE.lockMs < SERVICE_TIMEOUTS.lockMs, 'migrations give way before service statements would');
-  const reader = await session();
+  const reader = await session(t, url);
   await reader.query(`SET lock_timeout = ${SERVICE_TIMEOUTS.lockMs}`);
   const read = await reader.query<{ n: number }>('SELECT count(*)::int AS n FROM users');
   t.equal(read.rows[0]?.n, 0, 'a read of the table answers while the long transaction lasts');
@@ -80,16 +90,7 @@ t.test('a migration that cannot get its table gives way, so reads go on, and run
 });
 
 t.test('migrations that give up on a lock say so, not that the server is unreachable', async (t) => {
-  const url = await createTestDatabase(t);
-  const db = createDatabase({ url, poolSize: 1 });
-  t.teardown(() => db.destroy());
-  const migrator = new Migrator({ db, provider: { getMigrations: async () => migrations } });
-  t.error((await migrator.migrateTo('2026-12-06T00-activate-invite-function')).error);
-  const holder = new pg.Client({ connectionString: url });
-  await holder.connect();
-  t.teardown(() => holder.end());
-  await holder.query('BEGIN');
-  await holder.query('SELECT count(*) FROM users');
+  const { url, holder } = await heldBehindLastMigration(t);
   const error = await prepareDatabase(url, {
     createIfMissing: false,
     patience: { lockMs: 100, giveUpAfterMs: 0 },
