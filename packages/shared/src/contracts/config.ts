@@ -425,8 +425,9 @@ const URL_VARIABLES = ['AUTH_URL', 'REFERRAL_URL', 'JWKS_URL', 'DATABASE_URL', '
 
 /**
  * A list of proxies, checked with the parser Fastify itself uses, so what passes is what is trusted.
- * A range wider than a /8 (IPv4) or a /16 (IPv6) is refused: it takes in clients too, and a
- * trusted client names its own address in X-Forwarded-For, a fresh rate limit with every request.
+ * A range wider than a /8 (IPv4) or a /16 (IPv6, but for the private fc00::/7) is refused: it takes
+ * in clients too, and a trusted client names its own address in X-Forwarded-For, a fresh rate
+ * limit with every request.
  */
 function proxyList(name: 'TRUSTED_PROXIES' | 'GATEWAY_TRUSTED_PROXIES', value: string, problems: string[]): string[] {
   const proxies = list(value);
@@ -448,7 +449,9 @@ function proxyList(name: 'TRUSTED_PROXIES' | 'GATEWAY_TRUSTED_PROXIES', value: s
       bits -= 96;
       ipv6 = false;
     }
-    if (bits < (ipv6 ? 16 : 8)) {
+    // IPv6's private range (unique local, fc00::/7) is as private as 10.0.0.0/8.
+    const uniqueLocal = ipv6 && bits >= 7 && /^f[cd][0-9a-f]{0,2}:/i.test(address);
+    if (bits < (ipv6 ? 16 : 8) && !uniqueLocal) {
       problems.push(
         `${name}: ${proxy} is wider than any balancer's range, and a client inside it could choose its own ` +
           'address in X-Forwarded-For; name the balancers or their subnets',

@@ -267,6 +267,12 @@ t.test("the gateway's edge settings: defaults, overrides and the checks across v
     GATEWAY_KEEP_ALIVE_TIMEOUT_MS: '65000',
   });
   t.same(set.gateway.trustedProxies, ['10.0.0.0/8', '192.0.2.1', '::1']);
+  const privateRanges = '10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,fc00::/7,fd12:3456::/32,10.0.0.0/255.0.0.0';
+  t.same(
+    loadConfig({ TRUSTED_PROXIES: privateRanges }).trustedProxies,
+    privateRanges.split(','),
+    "the private ranges (compose's default) are not too wide",
+  );
   t.match(set.gateway, { metricsPort: 9100, maxConnections: 500, keepAliveTimeoutMs: 65_000 });
   const refused: Array<[Record<string, string>, RegExp]> = [
     [
