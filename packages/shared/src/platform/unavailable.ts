@@ -1,3 +1,5 @@
+import { UPSTREAM_NOT_SENT } from './upstream-pool.js';
+
 /**
  * The one place that tells a failure of something this process depends on (a store, a service)
  * from a bug: network errors, PostgreSQL's and Redis's transient conditions, undici's timeouts.
@@ -8,7 +10,7 @@ const NETWORK_CODES = ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH'
 /** undici (HTTP to another service): connect, headers and body timeouts, a socket closed under a request. */
 const HTTP_CLIENT_CODES = [
   // UpstreamPool's own: a request that found no free connection in time and was never sent.
-  'UPSTREAM_NOT_SENT',
+  UPSTREAM_NOT_SENT,
   'UND_ERR_SOCKET',
   'UND_ERR_CONNECT_TIMEOUT',
   'UND_ERR_HEADERS_TIMEOUT',
