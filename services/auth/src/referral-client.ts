@@ -1,4 +1,3 @@
-import type { Dispatcher } from 'undici';
 import {
   AppError,
   INTERNAL_DELETE_PATH,
@@ -20,7 +19,13 @@ import {
   type SignInRequest,
   type SignInResult,
 } from '@refstack/shared/contracts';
-import { CHECK_TIMEOUT_MS, UpstreamPool } from '@refstack/shared/platform';
+import {
+  CHECK_TIMEOUT_MS,
+  requestWhole,
+  SEND_WITHIN_MS,
+  UpstreamPool,
+  type UpstreamAnswer,
+} from '@refstack/shared/platform';
 
 export interface ReferralClient {
   /** `timeoutMs`: how long this call may wait for referral's answer. */
@@ -37,6 +42,14 @@ export interface ReferralClientLog {
   error(obj: object, msg: string): void;
   warn(obj: object, msg: string): void;
   info(obj: object, msg: string): void;
+}
+
+function jsonOf(payload: Buffer): Record<string, unknown> | null {
+  try {
+    return JSON.parse(payload.toString('utf8')) as Record<string, unknown> | null;
+  } catch {
+    return null;
+  }
 }
 
 /** A user read by id: one indexed row, which referral's statement limit (2 s) bounds anyway. */
@@ -97,22 +110,29 @@ export function createReferralClient(options: {
     requestId: string,
     timeoutMs: number,
   ): Promise<unknown> {
-    let response: Dispatcher.ResponseData | undefined;
+    let response: UpstreamAnswer | undefined;
     let failure: unknown;
     for (const instance of pool.order().slice(0, 2)) {
       try {
-        response = await instance.pool.request({
-          path,
-          method,
-          headers: {
-            ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-            [INTERNAL_TOKEN_HEADER]: options.internalToken,
-            [REQUEST_ID_HEADER]: requestId,
+        // A call that finds all 32 connections busy waits for one no longer than it may wait for
+        // its answer (2 s at most), then is dropped unsent: queued without limit, a phone change
+        // or a sign-in would reach referral after the client had its 503 and act for nobody.
+        response = await requestWhole(
+          instance.pool,
+          {
+            path,
+            method,
+            headers: {
+              ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+              [INTERNAL_TOKEN_HEADER]: options.internalToken,
+              [REQUEST_ID_HEADER]: requestId,
+            },
+            ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+            headersTimeout: timeoutMs,
+            bodyTimeout: timeoutMs,
           },
-          ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-          headersTimeout: timeoutMs,
-          bodyTimeout: timeoutMs,
-        });
+          Math.min(SEND_WITHIN_MS, timeoutMs),
+        );
         break;
       } catch (error) {
         failure = error;
@@ -123,15 +143,15 @@ export function createReferralClient(options: {
       }
     }
     if (!response) throw unavailable(failure);
-    const answer = (await response.body.json().catch(() => null)) as Record<string, unknown> | null;
-    if (response.statusCode === 200) return answer;
+    const answer = jsonOf(response.payload);
+    if (response.status === 200) return answer;
     const code = answer?.['code'];
     // Only the client's own mistakes (refusals, validation) pass through; a 401 here means the
     // services disagree on INTERNAL_TOKEN, which is an operator problem, not the user's.
-    if (response.statusCode >= 400 && response.statusCode < 500 && response.statusCode !== 401 && isErrorCode(code)) {
+    if (response.status >= 400 && response.status < 500 && response.status !== 401 && isErrorCode(code)) {
       throw new AppError(code, typeof answer?.['detail'] === 'string' ? answer['detail'] : undefined);
     }
-    options.log.error({ status: response.statusCode, code, path }, 'referral call failed');
+    options.log.error({ status: response.status, code, path }, 'referral call failed');
     throw unavailable(null);
   }
 

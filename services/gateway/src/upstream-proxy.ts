@@ -1,8 +1,8 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { IncomingHttpHeaders } from 'node:http';
-import type { Dispatcher, Pool } from 'undici';
+import type { Dispatcher } from 'undici';
 import { AppError, INTERNAL_TOKEN_HEADER, REQUEST_ID_HEADER } from '@refstack/shared/contracts';
-import { isDependencyUnavailable, UPSTREAM_NOT_SENT } from '@refstack/shared/platform';
+import { isDependencyUnavailable, requestWhole, type UpstreamAnswer } from '@refstack/shared/platform';
 import type { UpstreamPools } from './readiness.js';
 
 export type Upstream = 'auth' | 'referral';
@@ -46,75 +46,9 @@ export interface ForwardOptions {
   onAnswer?: (status: number, body: Buffer, reply: FastifyReply) => void;
 }
 
-interface UpstreamAnswer {
-  status: number;
-  /** Names and values alternating, as they arrived. */
-  rawHeaders: Buffer[];
-  payload: Buffer;
-}
-
 function connectionOptions(value: string | string[] | undefined): Set<string> {
   if (value === undefined) return new Set();
   return new Set((Array.isArray(value) ? value.join(',') : value).split(',').map((name) => name.trim().toLowerCase()));
-}
-
-/**
- * How long a request may wait for a free connection to its instance (all 128 busy) before it is
- * dropped unsent: an instance that has held every connection that long is stalled or far past its
- * capacity, and the request may go to another instance or be answered 503 at once. Once sent, it
- * has UPSTREAM_TIMEOUT_MS for its answer, as the timeouts that nest inside it expect.
- */
-const SEND_WITHIN_MS = 2000;
-
-class NotSentError extends Error {
-  readonly code = UPSTREAM_NOT_SENT;
-  constructor() {
-    super(`no free connection to the instance within ${SEND_WITHIN_MS} ms; not sent`);
-  }
-}
-
-/**
- * One request through the pool, its answer collected whole. A plain dispatch handler instead of
- * `pool.request()`: no response stream, no header object built and then copied, no async resource
- * per request. Timeouts and connection errors are the pool's, as with `request()`; waiting for a
- * connection is bounded here (undici's queue has no limit).
- */
-function requestWhole(pool: Pool, options: Dispatcher.DispatchOptions): Promise<UpstreamAnswer> {
-  return new Promise((resolve, reject) => {
-    let status = 0;
-    let rawHeaders: Buffer[] = [];
-    const chunks: Buffer[] = [];
-    let gaveUp = false;
-    const waiting = setTimeout(() => {
-      gaveUp = true;
-      reject(new NotSentError());
-    }, SEND_WITHIN_MS);
-    pool.dispatch(options, {
-      onConnect: (abort) => {
-        clearTimeout(waiting);
-        // Aborted here, a request is never written: nothing reaches the instance.
-        if (gaveUp) abort(new NotSentError());
-      },
-      onHeaders: (statusCode, headers) => {
-        // 1xx answers are interim; the final answer follows on the same request.
-        if (statusCode >= 200) {
-          status = statusCode;
-          rawHeaders = headers;
-        }
-        return true;
-      },
-      onData: (chunk) => {
-        chunks.push(chunk);
-        return true;
-      },
-      onComplete: () =>
-        resolve({ status, rawHeaders, payload: chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks) }),
-      onError: (error) => {
-        clearTimeout(waiting);
-        reject(error);
-      },
-    });
-  });
 }
 
 /** Methods whose repeat changes nothing: a dropped one may go to another instance. */

@@ -1,10 +1,19 @@
-import { Pool, request } from 'undici';
+import { Pool, request, type Dispatcher } from 'undici';
 
 /**
  * The code of a request that waited for a free connection to its instance longer than the caller
  * allowed, and was then dropped unsent (undici then closes the connection it would have used).
  */
 export const UPSTREAM_NOT_SENT = 'UPSTREAM_NOT_SENT';
+
+/**
+ * How long a request may wait for a free connection to its instance (all of the pool's busy)
+ * before it is dropped unsent: an instance that has held every connection that long is stalled or
+ * far past its capacity, and the request may go to another instance or be answered 503 at once,
+ * instead of queueing without limit (undici's queue has none) and acting long after its client
+ * left. Once sent, a request has its own answer timeout, as the timeouts that nest inside it expect.
+ */
+export const SEND_WITHIN_MS = 2000;
 
 /** Errors of a request that never reached the instance, so it may go to another whatever its method. */
 const NOT_REACHED = new Set([
@@ -207,4 +216,68 @@ async function ready(
     if (signal.aborted) return { ready: false, error: `no answer within ${timeoutMs} ms` };
     return { ready: false, error: (error as Error).message || 'unreachable' };
   }
+}
+
+class NotSentError extends Error {
+  readonly code = UPSTREAM_NOT_SENT;
+  constructor(withinMs: number) {
+    super(`no free connection to the instance within ${withinMs} ms; not sent`);
+  }
+}
+
+/** An instance's answer, read whole: API answers are small JSON documents. */
+export interface UpstreamAnswer {
+  status: number;
+  /** Names and values alternating, as they arrived. */
+  rawHeaders: Buffer[];
+  payload: Buffer;
+}
+
+/**
+ * One request through an instance's pool, its answer collected whole, dropped unsent when no
+ * connection frees up within `sendWithinMs` (see SEND_WITHIN_MS). A plain dispatch handler instead
+ * of `pool.request()`: that is what can tell a request still waiting for a connection from one
+ * already written, and it builds no response stream, header object or async resource per request.
+ * Answer timeouts and connection errors are the pool's (or the options'), as with `request()`.
+ */
+export function requestWhole(
+  pool: Dispatcher,
+  options: Dispatcher.DispatchOptions,
+  sendWithinMs = SEND_WITHIN_MS,
+): Promise<UpstreamAnswer> {
+  return new Promise((resolve, reject) => {
+    let status = 0;
+    let rawHeaders: Buffer[] = [];
+    const chunks: Buffer[] = [];
+    let gaveUp = false;
+    const waiting = setTimeout(() => {
+      gaveUp = true;
+      reject(new NotSentError(sendWithinMs));
+    }, sendWithinMs);
+    pool.dispatch(options, {
+      onConnect: (abort) => {
+        clearTimeout(waiting);
+        // Aborted here, a request is never written: nothing reaches the instance.
+        if (gaveUp) abort(new NotSentError(sendWithinMs));
+      },
+      onHeaders: (statusCode, headers) => {
+        // 1xx answers are interim; the final answer follows on the same request.
+        if (statusCode >= 200) {
+          status = statusCode;
+          rawHeaders = headers;
+        }
+        return true;
+      },
+      onData: (chunk) => {
+        chunks.push(chunk);
+        return true;
+      },
+      onComplete: () =>
+        resolve({ status, rawHeaders, payload: chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks) }),
+      onError: (error) => {
+        clearTimeout(waiting);
+        reject(error);
+      },
+    });
+  });
 }
