@@ -102,17 +102,17 @@ export function otpServiceFactory({ store, sms, guard, config, now, onVerified }
         await pass.release().catch(() => undefined);
         throw error;
       }
-      if (issued.result !== 'ok') await pass.release();
-      if (issued.result === 'resend_too_soon') {
-        throw new AppError('resend_too_soon', 'A code was sent to this phone moments ago; wait before asking again.', {
-          retryAfter: seconds(issued.retryAfterMs),
-        });
+      if (issued.result !== 'ok') {
+        await pass.release();
+        throw issued.result === 'resend_too_soon'
+          ? new AppError('resend_too_soon', 'A code was sent to this phone moments ago; wait before asking again.', {
+              retryAfter: seconds(issued.retryAfterMs),
+            })
+          : new AppError('rate_limited', 'Too many codes or wrong tries for this phone; try again later.', {
+              retryAfter: seconds(issued.retryAfterMs),
+            });
       }
-      if (issued.result === 'rate_limited') {
-        throw new AppError('rate_limited', 'Too many codes or wrong tries for this phone; try again later.', {
-          retryAfter: seconds(issued.retryAfterMs),
-        });
-      }
+      const { withdraw } = issued;
       if (!fixedCode) {
         try {
           await sms.send({
@@ -124,7 +124,9 @@ export function otpServiceFactory({ store, sms, guard, config, now, onVerified }
             expiresAt: at + limits.ttlMs,
           });
         } catch (error) {
-          await pass.release().catch(() => undefined);
+          // Nothing was sent: the number's range and budget get their place back, and the code
+          // its resend gap, so the client's retry gets a code at once instead of a wait.
+          await Promise.all([pass.release().catch(() => undefined), withdraw().catch(() => undefined)]);
           throw error;
         }
       }

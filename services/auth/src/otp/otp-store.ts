@@ -97,6 +97,18 @@ return {'ok', 0}
 `;
 
 /**
+ * Takes back a code ISSUE gave whose message could not be queued: the code, if it is still the
+ * phone's, and its place in the sends that set the resend gap, so the client's retry is not told
+ * to wait for a code that never left. KEYS: code hash, phone's sends, client's sends.
+ */
+const WITHDRAW = `
+if redis.call('HGET', KEYS[1], 'h') == ARGV[1] then redis.call('DEL', KEYS[1]) end
+redis.call('ZREM', KEYS[2], ARGV[2])
+redis.call('ZREM', KEYS[3], ARGV[2])
+return 1
+`;
+
+/**
  * Checks a candidate and counts the attempt in one step, so parallel guesses cannot exceed the
  * limits. Refused before any comparison: a client past its daily failure cap for the phone, and
  * any client while the phone is closed after too many wrong tries from everyone. Wrong tries count
@@ -173,12 +185,19 @@ interface OtpCommands {
   ): Promise<[number, number]>;
   otpWindowRelease(key: string, member: string): Promise<number>;
   otpIssue(...keysThenArgs: Array<string | number>): Promise<[string, number]>;
+  otpWithdraw(code: string, sends: string, clientSends: string, codeHash: string, member: string): Promise<number>;
   otpCheck(...keysThenArgs: Array<string | number>): Promise<[string, number]>;
   otpConsume(codeKey: string, claimId: string): Promise<number>;
   otpRelease(codeKey: string, claimId: string): Promise<number>;
 }
 
-export type IssueOutcome = { result: 'ok' } | { result: 'resend_too_soon' | 'rate_limited'; retryAfterMs: number };
+export type IssueOutcome =
+  | {
+      result: 'ok';
+      /** Takes the code back when its message could not be queued (see WITHDRAW). */
+      withdraw(): Promise<void>;
+    }
+  | { result: 'resend_too_soon' | 'rate_limited'; retryAfterMs: number };
 export type CheckOutcome =
   | { result: 'ok' | 'expired' | 'claimed' }
   | { result: 'invalid'; attemptsLeft: number }
@@ -231,6 +250,7 @@ export class OtpStore {
       redis.defineCommand('otpSlidingWindow', { numberOfKeys: 1, lua: SLIDING_WINDOW });
       redis.defineCommand('otpWindowRelease', { numberOfKeys: 1, lua: WINDOW_RELEASE });
       redis.defineCommand('otpIssue', { numberOfKeys: 5, lua: ISSUE });
+      redis.defineCommand('otpWithdraw', { numberOfKeys: 3, lua: WITHDRAW });
       redis.defineCommand('otpCheck', { numberOfKeys: 6, lua: CHECK });
       redis.defineCommand('otpConsume', { numberOfKeys: 1, lua: CONSUME });
       redis.defineCommand('otpRelease', { numberOfKeys: 1, lua: RELEASE });
@@ -298,6 +318,7 @@ export class OtpStore {
 
   async issue(phone: string, bucket: string, codeHash: string, limits: OtpLimits, now: number): Promise<IssueOutcome> {
     const k = this.keys(phone, bucket);
+    const member = eventMember(now);
     const [result, retryAfterMs] = await this.redis.otpIssue(
       k.code,
       k.sends,
@@ -308,10 +329,16 @@ export class OtpStore {
       ...this.limitArgs(limits),
       codeHash,
       limits.ttlMs,
-      eventMember(now),
+      member,
       bucket,
     );
-    return result === 'ok' ? { result: 'ok' } : { result: result as 'resend_too_soon' | 'rate_limited', retryAfterMs };
+    if (result !== 'ok') return { result: result as 'resend_too_soon' | 'rate_limited', retryAfterMs };
+    return {
+      result: 'ok',
+      withdraw: async () => {
+        await this.redis.otpWithdraw(k.code, k.sends, k.clientSends, codeHash, member);
+      },
+    };
   }
 
   async check(

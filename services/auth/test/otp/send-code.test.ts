@@ -1,6 +1,6 @@
 import t from 'tap';
 import { AppError } from '@refstack/shared/contracts';
-import { buildAuthTestApp, PHONE, sendCode, signIn } from '../auth-test-app.js';
+import { buildAuthTestApp, PHONE, sendCode, signIn, verify } from '../auth-test-app.js';
 
 t.test('normalises any notation and answers with E.164, never the code', async (t) => {
   const { app, outbox } = await buildAuthTestApp(t);
@@ -252,12 +252,24 @@ t.test('a spoofed X-Forwarded-For buys no fresh limit; a trusted proxy is believ
   );
 });
 
-t.test('503 when the bus cannot take the message', async (t) => {
+t.test('503 when the bus cannot take the message; the code it held is taken back, a retry sends at once', async (t) => {
   const ctx = await buildAuthTestApp(t);
-  ctx.outbox.send = async () => {
+  t.equal((await sendCode(ctx.app)).statusCode, 200);
+  ctx.clock.advance(61);
+  const send = ctx.outbox.send.bind(ctx.outbox);
+  let unsent: string | undefined;
+  ctx.outbox.send = async (job) => {
+    if (job.kind === 'otp') unsent = job.code;
     throw new AppError('service_unavailable', 'The message could not be queued; try again shortly.', { retryAfter: 1 });
   };
   const res = await sendCode(ctx.app);
   t.equal(res.statusCode, 503);
   t.equal(res.json().code, 'service_unavailable');
+  t.ok(unsent, 'a code was made for the message');
+  t.equal((await verify(ctx.app, { phone: PHONE, code: unsent! })).json().code, 'otp_expired', 'it signs nobody in');
+
+  ctx.outbox.send = send;
+  const retry = await sendCode(ctx.app);
+  t.equal(retry.statusCode, 200, 'the retry is not told to wait for the code that never left');
+  t.equal((await verify(ctx.app, { phone: PHONE, code: ctx.outbox.lastCodeFor(PHONE) })).statusCode, 200);
 });
