@@ -84,7 +84,11 @@ export function loginServiceFactory({
         if (spent.status === 'rejected') throw spent.reason;
         throw new AppError('otp_expired', 'This code has just been used.');
       }
-      if (opened.status === 'rejected') throw opened.reason;
+      if (opened.status === 'rejected') {
+        // A failed verify leaves the code valid (the contract), also when only the session failed.
+        await otp.unspend(claim).catch(() => undefined);
+        throw opened.reason;
+      }
       const { access, refresh, token_type, expires_in } = opened.value;
       return { user: signedIn.user, tokens: { access, refresh, token_type, expires_in }, created: signedIn.created };
     },

@@ -199,6 +199,11 @@ export function otpServiceFactory({ store, sms, guard, config, now, onVerified }
       return spent;
     },
 
+    /** Gives a spent code back to the sign-in that spent it but could not open its session. */
+    unspend(claim: OtpClaim): Promise<void> {
+      return store.unspend(claim.phone, claim.claimId);
+    },
+
     /** Gives a claimed code back for a retry. */
     release(claim: OtpClaim): Promise<void> {
       return store.release(claim.phone, claim.claimId);

@@ -162,10 +162,25 @@ if tries >= maxAttempts or dayFull then return {'attempts_exceeded', nextCode()}
 return {'invalid', math.min(maxAttempts - tries, maxFailed - redis.call('ZCARD', KEYS[3]))}
 `;
 
-/** Spends the code if this sign-in still holds its claim; the phone's send history stays. */
+/**
+ * Spends the code if this sign-in still holds its claim; the phone's send history stays. The spent
+ * code is set aside (KEYS[2]) until it would have expired, for UNSPEND; nothing reads it otherwise.
+ */
 const CONSUME = `
 if redis.call('HGET', KEYS[1], 'claim') ~= ARGV[1] then return 0 end
-redis.call('DEL', KEYS[1])
+redis.call('RENAME', KEYS[1], KEYS[2])
+return 1
+`;
+
+/**
+ * Gives a spent code back to the sign-in that spent it, when that sign-in could not open its
+ * session after all (spending and opening run side by side, on a cluster in different slots): the
+ * code stays valid for a retry. Never over a code issued since.
+ */
+const UNSPEND = `
+if redis.call('EXISTS', KEYS[1]) == 1 or redis.call('HGET', KEYS[2], 'claim') ~= ARGV[1] then return 0 end
+redis.call('RENAME', KEYS[2], KEYS[1])
+redis.call('HDEL', KEYS[1], 'claim', 'claimExp')
 return 1
 `;
 
@@ -187,7 +202,8 @@ interface OtpCommands {
   otpIssue(...keysThenArgs: Array<string | number>): Promise<[string, number]>;
   otpWithdraw(code: string, sends: string, clientSends: string, codeHash: string, member: string): Promise<number>;
   otpCheck(...keysThenArgs: Array<string | number>): Promise<[string, number]>;
-  otpConsume(codeKey: string, claimId: string): Promise<number>;
+  otpConsume(codeKey: string, spentKey: string, claimId: string): Promise<number>;
+  otpUnspend(codeKey: string, spentKey: string, claimId: string): Promise<number>;
   otpRelease(codeKey: string, claimId: string): Promise<number>;
 }
 
@@ -252,7 +268,8 @@ export class OtpStore {
       redis.defineCommand('otpIssue', { numberOfKeys: 5, lua: ISSUE });
       redis.defineCommand('otpWithdraw', { numberOfKeys: 3, lua: WITHDRAW });
       redis.defineCommand('otpCheck', { numberOfKeys: 6, lua: CHECK });
-      redis.defineCommand('otpConsume', { numberOfKeys: 1, lua: CONSUME });
+      redis.defineCommand('otpConsume', { numberOfKeys: 2, lua: CONSUME });
+      redis.defineCommand('otpUnspend', { numberOfKeys: 2, lua: UNSPEND });
       redis.defineCommand('otpRelease', { numberOfKeys: 1, lua: RELEASE });
     }
     this.redis = redis as Redis & OtpCommands;
@@ -373,7 +390,13 @@ export class OtpStore {
   }
 
   async consume(phone: string, claimId: string): Promise<boolean> {
-    return (await this.redis.otpConsume(`${this.prefix}:otp:{${phone}}`, claimId)) === 1;
+    const base = `${this.prefix}:otp:{${phone}}`;
+    return (await this.redis.otpConsume(base, `${base}:spent`, claimId)) === 1;
+  }
+
+  async unspend(phone: string, claimId: string): Promise<void> {
+    const base = `${this.prefix}:otp:{${phone}}`;
+    await this.redis.otpUnspend(base, `${base}:spent`, claimId);
   }
 
   async release(phone: string, claimId: string): Promise<void> {
@@ -387,7 +410,7 @@ export class OtpStore {
     const perClient = clients.flatMap((bucket) => [`${base}:sends:${bucket}`, `${base}:fails:${bucket}`]);
     // One command: the phone's keys share one slot. Only the clients read leave the list, so one
     // that a send-code adds meanwhile stays listed for the next forgetting.
-    await this.redis.del(base, `${base}:sends`, `${base}:fails`, ...perClient);
+    await this.redis.del(base, `${base}:spent`, `${base}:sends`, `${base}:fails`, ...perClient);
     if (clients.length > 0) await this.redis.zrem(`${base}:clients`, ...clients);
   }
 }

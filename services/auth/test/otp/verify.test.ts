@@ -495,6 +495,27 @@ t.test('a sign-in slower than auth may wait is a 503 that leaves the code valid,
   );
 });
 
+t.test('a sign-in whose session cannot be opened leaves the code valid', async (t) => {
+  const ctx = await buildAuthTestApp(t);
+  await sendCode(ctx.app);
+  t.equal((await verify(ctx.app, { phone: PHONE, code: ctx.outbox.lastCodeFor(PHONE) })).statusCode, 200);
+  ctx.clock.advance(61);
+  await sendCode(ctx.app);
+  const code = ctx.outbox.lastCodeFor(PHONE);
+  // The user's session list is not a sorted set: opening a session fails, as on a Redis Cluster
+  // whose sessions' slot fails over while the code's slot answers.
+  const index = `${ctx.prefix}:user-sessions:{1}`;
+  await ctx.redis.set(index, 'not a session list');
+  const failed = await verify(ctx.app, { phone: PHONE, code });
+  t.ok(failed.statusCode >= 500, failed.body);
+  t.match(failed.headers['content-type'], /^application\/problem\+json/);
+  t.notMatch(failed.body, 'WRONGTYPE', 'no internals in the answer');
+  await ctx.redis.del(index);
+  const retried = await verify(ctx.app, { phone: PHONE, code });
+  t.equal(retried.statusCode, 200, retried.body);
+  t.equal((await verify(ctx.app, { phone: PHONE, code })).json().code, 'otp_expired', 'and then it is spent');
+});
+
 t.test('a code replaced while its sign-in is at referral signs nobody in and leaves no session', async (t) => {
   const ctx = await buildAuthTestApp(t);
   await sendCode(ctx.app);
