@@ -1,4 +1,6 @@
 import { compile as compileTrust } from '@fastify/proxy-addr';
+import ipaddr from 'ipaddr.js';
+import { isSupportedCountry } from 'libphonenumber-js/max';
 import { Type, type Static } from 'typebox';
 import { Value } from 'typebox/value';
 import { maskUrlPassword } from './credentials.js';
@@ -254,16 +256,24 @@ export function loadConfig(
     const value = source[key]?.trim();
     if (value !== undefined && value !== '') raw[key] = value;
   }
-  const converted = Value.Convert(EnvSchema, Value.Default(EnvSchema, raw));
   // A value is quoted back to help the operator, except secrets, and never a URL's password.
   const got = (name: string): string =>
     name in raw && !/SECRET|TOKEN|KEY|PASSWORD|API_ID|TEST_PHONES/.test(name)
       ? ` (got ${JSON.stringify(maskUrlPassword(String(raw[name])))})`
       : '';
-  const problems = [...Value.Errors(EnvSchema, converted)].map((error) => {
+  const problems: string[] = [];
+  // Value.Convert reads `0.5` as 0 and `true` as 1, so OTP_RESEND_SECONDS=0.5 would turn the resend
+  // gap off. No whole-number setting takes a negative value: digits only.
+  for (const [name, schema] of Object.entries(EnvSchema.properties)) {
+    if (!Type.IsInteger(schema) || !(name in raw) || /^\d+$/.test(String(raw[name]))) continue;
+    problems.push(`${name}: must be a whole number${got(name)}`);
+    delete raw[name];
+  }
+  const converted = Value.Convert(EnvSchema, Value.Default(EnvSchema, raw));
+  for (const error of Value.Errors(EnvSchema, converted)) {
     const name = error.instancePath.replace(/^\//, '') || '(environment)';
-    return `${name}: ${error.message}${got(name)}`;
-  });
+    problems.push(`${name}: ${error.message}${got(name)}`);
+  }
   if (problems.length > 0) throw new ConfigError(problems);
   const env = converted as Env;
   for (const name of [...URL_VARIABLES, ...SMS_URL_VARIABLES, 'CAPTCHA_BASE_URL'] as const) {
@@ -278,6 +288,15 @@ export function loadConfig(
     defaultRegion: env.DEFAULT_REGION,
     allowedCountries: env.ALLOWED_COUNTRIES === '*' ? ('*' as const) : list(env.ALLOWED_COUNTRIES),
   };
+  // Two letters are not yet a country: ALLOWED_COUNTRIES=UK (Britain is GB) would refuse every
+  // number, and an unknown DEFAULT_REGION every number written without its country code.
+  for (const [name, codes] of [
+    ['DEFAULT_REGION', [phone.defaultRegion]],
+    ['ALLOWED_COUNTRIES', phone.allowedCountries === '*' ? [] : phone.allowedCountries],
+  ] as const) {
+    for (const code of codes)
+      if (!isSupportedCountry(code)) problems.push(`${name}: ${code} is not a country code libphonenumber knows`);
+  }
   const guard = guardConfig(env, phone, options.now ?? Date.now(), problems, options.issuesOtps === true);
 
   const needs = (name: SecretName) => isProduction && options.requiredSecrets?.includes(name) === true;
@@ -394,7 +413,9 @@ function clusterNodes(value: string | undefined, problems: string[]): Array<{ ho
     const match = /^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(node);
     const port = Number(match?.[2]);
     if (!match || port < 1 || port > 65535) {
-      problems.push(`REDIS_CLUSTER_NODES: "${node}" is not host:port`);
+      // An operator may have pasted a Redis URL, password and all, with or without its scheme.
+      const shown = node.includes('://') ? maskUrlPassword(node) : node.replace(/^.*@/, '***@');
+      problems.push(`REDIS_CLUSTER_NODES: "${shown}" is not host:port`);
       return [];
     }
     return [{ host: (match[1] ?? '').replace(/^\[|\]$/g, ''), port }];
@@ -438,19 +459,21 @@ function proxyList(name: 'TRUSTED_PROXIES' | 'GATEWAY_TRUSTED_PROXIES', value: s
     return proxies;
   }
   for (const proxy of proxies) {
-    const [address = '', mask] = proxy.split('/');
-    if (mask === undefined) continue;
-    // A dotted netmask counts its bits; an IPv4-mapped IPv6 range is the IPv4 range it maps.
-    let bits = /^\d+$/.test(mask)
-      ? Number(mask)
-      : mask.split('.').reduce((sum, octet) => sum + (Number(octet) >>> 0).toString(2).replace(/0/g, '').length, 0);
-    let ipv6 = address.includes(':');
-    if (ipv6 && /^::ffff:\d+\.\d+\.\d+\.\d+$/i.test(address)) {
+    const slash = proxy.lastIndexOf('/');
+    if (slash < 0) continue;
+    // compileTrust has parsed both parts already; a dotted netmask is an IPv4 one and contiguous.
+    const address = ipaddr.parse(proxy.slice(0, slash));
+    const mask = proxy.slice(slash + 1);
+    let bits = /^\d+$/.test(mask) ? Number(mask) : (ipaddr.IPv4.parse(mask).prefixLengthFromSubnetMask() ?? 0);
+    let ipv6 = address.kind() === 'ipv6';
+    // proxy-addr matches every IPv4 client against an IPv4-mapped range however it is written
+    // (::ffff:0.0.0.0, ::ffff:0:0, 0:0:0:0:0:ffff:0:0): it is as wide as the IPv4 range it maps.
+    if (address instanceof ipaddr.IPv6 && address.isIPv4MappedAddress()) {
       bits -= 96;
       ipv6 = false;
     }
     // IPv6's private range (unique local, fc00::/7) is as private as 10.0.0.0/8.
-    const uniqueLocal = ipv6 && bits >= 7 && /^f[cd][0-9a-f]{0,2}:/i.test(address);
+    const uniqueLocal = ipv6 && bits >= 7 && address.range() === 'uniqueLocal';
     if (bits < (ipv6 ? 16 : 8) && !uniqueLocal) {
       problems.push(
         `${name}: ${proxy} is wider than any balancer's range, and a client inside it could choose its own ` +

@@ -1,3 +1,4 @@
+import { isSupportedCountry } from 'libphonenumber-js/max';
 import { Type } from 'typebox';
 import type { Env } from './config.js';
 import { normalizePhone, type PhonePolicy } from './phone.js';
@@ -101,6 +102,9 @@ export function parseSmsBudget(value: string | undefined, problems: string[]): S
     }
     const country = match[1] ?? '*';
     const amount = Number(match[2]);
+    // A budget of a code that is no country (UK for GB) would never be drawn from.
+    if (country !== '*' && !isSupportedCountry(country))
+      problems.push(`SMS_DAILY_BUDGET: ${country} is not a country code libphonenumber knows`);
     if (country === '*') {
       if (other !== undefined) problems.push('SMS_DAILY_BUDGET: the budget of * is given twice');
       other = amount;

@@ -1,3 +1,4 @@
+import { isSupportedCountry } from 'libphonenumber-js/max';
 import { Type } from 'typebox';
 import type { Env } from './config.js';
 import { SMS_LOCALES, type SmsLocale } from './sms-locale.js';
@@ -118,6 +119,9 @@ export function parseSmsRoutes(value: string, fallback: readonly SmsProviderName
       continue;
     }
     const [, country = '', list = ''] = match;
+    // No number is ever of a code that is no country (UK for GB): its route would never be taken.
+    if (country !== '*' && !isSupportedCountry(country))
+      problems.push(`SMS_ROUTES: ${country} is not a country code libphonenumber knows`);
     if (country in byCountry || (country === '*' && other)) {
       problems.push(`SMS_ROUTES: ${country} is routed twice`);
       continue;

@@ -82,6 +82,47 @@ t.test('invalid values are refused with the variable named', async (t) => {
   }
 });
 
+t.test('a whole-number setting refuses fractions, booleans and exponents instead of rounding them', async (t) => {
+  // Value.Convert would read these as 0, 0, 1 and 1: no gap between codes, no ejection.
+  for (const [name, value] of [
+    ['OTP_RESEND_SECONDS', '0.5'],
+    ['GATEWAY_EJECT_SECONDS', '0.5'],
+    ['OTP_TTL_SECONDS', 'true'],
+    ['SMS_PREFIX_DIGITS', '1e0'],
+    ['AUTH_PORT', '-1'],
+  ] as const) {
+    const error = t.throws(() => loadConfig({ [name]: value }), { name: 'ConfigError' }, `${name}=${value}`);
+    t.same((error as ConfigError).problems, [`${name}: must be a whole number (got "${value}")`], `${name}=${value}`);
+  }
+  t.match(loadConfig({ OTP_RESEND_SECONDS: '0', GATEWAY_EJECT_SECONDS: '007' }), {
+    otp: { resendSeconds: 0 },
+    gateway: { ejectMs: 7000 },
+  });
+  t.equal(loadConfig({ SMS_MIN_CONVERSION: '0.5' }).guard.minConversion, 0.5, 'a fraction where one is meant');
+});
+
+t.test('country codes must be countries libphonenumber knows, wherever they are named', async (t) => {
+  // UK looks like a country code, but Britain's is GB: nothing would ever match it.
+  for (const [env, problem] of [
+    [{ ALLOWED_COUNTRIES: 'RU,UK' }, 'ALLOWED_COUNTRIES: UK is not a country code libphonenumber knows'],
+    [{ DEFAULT_REGION: 'ZZ' }, 'DEFAULT_REGION: ZZ is not a country code libphonenumber knows'],
+    [{ SMS_DAILY_BUDGET: 'RU:50000;UK:2000' }, 'SMS_DAILY_BUDGET: UK is not a country code libphonenumber knows'],
+    [{ SMS_ROUTES: 'UK:smsru;*:console' }, 'SMS_ROUTES: UK is not a country code libphonenumber knows'],
+  ] as const) {
+    const error = t.throws(() => loadConfig(env), { name: 'ConfigError' }, JSON.stringify(env));
+    t.same((error as ConfigError).problems, [problem], JSON.stringify(env));
+  }
+  const config = loadConfig({
+    DEFAULT_REGION: 'GB',
+    ALLOWED_COUNTRIES: 'GB,RU,KZ',
+    SMS_DAILY_BUDGET: 'GB:2000;*:10',
+    SMS_ROUTES: 'GB:twilio;*:console',
+  });
+  t.same(config.phone, { defaultRegion: 'GB', allowedCountries: ['GB', 'RU', 'KZ'] });
+  t.same(config.guard.budget.byCountry, { GB: 2000 });
+  t.same(config.sms.routes.byCountry, { GB: ['twilio'] });
+});
+
 t.test('production refuses missing or default secrets, naming each', async (t) => {
   const required = ['INTERNAL_TOKEN', 'OTP_HMAC_SECRET', 'JWT_PRIVATE_KEY'] as const;
   const error = t.throws(() => loadConfig({ NODE_ENV: 'production' }, { requiredSecrets: required })) as ConfigError;
@@ -297,6 +338,30 @@ t.test("the gateway's edge settings: defaults, overrides and the checks across v
   ];
   for (const [env, pattern] of refused)
     t.throws(() => loadConfig(env), { name: 'ConfigError', message: pattern }, JSON.stringify(env));
+});
+
+t.test('an IPv4-mapped proxy range is as wide as the IPv4 range it maps, however it is written', async (t) => {
+  // proxy-addr matches every IPv4 client against each of these: all of them trust the whole Internet.
+  const everyone = ['::ffff:0.0.0.0/96', '::ffff:0:0/96', '::ffff:0000:0000/96', '0:0:0:0:0:ffff:0.0.0.0/96'];
+  for (const name of ['TRUSTED_PROXIES', 'GATEWAY_TRUSTED_PROXIES']) {
+    for (const range of [...everyone, '0:0:0:0:0:ffff:0:0/100', '::FFFF:8000:0/97']) {
+      t.throws(
+        () => loadConfig({ [name]: `10.0.0.1,${range}` }),
+        { name: 'ConfigError', message: `${name}: ${range} is wider than any balancer's range` },
+        `${name}=${range}`,
+      );
+    }
+    for (const range of ['::ffff:10.0.0.0/104', '::ffff:a00:0/104', '0:0:0:0:0:ffff:a00:0/104', 'fc00::/7']) {
+      const config = loadConfig({ [name]: range });
+      const trusted = name === 'TRUSTED_PROXIES' ? config.trustedProxies : config.gateway.trustedProxies;
+      t.same(trusted, [range], `${name}=${range} is narrow enough`);
+    }
+  }
+  t.throws(
+    () => loadConfig({ TRUSTED_PROXIES: 'fc::/7' }),
+    { message: /TRUSTED_PROXIES: fc::\/7 is wider/ },
+    'fc:: is 00fc::, not the private range',
+  );
 });
 
 t.test('the list of known variables covers the contract', async (t) => {
@@ -603,4 +668,13 @@ t.test('REDIS_CLUSTER_NODES: host:port of the seed nodes', async (t) => {
   t.same(loadConfig({}).redisClusterNodes, [], 'none: REDIS_URL');
   t.throws(() => loadConfig({ REDIS_CLUSTER_NODES: 'redis:port' }), { message: /"redis:port" is not host:port/ });
   t.throws(() => loadConfig({ REDIS_CLUSTER_NODES: 'redis:70000' }), { message: /"redis:70000" is not host:port/ });
+  for (const [node, shown] of [
+    ['redis://:s3cret@10.0.0.1:7000', 'redis://:***@10.0.0.1:7000'],
+    ['rediss://app:s3cret@10.0.0.1:7000', 'rediss://app:***@10.0.0.1:7000'],
+    ['app:s3cret@10.0.0.1:7000', '***@10.0.0.1:7000'],
+  ] as const) {
+    const error = t.throws(() => loadConfig({ REDIS_CLUSTER_NODES: `10.0.0.2:7000,${node}` })) as ConfigError;
+    t.same(error.problems, [`REDIS_CLUSTER_NODES: "${shown}" is not host:port`], 'the password is masked');
+    t.notMatch(error.message, /s3cret/);
+  }
 });
