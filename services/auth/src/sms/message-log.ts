@@ -51,6 +51,8 @@ interface Change {
   reason?: string;
   /** A receipt may only move a message that a provider has taken, and only the provider that took it. */
   receipt?: boolean;
+  /** Only while no provider has taken it (expiry). */
+  unsent?: boolean;
 }
 
 /**
@@ -91,6 +93,9 @@ if change.receipt and m.provider == cjson.null and previous == 'queued' then
 elseif change.receipt and m.provider ~= change.provider then
   return {0, cjson.encode(m)}
 end
+-- A job that ran on past its expiry (a stalled one, run again) must not turn a sent message into
+-- one never sent.
+if change.unsent and previous ~= 'queued' then return {0, cjson.encode(m)} end
 if change.status then
   if rank[previous] >= 3 or rank[change.status] <= rank[previous] then return {0, cjson.encode(m)} end
   m.status = change.status
@@ -227,6 +232,11 @@ export class MessageLog {
   /** The message will never be sent: refused for the number, or expired first. */
   failed(ref: MessageRef, provider: SmsProviderName | undefined, reason: string, at: number): Promise<AppliedChange> {
     return this.apply(ref, { at, event: 'failed', status: 'failed', reason, ...(provider ? { provider } : {}) });
+  }
+
+  /** The message expired before a provider took it; one a provider took stays as it is. */
+  expired(ref: MessageRef, reason: string, at: number): Promise<AppliedChange> {
+    return this.apply(ref, { at, event: 'failed', status: 'failed', reason, unsent: true });
   }
 
   /**

@@ -1,7 +1,13 @@
 import CircuitBreaker from 'opossum';
 import { providersFor, type SmsConfig, type SmsProviderName } from '@refstack/shared/contracts';
 import type { OutgoingSms } from './message.js';
-import { SmsPermanentError, SmsTransientError, type Acceptance, type SmsProvider } from './providers/provider.js';
+import {
+  SmsPermanentError,
+  SmsRecipientError,
+  SmsTransientError,
+  type Acceptance,
+  type SmsProvider,
+} from './providers/provider.js';
 import { CIRCUIT_STATE, type SmsProviderMetrics } from './sms-metrics.js';
 
 export interface SmsRouterLogger {
@@ -50,7 +56,7 @@ export function providerOrder(
  * timeout. A transient failure moves on to the next provider; a permanent one (the number is
  * refused) stops the message. Each provider sits behind a circuit breaker (opossum): once enough
  * of its recent calls fail it is skipped for `resetSeconds`, then one trial call decides whether it
- * is back. Refusals do not count as failures (the provider answered).
+ * is back. Refusals and one recipient's errors do not count as failures (the provider answered).
  */
 export class SmsRouter {
   private readonly breakers = new Map<SmsProviderName, CircuitBreaker<[OutgoingSms], Acceptance>>();
@@ -71,7 +77,7 @@ export class SmsRouter {
           resetTimeout: config.circuit.resetSeconds * 1000,
           rollingCountTimeout: 60_000,
           rollingCountBuckets: 6,
-          errorFilter: (error: unknown) => error instanceof SmsPermanentError,
+          errorFilter: (error: unknown) => error instanceof SmsPermanentError || error instanceof SmsRecipientError,
         },
       );
       metrics.circuitState.set({ provider: name }, CIRCUIT_STATE.closed);
@@ -146,10 +152,15 @@ export class SmsRouter {
   }
 }
 
-function classify(error: unknown): { outcome: 'failed' | 'timeout' | 'circuit_open'; reason: string } {
+function classify(error: unknown): {
+  outcome: 'failed' | 'timeout' | 'circuit_open' | 'unreachable';
+  reason: string;
+} {
   const code = (error as { code?: unknown }).code;
   if (code === 'EOPENBREAKER') return { outcome: 'circuit_open', reason: 'circuit open' };
   if (code === 'ETIMEDOUT') return { outcome: 'timeout', reason: 'timeout' };
+  // Kept apart from `failed`, which alerts on the provider.
+  if (error instanceof SmsRecipientError) return { outcome: 'unreachable', reason: error.reason };
   if (error instanceof SmsTransientError) {
     return { outcome: error.reason === 'timeout' ? 'timeout' : 'failed', reason: error.reason };
   }

@@ -62,17 +62,21 @@ export function outgoingSms(
  * Consumes the SMS queue. Each message goes through its route's providers (SmsRouter) and its
  * status is kept in the MessageLog under the job's id. Delivery is at least once: a provider may
  * have taken a message whose acceptance was never recorded (the worker died, or the provider's
- * answer was lost and the next provider was asked). A message past its expiry (a login code no one
- * can use any more) is dropped unsent, and one that no provider takes is retried until then, never
- * after. A message a provider already took is not sent again when its job runs a second time. Log
- * lines carry the message id and kind, never the text (it may hold a code).
+ * answer was lost and the next provider was asked), and a worker that lost its job's lock while a
+ * provider call ran (stalled, or cut off from Redis) may see another worker send it too. A message
+ * past its expiry (a login code no one can use any more) is dropped unsent, and one that no
+ * provider takes is retried until then, never after. A message a provider already took is not
+ * sent again when its job runs a second time. Log lines carry the message id and kind, never the
+ * text (it may hold a code).
  */
 export function createSmsWorker(options: SmsWorkerOptions): Worker<QueuedSmsJob, SmsJobResult> {
   const { router, messages, funnel, log } = options;
   const now = options.now ?? Date.now;
 
-  async function expire(ref: MessageRef, attempt: number): Promise<'expired'> {
-    await messages.failed(ref, undefined, 'expired before a provider took it', now());
+  async function expire(ref: MessageRef, attempt: number): Promise<'expired' | 'already_sent'> {
+    const { changed } = await messages.expired(ref, 'expired before a provider took it', now());
+    // Another run of the same job (on a worker that lost its lock) settled it meanwhile.
+    if (!changed) return 'already_sent';
     funnel.failed.inc({ provider: 'none', country: ref.country, kind: ref.kind });
     log.info({ sms_id: ref.id, kind: ref.kind, attempt }, 'sms dropped: expired before it could be sent');
     return 'expired';
@@ -98,12 +102,14 @@ export function createSmsWorker(options: SmsWorkerOptions): Worker<QueuedSmsJob,
     const data = isInviteDigest(job.data) ? await digest(job, job.data) : job.data;
     if (typeof data === 'string') return data;
     const ref: MessageRef = { id, kind: data.kind, to: data.to, country: phoneCountry(data.to) };
-    if (now() >= data.expiresAt) return expire(ref, job.attemptsMade);
     // One round trip for both (the store's connection pipelines what one turn asks for), and the
     // phone's list is read before this message joins it: a number's first message, the usual
     // case, finds the list empty and needs no second read.
     const [startAfter, record] = await Promise.all([lastCarrier(data, id), messages.open(ref, now())]);
     if (record.status !== 'queued') return 'already_sent';
+    // Only after opening: the record a message expired in the queue needs exists only from here,
+    // and a message already sent (its job run again after the expiry) stays sent.
+    if (now() >= data.expiresAt) return expire(ref, job.attemptsMade);
     const message = outgoingSms(id, data, options.sms);
     const outcome = await router.send(message, {
       ...(startAfter ? { startAfter } : {}),
@@ -123,7 +129,11 @@ export function createSmsWorker(options: SmsWorkerOptions): Worker<QueuedSmsJob,
         return 'sent';
       case 'refused':
         funnel.failed.inc({ provider: outcome.provider, ...labels });
-        await messages.failed(ref, outcome.provider, outcome.reason, now());
+        // A retry would ask the provider again for a number it refused for good (and maybe charge
+        // for it), so a lost status is only logged here too.
+        await messages.failed(ref, outcome.provider, outcome.reason, now()).catch((error: unknown) => {
+          log.error({ sms_id: id, reason: (error as Error).message }, 'sms status not recorded');
+        });
         throw new UnrecoverableError(outcome.reason);
       case 'expired':
         return expire(ref, job.attemptsMade);

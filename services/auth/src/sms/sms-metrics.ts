@@ -65,7 +65,7 @@ export function smsProviderMetrics(registry: Registry): SmsProviderMetrics {
       name: 'sms_provider_attempts_total',
       help:
         'Calls to SMS providers by outcome: accepted, refused (for good), failed (try the next), timeout, ' +
-        'circuit_open (skipped)',
+        'unreachable (this recipient through this provider: try the next), circuit_open (skipped)',
       labelNames: ['provider', 'outcome'] as const,
       registers: [registry],
     }),

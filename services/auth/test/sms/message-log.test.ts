@@ -80,6 +80,27 @@ t.test('a failed message keeps the reason; an attempt after the provider took it
   });
 });
 
+t.test('expiry fails only a message no provider took', async (t) => {
+  const { log } = await setup(t);
+  await log.open(ref('5'), 1);
+  t.match(await log.expired(ref('5'), 'expired before a provider took it', 2), {
+    changed: true,
+    record: { status: 'failed', provider: null, reason: 'expired before a provider took it' },
+  });
+  // Another run of the same job had a provider take it between this run's open and its expiry.
+  await log.open(ref('6'), 1);
+  await log.sent(ref('6'), 'smsru', '000000-6', 2);
+  t.match(await log.expired(ref('6'), 'expired before a provider took it', 3), {
+    changed: false,
+    record: { status: 'sent', provider: 'smsru', reason: null },
+  });
+  await log.receipt('smsru', '000000-6', 'delivered', undefined, 4);
+  t.match(await log.expired(ref('6'), 'expired before a provider took it', 5), {
+    changed: false,
+    record: { status: 'delivered' },
+  });
+});
+
 t.test("a receipt that arrives before the worker recorded the provider's acceptance is not lost", async (t) => {
   const { redis, log } = await setup(t);
   await log.open(ref('4'), 1);

@@ -203,7 +203,7 @@ t.test('a message past its expiry is dropped unsent, and its status says so', as
   await noTraceOf(t, redis, prefix, '552910');
 });
 
-t.test('a message that waited in the queue past its expiry is never sent', async (t) => {
+t.test('a message that waited in the queue past its expiry is never sent, and its status says so', async (t) => {
   const prefix = createTestRedisPrefix(t);
   const { queue } = await producer(t, prefix);
   const worker = await startTestSmsWorker(t, { prefix, now: () => Date.now() + 600_000 });
@@ -213,6 +213,52 @@ t.test('a message that waited in the queue past its expiry is never sent', async
   await eventually('the expected state', () => dropped.length === 1, 5000);
   t.same(dropped, ['expired']);
   t.same(worker.printed, [], 'nothing was printed');
+  const [record] = await worker.messages.list(RU_PHONE);
+  t.match(record, { status: 'failed', reason: 'expired before a provider took it', provider: null });
+  t.equal(await metricValue(worker.registry, 'sms_failed_total', { provider: 'none' }), 1);
+});
+
+t.test('a job run again after its expiry leaves the message a provider took as sent', async (t) => {
+  const prefix = createTestRedisPrefix(t);
+  const { redis } = await producer(t, prefix);
+  const worker = await startTestSmsWorker(t, { prefix, now: () => Date.now() + 600_000 });
+  // As after a worker that died between the provider's acceptance and the job's completion, its
+  // job taken over only once the code had expired.
+  const ref = { id: 'late-1', kind: 'otp' as const, to: RU_PHONE, country: 'RU' };
+  await worker.messages.open(ref, Date.now());
+  await worker.messages.sent(ref, 'console', undefined, Date.now());
+  const queue = new Queue(SMS_QUEUE, { connection: redis, prefix: queuePrefix(prefix) });
+  t.teardown(() => queue.close());
+  const job = otp('880088');
+  const results: string[] = [];
+  worker.worker.on('completed', (_job, result) => results.push(String(result)));
+  await queue.add('otp', job, { ...smsJobOptions(job), jobId: 'late-1' });
+  await eventually('the expected state', () => results.length === 1, 5000);
+  t.same(results, ['already_sent']);
+  t.match(await worker.messages.get(RU_PHONE, 'late-1'), { status: 'sent', provider: 'console', reason: null });
+  t.equal(await metricValue(worker.registry, 'sms_failed_total'), 0, 'not counted as failed');
+});
+
+t.test('a refusal whose status cannot be written still ends the job: the provider is not asked again', async (t) => {
+  const prefix = createTestRedisPrefix(t);
+  const { queue } = await producer(t, prefix);
+  const refusing = standIn('smsru', () => {
+    throw new SmsPermanentError('smsru: 207 no route to this number', '207 no route to this number');
+  });
+  const worker = await startTestSmsWorker(t, { prefix, providers: [refusing.provider] });
+  worker.messages.failed = () => Promise.reject(new Error('connection lost'));
+  const failures: string[] = [];
+  worker.worker.on('failed', (_job, error) => failures.push(error.name));
+  await queue.send(otp('419263'));
+  await eventually('the expected state', () => failures.length === 1, 5000);
+  t.same(failures, ['UnrecoverableError'], 'not retried');
+  // A retry would come after half a second.
+  await new Promise((resolve) => setTimeout(resolve, 1500));
+  t.equal(refusing.calls, 1, 'asked once');
+  t.match(
+    worker.lines.find((line) => line.msg === 'sms status not recorded'),
+    { level: 'error', fields: { reason: 'connection lost' } },
+  );
 });
 
 t.test('a resend within the code lifetime starts with the next provider, then wraps around', async (t) => {

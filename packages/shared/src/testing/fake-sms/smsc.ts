@@ -76,12 +76,16 @@ export class FakeSmsc extends FakeProviderServer {
     const phones = params.get('phones') ?? '';
     const mes = params.get('mes') ?? '';
     if (!mes) return fail(1, 'parameters error');
-    if (!/^\+?\d{10,15}$/.test(phones)) {
+    if (!/^\+?[1-9]\d{6,14}$/.test(phones)) {
       this.violation(`number not in international format: ${phones}`);
       return fail(7, 'invalid number');
     }
     if (this.refusal !== undefined) return fail(this.refusal, 'refused');
-    const providerMessageId = /^[A-Za-z0-9._-]{1,40}$/.test(id) ? id : this.nextId(String);
+    // SMSC takes as `id` up to 40 characters of [A-Za-z0-9.-_]; a client sending another would
+    // not find its message under that id, so it is a violation, not something to smooth over.
+    const valid = /^[A-Za-z0-9._-]{1,40}$/.test(id);
+    if (!valid) this.violation(`id not up to 40 characters of [A-Za-z0-9.-_]: ${id}`);
+    const providerMessageId = valid ? id : this.nextId(String);
     const to = phones.startsWith('+') ? phones : `+${phones}`;
     this.accept({ providerMessageId, to, text: mes, params: Object.fromEntries(params) });
     return json({ id: Number(providerMessageId) || providerMessageId, cnt: 1 });

@@ -49,7 +49,9 @@ export class FakeSmsRu extends FakeProviderServer {
     const msg = params.get('msg') ?? '';
     if (!msg) return error(203, 'Нет текста сообщения');
     if (this.refusal !== undefined && REQUEST_LEVEL.has(this.refusal)) return error(this.refusal, 'refused');
-    if (!/^\d{11,15}$/.test(to)) {
+    // International digits without '+': a country code (never 0) and the national number, 15 at
+    // most (E.164), as few as 7 (Niue's +683 and 4 digits); not only Russia's 11.
+    if (!/^[1-9]\d{6,14}$/.test(to)) {
       this.violation(`number not in international digits without '+': ${to}`);
       return json({
         status: 'OK',

@@ -49,6 +49,16 @@ export class SmsTransientError extends Error {
   }
 }
 
+/**
+ * This provider cannot reach this recipient (no Telegram account, its limit for this number), while
+ * another may: the message moves on as after any transient failure, but the provider itself
+ * answered and works, so its circuit breaker does not count it. Otherwise a route where most
+ * recipients lack Telegram would open Telegram's circuit for everyone.
+ */
+export class SmsRecipientError extends SmsTransientError {
+  override name = 'SmsRecipientError';
+}
+
 /** A setting loadConfig has checked for every routed provider; a provider built without it is a bug. */
 export function required(value: string | undefined, name: string): string {
   if (!value) throw new Error(`${name} is not set`);

@@ -8,6 +8,7 @@ import {
   FORM_CONTENT_TYPE,
   parseJson,
   SmsPermanentError,
+  SmsRecipientError,
   SmsTransientError,
   type ReceiptUpdate,
   type ReceiptVerifier,
@@ -23,6 +24,9 @@ const NUMBER_REFUSED: Readonly<Record<number, string>> = {
   209: 'number in the account stop list',
   215: 'number in the SMS.ru stop list (spam complaint)',
 };
+// SMS.ru's own limits for one number: another provider may still send to it, and SMS.ru is not
+// failing, so its circuit breaker must not count them.
+const RECIPIENT_LIMITS = new Set([230, 231, 232, 233]);
 const OTHER_ERRORS: Readonly<Record<number, string>> = {
   200: 'wrong api_id',
   201: 'not enough money',
@@ -93,6 +97,7 @@ export function smsruProvider(config: SmsConfig['smsru']): SmsProvider {
         return { providerMessageId: entry.sms_id };
       }
       if (code in NUMBER_REFUSED) throw new SmsPermanentError(`smsru: ${reasonOf(code)}`, reasonOf(code));
+      if (RECIPIENT_LIMITS.has(code)) throw new SmsRecipientError(`smsru: ${reasonOf(code)}`, reasonOf(code));
       throw new SmsTransientError(`smsru: ${reasonOf(code)}`, reasonOf(code));
     },
   };

@@ -7,6 +7,7 @@ import {
   headerValue,
   parseJson,
   SmsPermanentError,
+  SmsRecipientError,
   SmsTransientError,
   type ReceiptVerifier,
   type SmsProvider,
@@ -21,10 +22,12 @@ const REPORT_MAX_AGE_S = 300;
 /**
  * Only a number that is invalid for everyone stops the message. PHONE_NUMBER_NOT_FOUND and
  * PHONE_NUMBER_NOT_AVAILABLE mean the person has no Telegram (or cannot get Gateway messages): an
- * SMS provider after Telegram must still try, so they are transient for routing, as are the
- * account's problems (token, balance, FLOOD_WAIT_n) and unknown strings.
+ * SMS provider after Telegram must still try, and Telegram is not failing, so they are the
+ * recipient's errors. The account's problems (token, balance, FLOOD_WAIT_n) and unknown strings
+ * are transient.
  */
 const NUMBER_REFUSED = new Set(['PHONE_NUMBER_INVALID']);
+const NOT_ON_TELEGRAM = new Set(['PHONE_NUMBER_NOT_FOUND', 'PHONE_NUMBER_NOT_AVAILABLE']);
 
 /**
  * Telegram Gateway (https://core.telegram.org/gateway/api): `sendVerificationMessage` with our own
@@ -72,6 +75,7 @@ export function telegramGatewayProvider(config: SmsConfig['telegram'], callbackU
       // Error strings are upper-case identifiers; anything else is not quoted back.
       const reason = /^[A-Z0-9_]{1,64}$/.test(body.error) ? body.error : 'unknown error';
       if (NUMBER_REFUSED.has(reason)) throw new SmsPermanentError(`telegram: ${reason}`, reason);
+      if (NOT_ON_TELEGRAM.has(reason)) throw new SmsRecipientError(`telegram: ${reason}`, reason);
       throw new SmsTransientError(`telegram: ${reason}`, reason);
     },
   };

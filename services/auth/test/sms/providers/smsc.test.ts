@@ -22,6 +22,24 @@ t.test('a message SMSC accepts: our id back, the exact text in UTF-8, E.164 unco
   t.same(fake.violations, []);
 });
 
+t.test('the fake records an id SMSC does not take, and takes short international numbers', async (t) => {
+  const { fake, provider } = await setup(t);
+  await provider.send(loginMessage({ id: 'notice:42' }), AbortSignal.timeout(5000));
+  await provider.send(loginMessage({ id: 'x'.repeat(41) }), AbortSignal.timeout(5000));
+  t.equal(fake.violations.length, 2);
+  t.match(fake.violations, [/^id not up to 40 characters/, /^id not up to 40 characters/]);
+  fake.violations.length = 0;
+  // Saint Helena's mobile numbers have 8 digits in all, Norway's 10.
+  for (const to of ['+29051234', '+4740123456']) {
+    await provider.send(loginMessage({ to, country: 'ZZ' }), AbortSignal.timeout(5000));
+  }
+  t.same(
+    fake.accepted.slice(-2).map((sms) => sms.to),
+    ['+29051234', '+4740123456'],
+  );
+  t.same(fake.violations, []);
+});
+
 t.test('errors 7 and 8 refuse the number for good; the account, rate and request errors are transient', async (t) => {
   const { fake, provider } = await setup(t);
   for (const code of [7, 8]) {

@@ -1,7 +1,7 @@
 import t, { type Test } from 'tap';
 import { AppError } from '@refstack/shared/contracts';
 import { startFakeSmsRu } from '@refstack/shared/testing';
-import { SmsPermanentError, SmsTransientError } from '../../../src/sms/providers/provider.js';
+import { SmsPermanentError, SmsRecipientError, SmsTransientError } from '../../../src/sms/providers/provider.js';
 import { smsruProvider, smsruReceipts } from '../../../src/sms/providers/smsru.js';
 import { checkTransportFailures, loginMessage, PHONE, refusal } from './provider-kit.js';
 
@@ -25,6 +25,19 @@ t.test('a message SMS.ru accepts: its sms_id, the exact text, digits without +',
   t.same(fake.violations, []);
 });
 
+t.test('numbers of other countries go as their international digits, also when shorter than 11', async (t) => {
+  const { fake, provider } = await setup(t);
+  // Saint Helena's mobile numbers have 8 digits in all, Norway's 10.
+  for (const to of ['+29051234', '+4740123456']) {
+    await provider.send(loginMessage({ to, country: 'ZZ' }), AbortSignal.timeout(5000));
+  }
+  t.same(
+    fake.accepted.map((sms) => sms.params['to']),
+    ['29051234', '4740123456'],
+  );
+  t.same(fake.violations, []);
+});
+
 t.test('a refusal of the number is permanent; the account, limits and SMS.ru itself are transient', async (t) => {
   const { fake, provider } = await setup(t);
   for (const code of [202, 207, 209, 215]) {
@@ -33,11 +46,13 @@ t.test('a refusal of the number is permanent; the account, limits and SMS.ru its
     t.type(error, SmsPermanentError, `${code}`);
     t.match((error as SmsPermanentError).reason, new RegExp(`^${code} `));
   }
-  for (const code of [200, 201, 204, 206, 214, 220, 230, 233, 301, 500, 999]) {
+  for (const code of [200, 201, 204, 206, 214, 220, 230, 231, 232, 233, 301, 500, 999]) {
     fake.refuse(code);
     const error = await refusal(t, provider, loginMessage());
     t.type(error, SmsTransientError, `${code}`);
     t.match((error as SmsTransientError).reason, new RegExp(`^${code} `));
+    // SMS.ru's limits for one number say nothing of SMS.ru: they must not open its circuit.
+    t.equal(error instanceof SmsRecipientError, code >= 230 && code <= 233, `${code}: this recipient only`);
   }
   fake.refuse(undefined);
   const wrongKey = smsruProvider({ apiId: 'another-api-id', from: undefined, baseUrl: fake.url });

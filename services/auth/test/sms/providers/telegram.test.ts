@@ -1,7 +1,7 @@
 import t, { type Test } from 'tap';
 import { type AppError } from '@refstack/shared/contracts';
 import { startFakeTelegramGateway } from '@refstack/shared/testing';
-import { SmsPermanentError, SmsTransientError } from '../../../src/sms/providers/provider.js';
+import { SmsPermanentError, SmsRecipientError, SmsTransientError } from '../../../src/sms/providers/provider.js';
 import { telegramGatewayProvider, telegramReceipts } from '../../../src/sms/providers/telegram.js';
 import { checkTransportFailures, loginMessage, PHONE, refusal } from './provider-kit.js';
 
@@ -48,6 +48,11 @@ t.test('an invalid number is permanent; no Telegram, the account and limits are 
     const refused = await refusal(t, provider, loginMessage());
     t.type(refused, SmsTransientError, `${error}: the SMS providers after Telegram still try`);
     t.equal((refused as SmsTransientError).reason, error);
+    t.equal(
+      refused instanceof SmsRecipientError,
+      error.startsWith('PHONE_NUMBER_'),
+      `${error}: ${error.startsWith('PHONE_NUMBER_') ? 'this recipient only' : 'Telegram itself'}`,
+    );
   }
   fake.refuse(undefined);
   const auth = await refusal(t, telegramGatewayProvider({ ...config, token: 'wrong-token' }, CALLBACK), loginMessage());
