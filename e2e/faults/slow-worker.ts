@@ -3,6 +3,7 @@
 import { Registry } from 'prom-client';
 import { loadConfig, queuePrefix } from '@refstack/shared/contracts';
 import { connectRedis } from '@refstack/shared/platform/redis';
+import { OtpStore } from '../../services/auth/src/otp/otp-store.js';
 import { MessageLog } from '../../services/auth/src/sms/message-log.js';
 import { SmsRouter } from '../../services/auth/src/sms/router.js';
 import { createSmsWorker } from '../../services/auth/src/sms/sms-consumer.js';
@@ -32,6 +33,7 @@ const worker = createSmsWorker({
     log: quiet,
   }),
   messages: new MessageLog(store, config.redisKeyPrefix),
+  codes: new OtpStore(store, config.redisKeyPrefix),
   funnel: smsFunnelMetrics(registry),
   sms: { ...config.sms, concurrency: 1 },
   log: quiet,

@@ -5,6 +5,7 @@ import { logDestination, loggerOptions } from '@refstack/shared/platform/logger'
 import { closeOnSignals, exitOnStartupError } from '@refstack/shared/platform/process';
 import { connectRedis } from '@refstack/shared/platform/redis';
 import { guardMetrics } from './guard/guard-metrics.js';
+import { OtpStore } from './otp/otp-store.js';
 import { smsBudget } from './guard/index.js';
 import { InviteDigests } from './sms/invite-digest.js';
 import { MessageLog } from './sms/message-log.js';
@@ -40,6 +41,7 @@ async function main(): Promise<void> {
     prefix: queuePrefix(config.redisKeyPrefix),
     router,
     messages: new MessageLog(store, config.redisKeyPrefix),
+    codes: new OtpStore(store, config.redisKeyPrefix),
     funnel: smsFunnelMetrics(registry),
     // Inviter notices are counted in the same daily budget as login codes.
     digests: new InviteDigests(store, config.redisKeyPrefix, smsBudget(store, config, guardMetrics(registry), log)),

@@ -35,6 +35,11 @@ interface SmsJobBase {
 export interface OtpSmsJob extends SmsJobBase {
   kind: 'otp';
   code: string;
+  /**
+   * Which issue of the phone's code this is: a code replaced by a newer one, or already used,
+   * before any provider took it is not sent. Absent in jobs of earlier versions (always sent).
+   */
+  issueId?: string;
   /** The code's lifetime, for the text ("expires in 5 minutes"). */
   ttlSeconds: number;
 }

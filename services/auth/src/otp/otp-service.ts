@@ -112,13 +112,14 @@ export function otpServiceFactory({ store, sms, guard, config, now, onVerified }
               retryAfter: seconds(issued.retryAfterMs),
             });
       }
-      const { withdraw } = issued;
+      const { issueId, withdraw } = issued;
       if (!fixedCode) {
         try {
           await sms.send({
             kind: 'otp',
             to: phone,
             code,
+            issueId,
             ttlSeconds: otp.ttlSeconds,
             locale: smsLocaleFor(phone, locale, config.sms.defaultLocale),
             expiresAt: at + limits.ttlMs,

@@ -86,7 +86,7 @@ if failedOut or sentOut then return {'rate_limited', math.max(failedOut or 0, se
 local wait = sendWait(KEYS[2], now, hourMs, maxSends, resendMs, backoffBase, backoffMax)
 if wait > 0 then return {'resend_too_soon', wait} end
 redis.call('DEL', KEYS[1])
-redis.call('HSET', KEYS[1], 'h', codeHash, 'exp', now + ttlMs)
+redis.call('HSET', KEYS[1], 'h', codeHash, 'exp', now + ttlMs, 'i', member)
 redis.call('PEXPIRE', KEYS[1], ttlMs + 60000)
 for _, key in ipairs({KEYS[2], KEYS[3]}) do
   redis.call('ZADD', key, now, member)
@@ -210,6 +210,8 @@ interface OtpCommands {
 export type IssueOutcome =
   | {
       result: 'ok';
+      /** This issue of the phone's code (see `isCurrent`). */
+      issueId: string;
       /** Takes the code back when its message could not be queued (see WITHDRAW). */
       withdraw(): Promise<void>;
     }
@@ -352,6 +354,7 @@ export class OtpStore {
     if (result !== 'ok') return { result: result as 'resend_too_soon' | 'rate_limited', retryAfterMs };
     return {
       result: 'ok',
+      issueId: member,
       withdraw: async () => {
         await this.redis.otpWithdraw(k.code, k.sends, k.clientSends, codeHash, member);
       },
@@ -392,6 +395,14 @@ export class OtpStore {
   async consume(phone: string, claimId: string): Promise<boolean> {
     const base = `${this.prefix}:otp:{${phone}}`;
     return (await this.redis.otpConsume(base, `${base}:spent`, claimId)) === 1;
+  }
+
+  /**
+   * Whether this issue is still the phone's code: not replaced by a newer one, used, expired or
+   * forgotten. The SMS worker asks before sending a login code.
+   */
+  async isCurrent(phone: string, issueId: string): Promise<boolean> {
+    return (await this.redis.hget(`${this.prefix}:otp:{${phone}}`, 'i')) === issueId;
   }
 
   async unspend(phone: string, claimId: string): Promise<void> {

@@ -33,6 +33,8 @@ export interface SmsWorkerOptions {
   router: SmsRouter;
   messages: MessageLog;
   funnel: SmsFunnelMetrics;
+  /** Whether a login code is still its phone's (OtpStore.isCurrent): a replaced or used one is not sent. */
+  codes: { isCurrent(phone: string, issueId: string): Promise<boolean> };
   /** Coalesced inviter notices; a digest job is dropped unsent without it. */
   digests?: InviteDigests;
   sms: Pick<SmsConfig, 'defaultLocale' | 'androidAppHash' | 'webOtpDomain' | 'concurrency'>;
@@ -42,7 +44,7 @@ export interface SmsWorkerOptions {
   now?: () => number;
 }
 
-export type SmsJobResult = 'sent' | 'expired' | 'already_sent' | 'nothing_pending' | 'budget_exhausted';
+export type SmsJobResult = 'sent' | 'expired' | 'replaced' | 'already_sent' | 'nothing_pending' | 'budget_exhausted';
 
 /** The message a job describes, rendered in its recipient's language with the autofill lines. */
 export function outgoingSms(
@@ -82,6 +84,17 @@ export function createSmsWorker(options: SmsWorkerOptions): Worker<QueuedSmsJob,
     return 'expired';
   }
 
+  async function replaced(ref: MessageRef, attempt: number): Promise<'replaced' | 'already_sent'> {
+    const { changed } = await messages.expired(
+      ref,
+      'replaced by a newer code, or used, before a provider took it',
+      now(),
+    );
+    if (!changed) return 'already_sent';
+    log.info({ sms_id: ref.id, kind: ref.kind, attempt }, 'sms dropped: its code is no longer the phone’s');
+    return 'replaced';
+  }
+
   /**
    * A window's digest becomes the notice it sends, kept on the job so a retry sends the same one.
    * The worker dying between the two loses that window's notice, never sends it twice.
@@ -102,14 +115,21 @@ export function createSmsWorker(options: SmsWorkerOptions): Worker<QueuedSmsJob,
     const data = isInviteDigest(job.data) ? await digest(job, job.data) : job.data;
     if (typeof data === 'string') return data;
     const ref: MessageRef = { id, kind: data.kind, to: data.to, country: phoneCountry(data.to) };
-    // One round trip for both (the store's connection pipelines what one turn asks for), and the
+    // One round trip for all three (the store's connection pipelines what one turn asks for), and the
     // phone's list is read before this message joins it: a number's first message, the usual
     // case, finds the list empty and needs no second read.
-    const [startAfter, record] = await Promise.all([lastCarrier(data, id), messages.open(ref, now())]);
+    const [startAfter, record, current] = await Promise.all([
+      lastCarrier(data, id),
+      messages.open(ref, now()),
+      'issueId' in data && data.issueId !== undefined ? options.codes.isCurrent(data.to, data.issueId) : true,
+    ]);
     if (record.status !== 'queued') return 'already_sent';
     // Only after opening: the record a message expired in the queue needs exists only from here,
     // and a message already sent (its job run again after the expiry) stays sent.
     if (now() >= data.expiresAt) return expire(ref, job.attemptsMade);
+    // A code asked for again while providers were down: the old one would arrive after (or with)
+    // the new one, cost a message and fail as a wrong try when typed.
+    if (!current) return replaced(ref, job.attemptsMade);
     const message = outgoingSms(id, data, options.sms);
     const outcome = await router.send(message, {
       ...(startAfter ? { startAfter } : {}),

@@ -11,6 +11,7 @@ import {
 } from '@refstack/shared/contracts';
 import { createSmsQueue, redisOptions } from '@refstack/shared/platform';
 import { createTestRedisPrefix, eventually, redisContents, TEST_REDIS_URL } from '@refstack/shared/testing';
+import { OtpStore } from '../../src/otp/otp-store.js';
 import type { OutgoingSms } from '../../src/sms/message.js';
 import { SmsPermanentError, SmsTransientError, type SmsProvider } from '../../src/sms/providers/provider.js';
 import { metricValue, startTestSmsWorker } from './sms-test-worker.js';
@@ -19,12 +20,13 @@ const RU_PHONE = '+79123456789';
 const UK_PHONE = '+447400123456';
 
 const inFiveMinutes = () => Date.now() + 300_000;
-const otp = (code: string, expiresAt = inFiveMinutes(), to = RU_PHONE): SmsJob => ({
+const otp = (code: string, expiresAt = inFiveMinutes(), to = RU_PHONE, issueId?: string): SmsJob => ({
   kind: 'otp',
   to,
   code,
   ttlSeconds: 300,
   expiresAt,
+  ...(issueId ? { issueId } : {}),
 });
 
 async function producer(t: Test, prefix: string) {
@@ -216,6 +218,52 @@ t.test('a message that waited in the queue past its expiry is never sent, and it
   const [record] = await worker.messages.list(RU_PHONE);
   t.match(record, { status: 'failed', reason: 'expired before a provider took it', provider: null });
   t.equal(await metricValue(worker.registry, 'sms_failed_total', { provider: 'none' }), 1);
+});
+
+t.test('a login code replaced by a newer one before any provider took it is not sent', async (t) => {
+  const prefix = createTestRedisPrefix(t);
+  const { redis, queue } = await producer(t, prefix);
+  const codes = new OtpStore(redis, prefix);
+  const limits = {
+    ttlMs: 300_000,
+    maxAttempts: 5,
+    resendMs: 0,
+    maxSendsPerHour: 10,
+    maxFailedPerDay: 10,
+    phoneFailedPerDay: 100,
+    claimMs: 10_000,
+  };
+  const issue = async (hash: string) => {
+    const issued = await codes.issue(RU_PHONE, 'client', hash, limits, Date.now());
+    if (issued.result !== 'ok') throw new Error(`not issued: ${issued.result}`);
+    return issued.issueId;
+  };
+  let down = true;
+  const smsru = standIn('smsru', () => {
+    if (down) throw new SmsTransientError('smsru: HTTP 500', 'HTTP 500');
+  });
+  const worker = await startTestSmsWorker(t, { prefix, providers: [smsru.provider] });
+  const results: string[] = [];
+  worker.worker.on('completed', (_job, result) => results.push(String(result)));
+  await queue.send(otp('111111', inFiveMinutes(), RU_PHONE, await issue('first')));
+  await eventually('the first code waits for a provider', () => smsru.calls >= 1, 10_000);
+  // Asked for again while the provider is down: only the new code is worth sending.
+  const second = await issue('second');
+  down = false;
+  await queue.send(otp('222222', inFiveMinutes(), RU_PHONE, second));
+  await eventually('both jobs are settled', () => results.length === 2, 15_000);
+  t.same(results.sort(), ['replaced', 'sent']);
+  t.same(
+    smsru.sent.map((m) => m.code),
+    ['222222'],
+    'the replaced code never reached a provider',
+  );
+  const records = await worker.messages.list(RU_PHONE);
+  t.same(records.map((r) => r.status).sort(), ['failed', 'sent']);
+  t.match(
+    records.find((r) => r.status === 'failed'),
+    { reason: 'replaced by a newer code, or used, before a provider took it' },
+  );
 });
 
 t.test('a job run again after its expiry leaves the message a provider took as sent', async (t) => {

@@ -4,6 +4,7 @@ import { connectRedis } from '@refstack/shared/platform';
 import { TEST_REDIS_URL, testConfig, type Teardownable } from '@refstack/shared/testing';
 import { guardMetrics } from '../../src/guard/guard-metrics.js';
 import { smsBudget } from '../../src/guard/index.js';
+import { OtpStore } from '../../src/otp/otp-store.js';
 import { InviteDigests } from '../../src/sms/invite-digest.js';
 import { MessageLog } from '../../src/sms/message-log.js';
 import { consoleSmsProvider } from '../../src/sms/providers/console.js';
@@ -66,6 +67,7 @@ export async function startTestSmsWorker(
     prefix: queuePrefix(options.prefix),
     router,
     messages,
+    codes: new OtpStore(store, options.prefix),
     funnel: smsFunnelMetrics(registry),
     digests: new InviteDigests(store, options.prefix, smsBudget(store, config, guardMetrics(registry), log)),
     sms: config.sms,
