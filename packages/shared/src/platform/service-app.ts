@@ -127,8 +127,13 @@ function createBaseApp(options: ServiceAppOptions): FastifyInstance {
 
   app.addHook('onRequest', async (request, reply) => {
     void reply.header(REQUEST_ID_HEADER, request.id);
-    // While the process shuts down, each answer closes its connection (see drainAndClose).
+  });
+  // While the process shuts down, each answer closes its connection (see drainAndClose), also the
+  // answer to a request that began before: kept alive, its connection would take the client's next
+  // request only to answer it with Fastify's bare 503. A callback hook: no promise per answer.
+  app.addHook('onSend', (_request, reply, payload, done) => {
     if (isDraining(app)) void reply.header('connection', 'close');
+    done(null, payload);
   });
   app.addHook('onResponse', async (request, reply) => {
     const level = options.quietSuccess && reply.statusCode < 500 ? 'debug' : 'info';

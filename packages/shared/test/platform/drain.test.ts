@@ -3,7 +3,7 @@ import t from 'tap';
 import { Client } from 'undici';
 import { drainAndClose } from '../../src/platform/drain.js';
 import { createServiceApp } from '../../src/platform/service-app.js';
-import { LogCapture, testConfig } from '../../src/testing/index.js';
+import { eventually, LogCapture, testConfig } from '../../src/testing/index.js';
 
 function errorCode(error: unknown): string {
   const { code, cause } = error as { code?: string; cause?: { code?: string } };
@@ -17,7 +17,9 @@ t.test('shutting down under keep-alive load: the request in flight completes and
     logStream: new LogCapture(),
   });
   app.get('/fast', async () => ({ ok: true }));
+  let slowArrived = false;
   app.get('/slow', async () => {
+    slowArrived = true;
     await new Promise((resolve) => setTimeout(resolve, 400));
     return { ok: 'slow' };
   });
@@ -48,9 +50,10 @@ t.test('shutting down under keep-alive load: the request in flight completes and
       }
     }
   });
-  await new Promise((resolve) => setTimeout(resolve, 300));
+  await eventually('the clients are busy', () => (outcomes.get('200') ?? 0) > 100, 30_000);
   const slow = fetch(`${url}/slow`).then(async (res) => ({ status: res.status, body: await res.json() }));
-  await new Promise((resolve) => setTimeout(resolve, 50));
+  // In flight when the shutdown begins: a connection still in the accept queue then is reset.
+  await eventually('the slow request is in flight', () => slowArrived, 30_000);
 
   const closing = drainAndClose(app);
   const ready = await app.inject('/health/ready');
@@ -68,9 +71,43 @@ t.test('shutting down under keep-alive load: the request in flight completes and
   t.same(await slow, { status: 200, body: { ok: 'slow' } }, 'the request in flight was answered');
   const failures = [...outcomes].filter(([key]) => key !== '200' && key !== 'ECONNREFUSED');
   t.same(failures, [], `outcomes: ${JSON.stringify(Object.fromEntries(outcomes))}`);
-  t.ok((outcomes.get('200') ?? 0) > 100, 'the clients were busy before and during shutdown');
   t.ok(closeHeaders > 0, 'answers during shutdown asked the client to close the connection');
   t.equal(app.server.listening, false);
+});
+
+t.test('a request in flight when shutdown begins is answered with Connection: close', async (t) => {
+  const app = createServiceApp({
+    service: 'demo',
+    config: testConfig({ LOG_LEVEL: 'silent' }),
+    logStream: new LogCapture(),
+  });
+  let arrived = false;
+  let release = () => {};
+  const held = new Promise<void>((resolve) => (release = resolve));
+  app.post('/change', async () => {
+    arrived = true;
+    await held;
+    return { ok: true };
+  });
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  // One keep-alive connection, as the gateway's pool holds to an instance.
+  const client = new Client(`http://127.0.0.1:${(app.server.address() as AddressInfo).port}`);
+  t.teardown(() => client.destroy());
+  const answer = client.request({
+    path: '/change',
+    method: 'POST',
+    body: '{}',
+    headers: { 'content-type': 'application/json' },
+  });
+  await eventually('the request is in flight', () => arrived, 30_000);
+  const closing = drainAndClose(app);
+  await eventually('listening has stopped', () => !app.server.listening, 30_000);
+  release();
+  const res = await answer;
+  t.equal(res.statusCode, 200);
+  t.same(await res.body.json(), { ok: true });
+  t.equal(res.headers['connection'], 'close', 'the client will not send its next request on this connection');
+  await closing;
 });
 
 t.test('a client that sent its headers and stalls does not hold the shutdown past its budget', async (t) => {
