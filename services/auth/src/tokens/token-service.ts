@@ -46,10 +46,14 @@ export function tokenServiceFactory(deps: TokenServiceDeps) {
     new AppError('token_reused', 'This refresh token was already used; the session has been revoked. Sign in again.');
   const invalidRefresh = () => new AppError('token_invalid', 'The refresh token is not valid.');
 
-  /** A session ended by reuse detection: its index entry goes, and its access tokens with it. */
+  /**
+   * A session ended by reuse detection or logout: its access tokens are announced revoked first,
+   * as the session is gone and no retry would announce them. Its index entry goes after, at best:
+   * the listing drops entries of ended sessions anyway.
+   */
   async function ended(sid: string, sub: string | undefined): Promise<void> {
-    if (sub !== undefined) await deps.sessions.unindex(sub, sid);
     await deps.revoke([{ sid }]);
+    if (sub !== undefined) await deps.sessions.unindex(sub, sid).catch(() => undefined);
   }
 
   /**
@@ -116,8 +120,7 @@ export function tokenServiceFactory(deps: TokenServiceDeps) {
     async logout(refresh: string): Promise<void> {
       const outcome = await deps.sessions.revoke(refresh);
       if (outcome.result === 'invalid') throw invalidRefresh();
-      if (outcome.sub !== undefined) await deps.sessions.unindex(outcome.sub, outcome.sid);
-      await deps.revoke([{ sid: outcome.sid }]);
+      await ended(outcome.sid, outcome.sub);
       // A spent token revokes the session too, but the caller learns only that it was not valid.
       if (outcome.result !== 'ok') throw invalidRefresh();
     },

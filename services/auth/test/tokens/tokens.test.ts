@@ -133,6 +133,23 @@ t.test('refresh rotates; a reused refresh token revokes the whole session', asyn
   t.equal(newest.json().code, 'token_invalid');
 });
 
+t.test('a reused refresh token announces its session revoked even when its index cannot be updated', async (t) => {
+  const ctx = await buildAuthTestApp(t);
+  const { tokens: first, user } = await signIn(ctx);
+  const refresh = (token: string) =>
+    ctx.app.inject({ method: 'POST', url: '/api/v1/auth/refresh', payload: { refresh: token } });
+  t.equal((await refresh(first.refresh)).statusCode, 200);
+  // The user's session list cannot be written (on a cluster, its slot failing over).
+  await ctx.redis.set(`${ctx.prefix}:user-sessions:{${user.id}}`, 'not a session list');
+  const reused = await refresh(first.refresh);
+  t.equal(reused.json().code, 'token_reused', reused.body);
+  const sid = first.refresh.split('.')[0];
+  t.ok(
+    (await ctx.redis.zrange(`${ctx.prefix}:revocations`, '0', '-1')).includes(JSON.stringify({ sid })),
+    'every service learns that its access tokens are revoked',
+  );
+});
+
 t.test('only hashes of refresh tokens are stored', async (t) => {
   const ctx = await buildAuthTestApp(t);
   const { tokens } = await signIn(ctx);
