@@ -133,6 +133,9 @@ export function parseSmsRoutes(value: string, fallback: readonly SmsProviderName
   return { byCountry, fallback: other ?? fallback };
 }
 
+/** Providers that carry login codes only: Telegram Gateway sends a code, in its own words. */
+export const CODES_ONLY_PROVIDERS: ReadonlySet<SmsProviderName> = new Set(['telegram']);
+
 /** What each provider cannot work without. */
 const CREDENTIALS: Record<Exclude<SmsProviderName, 'console'>, (env: Env) => string[]> = {
   smsru: (env) => (env.SMSRU_API_ID ? [] : ['SMSRU_API_ID']),
@@ -158,6 +161,22 @@ export function smsConfig(env: Env, problems: string[], requireCredentials: bool
   );
   const routes = env.SMS_ROUTES ? parseSmsRoutes(env.SMS_ROUTES, fallback, problems) : { byCountry: {}, fallback };
   const providers = [...new Set([...Object.values(routes.byCountry).flat(), ...routes.fallback])];
+  // Such a route would take every login code and retry every notice (a moved account, an activated
+  // invite) for a day without ever sending it.
+  const fallbackName = /(^|;)\s*\*\s*:/.test(env.SMS_ROUTES ?? '')
+    ? 'SMS_ROUTES (*)'
+    : env.SMS_PROVIDERS !== undefined
+      ? 'SMS_PROVIDERS'
+      : 'SMS_PROVIDER';
+  for (const [name, list] of [
+    ...Object.entries(routes.byCountry).map(([country, list]) => [`SMS_ROUTES (${country})`, list] as const),
+    [fallbackName, routes.fallback] as const,
+  ]) {
+    if (list.length > 0 && list.every((provider) => CODES_ONLY_PROVIDERS.has(provider)))
+      problems.push(
+        `${name}: ${list.join(', ')} carries login codes only; add an SMS provider after it for the notices`,
+      );
+  }
   if (requireCredentials) {
     for (const provider of providers) {
       if (provider === 'console') continue;

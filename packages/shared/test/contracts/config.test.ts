@@ -460,6 +460,21 @@ t.test('in production the gateway waits longer than a verify can take in auth', 
   t.equal(loadConfig({ UPSTREAM_TIMEOUT_MS: '300' }).upstreamTimeoutMs, 300, 'a test may shorten it to see it fire');
 });
 
+t.test('a route of providers that carry login codes only is refused: its notices would never go out', async (t) => {
+  for (const [env, problem] of [
+    [{ SMS_ROUTES: 'RU:telegram;*:smsc' }, 'SMS_ROUTES (RU): telegram carries login codes only'],
+    [{ SMS_ROUTES: 'RU:smsru;*:telegram' }, 'SMS_ROUTES (*): telegram carries login codes only'],
+    [{ SMS_ROUTES: 'RU:smsru', SMS_PROVIDERS: 'telegram' }, 'SMS_PROVIDERS: telegram carries login codes only'],
+    [{ SMS_PROVIDER: 'telegram' }, 'SMS_PROVIDER: telegram carries login codes only'],
+  ] as const) {
+    const error = t.throws(() => loadConfig(env), { name: 'ConfigError' }, JSON.stringify(env)) as ConfigError;
+    t.same(error.problems, [`${problem}; add an SMS provider after it for the notices`], JSON.stringify(env));
+  }
+  t.same(loadConfig({ SMS_ROUTES: 'RU:telegram,smsru;*:console' }).sms.routes.byCountry, {
+    RU: ['telegram', 'smsru'],
+  });
+});
+
 t.test('SMS routes: SMS_PROVIDERS for every country, SMS_ROUTES per country, the older SMS_PROVIDER', async (t) => {
   t.same(loadConfig({}).sms.routes, { byCountry: {}, fallback: ['console'] });
   t.same(loadConfig({ SMS_PROVIDER: 'console' }).sms.providers, ['console']);
