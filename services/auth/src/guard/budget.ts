@@ -94,7 +94,9 @@ export class SmsBudgetCounter {
     const [taken, used] = await this.redis.smsBudgetTake(key, pool.limit, 2 * DAY_MS);
     if (taken !== 1) return { allowed: false, pool: pool.pool, retryAfterMs: untilNextUtcDay(now) };
     this.events.onUsage(pool.pool, used, pool.limit);
-    await this.crossed(pool.pool, used, pool.limit, now);
+    // The place is taken: a warning that cannot be recorded must not fail the reservation (nothing
+    // would give the place back), so such a warning goes untold.
+    await this.crossed(pool.pool, used, pool.limit, now).catch(() => undefined);
     return { allowed: true, release: () => this.redis.smsBudgetGiveBack(key).then(() => undefined) };
   }
 

@@ -1,8 +1,11 @@
+import { randomBytes } from 'node:crypto';
 import t from 'tap';
+import { Redis } from 'ioredis';
 import { buildAuthTestApp, sendCode, verify, type AuthTestContext } from '../auth-test-app.js';
 import { guardCommand } from '../../src/cli/sms-guard.js';
+import { SmsBudgetCounter } from '../../src/guard/budget.js';
 import { rangeGuard } from '../../src/guard/index.js';
-import { testConfig } from '@refstack/shared/testing';
+import { createTestRedisPrefix, TEST_REDIS_URL, testConfig } from '@refstack/shared/testing';
 
 // Numbers of one range (+7912345 with the last 4 digits dropped) and of another.
 const inRange = (n: number) => `+7912345${String(n).padStart(4, '0')}`;
@@ -235,4 +238,34 @@ t.test("the operator's view: pnpm sms guard status, lift and the safe list", asy
   t.match(await run('status', inRange(7)), /safe list: yes/);
   await t.rejects(run('status', 'nonsense'), { message: /neither a phone number nor an E.164 prefix/ });
   await t.rejects(run('frobnicate'), { message: /usage: sms guard status/ });
+});
+
+t.test('a budget warning that cannot be recorded does not cost the message its place', async (t) => {
+  const prefix = createTestRedisPrefix(t);
+  // A Redis user that may do everything but SET: recording a warning fails, counting does not.
+  const user = `budget-test-${randomBytes(6).toString('hex')}`;
+  const admin = new Redis(TEST_REDIS_URL);
+  t.teardown(async () => {
+    await admin.call('ACL', 'DELUSER', user);
+    await admin.quit();
+  });
+  await admin.call('ACL', 'SETUSER', user, 'on', 'nopass', '~*', '&*', '+@all', '-set');
+  const redis = new Redis(TEST_REDIS_URL, { username: user, maxRetriesPerRequest: 1 });
+  t.teardown(() => redis.quit());
+  const told: number[] = [];
+  const budget = new SmsBudgetCounter(
+    redis,
+    prefix,
+    { byCountry: { RU: 5 }, other: undefined },
+    {
+      onThreshold: (_pool, share) => told.push(share),
+      onUsage: () => undefined,
+    },
+  );
+  const now = Date.now();
+  const allowed: boolean[] = [];
+  for (let i = 0; i < 6; i++) allowed.push((await budget.reserve('RU', now)).allowed);
+  t.same(allowed, [true, true, true, true, true, false], 'each of the 5 places went to a message, 80% and 100% too');
+  t.same(told, [], 'the warnings could not be recorded, so none was told');
+  t.same(await budget.state(now), [{ pool: 'RU', limit: 5, used: 5 }]);
 });
