@@ -235,6 +235,9 @@ export const AUTH_VERIFY_OVERHEAD_MS = 5000;
 export function referralWorkMs(referralTimeoutMs: number): number {
   return Math.max(1000, referralTimeoutMs - 1000);
 }
+/** referralWorkMs of it plus a second: the least REFERRAL_TIMEOUT_MS production takes. */
+export const MIN_PRODUCTION_REFERRAL_TIMEOUT_MS = 2000;
+
 /** Codes shorter than this are refused in production unless OTP_ALLOW_SHORT=true. */
 export const MIN_PRODUCTION_OTP_LENGTH = 6;
 
@@ -338,6 +341,14 @@ export function loadConfig(
       `UPSTREAM_TIMEOUT_MS: must exceed REFERRAL_TIMEOUT_MS + ${AUTH_VERIFY_OVERHEAD_MS} ms ` +
         `(${env.REFERRAL_TIMEOUT_MS + AUTH_VERIFY_OVERHEAD_MS}), ` +
         'the longest a verify can take in auth, or a sign-in that succeeded would be answered as a timeout',
+    );
+  }
+  // Below this, referral's own bound on a sign-in (referralWorkMs, at least a second) is not a
+  // second inside auth's wait, and a sign-in referral committed could reach the client as a 503.
+  if (isProduction && env.REFERRAL_TIMEOUT_MS < MIN_PRODUCTION_REFERRAL_TIMEOUT_MS) {
+    problems.push(
+      `REFERRAL_TIMEOUT_MS: production needs at least ${MIN_PRODUCTION_REFERRAL_TIMEOUT_MS}, a second more than ` +
+        'referral gives itself for a sign-in',
     );
   }
   const redisClusterNodes = clusterNodes(env.REDIS_CLUSTER_NODES, problems);

@@ -460,6 +460,20 @@ t.test('in production the gateway waits longer than a verify can take in auth', 
   t.equal(loadConfig({ UPSTREAM_TIMEOUT_MS: '300' }).upstreamTimeoutMs, 300, 'a test may shorten it to see it fire');
 });
 
+t.test('in production auth waits for a sign-in a second longer than referral may work on it', async (t) => {
+  const production = { NODE_ENV: 'production' };
+  for (const value of ['1', '1000', '1999']) {
+    const error = t.throws(() => loadConfig({ ...production, REFERRAL_TIMEOUT_MS: value })) as ConfigError;
+    t.same(
+      error.problems,
+      ['REFERRAL_TIMEOUT_MS: production needs at least 2000, a second more than referral gives itself for a sign-in'],
+      value,
+    );
+  }
+  t.equal(loadConfig({ ...production, REFERRAL_TIMEOUT_MS: '2000' }).referralTimeoutMs, 2000);
+  t.equal(loadConfig({ REFERRAL_TIMEOUT_MS: '300' }).referralTimeoutMs, 300, 'a test may shorten it to see it fire');
+});
+
 t.test('a route of providers that carry login codes only is refused: its notices would never go out', async (t) => {
   for (const [env, problem] of [
     [{ SMS_ROUTES: 'RU:telegram;*:smsc' }, 'SMS_ROUTES (RU): telegram carries login codes only'],
