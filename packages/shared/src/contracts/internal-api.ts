@@ -1,5 +1,6 @@
-import { Type, type Static } from 'typebox';
+import { Type, type Static, type TSchema } from 'typebox';
 import { Compile } from 'typebox/compile';
+import { Value } from 'typebox/value';
 import { InviteCodeInput, PhoneInput, ProfileSchema } from './api-schemas.js';
 
 /**
@@ -18,9 +19,20 @@ export const SignInResultSchema = Type.Object({
 });
 export type SignInResult = Static<typeof SignInResultSchema>;
 
-const signInResult = Compile(SignInResultSchema);
-
-/** The sign-in answer as its schema says, or undefined: what arrives over the wire is not trusted. */
-export function parseSignInResult(body: unknown): SignInResult | undefined {
-  return signInResult.Check(body) ? body : undefined;
+/**
+ * An answer of the other service as its schema says, or undefined: what arrives over the wire is
+ * not trusted. Properties the schema does not know are dropped when they are all that is wrong:
+ * during a rolling deploy the other service may already answer with a field added since (a new
+ * field is optional for one release, so that the other order of updating works too).
+ */
+export function wireParser<S extends TSchema>(schema: S): (body: unknown) => Static<S> | undefined {
+  const check = Compile(schema);
+  return (body) => {
+    if (check.Check(body)) return body;
+    const known = Value.Clean(schema, body);
+    return check.Check(known) ? known : undefined;
+  };
 }
+
+/** The sign-in answer as its schema says, or undefined. */
+export const parseSignInResult = wireParser(SignInResultSchema);

@@ -1,6 +1,6 @@
 import { Type, type Static } from 'typebox';
-import { Compile } from 'typebox/compile';
 import { PhoneInput, ProfileSchema } from './api-schemas.js';
+import { wireParser } from './internal-api.js';
 
 /**
  * Auth's calls to referral over an account's life (INTERNAL_TOKEN_HEADER, never through the
@@ -66,17 +66,10 @@ export const ReferralExportSchema = Type.Object({
 });
 export type ReferralExport = Static<typeof ReferralExportSchema>;
 
-const checks = {
-  user: Compile(InternalUserSchema),
-  changePhone: Compile(ChangePhoneResultSchema),
-  deleted: Compile(DeleteResultSchema),
-  export: Compile(ReferralExportSchema),
-};
-
-/** What arrives over the wire is not trusted: each answer as its schema says, or undefined. */
+/** What arrives over the wire is not trusted: each answer as its schema says, or undefined (wireParser). */
 export const parseInternal = {
-  user: (body: unknown): InternalUser | undefined => (checks.user.Check(body) ? body : undefined),
-  changePhone: (body: unknown): ChangePhoneResult | undefined => (checks.changePhone.Check(body) ? body : undefined),
-  deleted: (body: unknown): DeleteResult | undefined => (checks.deleted.Check(body) ? body : undefined),
-  export: (body: unknown): ReferralExport | undefined => (checks.export.Check(body) ? body : undefined),
+  user: wireParser(InternalUserSchema),
+  changePhone: wireParser(ChangePhoneResultSchema),
+  deleted: wireParser(DeleteResultSchema),
+  export: wireParser(ReferralExportSchema),
 };
