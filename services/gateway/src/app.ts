@@ -71,10 +71,7 @@ export async function buildApp(config: Config, options: GatewayAppOptions = {}):
     });
   }
   await app.register(cookie);
-  const inOrder = (pool: UpstreamPool) => () =>
-    [...pool.instances.filter((i) => i.status === 'in'), ...pool.instances.filter((i) => i.status === 'out')].map(
-      (i) => i.base,
-    );
+  const inOrder = (pool: UpstreamPool) => () => pool.inServiceFirst().map((i) => i.base);
   await registerDocs(app, new DocsCache([inOrder(pools.auth), inOrder(pools.referral)], 2000, config.legacyPaths));
 
   rememberPools(app, pools);

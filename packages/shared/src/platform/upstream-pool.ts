@@ -123,17 +123,18 @@ export class UpstreamPool {
   order(): UpstreamInstance[] {
     const count = this.instances.length;
     const start = this.next;
-    const rotated = Array.from({ length: count }, (_, i) => this.instances[(start + i) % count]!);
-    const inService = rotated.filter((instance) => instance.status === 'in');
-    if (inService.length === 0) {
-      this.next = (start + 1) % count;
-      return rotated;
-    }
+    const ordered = inServiceFirst(Array.from({ length: count }, (_, i) => this.instances[(start + i) % count]!));
     // The next request starts after the one chosen, so that those in service share the requests
     // evenly: starting after the first of the list would send an instance that follows one taken
     // out its share and that one's too.
-    this.next = (this.instances.indexOf(inService[0]!) + 1) % count;
-    return [...inService, ...rotated.filter((i) => i.status === 'out')];
+    const chosen = ordered[0]!;
+    this.next = chosen.status === 'in' ? (this.instances.indexOf(chosen) + 1) % count : (start + 1) % count;
+    return ordered;
+  }
+
+  /** Those in service first, each part in its listed order; the round-robin does not move. */
+  inServiceFirst(): UpstreamInstance[] {
+    return inServiceFirst(this.instances);
   }
 
   /** Passive health: the instance failed a request in a way that says it is unwell. */
@@ -198,6 +199,10 @@ export class UpstreamPool {
     clearInterval(this.timer);
     await Promise.all(this.instances.map((instance) => instance.pool.close()));
   }
+}
+
+function inServiceFirst(instances: readonly UpstreamInstance[]): UpstreamInstance[] {
+  return [...instances.filter((i) => i.status === 'in'), ...instances.filter((i) => i.status === 'out')];
 }
 
 async function ready(
