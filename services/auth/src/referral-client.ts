@@ -21,6 +21,7 @@ import {
 } from '@refstack/shared/contracts';
 import {
   CHECK_TIMEOUT_MS,
+  CONNECT_TIMEOUT_MS,
   requestWhole,
   SEND_WITHIN_MS,
   UpstreamPool,
@@ -59,7 +60,9 @@ const EXPORT_TIMEOUT_MS = 5000;
 
 /**
  * How long a phone change or a deletion may wait for referral: longer than referral's own bound on
- * it (referralWorkMs), so that auth never gives up on a change referral may still commit. With the
+ * it (referralWorkMs), so that auth does not give up on a change referral may still commit (unless
+ * the call first waited in vain for a connection to another instance: then a 503 may follow a
+ * change that happened, which the same request repeated finishes, as the contract says). With the
  * user read before it (USER_READ_TIMEOUT_MS), the request stays 2 s inside the gateway's
  * UPSTREAM_TIMEOUT_MS, which production keeps above REFERRAL_TIMEOUT_MS + 5 s.
  */
@@ -87,7 +90,7 @@ export function createReferralClient(options: {
 }): ReferralClient {
   const changeMs = changeCallTimeoutMs(options.referralTimeoutMs);
   const pool = new UpstreamPool('referral', options.bases, {
-    pool: { connections: 32, keepAliveTimeout: 30_000, connectTimeout: 2000 },
+    pool: { connections: 32, keepAliveTimeout: 30_000, connectTimeout: CONNECT_TIMEOUT_MS },
     probeIntervalMs: options.bases.length > 1 ? options.probeIntervalMs : 0,
     ejectMs: options.ejectMs,
     probeTimeoutMs: CHECK_TIMEOUT_MS - 500,
@@ -112,7 +115,12 @@ export function createReferralClient(options: {
   ): Promise<unknown> {
     let response: UpstreamAnswer | undefined;
     let failure: unknown;
+    // One deadline for the call: a second instance gets only what the first left of it, so the
+    // bounds the callers rely on (a sign-in inside its verify's deadline) hold.
+    const deadline = performance.now() + timeoutMs;
     for (const instance of pool.order().slice(0, 2)) {
+      const left = Math.floor(deadline - performance.now());
+      if (left <= 0) break;
       try {
         // A call that finds all 32 connections busy waits for one no longer than it may wait for
         // its answer (2 s at most), then is dropped unsent: queued without limit, a phone change
@@ -128,10 +136,10 @@ export function createReferralClient(options: {
               [REQUEST_ID_HEADER]: requestId,
             },
             ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-            headersTimeout: timeoutMs,
-            bodyTimeout: timeoutMs,
+            headersTimeout: left,
+            bodyTimeout: left,
           },
-          Math.min(SEND_WITHIN_MS, timeoutMs),
+          Math.min(SEND_WITHIN_MS, left),
         );
         break;
       } catch (error) {

@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Config } from '@refstack/shared/contracts';
 import type { HealthCheck } from '@refstack/shared/platform';
 import type { Upstream } from './upstream-proxy.js';
-import { CHECK_TIMEOUT_MS, UpstreamPool } from '@refstack/shared/platform';
+import { CHECK_TIMEOUT_MS, CONNECT_TIMEOUT_MS, UpstreamPool } from '@refstack/shared/platform';
 
 /** Under the readiness check's own limit, so that one silent instance is reported, not waited for. */
 const PROBE_TIMEOUT_MS = CHECK_TIMEOUT_MS - 500;
@@ -15,7 +15,7 @@ export function upstreamPools(config: Config, timeoutMs: number): UpstreamPools 
     pool: {
       connections: 128,
       keepAliveTimeout: 30_000,
-      connectTimeout: 2000,
+      connectTimeout: CONNECT_TIMEOUT_MS,
       headersTimeout: timeoutMs,
       bodyTimeout: timeoutMs,
     },
