@@ -81,7 +81,12 @@ export function loginServiceFactory({
       const [spent, opened] = await Promise.allSettled([otp.consume(claim), tokens.issue(identity, origin)]);
       if (spent.status === 'rejected' || !spent.value) {
         if (opened.status === 'fulfilled') await tokens.endSessions(identity.sub, { only: opened.value.sid });
-        if (spent.status === 'rejected') throw spent.reason;
+        if (spent.status === 'rejected') {
+          // Spent or not (its answer may be what was lost), the code stays valid for a retry.
+          await otp.unspend(claim).catch(() => undefined);
+          await otp.release(claim).catch(() => undefined);
+          throw spent.reason;
+        }
         throw new AppError('otp_expired', 'This code has just been used.');
       }
       if (opened.status === 'rejected') {
@@ -89,6 +94,7 @@ export function loginServiceFactory({
         await otp.unspend(claim).catch(() => undefined);
         throw opened.reason;
       }
+      otp.reached(claim);
       const { access, refresh, token_type, expires_in } = opened.value;
       return { user: signedIn.user, tokens: { access, refresh, token_type, expires_in }, created: signedIn.created };
     },

@@ -79,7 +79,7 @@ export function accountServiceFactory(deps: AccountServiceDeps) {
       await otp.release(claim).catch(() => undefined);
       throw error;
     }
-    await otp.consume(claim);
+    if (await otp.consume(claim)) otp.reached(claim);
     return result;
   }
 

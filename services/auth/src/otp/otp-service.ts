@@ -191,13 +191,18 @@ export function otpServiceFactory({ store, sms, guard, config, now, onVerified }
     },
 
     /** Spends a claimed code; false when the claim was lost (it outlived its lease). */
-    async consume(claim: OtpClaim): Promise<boolean> {
-      const spent = await store.consume(claim.phone, claim.claimId);
-      if (spent && !config.guard.testPhones.has(claim.phone)) {
-        guard.verified(claim.phone, now());
-        onVerified?.(claim.phone);
-      }
-      return spent;
+    consume(claim: OtpClaim): Promise<boolean> {
+      return store.consume(claim.phone, claim.claimId);
+    },
+
+    /**
+     * The spent code did its work: it counts as reached (the guard's conversion, the SMS funnel).
+     * Told once the work stood, so that a code given back and used again counts once.
+     */
+    reached(claim: OtpClaim): void {
+      if (config.guard.testPhones.has(claim.phone)) return;
+      guard.verified(claim.phone, now());
+      onVerified?.(claim.phone);
     },
 
     /** Gives a spent code back to the sign-in that spent it but could not open its session. */

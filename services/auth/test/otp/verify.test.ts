@@ -5,6 +5,7 @@ import { redisOptions } from '@refstack/shared/platform';
 import { createTestRedisPrefix, eventually, redisContents, TEST_REDIS_URL, testConfig } from '@refstack/shared/testing';
 import { buildApp } from '../../src/app.js';
 import { hashOtp } from '../../src/otp/otp-code.js';
+import { rangeGuard } from '../../src/guard/index.js';
 import { createReferralClient } from '../../src/referral-client.js';
 import { startTestSmsWorker } from '../sms/sms-test-worker.js';
 import {
@@ -514,6 +515,12 @@ t.test('a sign-in whose session cannot be opened leaves the code valid', async (
   const retried = await verify(ctx.app, { phone: PHONE, code });
   t.equal(retried.statusCode, 200, retried.body);
   t.equal((await verify(ctx.app, { phone: PHONE, code })).json().code, 'otp_expired', 'and then it is spent');
+  // Two codes reached their owner (the first sign-in's and this one), each counted once for the
+  // range's conversion, the given-back try not at all.
+  const ranges = rangeGuard(ctx.redis, testConfig({ REDIS_KEY_PREFIX: ctx.prefix }));
+  const verified = async () => (await ranges.state(PHONE, ctx.clock.now, true)).verified;
+  await eventually('both counted', async () => (await verified()) >= 2, 10_000);
+  t.equal(await verified(), 2);
 });
 
 t.test('a code replaced while its sign-in is at referral signs nobody in and leaves no session', async (t) => {
