@@ -99,12 +99,13 @@ return {'ok', 0}
 /**
  * Takes back a code ISSUE gave whose message could not be queued: the code, if it is still the
  * phone's, and its place in the sends that set the resend gap, so the client's retry is not told
- * to wait for a code that never left. KEYS: code hash, phone's sends, client's sends.
+ * to wait for a code that never left. KEYS: code hash, phone's sends, client's sends. ARGV: the
+ * issue's id, which is also its member in the sends.
  */
 const WITHDRAW = `
-if redis.call('HGET', KEYS[1], 'h') == ARGV[1] then redis.call('DEL', KEYS[1]) end
-redis.call('ZREM', KEYS[2], ARGV[2])
-redis.call('ZREM', KEYS[3], ARGV[2])
+if redis.call('HGET', KEYS[1], 'i') == ARGV[1] then redis.call('DEL', KEYS[1]) end
+redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('ZREM', KEYS[3], ARGV[1])
 return 1
 `;
 
@@ -200,7 +201,7 @@ interface OtpCommands {
   ): Promise<[number, number]>;
   otpWindowRelease(key: string, member: string): Promise<number>;
   otpIssue(...keysThenArgs: Array<string | number>): Promise<[string, number]>;
-  otpWithdraw(code: string, sends: string, clientSends: string, codeHash: string, member: string): Promise<number>;
+  otpWithdraw(code: string, sends: string, clientSends: string, issueId: string): Promise<number>;
   otpCheck(...keysThenArgs: Array<string | number>): Promise<[string, number]>;
   otpConsume(codeKey: string, spentKey: string, claimId: string): Promise<number>;
   otpUnspend(codeKey: string, spentKey: string, claimId: string): Promise<number>;
@@ -356,7 +357,7 @@ export class OtpStore {
       result: 'ok',
       issueId: member,
       withdraw: async () => {
-        await this.redis.otpWithdraw(k.code, k.sends, k.clientSends, codeHash, member);
+        await this.redis.otpWithdraw(k.code, k.sends, k.clientSends, member);
       },
     };
   }

@@ -91,6 +91,7 @@ export function createSmsWorker(options: SmsWorkerOptions): Worker<QueuedSmsJob,
       now(),
     );
     if (!changed) return 'already_sent';
+    funnel.failed.inc({ provider: 'none', country: ref.country, kind: ref.kind });
     log.info({ sms_id: ref.id, kind: ref.kind, attempt }, 'sms dropped: its code is no longer the phone’s');
     return 'replaced';
   }
