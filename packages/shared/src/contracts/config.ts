@@ -261,7 +261,7 @@ export function loadConfig(
   }
   // A value is quoted back to help the operator, except secrets, and never a URL's password.
   const got = (name: string): string =>
-    name in raw && !/SECRET|TOKEN|KEY|PASSWORD|API_ID|TEST_PHONES/.test(name)
+    name in raw && !/SECRET|TOKEN|KEY|PASSWORD|API_ID|TEST_PHONES|CLUSTER_NODES/.test(name)
       ? ` (got ${JSON.stringify(maskUrlPassword(String(raw[name])))})`
       : '';
   const problems: string[] = [];
@@ -420,13 +420,13 @@ export function loadConfig(
 
 /** `10.0.0.1:7000,10.0.0.2:7000` or `[::1]:7000`: seed nodes of a Redis Cluster. */
 function clusterNodes(value: string | undefined, problems: string[]): Array<{ host: string; port: number }> {
-  return list(value ?? '').flatMap((node) => {
+  return list(value ?? '').flatMap((node, index) => {
     const match = /^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(node);
     const port = Number(match?.[2]);
     if (!match || port < 1 || port > 65535) {
-      // An operator may have pasted a Redis URL, password and all, with or without its scheme.
-      const shown = node.includes('://') ? maskUrlPassword(node) : node.replace(/^.*@/, '***@');
-      problems.push(`REDIS_CLUSTER_NODES: "${shown}" is not host:port`);
+      // Not quoted: an operator may have pasted a Redis URL or a password, which the split at
+      // commas can cut anywhere.
+      problems.push(`REDIS_CLUSTER_NODES: entry ${index + 1} is not host:port`);
       return [];
     }
     return [{ host: (match[1] ?? '').replace(/^\[|\]$/g, ''), port }];

@@ -17,6 +17,12 @@ const user = {
 t.test('an answer with fields added since is read without them: a rolling deploy keeps signing in', async (t) => {
   const answer = { user: { ...user, city: 'Kazan' }, created: false, roles: [], session_hint: 1 };
   t.same(parseSignInResult(answer), { user, created: false, roles: [] });
+  t.same(parseInternal.changePhone({ user: { ...user, city: 'Kazan' }, old_phone: '+79000000000' }), {
+    user,
+    old_phone: '+79000000000',
+  });
+  const exported = { activation: null, invitees: [], is_admin: false, updated_at: '2026-12-07T10:00:00.000Z' };
+  t.same(parseInternal.export({ profile: { ...user, city: 'Kazan' }, ...exported }), { profile: user, ...exported });
   t.match(parseInternal.user({ id: '7', phone: null, roles: [], status: 'deleted', city: 'Kazan' }), {
     id: '7',
     status: 'deleted',
