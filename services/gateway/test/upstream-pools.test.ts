@@ -1,3 +1,5 @@
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import net from 'node:net';
 import t, { type Test } from 'tap';
 import Fastify, { type FastifyInstance } from 'fastify';
@@ -135,6 +137,39 @@ t.test('an instance that refuses connections is taken out; nothing fails meanwhi
   const none = await operations.inject({ method: 'GET', url: '/health/ready' });
   t.equal(none.statusCode, 503, 'no instance ready: the gateway is not');
   t.equal((await send()).statusCode, 503);
+});
+
+/**
+ * Listens and never accepts, its one-place accept queue filled: the kernel drops further connection
+ * attempts, as a host that is gone or behind a lost route would.
+ */
+async function unconnectable(t: Test): Promise<string> {
+  const child = spawn(
+    'python3',
+    [
+      '-c',
+      'import socket,sys,time\ns=socket.socket()\ns.bind(("127.0.0.1",0))\ns.listen(0)\n' +
+        'print(s.getsockname()[1],flush=True)\nsys.stdin.read()',
+    ],
+    { stdio: ['pipe', 'pipe', 'inherit'] },
+  );
+  t.teardown(() => child.kill());
+  const [line] = (await once(child.stdout!, 'data')) as [Buffer];
+  const port = Number(line.toString().trim());
+  const fillers = Array.from({ length: 3 }, () => net.connect(port, '127.0.0.1').on('error', () => undefined));
+  t.teardown(() => fillers.forEach((socket) => socket.destroy()));
+  await once(fillers[0]!, 'connect');
+  return `http://127.0.0.1:${port}`;
+}
+
+t.test('an instance that takes no connections is taken out, not waited on as a busy one', async (t) => {
+  const a = await instance(t, 'a');
+  const gone = await unconnectable(t);
+  const { gateway, send } = await gatewayFor(t, [gone, a.url]);
+  const answer = await send();
+  t.equal(answer.statusCode, 200, 'the request that could not connect went to the other instance');
+  t.same(answer.json(), { instance: 'a' });
+  t.match(poolsOf(gateway).auth.instances[0], { status: 'out', reason: 'UND_ERR_CONNECT_TIMEOUT' });
 });
 
 t.test('with one instance out, the others share the requests evenly', async (t) => {

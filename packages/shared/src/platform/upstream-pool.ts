@@ -18,9 +18,10 @@ export const SEND_WITHIN_MS = 2000;
 /**
  * How long a connection to an instance may take to open: well inside SEND_WITHIN_MS, so that an
  * instance that takes no connections (gone, or behind a lost route) fails as a connect timeout and
- * is taken out, instead of looking like a busy pool, which stays in rotation.
+ * is taken out, instead of looking like a busy pool, which stays in rotation. undici's connect
+ * timer is coarse (it fires up to about half a second late), hence half a second, not one.
  */
-export const CONNECT_TIMEOUT_MS = 1000;
+export const CONNECT_TIMEOUT_MS = 500;
 
 /** Errors of a request that never reached the instance, so it may go to another whatever its method. */
 const NOT_REACHED = new Set([
