@@ -165,7 +165,8 @@ return {'invalid', math.min(maxAttempts - tries, maxFailed - redis.call('ZCARD',
 
 /**
  * Spends the code if this sign-in still holds its claim; the phone's send history stays. The spent
- * code is set aside (KEYS[2]) until it would have expired, for UNSPEND; nothing reads it otherwise.
+ * code is set aside (KEYS[2], keeping the key's expiry: a minute past the code's) for UNSPEND;
+ * nothing reads it otherwise.
  */
 const CONSUME = `
 if redis.call('HGET', KEYS[1], 'claim') ~= ARGV[1] then return 0 end
