@@ -1,10 +1,10 @@
 import { compile as compileTrust } from '@fastify/proxy-addr';
 import ipaddr from 'ipaddr.js';
-import { isSupportedCountry } from 'libphonenumber-js/max';
 import { Type, type Static } from 'typebox';
 import { Value } from 'typebox/value';
 import { maskUrlPassword } from './credentials.js';
 import { GUARD_ENV, guardConfig, type GuardConfig } from './guard-config.js';
+import { unknownCountryProblem } from './phone-country.js';
 import { SMS_ENV, SMS_URL_VARIABLES, smsConfig, type SmsConfig } from './sms-config.js';
 
 const Port = (port: number) => Type.Integer({ minimum: 1, maximum: 65535, default: port });
@@ -291,14 +291,16 @@ export function loadConfig(
     defaultRegion: env.DEFAULT_REGION,
     allowedCountries: env.ALLOWED_COUNTRIES === '*' ? ('*' as const) : list(env.ALLOWED_COUNTRIES),
   };
-  // Two letters are not yet a country: ALLOWED_COUNTRIES=UK (Britain is GB) would refuse every
-  // number, and an unknown DEFAULT_REGION every number written without its country code.
+  // ALLOWED_COUNTRIES=UK (Britain is GB) would refuse every number, and an unknown DEFAULT_REGION
+  // every number written without its country code.
   for (const [name, codes] of [
     ['DEFAULT_REGION', [phone.defaultRegion]],
     ['ALLOWED_COUNTRIES', phone.allowedCountries === '*' ? [] : phone.allowedCountries],
   ] as const) {
-    for (const code of codes)
-      if (!isSupportedCountry(code)) problems.push(`${name}: ${code} is not a country code libphonenumber knows`);
+    for (const code of codes) {
+      const problem = unknownCountryProblem(name, code);
+      if (problem) problems.push(problem);
+    }
   }
   const guard = guardConfig(env, phone, options.now ?? Date.now(), problems, options.issuesOtps === true);
 

@@ -1,7 +1,7 @@
-import { isSupportedCountry } from 'libphonenumber-js/max';
 import { Type } from 'typebox';
 import type { Env } from './config.js';
 import { normalizePhone, type PhonePolicy } from './phone.js';
+import { unknownCountryProblem } from './phone-country.js';
 
 /** The bot challenges send-code can require, each verified with its provider's siteverify API. */
 export const CAPTCHA_PROVIDERS = ['turnstile', 'smartcaptcha', 'hcaptcha'] as const;
@@ -102,9 +102,8 @@ export function parseSmsBudget(value: string | undefined, problems: string[]): S
     }
     const country = match[1] ?? '*';
     const amount = Number(match[2]);
-    // A budget of a code that is no country (UK for GB) would never be drawn from.
-    if (country !== '*' && !isSupportedCountry(country))
-      problems.push(`SMS_DAILY_BUDGET: ${country} is not a country code libphonenumber knows`);
+    const unknown = country === '*' ? undefined : unknownCountryProblem('SMS_DAILY_BUDGET', country);
+    if (unknown) problems.push(unknown);
     if (country === '*') {
       if (other !== undefined) problems.push('SMS_DAILY_BUDGET: the budget of * is given twice');
       other = amount;

@@ -1,5 +1,5 @@
 import { LRUCache } from 'lru-cache';
-import { parsePhoneNumberFromString } from 'libphonenumber-js/max';
+import { isSupportedCountry, parsePhoneNumberFromString } from 'libphonenumber-js/max';
 
 /**
  * A code's request asks for its number's country several times (the budget, the SMS language) and
@@ -21,4 +21,12 @@ export function phoneCountry(e164: string): string {
 /** What parsing `e164` found, kept for `phoneCountry`. */
 export function rememberCountry(e164: string, country: string): void {
   countries.set(e164, country);
+}
+
+/**
+ * Two letters are not yet a country, and a setting naming one libphonenumber does not know (UK for
+ * GB) would match no number: the setting's problem, or nothing when `code` is a country.
+ */
+export function unknownCountryProblem(setting: string, code: string): string | undefined {
+  return isSupportedCountry(code) ? undefined : `${setting}: ${code} is not a country code libphonenumber knows`;
 }

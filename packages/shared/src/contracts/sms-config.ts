@@ -1,6 +1,6 @@
-import { isSupportedCountry } from 'libphonenumber-js/max';
 import { Type } from 'typebox';
 import type { Env } from './config.js';
+import { unknownCountryProblem } from './phone-country.js';
 import { SMS_LOCALES, type SmsLocale } from './sms-locale.js';
 
 /** Where a message can go. `console` prints it; the others are the providers' HTTP APIs. */
@@ -119,9 +119,8 @@ export function parseSmsRoutes(value: string, fallback: readonly SmsProviderName
       continue;
     }
     const [, country = '', list = ''] = match;
-    // No number is ever of a code that is no country (UK for GB): its route would never be taken.
-    if (country !== '*' && !isSupportedCountry(country))
-      problems.push(`SMS_ROUTES: ${country} is not a country code libphonenumber knows`);
+    const unknown = country === '*' ? undefined : unknownCountryProblem('SMS_ROUTES', country);
+    if (unknown) problems.push(unknown);
     if (country in byCountry || (country === '*' && other)) {
       problems.push(`SMS_ROUTES: ${country} is routed twice`);
       continue;
