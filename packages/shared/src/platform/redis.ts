@@ -108,7 +108,11 @@ export function lazyRedis(target: RedisTarget, role: RedisRole): RedisClient {
   return client;
 }
 
-/** Readiness probe: waits briefly for a connection still being made, then PINGs. */
+/**
+ * Readiness probe: waits briefly for a connection still being made, then PINGs a single Redis. A
+ * cluster node answers PING while the cluster refuses every command (a master lost with no replica
+ * to take over: CLUSTERDOWN), so a cluster is ready only while the node asked sees it `ok`.
+ */
 export async function pingRedis(client: RedisClient, waitMs = 1000): Promise<void> {
   if (client.status !== 'ready') {
     await new Promise<void>((resolve, reject) => {
@@ -123,7 +127,13 @@ export async function pingRedis(client: RedisClient, waitMs = 1000): Promise<voi
       client.once('ready', onReady);
     });
   }
-  await client.ping();
+  if (client instanceof Cluster) {
+    const info = await client.cluster('INFO');
+    const state = /^cluster_state:(\w+)/m.exec(info)?.[1] ?? 'unknown';
+    if (state !== 'ok') throw new Error(`the cluster's state is ${state}`);
+  } else {
+    await client.ping();
+  }
 }
 
 /** Closes politely when connected (pending replies arrive), at once otherwise. */
