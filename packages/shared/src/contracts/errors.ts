@@ -20,7 +20,6 @@ export const ERROR_CATALOG = {
   not_found: { status: 404, title: 'Not found' },
   invite_not_found: { status: 404, title: 'Invite code not found' },
   session_not_found: { status: 404, title: 'Session not found' },
-  method_not_allowed: { status: 405, title: 'Method not allowed' },
   request_timeout: { status: 408, title: 'Request not received in time' },
   email_taken: { status: 409, title: 'Email already in use' },
   phone_taken: { status: 409, title: 'Phone number already in use' },
@@ -40,7 +39,6 @@ export const ERROR_CATALOG = {
   bad_gateway: { status: 502, title: 'Upstream service failed' },
   service_unavailable: { status: 503, title: 'Service temporarily unavailable' },
   budget_exhausted: { status: 503, title: 'Daily SMS budget spent' },
-  gateway_timeout: { status: 504, title: 'Upstream service timed out' },
 } as const satisfies Record<string, { status: number; title: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CATALOG;

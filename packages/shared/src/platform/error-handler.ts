@@ -84,7 +84,6 @@ export function toProblem(error: unknown): {
   }
   const status = typeof err?.statusCode === 'number' ? err.statusCode : 500;
   if (status === 404) return { code: 'not_found', status, detail: 'No such resource.' };
-  if (status === 405) return { code: 'method_not_allowed', status, detail: 'This method is not allowed here.' };
   if (status === 413) return { code: 'payload_too_large', status, detail: 'The request body exceeds the size limit.' };
   if (status === 415) return { code: 'unsupported_media_type', status, detail: 'Send the body as application/json.' };
   if (status >= 400 && status < 500) {
