@@ -139,7 +139,8 @@ export function createReferralClient(options: {
             headersTimeout: left,
             bodyTimeout: left,
           },
-          Math.min(SEND_WITHIN_MS, left),
+          // undici's timers bound the wait for the headers and each silence; this, the whole answer.
+          { sendWithinMs: Math.min(SEND_WITHIN_MS, left), answerWithinMs: left },
         );
         break;
       } catch (error) {

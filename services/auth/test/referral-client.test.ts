@@ -1,4 +1,5 @@
 import t from 'tap';
+import net from 'node:net';
 import { AppError } from '@refstack/shared/contracts';
 import { eventually } from '@refstack/shared/testing';
 import { createReferralClient } from '../src/referral-client.js';
@@ -42,4 +43,49 @@ t.test('a call that finds every connection to referral busy is a 503 and never r
     'the call given up on was not sent when a connection freed up',
   );
   t.equal(referral.hold.arrived, 33, 'the 32 held calls and the one after, nothing else');
+});
+
+t.test('an answer from referral that trickles in is given up at the call timeout as a whole', async (t) => {
+  // A whole sign-in answer, its last 40 bytes a byte every 200 ms: each well within the timeout,
+  // the whole 8 s.
+  const user = {
+    id: '1',
+    phone: phone(1),
+    invite_code: 'ABC123',
+    activated_invite_code: null,
+    invited_users: [],
+    invited_count: 0,
+    first_name: null,
+    last_name: null,
+    email: null,
+    created_at: new Date().toISOString(),
+  };
+  const body = JSON.stringify({ user, created: true, roles: [] });
+  const server = net.createServer((socket) => {
+    socket.on('error', () => undefined);
+    socket.once('data', () => {
+      socket.write(`HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\n\r\n`);
+      let sent = body.length - 40;
+      socket.write(body.slice(0, sent));
+      const timer = setInterval(() => {
+        if (socket.destroyed || sent >= body.length) return clearInterval(timer);
+        socket.write(body[sent]!);
+        sent += 1;
+      }, 200);
+      socket.on('close', () => clearInterval(timer));
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => new Promise((resolve) => server.close(resolve)));
+  const client = createReferralClient({
+    bases: [`http://127.0.0.1:${(server.address() as net.AddressInfo).port}`],
+    internalToken: INTERNAL_TOKEN,
+    log: QUIET,
+    probeIntervalMs: 0,
+    ejectMs: 10_000,
+    referralTimeoutMs: 1000,
+  });
+  t.teardown(() => client.close());
+  const outcome = await client.signIn({ phone: phone(1) }, 'trickled', 1000).catch((error: unknown) => error);
+  t.ok(outcome instanceof AppError && outcome.code === 'service_unavailable', String(outcome));
 });

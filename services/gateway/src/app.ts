@@ -3,6 +3,7 @@ import cors from '@fastify/cors';
 import type { FastifyInstance, FastifyReply, FastifyRequest, HTTPMethods } from 'fastify';
 import { AppError, type Config } from '@refstack/shared/contracts';
 import {
+  beforeDrainCut,
   createServiceApp,
   type DestinationStream,
   type ServerLimits,
@@ -68,6 +69,9 @@ export async function buildApp(config: Config, options: GatewayAppOptions = {}):
       allowedHeaders: ['content-type', 'authorization', 'x-request-id', 'x-csrftoken'],
       exposedHeaders: ['x-request-id', 'retry-after'],
       maxAge: 600,
+      // An OPTIONS that is no preflight (no Access-Control-Request-Method) is answered as one, not
+      // refused with the plugin's plain-text 400, which is no problem+json.
+      strictPreflight: false,
     });
   }
   await app.register(cookie);
@@ -79,8 +83,9 @@ export async function buildApp(config: Config, options: GatewayAppOptions = {}):
   pools.referral.setLog(app.log);
   pools.auth.start();
   pools.referral.start();
-  const proxy = new UpstreamProxy(pools);
+  const proxy = new UpstreamProxy(pools, config.upstreamTimeoutMs, config.gateway.trustedProxies.length > 0);
   app.addHook('onClose', () => proxy.close());
+  beforeDrainCut(app, () => proxy.callOffAll());
   const legacyCookie = { secure: config.isProduction, maxAgeSeconds: config.tokens.accessTtlSeconds };
 
   const forward =

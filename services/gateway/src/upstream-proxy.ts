@@ -1,15 +1,25 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { IncomingHttpHeaders } from 'node:http';
+import { isIP } from 'node:net';
 import type { Dispatcher } from 'undici';
 import { AppError, INTERNAL_TOKEN_HEADER, REQUEST_ID_HEADER } from '@refstack/shared/contracts';
-import { isDependencyUnavailable, requestWhole, type UpstreamAnswer } from '@refstack/shared/platform';
+import {
+  isDependencyUnavailable,
+  requestWhole,
+  UPSTREAM_CALLED_OFF,
+  type UpstreamAnswer,
+} from '@refstack/shared/platform';
 import type { UpstreamPools } from './readiness.js';
 
 export type Upstream = 'auth' | 'referral';
 
 // Hop-by-hop headers (RFC 9110 §7.6.1), the ones the gateway alone sets, and the service
 // credential, which no client may present. `expect` is answered here: the gateway has read the
-// whole body before it forwards anything (and undici refuses to send the header at all).
+// whole body before it forwards anything (and undici refuses to send the header at all). Every
+// `x-forwarded-*` header goes too (FORWARDED_PREFIX), and the other names balancers and CDNs give a
+// client's address or original URL: a client could write any of them, and nothing behind the
+// gateway may ever take one for the balancer's word.
+const FORWARDED_PREFIX = 'x-forwarded-';
 const DROP_REQUEST = new Set([
   'connection',
   'keep-alive',
@@ -21,11 +31,15 @@ const DROP_REQUEST = new Set([
   'expect',
   'host',
   'content-length',
-  'x-forwarded-for',
   'x-real-ip',
   'forwarded',
-  'x-forwarded-host',
-  'x-forwarded-proto',
+  'true-client-ip',
+  'cf-connecting-ip',
+  'x-client-ip',
+  'x-cluster-client-ip',
+  'x-original-url',
+  'x-rewrite-url',
+  'proxy-authorization',
   REQUEST_ID_HEADER,
   INTERNAL_TOKEN_HEADER,
 ]);
@@ -51,6 +65,21 @@ function connectionOptions(value: string | string[] | undefined): Set<string> {
   return new Set((Array.isArray(value) ? value.join(',') : value).split(',').map((name) => name.trim().toLowerCase()));
 }
 
+/**
+ * The client's address as upstreams are told it, when a trusted balancer's header names it. Some
+ * balancers write it with a port (`1.2.3.4:5678`, `[2001:db8::1]:443`), and upstreams count
+ * requests per address: passed on so, every new source port would be a new client to them.
+ */
+export function clientAddress(request: FastifyRequest): string {
+  const named = request.ip;
+  if (isIP(named) !== 0) return named;
+  const bare = /^\[([^\]]+)\]:\d+$/.exec(named)?.[1] ?? /^([^:]+):\d+$/.exec(named)?.[1];
+  if (bare !== undefined && isIP(bare) !== 0) return bare;
+  // No address at all: the balancer's own is the only one known.
+  request.log.warn({ forwardedFor: named.slice(0, 64) }, 'a trusted proxy named no client address');
+  return request.socket.remoteAddress ?? named;
+}
+
 /** Methods whose repeat changes nothing: a dropped one may go to another instance. */
 const IDEMPOTENT = new Set(['GET', 'HEAD']);
 
@@ -63,7 +92,16 @@ const IDEMPOTENT = new Set(['GET', 'HEAD']);
  * problem, never a hang.
  */
 export class UpstreamProxy {
-  constructor(private readonly pools: UpstreamPools) {}
+  /** The requests under way upstream, each as the function that calls it off. */
+  private readonly inFlight = new Set<() => void>();
+
+  constructor(
+    private readonly pools: UpstreamPools,
+    /** How long an instance's whole answer may take once the request is sent (UPSTREAM_TIMEOUT_MS). */
+    private readonly timeoutMs: number,
+    /** Whether a client's address may come from a balancer's header (GATEWAY_TRUSTED_PROXIES). */
+    private readonly behindProxies: boolean,
+  ) {}
 
   async forward(
     upstream: Upstream,
@@ -75,13 +113,14 @@ export class UpstreamProxy {
     const named = connectionOptions(request.headers.connection);
     const headers: Record<string, string | string[]> = {};
     for (const [name, value] of Object.entries(request.headers)) {
-      if (value !== undefined && !DROP_REQUEST.has(name) && !named.has(name)) headers[name] = value;
+      if (value !== undefined && !DROP_REQUEST.has(name) && !named.has(name) && !name.startsWith(FORWARDED_PREFIX))
+        headers[name] = value;
     }
     for (const [name, value] of Object.entries(options.headers ?? {})) if (value !== undefined) headers[name] = value;
     // The gateway is the only source of X-Forwarded-For: a client's own is dropped above, so a
     // spoofed address cannot buy a fresh rate-limit window upstream. `request.ip` is the socket's
     // address unless that is a proxy of GATEWAY_TRUSTED_PROXIES, whose header then names the client.
-    headers['x-forwarded-for'] = request.ip;
+    headers['x-forwarded-for'] = this.behindProxies ? clientAddress(request) : request.ip;
     headers[REQUEST_ID_HEADER] = request.id;
     const body = Buffer.isBuffer(request.body) ? request.body : undefined;
 
@@ -97,7 +136,10 @@ export class UpstreamProxy {
     const tries = pool.order().slice(0, 2);
     for (const instance of tries) {
       try {
-        answer = await requestWhole(instance.pool, dispatch);
+        answer = await requestWhole(instance.pool, dispatch, {
+          answerWithinMs: this.timeoutMs,
+          callOffs: this.inFlight,
+        });
         break;
       } catch (error) {
         failure = error;
@@ -111,7 +153,9 @@ export class UpstreamProxy {
       if (isDependencyUnavailable(error)) {
         throw new AppError(
           'service_unavailable',
-          `The ${upstream} service is not answering; try again shortly.`,
+          (error as { code?: unknown }).code === UPSTREAM_CALLED_OFF
+            ? 'This gateway is stopping; send the request again.'
+            : `The ${upstream} service is not answering; try again shortly.`,
           { retryAfter: 1 },
           error,
         );
@@ -121,9 +165,11 @@ export class UpstreamProxy {
     const { status, rawHeaders, payload } = answer;
     // A header the upstream repeats is passed on repeated, as it came.
     const answerHeaders: Record<string, string | string[]> = {};
+    // A HEAD answer's length is its GET's, which only the upstream knows; any other is the payload's.
+    const head = request.method === 'HEAD';
     for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
       const name = rawHeaders[i]!.toString('latin1').toLowerCase();
-      if (DROP_RESPONSE.has(name)) continue;
+      if (DROP_RESPONSE.has(name) && !(head && name === 'content-length')) continue;
       const value = rawHeaders[i + 1]!.toString('latin1');
       const earlier = answerHeaders[name];
       answerHeaders[name] =
@@ -134,7 +180,18 @@ export class UpstreamProxy {
     return reply.code(status).send(payload);
   }
 
+  /**
+   * Ends every request still waiting on an instance: each of their clients is answered 503 (a
+   * stopping gateway's answers close their connections) instead of having its connection cut.
+   */
+  callOffAll(): void {
+    for (const callOff of [...this.inFlight]) callOff();
+  }
+
   async close(): Promise<void> {
+    // Also called off: by now the server has closed every client connection, so a request still
+    // under way has nobody to answer, and the pools' close would wait for it.
+    this.callOffAll();
     await Promise.all([this.pools.auth.close(), this.pools.referral.close()]);
   }
 }

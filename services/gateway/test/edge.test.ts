@@ -254,6 +254,12 @@ t.test('CORS only for the configured origins', async (t) => {
     headers: { origin: 'https://evil.example', 'access-control-request-method': 'POST' },
   });
   t.notOk(other.headers['access-control-allow-origin']);
+  const noPreflight = await gateway.inject({ method: 'OPTIONS', url: '/api/v1/auth/send-code' });
+  t.ok(
+    noPreflight.statusCode < 400 ||
+      noPreflight.headers['content-type']?.toString().startsWith('application/problem+json'),
+    `an OPTIONS that is no preflight is no plain-text refusal (${noPreflight.statusCode} ${noPreflight.body})`,
+  );
   const simple = await gateway.inject({
     method: 'GET',
     url: '/api/v1/profile',

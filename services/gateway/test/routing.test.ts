@@ -124,6 +124,9 @@ t.test('a large answer arrives whole, with its status and repeated headers', asy
   t.same(res.headers['set-cookie'], ['a=1; Path=/', 'b=2; Path=/']);
   t.same(res.headers['link'], ['</a>; rel=a', '</b>; rel=b'], 'a repeated header stays repeated');
   t.equal(res.headers['content-length'], String(Buffer.byteLength(expected)));
+  const head = await gateway.inject({ method: 'HEAD', url: '/api/v1/users/large' });
+  t.equal(head.body, '', 'a HEAD answer has no body');
+  t.equal(head.headers['content-length'], String(Buffer.byteLength(expected)), "but its GET's length");
 });
 
 const FIRST_SEED_CASES: Array<[string, string, string, string]> = [
@@ -256,13 +259,30 @@ t.test("a client's own X-Forwarded-For never reaches an upstream", async (t) => 
       'x-forwarded-for': '203.0.113.9, 198.51.100.1',
       'x-real-ip': '203.0.113.9',
       forwarded: 'for=203.0.113.9',
+      'x-forwarded-port': '443',
+      'x-forwarded-prefix': '/admin',
+      'true-client-ip': '203.0.113.9',
+      'cf-connecting-ip': '203.0.113.9',
+      'x-client-ip': '203.0.113.9',
+      'x-original-url': '/internal/v1/users',
+      'proxy-authorization': 'Basic Zm9vOmJhcg==',
     },
     payload: {},
   });
   const headers = auth.seen.at(-1)?.headers ?? {};
   t.equal(headers['x-forwarded-for'], '127.0.0.1', 'only the address the gateway saw');
-  t.notOk(headers['x-real-ip']);
-  t.notOk(headers['forwarded']);
+  for (const name of [
+    'x-real-ip',
+    'forwarded',
+    'x-forwarded-port',
+    'x-forwarded-prefix',
+    'true-client-ip',
+    'cf-connecting-ip',
+    'x-client-ip',
+    'x-original-url',
+    'proxy-authorization',
+  ])
+    t.notOk(headers[name], `${name} is not passed on`);
 });
 
 t.test(
@@ -332,6 +352,24 @@ t.test('X-Forwarded-For: the socket address is the client unless GATEWAY_TRUSTED
     auth.seen.at(-1)?.headers['x-forwarded-for'],
     '10.1.2.3',
     'a trusted peer without the header is the client itself',
+  );
+  // Some balancers (Azure's) write the client's address with its source port.
+  for (const [entry, client] of [
+    ['203.0.113.9:5678', '203.0.113.9'],
+    ['[2001:db8::1]:443', '2001:db8::1'],
+  ]) {
+    await send(gateway, '10.1.2.3', { 'x-forwarded-for': entry! });
+    t.equal(
+      auth.seen.at(-1)?.headers['x-forwarded-for'],
+      client,
+      `${entry} is the client ${client}, not a new one per port`,
+    );
+  }
+  await send(gateway, '10.1.2.3', { 'x-forwarded-for': 'garbage' });
+  t.equal(
+    auth.seen.at(-1)?.headers['x-forwarded-for'],
+    '10.1.2.3',
+    'a header naming no address leaves the balancer as the only address known',
   );
 });
 

@@ -3,6 +3,7 @@ import { once } from 'node:events';
 import net from 'node:net';
 import t, { type Test } from 'tap';
 import Fastify, { type FastifyInstance } from 'fastify';
+import { drainAndClose } from '@refstack/shared/platform';
 import { eventually, testConfig } from '@refstack/shared/testing';
 import { buildApp } from '../src/app.js';
 import { buildOperationsApp } from '../src/operations.js';
@@ -260,4 +261,74 @@ t.test('a request that reached an instance is sent to another only when it is a 
   const jwks = await send('/.well-known/jwks.json', 'GET');
   t.equal(jwks.statusCode, 503);
   t.equal(a.hits.length + b.hits.length, 3, 'a dropped GET was tried on the second instance too');
+});
+
+/** Answers every request with its headers at once and then its body a byte every 200 ms. */
+async function trickling(t: Test): Promise<string> {
+  const body = JSON.stringify({ instance: 'trickle', padding: 'x'.repeat(10) });
+  const server = net.createServer((socket) => {
+    socket.once('data', () => {
+      socket.write(`HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\n\r\n`);
+      let sent = 0;
+      const timer = setInterval(() => {
+        if (socket.destroyed || sent >= body.length) return clearInterval(timer);
+        socket.write(body[sent]!);
+        sent += 1;
+      }, 200);
+      socket.on('close', () => clearInterval(timer));
+    });
+    socket.on('error', () => undefined);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => new Promise((resolve) => server.close(resolve)));
+  return `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`;
+}
+
+t.test('an answer that trickles in is cut off at UPSTREAM_TIMEOUT_MS as a whole, not per silence', async (t) => {
+  // Each byte comes well within the timeout of the one before it; the whole takes 7 s.
+  const { send } = await gatewayFor(t, [await trickling(t)], { UPSTREAM_TIMEOUT_MS: '1000' });
+  const answer = await send();
+  t.equal(answer.statusCode, 503, answer.body);
+  t.equal(answer.json().code, 'service_unavailable');
+});
+
+t.test('a stopping gateway answers a request still waiting on an instance 503, then stops', async (t) => {
+  const quiet = await silent(t);
+  const referral = await instance(t, 'referral');
+  const gateway = await buildApp(
+    testConfig({
+      AUTH_URLS: quiet.url,
+      REFERRAL_URL: referral.url,
+      GATEWAY_HEALTH_INTERVAL_MS: '0',
+      UPSTREAM_TIMEOUT_MS: '60000',
+    }),
+  );
+  await gateway.listen({ host: '127.0.0.1', port: 0 });
+  const { port } = gateway.server.address() as net.AddressInfo;
+  const client = net.connect({ host: '127.0.0.1', port });
+  t.teardown(() => client.destroy());
+  let received = '';
+  client.on('data', (chunk: Buffer) => (received += chunk.toString('latin1')));
+  const ended = new Promise<string>((resolve) => {
+    client.on('error', (error) => resolve(`error ${(error as NodeJS.ErrnoException).code}`));
+    client.on('close', () => resolve('closed'));
+  });
+  const body = JSON.stringify({ phone: '+79123456789' });
+  const head = ['POST /api/v1/auth/send-code HTTP/1.1', 'host: x', 'content-type: application/json'];
+  client.write(`${[...head, `content-length: ${body.length}`].join('\r\n')}\r\n\r\n${body}`);
+  await eventually(
+    'the request to wait on the silent instance',
+    () => poolsOf(gateway).auth.instances[0]!.pool.stats.running === 1,
+    10_000,
+  );
+
+  // The instance would hold it for a minute; the drain cuts what is still open 1.5 s in.
+  const drained = drainAndClose(gateway, 100, 1500).then(() => 'drained');
+  const outcome = await Promise.race([drained, new Promise((resolve) => setTimeout(resolve, 30_000, 'still closing'))]);
+  t.equal(outcome, 'drained', 'the gateway stopped without waiting for the instance');
+  t.equal(await ended, 'closed', 'the client saw its connection closed, not reset');
+  t.match(received, /^HTTP\/1\.1 503 /, received);
+  t.match(received, /\r\nconnection: close\r\n/i);
+  t.match(received, /"code":"service_unavailable"/);
+  t.match(received, /This gateway is stopping; send the request again/);
 });

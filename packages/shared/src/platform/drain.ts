@@ -17,8 +17,20 @@ const DRAIN_MAX_MS = 5000;
 export const DRAIN_FORCE_MS = 8000;
 const CHECK_MS = 25;
 
+/** How long before that cut the requests waiting on something are told to answer (beforeDrainCut). */
+const CUT_NOTICE_MS = 250;
+
 // Keyed by the HTTP server, which every encapsulated Fastify context shares.
 const draining = new WeakSet<object>();
+const beforeCut = new WeakMap<object, Array<() => void>>();
+
+/**
+ * Runs `callOff` shortly before a drain cuts the connections of requests still open: a request
+ * that waits on something else (an upstream) can then be answered (a 503) instead of reset.
+ */
+export function beforeDrainCut(app: FastifyInstance, callOff: () => void): void {
+  beforeCut.set(app.server, [...(beforeCut.get(app.server) ?? []), callOff]);
+}
 
 export function isDraining(app: FastifyInstance): boolean {
   return draining.has(app.server);
@@ -69,6 +81,12 @@ export async function drainAndClose(
     if ('closeIdleConnections' in server && typeof server.closeIdleConnections === 'function')
       server.closeIdleConnections();
   }
+  const notice = setTimeout(
+    () => {
+      for (const callOff of beforeCut.get(server) ?? []) callOff();
+    },
+    Math.max(0, forceAt - CUT_NOTICE_MS - Date.now()),
+  );
   const force = setTimeout(
     () => {
       if ('closeAllConnections' in server && typeof server.closeAllConnections === 'function')
@@ -79,6 +97,7 @@ export async function drainAndClose(
   try {
     await app.close();
   } finally {
+    clearTimeout(notice);
     clearTimeout(force);
   }
 }

@@ -1,4 +1,4 @@
-import { UPSTREAM_NOT_SENT } from './upstream-pool.js';
+import { UPSTREAM_ANSWER_TIMEOUT, UPSTREAM_CALLED_OFF, UPSTREAM_NOT_SENT } from './upstream-pool.js';
 
 /**
  * The one place that tells a failure of something this process depends on (a store, a service)
@@ -11,6 +11,9 @@ const NETWORK_CODES = ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH'
 const HTTP_CLIENT_CODES = [
   // UpstreamPool's own: a request that found no free connection in time and was never sent.
   UPSTREAM_NOT_SENT,
+  // Its own too: a whole answer that took too long, and a request a stopping gateway called off.
+  UPSTREAM_ANSWER_TIMEOUT,
+  UPSTREAM_CALLED_OFF,
   'UND_ERR_SOCKET',
   'UND_ERR_CONNECT_TIMEOUT',
   'UND_ERR_HEADERS_TIMEOUT',

@@ -7,6 +7,16 @@ import { Pool, request, type Dispatcher } from 'undici';
 export const UPSTREAM_NOT_SENT = 'UPSTREAM_NOT_SENT';
 
 /**
+ * The code of a request whose whole answer did not arrive within its deadline. undici's own timers
+ * bound the wait for the headers and each silence between chunks, not the answer: an instance that
+ * sends its headers and then a byte now and then would hold the request, and its client, forever.
+ */
+export const UPSTREAM_ANSWER_TIMEOUT = 'UPSTREAM_ANSWER_TIMEOUT';
+
+/** The code of a request its caller called off (a stopping gateway answering its clients first). */
+export const UPSTREAM_CALLED_OFF = 'UPSTREAM_CALLED_OFF';
+
+/**
  * How long a request may wait for a free connection to its instance (all of the pool's busy)
  * before it is dropped unsent: an instance that has held every connection that long is stalled or
  * far past its capacity, and the request may go to another instance or be answered 503 at once,
@@ -35,7 +45,7 @@ const NOT_REACHED = new Set([
 ]);
 /** Errors of a connection lost mid-request: the instance may have acted on it. */
 const DROPPED = new Set(['ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED']);
-const TIMED_OUT = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT']);
+const TIMED_OUT = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', UPSTREAM_ANSWER_TIMEOUT]);
 
 /** How a request to an instance failed, which decides whether it may be sent to another. */
 export type FailureKind = 'not_reached' | 'dropped' | 'timed_out' | 'other';
@@ -231,10 +241,12 @@ async function ready(
   }
 }
 
-class NotSentError extends Error {
-  readonly code = UPSTREAM_NOT_SENT;
-  constructor(withinMs: number) {
-    super(`no free connection to the instance within ${withinMs} ms; not sent`);
+class UpstreamError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
   }
 }
 
@@ -246,32 +258,76 @@ export interface UpstreamAnswer {
   payload: Buffer;
 }
 
+export interface RequestWholeOptions {
+  /** How long the request may wait for a free connection (SEND_WITHIN_MS by default). */
+  sendWithinMs?: number;
+  /** How long its whole answer may take once it is sent; unbounded beyond undici's timers if not given. */
+  answerWithinMs?: number;
+  /**
+   * Where the request keeps, while it runs, the function that calls it off: it then ends at once
+   * with UPSTREAM_CALLED_OFF, sent or not. (A set, not an AbortSignal: on a path taken tens of
+   * thousands of times a second, an event listener per request costs more than the request's own
+   * timers.)
+   */
+  callOffs?: Set<() => void>;
+}
+
 /**
  * One request through an instance's pool, its answer collected whole, dropped unsent when no
- * connection frees up within `sendWithinMs` (see SEND_WITHIN_MS). A plain dispatch handler instead
+ * connection frees up within `sendWithinMs` (see SEND_WITHIN_MS), and given up when its whole
+ * answer has not arrived within `answerWithinMs` of being sent. A plain dispatch handler instead
  * of `pool.request()`: that is what can tell a request still waiting for a connection from one
  * already written, and it builds no response stream, header object or async resource per request.
- * Answer timeouts and connection errors are the pool's (or the options'), as with `request()`.
+ * Connection errors and undici's own timeouts are the pool's (or the options'), as with `request()`.
  */
 export function requestWhole(
   pool: Dispatcher,
   options: Dispatcher.DispatchOptions,
-  sendWithinMs = SEND_WITHIN_MS,
+  { sendWithinMs = SEND_WITHIN_MS, answerWithinMs, callOffs }: RequestWholeOptions = {},
 ): Promise<UpstreamAnswer> {
   return new Promise((resolve, reject) => {
     let status = 0;
     let rawHeaders: Buffer[] = [];
     const chunks: Buffer[] = [];
-    let gaveUp = false;
-    const waiting = setTimeout(() => {
-      gaveUp = true;
-      reject(new NotSentError(sendWithinMs));
-    }, sendWithinMs);
+    // Set once the request has an end: an error handed to undici's abort, or the caller's reject.
+    let ended: Error | undefined;
+    let abortSent: ((error: Error) => void) | undefined;
+    let answerTimer: NodeJS.Timeout | undefined;
+    const end = (error: Error) => {
+      if (ended) return;
+      ended = error;
+      clearTimeout(waiting);
+      clearTimeout(answerTimer);
+      callOffs?.delete(callOff);
+      // Once connected, undici's abort ends the request and reports the error through onError;
+      // before that, nothing reaches the instance, and onConnect aborts it when a connection comes.
+      if (abortSent) abortSent(error);
+      else reject(error);
+    };
+    const callOff = () => end(new UpstreamError(UPSTREAM_CALLED_OFF, 'the request was called off'));
+    const waiting = setTimeout(
+      () =>
+        end(
+          new UpstreamError(
+            UPSTREAM_NOT_SENT,
+            `no free connection to the instance within ${sendWithinMs} ms; not sent`,
+          ),
+        ),
+      sendWithinMs,
+    );
+    callOffs?.add(callOff);
     pool.dispatch(options, {
       onConnect: (abort) => {
         clearTimeout(waiting);
         // Aborted here, a request is never written: nothing reaches the instance.
-        if (gaveUp) abort(new NotSentError(sendWithinMs));
+        if (ended) return abort(ended);
+        abortSent = abort;
+        if (answerWithinMs !== undefined) {
+          answerTimer = setTimeout(
+            () => end(new UpstreamError(UPSTREAM_ANSWER_TIMEOUT, `no whole answer within ${answerWithinMs} ms`)),
+            answerWithinMs,
+          );
+        }
       },
       onHeaders: (statusCode, headers) => {
         // 1xx answers are interim; the final answer follows on the same request.
@@ -285,10 +341,15 @@ export function requestWhole(
         chunks.push(chunk);
         return true;
       },
-      onComplete: () =>
-        resolve({ status, rawHeaders, payload: chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks) }),
+      onComplete: () => {
+        clearTimeout(answerTimer);
+        callOffs?.delete(callOff);
+        resolve({ status, rawHeaders, payload: chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks) });
+      },
       onError: (error) => {
         clearTimeout(waiting);
+        clearTimeout(answerTimer);
+        callOffs?.delete(callOff);
         reject(error);
       },
     });
