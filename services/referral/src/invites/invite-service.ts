@@ -171,6 +171,19 @@ export function inviteServiceFactory({ db, sms, log, deadlines, noticeWindowSeco
     }
   }
 
+  /**
+   * The inviter's notice, waited for only while the deadline lasts: the answer is promised within
+   * it (auth's wait is built around that), and a bus whose Redis stalls (each command may take
+   * 2 s) must not turn a committed activation into the caller's timeout. A notice still under way
+   * then goes on by itself and logs its own failure.
+   */
+  async function notifyWithin(activation: Activation, deadline: Deadline): Promise<void> {
+    const notice = notifyInviter(activation);
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([notice, new Promise<void>((resolve) => (timer = setTimeout(resolve, deadline.remainingMs())))]);
+    clearTimeout(timer);
+  }
+
   return {
     /**
      * A sign-in that carries an invite code: the user is found or created in the activation's own
@@ -199,7 +212,7 @@ export function inviteServiceFactory({ db, sms, log, deadlines, noticeWindowSeco
           });
         })(),
       );
-      if (outcome.activation) await notifyInviter(outcome.activation);
+      if (outcome.activation) await notifyWithin(outcome.activation, deadline);
       return { row: outcome.row, created: outcome.created };
     },
 
@@ -238,8 +251,8 @@ export function inviteServiceFactory({ db, sms, log, deadlines, noticeWindowSeco
       // on its own. It runs after the race, not in it: a 503 by the deadline must mean nothing was
       // applied, which a statement still running when the deadline passed could not promise.
       if (!alongsideApplied) await alongside?.(db);
-      // After commit and outside the deadline: the activation stands whatever the bus does.
-      await notifyInviter(activation);
+      // After commit: the activation stands whatever the bus does.
+      await notifyWithin(activation, deadline);
       return { status: 'activated', activated_invite_code: activation.code };
     },
 

@@ -108,12 +108,13 @@ export function accountServiceFactory({ db, revocations, deadlines, sms, log }: 
      * the phone's unique constraint lets exactly one commit; the other hears `phone_taken`.
      */
     async changePhone(id: string, phone: string): Promise<ChangePhoneResult> {
-      const seen = requireChangeable(isBigintId(id) ? await repo.findById(db, id) : undefined);
+      // From the first read: auth's wait is built around this bound, reads waiting for a connection included.
+      const deadline = Deadline.in(deadlines.signInMs);
+      const seen = requireChangeable(isBigintId(id) ? await deadline.race(repo.findById(db, id)) : undefined);
       if (seen.phone === phone) return { user: toProfile(seen), old_phone: phone };
       // Refused without the inviter's lock when the number is plainly someone else's.
-      const holder = await repo.findByPhone(db, phone);
+      const holder = await deadline.race(repo.findByPhone(db, phone));
       if (holder && holder.id !== id) throw phoneTaken();
-      const deadline = Deadline.in(deadlines.signInMs);
       let result: ChangePhoneResult;
       try {
         result = await deadline.race(
@@ -148,8 +149,8 @@ export function accountServiceFactory({ db, revocations, deadlines, sms, log }: 
      * (`account_blocked`), as a phone change is: deleting it would free its number for a new one.
      */
     async deleteAccount(id: string): Promise<DeleteResult> {
-      const seen = requireChangeable(isBigintId(id) ? await repo.findById(db, id) : undefined);
       const deadline = Deadline.in(deadlines.signInMs);
+      const seen = requireChangeable(isBigintId(id) ? await deadline.race(repo.findById(db, id)) : undefined);
       const result = await deadline.race(
         serializable(
           db,

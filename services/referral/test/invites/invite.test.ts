@@ -1,5 +1,6 @@
 import t from 'tap';
-import { activate, buildReferralTestApp, createUser } from '../referral-test-app.js';
+import { eventually } from '@refstack/shared/testing';
+import { activate, buildReferralTestApp, createUser, nextPhone, signInRaw } from '../referral-test-app.js';
 
 t.test('activation by a lower-case code with spaces, then idempotent repeat', async (t) => {
   const ctx = await buildReferralTestApp(t);
@@ -94,4 +95,29 @@ t.test('the inviter is notified after commit; a failed enqueue does not undo the
   t.match(ctx.outbox.notices, [
     { inviterId: inviter.id, to: inviter.phone, inviteCode: inviter.invite_code, invitedCount: 2 },
   ]);
+});
+
+t.test("a notice the bus holds up does not hold up the activation's answer past its deadline", async (t) => {
+  // The least production allows: a sign-in's activation answers within 1 s (auth waits 2 s).
+  const ctx = await buildReferralTestApp(t, { REFERRAL_TIMEOUT_MS: '2000' });
+  let release = () => {};
+  const held = new Promise<void>((resolve) => (release = resolve));
+  t.teardown(() => release());
+  // A Redis that stalls: the notice is counted only when the test lets it.
+  ctx.outbox.beforeNotice = () => held;
+  const waitedOut = (answer: Promise<{ statusCode: number; body: string }>) =>
+    Promise.race([answer, new Promise<'still waiting'>((resolve) => setTimeout(resolve, 15_000, 'still waiting'))]);
+
+  const inviter = await createUser(ctx);
+  const signIn = await waitedOut(signInRaw(ctx.app, { phone: nextPhone(), invite_code: inviter.invite_code }));
+  t.not(signIn, 'still waiting', 'a sign-in with the code is answered while its notice is held');
+  if (signIn !== 'still waiting') t.equal(signIn.statusCode, 200, signIn.body);
+
+  const user = await createUser(ctx);
+  const activation = await waitedOut(activate(ctx.app, user, inviter.invite_code));
+  t.not(activation, 'still waiting', 'so is PUT /profile/invite');
+  if (activation !== 'still waiting') t.equal(activation.statusCode, 200, activation.body);
+
+  release();
+  await eventually('the held notices to be counted', () => ctx.outbox.notices.length === 2, 10_000);
 });
