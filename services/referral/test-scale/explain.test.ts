@@ -19,6 +19,7 @@ import {
   findOrInsertUser,
   PROFILE_BY_ID,
   PROFILE_JSON_BY_IDS,
+  searchQuery,
 } from '../src/users/user-repository.js';
 import { SCALE_USERS, seededCode, seedUsers } from './seed.js';
 
@@ -122,6 +123,31 @@ t.test(
         t.equal(node['Node Type'], 'Index Only Scan', `${name}: the invitees come from the index alone`);
         t.equal(node['Rows Removed by Filter'] ?? 0, 0, `${name}: the cursor is where the scan starts, not a filter`);
       }
+    }
+
+    // The admin search, as the route runs it: a rare term through the indexes, a common one by a walk
+    // of the newest users that ends with the page. Either way it reads about what it returns.
+    for (const [name, search] of [
+      ['an exact invite code', seededCode(654321)],
+      ['a run of phone digits', '0654321'],
+      ['a full number', '+79000654321'],
+      ['a rare last name', 'ln654321'],
+      ['a common first name', 'Ann'],
+      ['a common run of digits', '123'],
+      ['a term that matches nobody', 'Zyx'],
+    ] as const) {
+      const compiled = searchQuery(db, { search, limit: 51 }).compile();
+      const result = await db.executeQuery<{ 'QUERY PLAN': Array<{ Plan: PlanNode }> }>(
+        CompiledQuery.raw(`EXPLAIN (ANALYZE, FORMAT JSON) ${compiled.sql}`, [...compiled.parameters]),
+      );
+      const plan = nodes(result.rows[0]?.['QUERY PLAN'][0]?.Plan ?? ({ 'Node Type': 'none' } as PlanNode));
+      const types = plan.map((n) => n['Node Type']);
+      t.notOk(types.includes('Seq Scan'), `search by ${name}: no sequential scan (${types.join(' > ')})`);
+      const removed = plan.reduce((sum, n) => sum + (n['Rows Removed by Filter'] ?? 0), 0);
+      t.ok(
+        removed <= SCALE_USERS / 20,
+        `search by ${name}: ${removed} rows read and dropped, not the table (${types.join(' > ')})`,
+      );
     }
 
     // Activation and sign-in as the service runs them, every statement's plan (those inside

@@ -5,6 +5,7 @@ import * as invitedUsersColumn from './2026-11-30T00-invited-users-column.js';
 import * as accountLifecycle from './2026-12-05T00-account-lifecycle.js';
 import * as activateInviteFunction from './2026-12-06T00-activate-invite-function.js';
 import * as revokedBefore from './2026-12-07T00-revoked-before.js';
+import * as searchIndexes from './2026-12-07T01-search-indexes.js';
 
 /**
  * Every migration by its date-prefixed name. A static list (not a folder scan) so that the same
@@ -17,4 +18,5 @@ export const migrations: Record<string, Migration> = {
   '2026-12-05T00-account-lifecycle': accountLifecycle,
   '2026-12-06T00-activate-invite-function': activateInviteFunction,
   '2026-12-07T00-revoked-before': revokedBefore,
+  '2026-12-07T01-search-indexes': searchIndexes,
 };
