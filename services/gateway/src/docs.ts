@@ -12,8 +12,9 @@ const REFRESH_MS = 60_000;
 
 /**
  * The merged OpenAPI document, fetched from the services themselves (never hand-copied) and kept
- * for a minute: from each service's first instance that answers, those in service first. When a
- * service is away, the last good document is served.
+ * for a minute: from each service's first instance that answers, those in service first. Once
+ * there is one, it is served at once and refreshed behind the readers' backs: when a service is
+ * away, the last good document is served without anyone waiting for the service's timeout.
  */
 export class DocsCache {
   private merged: OpenApiDocument | undefined;
@@ -26,6 +27,7 @@ export class DocsCache {
     private readonly timeoutMs: number,
     /** LEGACY_PATHS: whether the seeds' paths are served, and so documented. */
     private readonly seedPaths = true,
+    private readonly refreshMs = REFRESH_MS,
   ) {}
 
   current(): OpenApiDocument {
@@ -37,7 +39,7 @@ export class DocsCache {
   }
 
   async refreshIfStale(): Promise<void> {
-    if (Date.now() - this.fetchedAt < REFRESH_MS && this.merged) return;
+    if (Date.now() - this.fetchedAt < this.refreshMs && this.merged) return;
     this.inflight ??= this.fetchAll()
       .catch((error: unknown) => {
         if (!this.merged) throw error;
@@ -45,7 +47,8 @@ export class DocsCache {
       .finally(() => {
         this.inflight = undefined;
       });
-    return this.inflight;
+    // Only a reader with nothing to be served waits for the services.
+    if (!this.merged) return this.inflight;
   }
 
   private async fetchAll(): Promise<void> {

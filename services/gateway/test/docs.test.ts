@@ -1,8 +1,9 @@
 import t, { type Test } from 'tap';
 import Fastify from 'fastify';
 import { gunzipSync } from 'node:zlib';
-import { LogCapture, testConfig } from '@refstack/shared/testing';
+import { eventually, LogCapture, testConfig } from '@refstack/shared/testing';
 import { buildApp } from '../src/app.js';
+import { DocsCache } from '../src/docs.js';
 
 const answers = { 200: { description: 'ok' }, 400: { description: 'refused' } };
 
@@ -215,4 +216,34 @@ t.test('the docs routes never log below the configured LOG_LEVEL', async (t) => 
   t.same(await fetchDocs('error'), [], 'LOG_LEVEL=error: no warning');
   t.same(await fetchDocs('warn'), [40], 'LOG_LEVEL=warn: the warning');
   t.same(await fetchDocs('debug'), [40], 'LOG_LEVEL=debug: still no access lines for the docs themselves');
+});
+
+t.test('a document already fetched is served at once while a service does not answer', async (t) => {
+  let silent = false;
+  const held: Array<() => void> = [];
+  const app = Fastify();
+  app.get('/openapi.json', async (_request, reply) => {
+    // Gone quiet: the request is taken and never answered (until the teardown).
+    if (silent) await new Promise<void>((resolve) => held.push(resolve));
+    return reply.send({ openapi: '3.1.0', info: { title: 'auth', version: '1' }, paths: {} });
+  });
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  t.teardown(async () => {
+    for (const release of held) release();
+    await app.close();
+  });
+  const base = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`;
+  // Stale at once, and a minute allowed for each fetch.
+  const cache = new DocsCache([() => [base]], 60_000, true, 0);
+  await cache.refreshIfStale();
+  const first = cache.current();
+
+  silent = true;
+  const outcome = await Promise.race([
+    cache.refreshIfStale().then(() => 'served'),
+    new Promise((resolve) => setTimeout(resolve, 10_000, 'waited for the service')),
+  ]);
+  t.equal(outcome, 'served');
+  t.equal(cache.current(), first, 'the document fetched before');
+  await eventually('the refresh to reach the silent service', () => held.length > 0, 10_000);
 });
