@@ -279,12 +279,33 @@ export async function erase(db: Db, id: string): Promise<void> {
     .execute();
 }
 
-/** Everyone who activated this user's code, newest first: ids and times only (the phones are theirs). */
-export async function inviteesForExport(db: Db, id: string): Promise<Array<{ id: string; activated_at: string }>> {
-  const { rows } = await sql<{ id: string; activated_at: string }>`
-    SELECT id, ${sql.raw(isoUtc('activated_at'))} AS activated_at FROM users
-    WHERE invited_by_id = ${id}
-    ORDER BY activated_at DESC, id DESC
-  `.execute(db);
-  return rows;
+/** How many invitees one statement of an export reads: about a third of a second's work. */
+export const EXPORT_CHUNK = 100_000;
+
+/**
+ * Everyone who activated this user's code, newest first: ids and times only (the phones are theirs).
+ * Read in keyset chunks from the invitee index, so that an inviter with a million invitees is not one
+ * statement past the statement timeout; the caller's repeatable-read transaction keeps the chunks
+ * one snapshot.
+ */
+export async function inviteesForExport(
+  db: Db,
+  id: string,
+  chunk = EXPORT_CHUNK,
+): Promise<Array<{ id: string; activated_at: string }>> {
+  const all: Array<{ id: string; activated_at: string }> = [];
+  let after: { at: string; id: string } | undefined;
+  for (;;) {
+    const { rows } = await sql<{ id: string; activated_at: string; at: string }>`
+      SELECT id, ${sql.raw(isoUtc('activated_at'))} AS activated_at, activated_at::text AS at FROM users
+      WHERE invited_by_id = ${id}
+        ${after ? sql`AND (activated_at, id) < (${after.at}::timestamptz, ${after.id}::bigint)` : sql``}
+      ORDER BY activated_at DESC, id DESC
+      LIMIT ${chunk}
+    `.execute(db);
+    for (const row of rows) all.push({ id: row.id, activated_at: row.activated_at });
+    const last = rows.at(-1);
+    if (rows.length < chunk || !last) return all;
+    after = { at: last.at, id: last.id };
+  }
 }

@@ -15,6 +15,7 @@ import {
 import { testConfig } from '@refstack/shared/testing';
 import { STALE_INVITEE_LISTS_SQL } from '../../src/invites/invite-repository.js';
 import { activationDeadlines } from '../../src/invites/invite-service.js';
+import { inviteesForExport } from '../../src/users/user-repository.js';
 import { holdInviterLocks, lockObserver } from '../advisory-locks.js';
 import {
   activate,
@@ -341,6 +342,12 @@ t.test('the export: profile, own activation, invitees by id and time only', asyn
     is_admin: false,
     updated_at: stored.updated_at.toISOString(),
   });
+  for (const chunk of [1, 2, 3])
+    t.same(
+      await inviteesForExport(ctx.db, user.id, chunk),
+      body.invitees,
+      `read ${chunk} at a time, the same list: each chunk starts where the last ended`,
+    );
   const withoutProfile = JSON.stringify({ ...body, profile: undefined });
   t.notMatch(withoutProfile, second.phone.slice(1), "no invitee's phone outside the profile's own list");
   t.equal((await exportAccount(ctx, inviter.id)).json().activation, null, 'null until a code is activated');
