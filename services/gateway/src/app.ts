@@ -1,7 +1,7 @@
 import cookie from '@fastify/cookie';
 import cors from '@fastify/cors';
 import type { FastifyInstance, FastifyReply, FastifyRequest, HTTPMethods } from 'fastify';
-import { AppError, type Config } from '@refstack/shared/contracts';
+import { AppError, trustingProxies, type Config } from '@refstack/shared/contracts';
 import {
   beforeDrainCut,
   createServiceApp,
@@ -50,7 +50,7 @@ export async function buildApp(config: Config, options: GatewayAppOptions = {}):
     logStream: options.logStream,
     // Metrics and the detailed readiness report are on the operations port (operations.ts).
     exposure: 'public',
-    trustProxy: config.gateway.trustedProxies.length > 0 ? config.gateway.trustedProxies : false,
+    trustProxy: config.gateway.trustedProxies.length > 0 ? trustingProxies(config.gateway.trustedProxies) : false,
     limits: edgeLimits(config),
     readiness: upstreamChecks(pools),
   });

@@ -2,7 +2,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { IncomingHttpHeaders } from 'node:http';
 import { isIP } from 'node:net';
 import type { Dispatcher } from 'undici';
-import { AppError, INTERNAL_TOKEN_HEADER, REQUEST_ID_HEADER } from '@refstack/shared/contracts';
+import { AppError, INTERNAL_TOKEN_HEADER, REQUEST_ID_HEADER, withoutPort } from '@refstack/shared/contracts';
 import {
   isDependencyUnavailable,
   requestWhole,
@@ -73,11 +73,20 @@ function connectionOptions(value: string | string[] | undefined): Set<string> {
 export function clientAddress(request: FastifyRequest): string {
   const named = request.ip;
   if (isIP(named) !== 0) return named;
-  const bare = /^\[([^\]]+)\]:\d+$/.exec(named)?.[1] ?? /^([^:]+):\d+$/.exec(named)?.[1];
-  if (bare !== undefined && isIP(bare) !== 0) return bare;
+  const bare = withoutPort(named);
+  if (bare !== named) return bare;
   // No address at all: the balancer's own is the only one known.
   request.log.warn({ forwardedFor: named.slice(0, 64) }, 'a trusted proxy named no client address');
   return request.socket.remoteAddress ?? named;
+}
+
+function stopping(cause?: unknown): AppError {
+  return new AppError(
+    'service_unavailable',
+    'This gateway is stopping; send the request again.',
+    { retryAfter: 1 },
+    cause,
+  );
 }
 
 /** Methods whose repeat changes nothing: a dropped one may go to another instance. */
@@ -94,6 +103,8 @@ const IDEMPOTENT = new Set(['GET', 'HEAD']);
 export class UpstreamProxy {
   /** The requests under way upstream, each as the function that calls it off. */
   private readonly inFlight = new Set<() => void>();
+  /** Set once they were called off: a request that comes later is not sent either. */
+  private calledOff = false;
 
   constructor(
     private readonly pools: UpstreamPools,
@@ -109,6 +120,8 @@ export class UpstreamProxy {
     reply: FastifyReply,
     options: ForwardOptions,
   ): Promise<FastifyReply> {
+    // In the last moment before the drain's cut: sent now, it would be cut with its client.
+    if (this.calledOff) throw stopping();
     // Headers the client names in its Connection header are hop-by-hop too (RFC 9110 §7.6.1).
     const named = connectionOptions(request.headers.connection);
     const headers: Record<string, string | string[]> = {};
@@ -151,11 +164,10 @@ export class UpstreamProxy {
     if (!answer) {
       const error = failure;
       if (isDependencyUnavailable(error)) {
+        if ((error as { code?: unknown }).code === UPSTREAM_CALLED_OFF) throw stopping(error);
         throw new AppError(
           'service_unavailable',
-          (error as { code?: unknown }).code === UPSTREAM_CALLED_OFF
-            ? 'This gateway is stopping; send the request again.'
-            : `The ${upstream} service is not answering; try again shortly.`,
+          `The ${upstream} service is not answering; try again shortly.`,
           { retryAfter: 1 },
           error,
         );
@@ -185,6 +197,7 @@ export class UpstreamProxy {
    * stopping gateway's answers close their connections) instead of having its connection cut.
    */
   callOffAll(): void {
+    this.calledOff = true;
     for (const callOff of [...this.inFlight]) callOff();
   }
 

@@ -365,6 +365,12 @@ t.test('X-Forwarded-For: the socket address is the client unless GATEWAY_TRUSTED
       `${entry} is the client ${client}, not a new one per port`,
     );
   }
+  await send(gateway, '10.1.2.3', { 'x-forwarded-for': '203.0.113.9, 10.1.1.1:40000' });
+  t.equal(
+    auth.seen.at(-1)?.headers['x-forwarded-for'],
+    '203.0.113.9',
+    'a trusted balancer written with its port is walked past, not taken for the client',
+  );
   await send(gateway, '10.1.2.3', { 'x-forwarded-for': 'garbage' });
   t.equal(
     auth.seen.at(-1)?.headers['x-forwarded-for'],
