@@ -1,5 +1,7 @@
 import { sql, type Kysely } from 'kysely';
 
+const INDEXES = ['users_phone_trgm_idx', 'users_first_name_prefix_idx', 'users_last_name_prefix_idx'];
+
 // Frozen. The admin search (GET /api/v1/users?search=) finds users by a run of phone digits
 // anywhere in the number, an exact invite code, or the start of a first or last name. Without
 // indexes for the first and the last of these, a search read the whole table newest first and
@@ -7,12 +9,19 @@ import { sql, type Kysely } from 'kysely';
 // 13+): the database's owner may create it. Names are partial indexes: a sign-up has none, so it
 // writes no entry to them. Statistics on the lowered names let the planner tell a rare name from
 // a common one (without them it guessed 0.5% of the table for any, and walked the table newest
-// first even for a name nobody else has). On a large table the build holds off sign-ups for as long as it runs;
-// an operator can build the same indexes beforehand with CREATE INDEX CONCURRENTLY, and this
-// migration then finds them made.
+// first even for a name nobody else has).
+// The builds hold every write to users (sign-ups, activations, profile edits) for as long as they
+// run, within the migration's transaction. On a large table an operator builds the same indexes
+// beforehand with CREATE INDEX CONCURRENTLY (README); this migration then finds them made. One
+// such build that failed leaves its index invalid: that one is dropped and built again here.
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export async function up(db: Kysely<any>): Promise<void> {
   await sql`CREATE EXTENSION IF NOT EXISTS pg_trgm`.execute(db);
+  const invalid = await sql<{ name: string }>`
+    SELECT c.relname AS name FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+    WHERE c.relname = ANY(${INDEXES}::text[]) AND NOT i.indisvalid
+  `.execute(db);
+  for (const { name } of invalid.rows) await sql`DROP INDEX ${sql.id(name)}`.execute(db);
   await sql`CREATE INDEX IF NOT EXISTS users_phone_trgm_idx ON users USING gin (phone gin_trgm_ops)`.execute(db);
   await sql`
     CREATE INDEX IF NOT EXISTS users_first_name_prefix_idx ON users (lower(first_name) text_pattern_ops)
