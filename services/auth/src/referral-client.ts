@@ -139,8 +139,9 @@ export function createReferralClient(options: {
             headersTimeout: left,
             bodyTimeout: left,
           },
-          // undici's timers bound the wait for the headers and each silence; this, the whole answer.
-          { sendWithinMs: Math.min(SEND_WITHIN_MS, left), answerWithinMs: left },
+          // undici's timers bound the wait for the headers and each silence; this, the whole answer,
+          // by the call's deadline however long the wait for a connection took.
+          { sendWithinMs: Math.min(SEND_WITHIN_MS, left), answerBy: deadline },
         );
         break;
       } catch (error) {

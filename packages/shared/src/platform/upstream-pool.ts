@@ -264,6 +264,11 @@ export interface RequestWholeOptions {
   /** How long its whole answer may take once it is sent; unbounded beyond undici's timers if not given. */
   answerWithinMs?: number;
   /**
+   * The moment (`performance.now()`) by which the whole answer must have arrived, however long the
+   * request waited to be sent: for a caller with one deadline for the whole call.
+   */
+  answerBy?: number;
+  /**
    * Where the request keeps, while it runs, the function that calls it off: it then ends at once
    * with UPSTREAM_CALLED_OFF, sent or not. (A set, not an AbortSignal: on a path taken tens of
    * thousands of times a second, an event listener per request costs more than the request's own
@@ -283,7 +288,7 @@ export interface RequestWholeOptions {
 export function requestWhole(
   pool: Dispatcher,
   options: Dispatcher.DispatchOptions,
-  { sendWithinMs = SEND_WITHIN_MS, answerWithinMs, callOffs }: RequestWholeOptions = {},
+  { sendWithinMs = SEND_WITHIN_MS, answerWithinMs, answerBy, callOffs }: RequestWholeOptions = {},
 ): Promise<UpstreamAnswer> {
   return new Promise((resolve, reject) => {
     let status = 0;
@@ -319,13 +324,18 @@ export function requestWhole(
     pool.dispatch(options, {
       onConnect: (abort) => {
         clearTimeout(waiting);
+        const within = answerBy === undefined ? answerWithinMs : answerBy - performance.now();
+        // The connection came after the caller's deadline: sent now, it would be given up at once,
+        // yet could act at the instance.
+        if (within !== undefined && within <= 0)
+          end(new UpstreamError(UPSTREAM_NOT_SENT, 'a connection came too late; not sent'));
         // Aborted here, a request is never written: nothing reaches the instance.
         if (ended) return abort(ended);
         abortSent = abort;
-        if (answerWithinMs !== undefined) {
+        if (within !== undefined) {
           answerTimer = setTimeout(
-            () => end(new UpstreamError(UPSTREAM_ANSWER_TIMEOUT, `no whole answer within ${answerWithinMs} ms`)),
-            answerWithinMs,
+            () => end(new UpstreamError(UPSTREAM_ANSWER_TIMEOUT, `no whole answer within ${Math.round(within)} ms`)),
+            within,
           );
         }
       },
