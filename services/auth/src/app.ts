@@ -5,6 +5,7 @@ import {
   closeRedis,
   createServiceApp,
   createSmsQueue,
+  describeRedis,
   lazyRedis,
   metricsRegistry,
   pingRedis,
@@ -80,7 +81,7 @@ async function compose(config: Config, options: AuthAppOptions, redis: Redis): P
   if (!config.tokens.privateKeyPem) {
     // The development signing key lives in Redis: wait for the connection rather than fail on it.
     await pingRedis(redis, 3000).catch((error: unknown) => {
-      throw new StoreUnreachableError('Redis', config.redisUrl, error);
+      throw new StoreUnreachableError('Redis', describeRedis(config), error);
     });
   }
   const keyring = await loadKeyring({

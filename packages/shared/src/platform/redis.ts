@@ -10,7 +10,8 @@ export type RedisClient = Redis | Cluster;
 export type RedisTarget =
   string | { redisUrl: string; redisClusterNodes: ReadonlyArray<{ host: string; port: number }> };
 
-function describe(target: RedisTarget): string {
+/** Where the target is, for a message: its URL, or the cluster's seed nodes. */
+export function describeRedis(target: RedisTarget): string {
   if (typeof target === 'string') return target;
   return target.redisClusterNodes.length > 0
     ? `cluster ${target.redisClusterNodes.map((n) => `${n.host}:${n.port}`).join(',')}`
@@ -95,7 +96,7 @@ export async function connectRedis(target: RedisTarget, role: RedisRole): Promis
     await client.ping();
   } catch (error) {
     client.disconnect();
-    throw new StoreUnreachableError('Redis', describe(target), error);
+    throw new StoreUnreachableError('Redis', describeRedis(target), error);
   }
   return client;
 }
