@@ -29,7 +29,16 @@ t.test('migrations create the schema with its constraints and indexes', async (t
   }>`SELECT indexname FROM pg_indexes WHERE tablename = 'users' ORDER BY indexname`.execute(db);
   t.same(
     indexes.rows.map((r) => r.indexname),
-    ['users_email_lower_key', 'users_invite_code_key', 'users_invitees_idx', 'users_phone_key', 'users_pkey'],
+    [
+      'users_email_lower_key',
+      'users_first_name_prefix_idx',
+      'users_invite_code_key',
+      'users_invitees_idx',
+      'users_last_name_prefix_idx',
+      'users_phone_key',
+      'users_phone_trgm_idx',
+      'users_pkey',
+    ],
   );
   const constraints = await sql<{
     conname: string;
