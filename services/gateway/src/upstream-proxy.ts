@@ -71,13 +71,11 @@ function connectionOptions(value: string | string[] | undefined): Set<string> {
  * requests per address: passed on so, every new source port would be a new client to them.
  */
 export function clientAddress(request: FastifyRequest): string {
-  const named = request.ip;
-  if (isIP(named) !== 0) return named;
-  const bare = withoutPort(named);
-  if (bare !== named) return bare;
+  const address = withoutPort(request.ip);
+  if (isIP(address) !== 0) return address;
   // No address at all: the balancer's own is the only one known.
-  request.log.warn({ forwardedFor: named.slice(0, 64) }, 'a trusted proxy named no client address');
-  return request.socket.remoteAddress ?? named;
+  request.log.warn({ forwardedFor: address.slice(0, 64) }, 'a trusted proxy named no client address');
+  return request.socket.remoteAddress ?? address;
 }
 
 function stopping(cause?: unknown): AppError {
