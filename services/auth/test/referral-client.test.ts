@@ -1,7 +1,6 @@
 import t from 'tap';
-import net from 'node:net';
 import { AppError } from '@refstack/shared/contracts';
-import { eventually } from '@refstack/shared/testing';
+import { eventually, tricklingServer } from '@refstack/shared/testing';
 import { createReferralClient } from '../src/referral-client.js';
 import { INTERNAL_TOKEN, QUIET, startReferralStandIn } from './auth-test-app.js';
 
@@ -60,25 +59,9 @@ t.test('an answer from referral that trickles in is given up at the call timeout
     email: null,
     created_at: new Date().toISOString(),
   };
-  const body = JSON.stringify({ user, created: true, roles: [] });
-  const server = net.createServer((socket) => {
-    socket.on('error', () => undefined);
-    socket.once('data', () => {
-      socket.write(`HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\n\r\n`);
-      let sent = body.length - 40;
-      socket.write(body.slice(0, sent));
-      const timer = setInterval(() => {
-        if (socket.destroyed || sent >= body.length) return clearInterval(timer);
-        socket.write(body[sent]!);
-        sent += 1;
-      }, 200);
-      socket.on('close', () => clearInterval(timer));
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  t.teardown(() => new Promise((resolve) => server.close(resolve)));
+  const url = await tricklingServer(t, JSON.stringify({ user, created: true, roles: [] }), 40);
   const client = createReferralClient({
-    bases: [`http://127.0.0.1:${(server.address() as net.AddressInfo).port}`],
+    bases: [url],
     internalToken: INTERNAL_TOKEN,
     log: QUIET,
     probeIntervalMs: 0,

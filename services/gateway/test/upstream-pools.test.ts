@@ -4,7 +4,7 @@ import net from 'node:net';
 import t, { type Test } from 'tap';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { drainAndClose } from '@refstack/shared/platform';
-import { eventually, testConfig } from '@refstack/shared/testing';
+import { eventually, testConfig, tricklingServer } from '@refstack/shared/testing';
 import { buildApp } from '../src/app.js';
 import { buildOperationsApp } from '../src/operations.js';
 import { poolsOf } from '../src/readiness.js';
@@ -263,30 +263,10 @@ t.test('a request that reached an instance is sent to another only when it is a 
   t.equal(a.hits.length + b.hits.length, 3, 'a dropped GET was tried on the second instance too');
 });
 
-/** Answers every request with its headers at once and then its body a byte every 200 ms. */
-async function trickling(t: Test): Promise<string> {
-  const body = JSON.stringify({ instance: 'trickle', padding: 'x'.repeat(10) });
-  const server = net.createServer((socket) => {
-    socket.once('data', () => {
-      socket.write(`HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\n\r\n`);
-      let sent = 0;
-      const timer = setInterval(() => {
-        if (socket.destroyed || sent >= body.length) return clearInterval(timer);
-        socket.write(body[sent]!);
-        sent += 1;
-      }, 200);
-      socket.on('close', () => clearInterval(timer));
-    });
-    socket.on('error', () => undefined);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  t.teardown(() => new Promise((resolve) => server.close(resolve)));
-  return `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`;
-}
-
 t.test('an answer that trickles in is cut off at UPSTREAM_TIMEOUT_MS as a whole, not per silence', async (t) => {
   // Each byte comes well within the timeout of the one before it; the whole takes 7 s.
-  const { send } = await gatewayFor(t, [await trickling(t)], { UPSTREAM_TIMEOUT_MS: '1000' });
+  const body = JSON.stringify({ instance: 'trickle', padding: 'x'.repeat(10) });
+  const { send } = await gatewayFor(t, [await tricklingServer(t, body)], { UPSTREAM_TIMEOUT_MS: '1000' });
   const answer = await send();
   t.equal(answer.statusCode, 503, answer.body);
   t.equal(answer.json().code, 'service_unavailable');

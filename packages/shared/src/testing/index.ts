@@ -14,3 +14,4 @@ export * from './token-issuer.js';
 export * from './fake-sms/index.js';
 export * from './fake-captcha.js';
 export * from './redis-cluster.js';
+export * from './trickling-server.js';
