@@ -33,7 +33,12 @@ function clusterOptions(role: RedisRole): ClusterOptions {
     // BullMQ's blocking commands need unlimited retries per request, as on a single node.
     redisOptions:
       role === 'api'
-        ? { connectTimeout: node.connectTimeout, commandTimeout: 2000, maxRetriesPerRequest: 3 }
+        ? {
+            connectTimeout: node.connectTimeout,
+            commandTimeout: 2000,
+            maxRetriesPerRequest: 3,
+            autoResendUnfulfilledCommands: false,
+          }
         : { connectTimeout: node.connectTimeout, maxRetriesPerRequest: null },
     // Not pipelined: a cluster pipeline is sent to one node as a whole, and through a master's
     // failover its commands are not redirected one by one the way single commands are.
@@ -82,6 +87,10 @@ export function redisOptions(role: RedisRole): RedisOptions {
         maxRetriesPerRequest: 1,
         commandTimeout: 2000,
         enableAutoPipelining: true,
+        // A command sent before the connection broke may have run: its reply is what was lost. Sent
+        // again, a script that is not safe to run twice (a refresh token's rotation, a code's
+        // spending, send-code's count and queue write) would run twice; it fails instead (503).
+        autoResendUnfulfilledCommands: false,
       }
     : { ...common, maxRetriesPerRequest: null, enableOfflineQueue: true };
 }
