@@ -150,6 +150,11 @@ export interface EndedSessions {
   live: number;
 }
 
+/** Tells every process that these sessions' access tokens are no longer valid. */
+export type Announce = (sids: string[]) => Promise<void>;
+
+const nothingToAnnounce: Announce = async () => undefined;
+
 export class SessionStore {
   private readonly redis: Redis & SessionCommands;
 
@@ -199,8 +204,11 @@ export class SessionStore {
     // is refused and never gets this session's tokens: a session left behind can never be used.
     await Promise.all([
       this.redis.zadd(index, now, sessionId),
-      // Every session lives the same time, so the newest one's expiry is the index's.
-      this.redis.pexpire(index, ttlSeconds * 1000),
+      // The index lives as long as its longest-lived session: a new one set at a shorter lifetime
+      // (the setting lowered) must not take the older sessions out of the list and out of reach of
+      // ending them together. NX sets a new index's expiry, GT only ever extends it.
+      this.redis.pexpire(index, ttlSeconds * 1000, 'NX'),
+      this.redis.pexpire(index, ttlSeconds * 1000, 'GT'),
       this.redis.sessionCreate(
         this.keys(sessionId).session,
         hashToken(token),
@@ -279,36 +287,44 @@ export class SessionStore {
       }));
   }
 
-  /** Ends one of the user's sessions; false when it is not (or no longer) theirs. */
-  async end(sub: string, sid: string): Promise<boolean> {
+  /**
+   * Ends one of the user's sessions; false when it is not (or no longer) theirs. `announce` is told
+   * before anything is deleted: should it fail, the session is still there for a retry to end and
+   * announce, where a session deleted first would leave its access tokens unannounced for good.
+   */
+  async end(sub: string, sid: string, announce: Announce = nothingToAnnounce): Promise<boolean> {
     if (!(await this.isLive(sid, sub))) return false;
+    await announce([sid]);
     const k = this.keys(sid);
     await this.redis.del(k.session, k.spent);
     await this.redis.zrem(this.indexKey(sub), sid);
     return true;
   }
 
-  /** Ends every session of the user but `except`. */
-  async endAll(sub: string, except?: string): Promise<EndedSessions> {
+  /** Ends every session of the user but `except`; `announce` as in `end`. */
+  async endAll(sub: string, except?: string, announce: Announce = nothingToAnnounce): Promise<EndedSessions> {
     const sids = (await this.redis.zrange(this.indexKey(sub), '0', '-1')).filter((sid) => sid !== except);
-    return this.endListed(sub, sids);
+    return this.endListed(sub, sids, announce);
   }
 
   /**
    * Ends the user's sessions begun at or before `before` (seconds since the epoch, as `authTime`):
    * those a revocation of the user covers. Later ones (a sign-in after an unblock) stay.
    */
-  async endBegunBy(sub: string, before: number): Promise<EndedSessions> {
+  async endBegunBy(sub: string, before: number, announce: Announce = nothingToAnnounce): Promise<EndedSessions> {
     // Index scores are the creation times in ms; authTime is their whole second.
     const sids = await this.redis.zrangebyscore(this.indexKey(sub), '-inf', `(${(before + 1) * 1000}`);
-    return this.endListed(sub, sids);
+    return this.endListed(sub, sids, announce);
   }
 
   /**
    * Ends the listed sessions. All of them are to be announced: an access token refreshed just before
-   * its session's hash expired outlives it. Only those whose hash was still there count as ended.
+   * its session's hash expired outlives it, so they are announced before any is deleted, and the
+   * index keeps them until they are: a retry finds them again. Only those whose hash was still
+   * there count as ended.
    */
-  private async endListed(sub: string, sids: string[]): Promise<EndedSessions> {
+  private async endListed(sub: string, sids: string[], announce: Announce): Promise<EndedSessions> {
+    if (sids.length > 0) await announce(sids);
     const wasLive = await Promise.all(
       sids.map(async (sid) => {
         const k = this.keys(sid);

@@ -55,6 +55,8 @@ export function tokenServiceFactory(deps: TokenServiceDeps) {
     await deps.revoke([{ sid }]);
     if (sub !== undefined) await deps.sessions.unindex(sub, sid).catch(() => undefined);
   }
+  /** Passed to the store, which announces before it deletes (see `SessionStore.end`). */
+  const announce = (sids: string[]) => deps.revoke(sids.map((sid) => ({ sid })));
 
   /**
    * The session behind a refresh token, with the user's roles and phone read again from referral:
@@ -73,8 +75,7 @@ export function tokenServiceFactory(deps: TokenServiceDeps) {
     const { state } = outcome;
     const user = await deps.user(state.identity.sub, requestId);
     if (user.status !== 'active' || user.phone === null) {
-      await deps.sessions.end(state.identity.sub, state.sid);
-      await deps.revoke([{ sid: state.sid }]);
+      await deps.sessions.end(state.identity.sub, state.sid, announce);
       if (user.status === 'blocked') throw new AppError('account_blocked', 'This account is blocked.');
       throw invalidRefresh();
     }
@@ -82,8 +83,7 @@ export function tokenServiceFactory(deps: TokenServiceDeps) {
     // this holds when no auth instance heard it announced and its Redis entry has long expired.
     const revokedBefore = user.revoked_before;
     if (revokedBefore != null && state.authTime <= revokedBefore) {
-      const ended = await deps.sessions.endBegunBy(state.identity.sub, revokedBefore);
-      await deps.revoke(ended.ids.map((sid) => ({ sid })));
+      await deps.sessions.endBegunBy(state.identity.sub, revokedBefore, announce);
       throw invalidRefresh();
     }
     return { state, identity: { sub: user.id, phone: user.phone, roles: user.roles } };
@@ -118,23 +118,22 @@ export function tokenServiceFactory(deps: TokenServiceDeps) {
     },
 
     async logout(refresh: string): Promise<void> {
-      const outcome = await deps.sessions.revoke(refresh);
+      // The session is announced before it is deleted: should the announcement fail, the same
+      // refresh token still ends it on a retry, and announces it then.
+      const found = await deps.sessions.identify(refresh, false);
+      if (found.result === 'ok') await announce([found.state.sid]);
+      const outcome = found.result === 'ok' ? await deps.sessions.revoke(refresh) : found;
       if (outcome.result === 'invalid') throw invalidRefresh();
-      await ended(outcome.sid, outcome.sub);
+      if (outcome.result === 'reused') await ended(outcome.sid, outcome.sub);
+      else if (outcome.sub !== undefined) await deps.sessions.unindex(outcome.sub, outcome.sid).catch(() => undefined);
       // A spent token revokes the session too, but the caller learns only that it was not valid.
       if (outcome.result !== 'ok') throw invalidRefresh();
     },
 
     /** Ends sessions of the user and announces them; returns how many ended. */
     async endSessions(sub: string, options: { only?: string; except?: string }): Promise<number> {
-      if (options.only) {
-        if (!(await deps.sessions.end(sub, options.only))) return 0;
-        await deps.revoke([{ sid: options.only }]);
-        return 1;
-      }
-      const ended = await deps.sessions.endAll(sub, options.except);
-      await deps.revoke(ended.ids.map((sid) => ({ sid })));
-      return ended.live;
+      if (options.only) return (await deps.sessions.end(sub, options.only, announce)) ? 1 : 0;
+      return (await deps.sessions.endAll(sub, options.except, announce)).live;
     },
 
     /** A token whose session ended (or whose user was blocked or deleted) is no longer valid. */

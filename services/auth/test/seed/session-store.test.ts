@@ -14,7 +14,7 @@ async function storeFor(t: Teardownable) {
   /** A new session's first refresh token. */
   const create = async () => (await store.create(identity, 100, origin)).refresh;
   const keyOf = (token: string) => `${prefix}:session:{${token.split('.')[0] ?? ''}}`;
-  return { redis, store, keyOf, create };
+  return { redis, store, keyOf, create, prefix };
 }
 
 t.test('identify answers the current token again and again and changes nothing but its last use', async (t) => {
@@ -118,4 +118,20 @@ t.test('endBegunBy ends the sessions begun in or before the given second, not af
   );
   t.equal((await store.identify(other.refresh)).result, 'ok', "another user's session lives on");
   t.same(await store.endBegunBy(identity.sub, 1_800_000_000), { ids: [], live: 0 }, 'again: nothing left to end');
+});
+
+t.test("a session begun at a shorter lifetime does not shorten the index's hold on older ones", async (t) => {
+  const { redis, store, prefix } = await storeFor(t);
+  const index = `${prefix}:user-sessions:{${identity.sub}}`;
+  const first = await store.create(identity, 5, origin);
+  // The refresh lifetime was raised: the index follows the longer session.
+  const long = await store.create(identity, 3600, origin);
+  t.ok((await redis.pttl(index)) > 60_000, 'extended to the longer session');
+  // Then lowered again; the user signs in once more.
+  const short = await store.create(identity, 5, origin);
+  t.ok((await redis.pttl(index)) > 60_000, 'still held for the longest-lived session');
+  t.same(
+    (await store.list(identity.sub)).map((s) => s.id),
+    [short.sid, long.sid, first.sid],
+  );
 });
