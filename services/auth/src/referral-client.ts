@@ -165,6 +165,21 @@ export function createReferralClient(options: {
     throw unavailable(null);
   }
 
+  /**
+   * A call about the caller's own account. Referral's `not_found` means the account was deleted
+   * while the caller's session was still live (a deletion committing, or its last steps still
+   * ahead): to the caller that is the end of the session, as everywhere else.
+   */
+  async function ownAccount(answer: Promise<unknown>): Promise<unknown> {
+    try {
+      return await answer;
+    } catch (error) {
+      if (error instanceof AppError && error.code === 'not_found')
+        throw new AppError('unauthorized', 'The user of this token no longer exists.');
+      throw error;
+    }
+  }
+
   /** An answer that does not match its schema is a version skew between the services: a 503. */
   function parsed<T>(value: T | undefined, what: string): T {
     if (value !== undefined) return value;
@@ -207,15 +222,21 @@ export function createReferralClient(options: {
       }
     },
     async changePhone(id, phone, requestId) {
-      const answer = await call('POST', internalPath(INTERNAL_PHONE_PATH, id), { phone }, requestId, changeMs);
+      const answer = await ownAccount(
+        call('POST', internalPath(INTERNAL_PHONE_PATH, id), { phone }, requestId, changeMs),
+      );
       return parsed(parseInternal.changePhone(answer), 'phone change');
     },
     async deleteUser(id, requestId) {
-      const answer = await call('POST', internalPath(INTERNAL_DELETE_PATH, id), undefined, requestId, changeMs);
+      const answer = await ownAccount(
+        call('POST', internalPath(INTERNAL_DELETE_PATH, id), undefined, requestId, changeMs),
+      );
       return parsed(parseInternal.deleted(answer), 'deletion');
     },
     async exportUser(id, requestId) {
-      const answer = await call('GET', internalPath(INTERNAL_EXPORT_PATH, id), undefined, requestId, EXPORT_TIMEOUT_MS);
+      const answer = await ownAccount(
+        call('GET', internalPath(INTERNAL_EXPORT_PATH, id), undefined, requestId, EXPORT_TIMEOUT_MS),
+      );
       return parsed(parseInternal.export(answer), 'export');
     },
     close: () => pool.close(),

@@ -100,10 +100,12 @@ export function accountServiceFactory(deps: AccountServiceDeps) {
       newEnding: to.slice(-4),
       expiresAt: deps.now() + 24 * 3600 * 1000,
     });
-    await tokens.endSessions(sub, { except: keep });
-    // The number that had the account may belong to someone else one day: it keeps nothing.
+    // The number that had the account may belong to someone else one day: it keeps nothing. Its
+    // codes go before the sessions end: a sign-in with one that is still in flight (referral read
+    // the account before the move) then cannot open a session after the others were ended.
     await deps.sms.forgetInviter(sub);
     await deps.forgetPhone(from);
+    await tokens.endSessions(sub, { except: keep });
   }
 
   /** The same after a deletion. The sessions end last, so that a retry can still authenticate. */
@@ -174,10 +176,13 @@ export function accountServiceFactory(deps: AccountServiceDeps) {
       if (current === phone && resumed?.to !== phone)
         throw new AppError('validation_failed', 'This is already the account’s number.');
       const from = resumed?.from ?? current;
+      let record = resumed?.id;
       const changed = await withCode(phone, code, ip, async () => {
-        if (!resumed) {
-          await deps.unfinished.begin(caller.sub, { kind: 'move', from, to: phone, keep: caller.sid }, deps.now());
-        }
+        record ??= await deps.unfinished.begin(
+          caller.sub,
+          { kind: 'move', from, to: phone, keep: caller.sid },
+          deps.now(),
+        );
         const moved = await referral.changePhone(caller.sub, phone, requestId);
         // Another session's change may have landed in between: referral names the number it left.
         await afterMove(caller.sub, caller.sid, moved.old_phone !== phone ? moved.old_phone : from, phone);
@@ -185,7 +190,7 @@ export function accountServiceFactory(deps: AccountServiceDeps) {
       });
       // Everything ran: a record left behind only makes the sweep run the steps again (a second
       // notice at worst), so failing to remove it must not fail the move.
-      await deps.unfinished.finish(caller.sub, 'move').catch(() => undefined);
+      if (record !== undefined) await deps.unfinished.finish(caller.sub, 'move', record).catch(() => undefined);
       return { user: changed.user };
     },
 
@@ -198,10 +203,11 @@ export function accountServiceFactory(deps: AccountServiceDeps) {
      */
     async deleteAccount(caller: Caller, code: string | number, ip: string, requestId: string): Promise<void> {
       let phone: string;
+      let record: string | undefined;
       try {
         const current = await currentPhone(caller, requestId);
         const erased = await withCode(current, code, ip, async () => {
-          await deps.unfinished.begin(caller.sub, { kind: 'deletion', from: current }, deps.now());
+          record = await deps.unfinished.begin(caller.sub, { kind: 'deletion', from: current }, deps.now());
           return referral.deleteUser(caller.sub, requestId);
         });
         phone = erased.old_phone;
@@ -210,9 +216,10 @@ export function accountServiceFactory(deps: AccountServiceDeps) {
         const unfinished = gone ? await deps.unfinished.get(caller.sub, 'deletion') : undefined;
         if (!unfinished) throw error;
         phone = unfinished.from;
+        record = unfinished.id;
       }
       await afterDeletion(caller.sub, phone);
-      await deps.unfinished.finish(caller.sub, 'deletion').catch(() => undefined);
+      if (record !== undefined) await deps.unfinished.finish(caller.sub, 'deletion', record).catch(() => undefined);
     },
 
     /**
@@ -233,7 +240,7 @@ export function accountServiceFactory(deps: AccountServiceDeps) {
             await afterMove(sub, change.keep, change.from, change.to);
           }
           if (change.kind === 'deletion' && user.status === 'deleted') await afterDeletion(sub, change.from);
-          await deps.unfinished.finish(sub, change.kind);
+          await deps.unfinished.finish(sub, change.kind, change.id);
         } catch (error) {
           // Taken again once it is due again.
           onError(sub, error);

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { RedisClient as Redis } from '@refstack/shared/platform/redis';
 
 /**
@@ -12,6 +13,16 @@ export type UnfinishedChange =
   | { kind: 'move'; from: string; to: string; /** The session that asked: it stays. */ keep: string }
   | { kind: 'deletion'; from: string };
 
+/**
+ * A record as kept: `id` names this one, so that whoever finishes it (a retry, the sweep) removes
+ * it and not a newer change of the same kind begun meanwhile. Records written before ids were
+ * given have ''.
+ */
+export type KeptChange<K extends UnfinishedChange['kind'] = UnfinishedChange['kind']> = Extract<
+  UnfinishedChange,
+  { kind: K }
+> & { id: string };
+
 /** Long enough for any client's retry and the sweep; the record holds a phone number, so not longer. */
 const KEEP_MS = 24 * 3600 * 1000;
 
@@ -25,8 +36,18 @@ for _, member in ipairs(due) do redis.call('ZADD', KEYS[1], ARGV[2], member) end
 return due
 `;
 
+/** Deletes the record only while it is still the one named ARGV[1]. */
+const FINISH = `
+local raw = redis.call('GET', KEYS[1])
+if not raw then return 0 end
+if (cjson.decode(raw).id or '') ~= ARGV[1] then return 0 end
+redis.call('DEL', KEYS[1])
+return 1
+`;
+
 interface UnfinishedCommands {
   unfinishedTakeDue(index: string, cutoff: number, now: number, limit: number): Promise<string[]>;
+  unfinishedFinish(key: string, id: string): Promise<number>;
 }
 
 export class UnfinishedChanges {
@@ -40,6 +61,7 @@ export class UnfinishedChanges {
   ) {
     this.redis = redis as Redis & UnfinishedCommands;
     if (!('unfinishedTakeDue' in redis)) redis.defineCommand('unfinishedTakeDue', { numberOfKeys: 1, lua: TAKE_DUE });
+    if (!('unfinishedFinish' in redis)) redis.defineCommand('unfinishedFinish', { numberOfKeys: 1, lua: FINISH });
     this.index = `${prefix}:account:unfinished`;
   }
 
@@ -47,31 +69,38 @@ export class UnfinishedChanges {
     return `${this.prefix}:account:unfinished-${kind}:${sub}`;
   }
 
-  async get<K extends UnfinishedChange['kind']>(
-    sub: string,
-    kind: K,
-  ): Promise<Extract<UnfinishedChange, { kind: K }> | undefined> {
+  async get<K extends UnfinishedChange['kind']>(sub: string, kind: K): Promise<KeptChange<K> | undefined> {
     const raw = await this.redis.get(this.key(sub, kind));
-    return raw ? (JSON.parse(raw) as Extract<UnfinishedChange, { kind: K }>) : undefined;
+    if (!raw) return undefined;
+    const kept = JSON.parse(raw) as KeptChange<K>;
+    return { ...kept, id: kept.id ?? '' };
   }
 
-  async begin(sub: string, change: UnfinishedChange, now: number): Promise<void> {
-    await this.redis.set(this.key(sub, change.kind), JSON.stringify(change), 'PX', KEEP_MS);
+  /** Keeps the change; returns the id that finishes it. */
+  async begin(sub: string, change: UnfinishedChange, now: number): Promise<string> {
+    const id = randomUUID();
+    await this.redis.set(this.key(sub, change.kind), JSON.stringify({ ...change, id }), 'PX', KEEP_MS);
     await this.redis.zadd(this.index, now, `${change.kind}:${sub}`);
+    return id;
   }
 
-  async finish(sub: string, kind: UnfinishedChange['kind']): Promise<void> {
-    await this.redis.del(this.key(sub, kind));
-    await this.redis.zrem(this.index, `${kind}:${sub}`);
+  /**
+   * Removes the record `id`; a newer change of the same kind begun since (its own record, under
+   * the same index entry) stays for its own requests and the sweep.
+   */
+  async finish(sub: string, kind: UnfinishedChange['kind'], id: string): Promise<void> {
+    // The index is another key (another slot in a cluster), so it is not part of the script.
+    if ((await this.redis.unfinishedFinish(this.key(sub, kind), id)) === 1)
+      await this.redis.zrem(this.index, `${kind}:${sub}`);
   }
 
   /**
    * Records begun at least `ageMs` ago (or last taken that long ago), each taken by this caller for
    * the next `ageMs`. An index entry whose record expired is dropped.
    */
-  async takeDue(now: number, ageMs: number, limit = 20): Promise<Array<{ sub: string; change: UnfinishedChange }>> {
+  async takeDue(now: number, ageMs: number, limit = 20): Promise<Array<{ sub: string; change: KeptChange }>> {
     const members = await this.redis.unfinishedTakeDue(this.index, now - ageMs, now, limit);
-    const taken: Array<{ sub: string; change: UnfinishedChange }> = [];
+    const taken: Array<{ sub: string; change: KeptChange }> = [];
     for (const member of members) {
       const [kind, sub] = member.split(/:(.*)/s) as [UnfinishedChange['kind'], string];
       const change = await this.get(sub, kind);

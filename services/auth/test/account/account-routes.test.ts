@@ -497,6 +497,16 @@ t.test('export: profile and sessions in one document', async (t) => {
   });
 });
 
+t.test('export by a session whose account referral has already erased: 401, not 404', async (t) => {
+  const ctx = await buildAuthTestApp(t);
+  const tokens = await signInOn(ctx, CHROME, '203.0.113.1');
+  // A deletion committed in referral whose last steps in auth (ending the sessions) are still ahead.
+  ctx.referral.users.delete(PHONE);
+  const exported = await as(ctx.app, tokens.access).get('/api/v1/profile/export');
+  t.equal(exported.statusCode, 401, exported.body);
+  t.equal(exported.json().code, 'unauthorized');
+});
+
 t.test('a user revoked elsewhere (an operator’s block): auth ends every session of the user', async (t) => {
   const ctx = await buildAuthTestApp(t);
   const first = await signInOn(ctx, CHROME, '203.0.113.1');
