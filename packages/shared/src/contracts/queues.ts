@@ -52,6 +52,9 @@ export interface InviteNoticeSmsJob extends SmsJobBase {
   invitedCount: number;
   /** How many of them since the last notice; 1 in a job queued by an earlier version. */
   newCount?: number;
+  /** Whose code it is, and their notice epoch when the count was taken (`inviterEpochKey`). */
+  inviterId?: string;
+  noticeEpoch?: string;
 }
 
 /** The note to an account's previous number that the account moved to another one. */
@@ -92,6 +95,21 @@ export function isInviteDigest(job: QueuedSmsJob): job is InviteDigestSmsJob {
 export function pendingNoticeKey(redisKeyPrefix: string, inviterId: string): string {
   return `${redisKeyPrefix}:notice:{${inviterId}}`;
 }
+
+/**
+ * Counts how often an inviter's notices were forgotten (the account moved or was deleted). A notice
+ * taken under an earlier epoch is for the number the account left, and is never sent. Same slot as
+ * the pending count.
+ */
+export function inviterEpochKey(redisKeyPrefix: string, inviterId: string): string {
+  return `${pendingNoticeKey(redisKeyPrefix, inviterId)}:epoch`;
+}
+
+/**
+ * How long an epoch is kept after a forgetting: longer than any notice taken before it can live
+ * (the longest window, 7 days, and a notice's lifetime after it).
+ */
+export const INVITER_EPOCH_KEEP_MS = 8 * 24 * 3600 * 1000;
 
 export function isPreRendered(job: QueuedSmsJob): job is PreRenderedSmsJob {
   return typeof (job as Partial<PreRenderedSmsJob>).text === 'string';

@@ -3,6 +3,8 @@ import { Cluster } from 'ioredis';
 import { closeRedis, type RedisClient as Redis } from './redis.js';
 import { AppError } from '../contracts/errors.js';
 import {
+  INVITER_EPOCH_KEEP_MS,
+  inviterEpochKey,
   NOTICE_LIFETIME_MS,
   pendingNoticeKey,
   queuePrefix,
@@ -71,9 +73,21 @@ if redis.call('HGET', KEYS[1], 'queued') == ARGV[1] then redis.call('HDEL', KEYS
 return 1
 `;
 
+/**
+ * Drops the pending count and moves the inviter's epoch on, so that a notice already taken (its
+ * job being retried while providers fail) is not sent to the number the account left.
+ */
+const FORGET_INVITER = `
+redis.call('DEL', KEYS[1])
+redis.call('INCR', KEYS[2])
+redis.call('PEXPIRE', KEYS[2], ARGV[1])
+return 1
+`;
+
 interface NoticeCommands {
   recordInviteActivation(key: string, total: number, code: string, ttlMs: number, windowMs: number): Promise<number>;
   reopenInviteNotice(key: string, stamp: number): Promise<number>;
+  forgetInviteNotices(key: string, epochKey: string, keepMs: number): Promise<number>;
 }
 
 const unavailable = (error: unknown) =>
@@ -102,6 +116,7 @@ export function createSmsQueue(api: Redis, redisKeyPrefix: string): SmsQueue {
   if (!('recordInviteActivation' in connection)) {
     connection.defineCommand('recordInviteActivation', { numberOfKeys: 1, lua: RECORD_ACTIVATION });
     connection.defineCommand('reopenInviteNotice', { numberOfKeys: 1, lua: REOPEN_NOTICE });
+    connection.defineCommand('forgetInviteNotices', { numberOfKeys: 2, lua: FORGET_INVITER });
   }
   const redis = connection as Redis & NoticeCommands;
   return {
@@ -156,7 +171,11 @@ export function createSmsQueue(api: Redis, redisKeyPrefix: string): SmsQueue {
     },
     async forgetInviter(inviterId) {
       try {
-        await redis.del(pendingNoticeKey(redisKeyPrefix, inviterId));
+        await redis.forgetInviteNotices(
+          pendingNoticeKey(redisKeyPrefix, inviterId),
+          inviterEpochKey(redisKeyPrefix, inviterId),
+          INVITER_EPOCH_KEEP_MS,
+        );
         const jobId = await queue.getDeduplicationJobId(`notice:${inviterId}`);
         const job = jobId ? await queue.getJob(jobId) : undefined;
         // A job a worker holds already finds no pending count and sends nothing.

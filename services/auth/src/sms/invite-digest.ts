@@ -1,5 +1,6 @@
 import type { RedisClient as Redis } from '@refstack/shared/platform/redis';
 import {
+  inviterEpochKey,
   pendingNoticeKey,
   phoneCountry,
   type InviteDigestSmsJob,
@@ -11,11 +12,12 @@ import type { SmsBudgetCounter } from '../guard/budget.js';
 const TAKE = `
 local pending = redis.call('HMGET', KEYS[1], 'n', 'total', 'code')
 redis.call('DEL', KEYS[1])
+pending[4] = redis.call('GET', KEYS[2]) or '0'
 return pending
 `;
 
 interface DigestCommands {
-  takeInviteNotice(key: string): Promise<[string | null, string | null, string | null]>;
+  takeInviteNotice(key: string, epochKey: string): Promise<[string | null, string | null, string | null, string]>;
 }
 
 export type DigestOutcome = InviteNoticeSmsJob | 'nothing_pending' | 'budget_exhausted';
@@ -33,7 +35,7 @@ export class InviteDigests {
     private readonly prefix: string,
     private readonly budget: SmsBudgetCounter,
   ) {
-    if (!('takeInviteNotice' in redis)) redis.defineCommand('takeInviteNotice', { numberOfKeys: 1, lua: TAKE });
+    if (!('takeInviteNotice' in redis)) redis.defineCommand('takeInviteNotice', { numberOfKeys: 2, lua: TAKE });
     this.redis = redis as Redis & DigestCommands;
   }
 
@@ -42,7 +44,10 @@ export class InviteDigests {
     if ((await this.redis.exists(key)) === 0) return 'nothing_pending';
     const spend = await this.budget.reserve(phoneCountry(job.to), now);
     if (!spend.allowed) return 'budget_exhausted';
-    const [count, total, code] = await this.redis.takeInviteNotice(key);
+    const [count, total, code, epoch] = await this.redis.takeInviteNotice(
+      key,
+      inviterEpochKey(this.prefix, job.inviterId),
+    );
     if (!count || Number(count) <= 0 || !code) {
       await spend.release();
       return 'nothing_pending';
@@ -53,8 +58,15 @@ export class InviteDigests {
       inviteCode: code,
       invitedCount: Number(total ?? count),
       newCount: Number(count),
+      inviterId: job.inviterId,
+      noticeEpoch: epoch,
       expiresAt: job.expiresAt,
       ...(job.locale ? { locale: job.locale } : {}),
     };
+  }
+
+  /** Whether a notice taken under `epoch` is still for the inviter's number (not moved or deleted since). */
+  async stillTheirs(inviterId: string, epoch: string): Promise<boolean> {
+    return ((await this.redis.get(inviterEpochKey(this.prefix, inviterId))) ?? '0') === epoch;
   }
 }

@@ -44,7 +44,8 @@ export interface SmsWorkerOptions {
   now?: () => number;
 }
 
-export type SmsJobResult = 'sent' | 'expired' | 'replaced' | 'already_sent' | 'nothing_pending' | 'budget_exhausted';
+export type SmsJobResult =
+  'sent' | 'expired' | 'replaced' | 'already_sent' | 'nothing_pending' | 'budget_exhausted' | 'inviter_gone';
 
 /** The message a job describes, rendered in its recipient's language with the autofill lines. */
 export function outgoingSms(
@@ -115,6 +116,18 @@ export function createSmsWorker(options: SmsWorkerOptions): Worker<QueuedSmsJob,
     if (now() >= job.data.expiresAt && isInviteDigest(job.data)) return 'expired';
     const data = isInviteDigest(job.data) ? await digest(job, job.data) : job.data;
     if (typeof data === 'string') return data;
+    // A notice taken before its inviter moved or deleted the account (retried while providers
+    // failed) is for the number the account left: dropped before any record names that number.
+    const notice = data.kind === 'invite_activated' && !isPreRendered(data) ? data : undefined;
+    if (notice?.inviterId !== undefined && options.digests) {
+      if (!(await options.digests.stillTheirs(notice.inviterId, notice.noticeEpoch ?? '0'))) {
+        log.info(
+          { sms_id: id, kind: data.kind, attempt: job.attemptsMade },
+          'sms dropped: the inviter’s number changed',
+        );
+        return 'inviter_gone';
+      }
+    }
     const ref: MessageRef = { id, kind: data.kind, to: data.to, country: phoneCountry(data.to) };
     // One round trip for all three (the store's connection pipelines what one turn asks for), and the
     // phone's list is read before this message joins it: a number's first message, the usual

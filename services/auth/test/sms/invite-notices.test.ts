@@ -4,6 +4,8 @@ import { Redis } from 'ioredis';
 import { pendingNoticeKey, queuePrefix, SMS_QUEUE } from '@refstack/shared/contracts';
 import { createSmsQueue, redisOptions } from '@refstack/shared/platform';
 import { createTestRedisPrefix, eventually, TEST_REDIS_URL } from '@refstack/shared/testing';
+import type { OutgoingSms } from '../../src/sms/message.js';
+import { SmsTransientError, type SmsProvider } from '../../src/sms/providers/provider.js';
 import { startTestSmsWorker } from './sms-test-worker.js';
 
 const INVITER = '+79123456789';
@@ -83,20 +85,23 @@ t.test('while the window’s job waits, activations only count: no job is offere
 
 t.test('a count left without a job gets one from the first activation after the window', async (t) => {
   const { redis, prefix, bull, worker, activate, endWindow } = await setup(t);
-  await activate(1, 1);
+  // A window of a few seconds: the second activation must land inside it however slow the machine.
+  const windowSeconds = 5;
+  await activate(1, windowSeconds);
   const [lost] = await bull.getDelayed();
   // A job gone without taking the count, as one that failed for good.
   await lost?.remove();
-  await activate(2, 1);
+  await activate(2, windowSeconds);
   t.equal((await bull.getDelayed()).length, 0, 'within the window, the count waits');
   let n = 2;
   await eventually(
     'an activation after the window queues a job',
     async () => {
-      await activate((n += 1), 1);
+      await activate((n += 1), windowSeconds);
       return (await bull.getDelayed()).length === 1;
     },
-    10_000,
+    30_000,
+    100,
   );
   await endWindow();
   await eventually('the notice is sent', () => worker.printed.length === 1, 10_000);
@@ -116,4 +121,60 @@ t.test('an activation whose job BullMQ deduplicated lets the next one try again'
   await activate(3);
   t.equal(await deduplicatedAdds(), 2, 'the next activation asked again');
   t.equal(await redis.hget(pendingNoticeKey(prefix, '42'), 'n'), '2', 'both wait for the next notice');
+});
+
+t.test('a notice taken before its inviter moved is not sent to the number the account left', async (t) => {
+  const prefix = createTestRedisPrefix(t);
+  const redis = new Redis(TEST_REDIS_URL, redisOptions('api'));
+  await redis.connect();
+  const queue = createSmsQueue(redis, prefix);
+  const bull = new Queue(SMS_QUEUE, { connection: redis, prefix: queuePrefix(prefix) });
+  t.teardown(async () => {
+    await queue.close();
+    await bull.close();
+    redis.disconnect();
+  });
+  let failing = true;
+  let calls = 0;
+  const sent: OutgoingSms[] = [];
+  const provider: SmsProvider = {
+    name: 'smsru',
+    carries: () => true,
+    async send(message) {
+      calls += 1;
+      if (failing) throw new SmsTransientError('smsru: HTTP 500', 'HTTP 500');
+      sent.push(message);
+      return { providerMessageId: `smsru-${calls}` };
+    },
+  };
+  const worker = await startTestSmsWorker(t, { prefix, providers: [provider] });
+  await queue.noticeInviter({
+    inviterId: '42',
+    to: INVITER,
+    inviteCode: 'AB12CD',
+    invitedCount: 1,
+    windowSeconds: 1,
+    now: Date.now(),
+  });
+  // The window ends, its count is taken and its notice fails at the provider: the job waits for a
+  // retry, and the window's deduplication, through which a job still waiting is found, is over.
+  await eventually('the notice to fail once', () => calls >= 1, 20_000);
+  t.equal(await redis.exists(pendingNoticeKey(prefix, '42')), 0, 'the count was taken');
+  await eventually(
+    'the window’s deduplication to end',
+    async () => !(await bull.getDeduplicationJobId('notice:42')),
+    20_000,
+    100,
+  );
+  // Paused while the inviter moves, so that no try is half-way through meanwhile.
+  await worker.worker.pause();
+  const callsBefore = calls;
+  await queue.forgetInviter('42');
+  failing = false;
+  worker.worker.resume();
+  const dropped = () => worker.lines.some((l) => l.msg === 'sms dropped: the inviter’s number changed');
+  await eventually('the retry to settle the notice', () => dropped() || sent.length > 0, 20_000);
+  t.same(sent, [], 'the number the account left gets nothing');
+  t.ok(dropped(), 'the retry dropped the notice');
+  t.equal(calls, callsBefore, 'the provider was not asked again');
 });
