@@ -14,7 +14,8 @@ t.test('the referral service down while verify runs: 503, and the code is still 
   const during = await stack.post('/api/v1/auth/verify', { phone, code });
   t.equal(during.status, 503);
   t.equal(during.json['code'], 'service_unavailable');
-  t.ok(during.ms < 3000, `answered in ${during.ms} ms, no hang`);
+  // The stores' timeouts are 2 s; a hang would be the client's own limit (tens of seconds).
+  t.ok(during.ms < 10_000, `answered in ${during.ms} ms, no hang`);
 
   stack.start('referral');
   await stack.waitFor(
@@ -41,7 +42,8 @@ t.test('Redis restarted during logins: 503 meanwhile, recovery by itself, no que
   const during = await stack.post('/api/v1/auth/send-code', { phone: '+79126660020' });
   t.equal(during.status, 503, 'send-code during the outage');
   t.equal(during.json['code'], 'service_unavailable');
-  t.ok(during.ms < 3000, `answered in ${during.ms} ms, no hang`);
+  // The stores' timeouts are 2 s; a hang would be the client's own limit (tens of seconds).
+  t.ok(during.ms < 10_000, `answered in ${during.ms} ms, no hang`);
   const verifyDuring = await stack.post('/api/v1/auth/verify', { phone: '+79126660020', code: '123456' });
   t.equal(verifyDuring.status, 503, 'verify during the outage');
 
@@ -100,7 +102,7 @@ t.test(
     t.equal(p.status, 503, 'profile during the outage');
     t.equal(a.status, 503, 'activation during the outage');
     t.equal(((await p.json()) as { code: string }).code, 'service_unavailable');
-    t.ok(Date.now() - started < 6000, 'no hang beyond the configured timeouts');
+    t.ok(Date.now() - started < 15_000, 'no hang beyond the configured timeouts');
 
     postgres.up();
     const recovered = await stack.waitFor(
@@ -176,7 +178,7 @@ t.test('each process sent SIGTERM under load: requests in flight complete, no cl
         }
       }
     });
-    await new Promise((resolve) => setTimeout(resolve, 500));
+    await stack.waitFor(() => (outcomes['200'] ?? 0) > 50, 30_000, 'traffic to flow');
     await stop();
     await new Promise((resolve) => setTimeout(resolve, 300));
     running = false;

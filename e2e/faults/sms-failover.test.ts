@@ -99,7 +99,12 @@ t.test('SMS failover in real processes: 500, hang, switched off, then back; each
   smsru.behaviour = 'ok';
   await smsru.start();
   const closedLine = stack.waitForLine(/sms provider circuit closed/, 30_000);
-  await new Promise((resolve) => setTimeout(resolve, RESET_SECONDS * 1000));
+  // The breaker lets one trial call through once its reset time has passed since it last opened.
+  await stack.waitFor(
+    async () => (await metric(stack, 'sms_provider_circuit_state', 'provider="smsru"')) === 1,
+    30_000 + RESET_SECONDS * 1000,
+    'the circuit of SMS.ru to be half-open',
+  );
   await signInThrough(smsru);
   t.match(await closedLine, /"provider":"smsru"/, 'the circuit closed, with a log line');
   t.equal(await metric(stack, 'sms_provider_circuit_state', 'provider="smsru"'), 0);

@@ -226,12 +226,13 @@ t.test('the API description comes from an instance that answers', async (t) => {
   t.ok(b.hits.includes('GET /openapi.json'));
 });
 
-t.test('readiness asked many times at once probes each instance once', async (t) => {
+t.test('readiness asked many times at once shares the probes in flight', async (t) => {
   const { a, b, gateway, operations } = await setup(t);
   const asks = Array.from({ length: 20 }, (_, i) =>
     (i % 2 === 0 ? gateway : operations).inject({ method: 'GET', url: '/health/ready' }),
   );
   t.ok((await Promise.all(asks)).every((answer) => answer.statusCode === 200));
+  // One probe per instance for the twenty asks; the gateway's own periodic check may add one.
   t.ok(a.probes <= 2 && b.probes <= 2, `20 asks, probes: a ${a.probes}, b ${b.probes}`);
 });
 

@@ -15,6 +15,7 @@ import {
   terminate,
 } from './processes.js';
 import { createTestDatabase, type Teardownable } from './test-database.js';
+import { TEST_REDIS_URL } from './test-config.js';
 import { createTestRedisPrefix } from './test-redis.js';
 
 /** Every port variable the system listens on: each process's own, and the gateway's and worker's internal ones. */
@@ -114,6 +115,8 @@ export class TestStack {
       LOG_LEVEL: 'info',
       ...Object.fromEntries(PORT_VARS.map((name, i) => [name, String(ports[i])])),
       DATABASE_URL: databaseUrl,
+      // The Redis whose keys under the prefix are removed afterwards (and which tests read).
+      REDIS_URL: TEST_REDIS_URL,
       REDIS_KEY_PREFIX: redisPrefix,
       // Suites draw their users from a few number ranges; the SMS guard's own suites set it.
       SMS_PREFIX_PER_HOUR: '1000000',

@@ -116,6 +116,10 @@ t.test('a client that sent its headers and stalls does not hold the shutdown pas
     config: testConfig({ LOG_LEVEL: 'silent' }),
     logStream: new LogCapture(),
   });
+  let headersRead = false;
+  app.addHook('onRequest', async () => {
+    headersRead = true;
+  });
   app.post('/echo', async (request) => request.body);
   await app.listen({ host: '127.0.0.1', port: 0 });
   const { port } = app.server.address() as AddressInfo;
@@ -126,7 +130,7 @@ t.test('a client that sent its headers and stalls does not hold the shutdown pas
   await new Promise<void>((resolve) => stalled.once('connect', () => resolve()));
   stalled.write('POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"a"');
   // The request is in the server's hands (headers read, body awaited) before shutdown begins.
-  await new Promise((resolve) => setTimeout(resolve, 200));
+  await eventually('the server to read the headers', () => headersRead, 30_000);
   const started = Date.now();
   await drainAndClose(app, 50, 1500);
   const took = Date.now() - started;

@@ -40,6 +40,14 @@ async function producer(t: Test, prefix: string) {
   return { redis, queue };
 }
 
+/** Jobs of the queue still waiting, running or due for a retry: none once a job ended for good. */
+async function jobsLeft(t: Test, redis: Redis, prefix: string): Promise<number> {
+  const bull = new Queue(SMS_QUEUE, { connection: redis, prefix: queuePrefix(prefix) });
+  t.teardown(() => bull.close());
+  const counts = await bull.getJobCounts('wait', 'active', 'delayed', 'prioritized');
+  return Object.values(counts).reduce((sum, n) => sum + n, 0);
+}
+
 /** A provider stand-in under a real provider's name, answering as `answer` says. */
 function standIn(
   name: SmsProviderName,
@@ -170,10 +178,12 @@ t.test('a number refused for good is not retried and no other provider is asked'
   });
   const next = standIn('smsc');
   const worker = await startTestSmsWorker(t, { prefix, providers: [refusing.provider, next.provider] });
-  const failed: number[] = [];
-  worker.worker.on('failed', (job) => failed.push(job?.attemptsMade ?? -1));
+  const failed: string[] = [];
+  worker.worker.on('failed', (_job, error) => failed.push(error.name));
   await queue.send(otp('418263'));
   await eventually('the expected state', () => failed.length === 1, 5000);
+  t.same(failed, ['UnrecoverableError'], 'failed for good');
+  t.equal(await jobsLeft(t, redis, prefix), 0, 'no retry is due');
   t.equal(refusing.calls, 1, 'asked once');
   t.equal(next.calls, 0, 'the next provider is not charged for the same number');
   const [record] = await worker.messages.list(RU_PHONE);
@@ -289,7 +299,7 @@ t.test('a job run again after its expiry leaves the message a provider took as s
 
 t.test('a refusal whose status cannot be written still ends the job: the provider is not asked again', async (t) => {
   const prefix = createTestRedisPrefix(t);
-  const { queue } = await producer(t, prefix);
+  const { redis, queue } = await producer(t, prefix);
   const refusing = standIn('smsru', () => {
     throw new SmsPermanentError('smsru: 207 no route to this number', '207 no route to this number');
   });
@@ -300,8 +310,7 @@ t.test('a refusal whose status cannot be written still ends the job: the provide
   await queue.send(otp('419263'));
   await eventually('the expected state', () => failures.length === 1, 5000);
   t.same(failures, ['UnrecoverableError'], 'not retried');
-  // A retry would come after half a second.
-  await new Promise((resolve) => setTimeout(resolve, 1500));
+  t.equal(await jobsLeft(t, redis, prefix), 0, 'no retry is due');
   t.equal(refusing.calls, 1, 'asked once');
   t.match(
     worker.lines.find((line) => line.msg === 'sms status not recorded'),
