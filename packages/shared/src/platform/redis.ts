@@ -33,12 +33,7 @@ function clusterOptions(role: RedisRole): ClusterOptions {
     // BullMQ's blocking commands need unlimited retries per request, as on a single node.
     redisOptions:
       role === 'api'
-        ? {
-            connectTimeout: node.connectTimeout,
-            commandTimeout: 2000,
-            maxRetriesPerRequest: 3,
-            autoResendUnfulfilledCommands: false,
-          }
+        ? { connectTimeout: node.connectTimeout, commandTimeout: 2000, maxRetriesPerRequest: 3 }
         : { connectTimeout: node.connectTimeout, maxRetriesPerRequest: null },
     // Not pipelined: a cluster pipeline is sent to one node as a whole, and through a master's
     // failover its commands are not redirected one by one the way single commands are.
@@ -47,6 +42,9 @@ function clusterOptions(role: RedisRole): ClusterOptions {
     // An API command gives up within seconds (503); a worker's keeps trying through a failover.
     maxRedirections: role === 'api' ? 16 : 200,
     retryDelayOnMoved: 100,
+    // A command whose node connection closed is sent again after this delay, to ride through a
+    // failover. ioredis cannot tell one never written from one whose reply was lost, so on a cluster
+    // a script may run twice when a connection breaks at that moment (a single Redis fails instead).
     retryDelayOnFailover: 200,
     retryDelayOnClusterDown: 300,
     retryDelayOnTryAgain: 100,

@@ -84,7 +84,14 @@ export class Revocations {
     const subscriber =
       this.redis instanceof Cluster
         ? this.redis.duplicate([], { enableOfflineQueue: true, lazyConnect: true })
-        : this.redis.duplicate({ enableOfflineQueue: true, maxRetriesPerRequest: null, lazyConnect: true });
+        : this.redis.duplicate({
+            enableOfflineQueue: true,
+            maxRetriesPerRequest: null,
+            lazyConnect: true,
+            // A SUBSCRIBE whose reply was lost is sent again (twice is harmless): ioredis subscribes
+            // again after a reconnection only to channels whose reply it had.
+            autoResendUnfulfilledCommands: true,
+          });
     this.subscriber = subscriber;
     subscriber.on('error', () => undefined);
     subscriber.on('message', (channel: string, message: string) => {
@@ -100,14 +107,13 @@ export class Revocations {
     // Messages published while the subscription was down are read from the set once it is back.
     subscriber.on('ready', () => void this.resync().catch(() => undefined));
     if (subscriber.status === 'wait') subscriber.connect().catch(() => undefined);
-    await subscriber.subscribe(this.key);
-    await this.resync();
-    // Stopped while starting: no timer for a subscriber that is gone.
-    if (this.subscriber !== subscriber) return;
+    // The periodic read first: should the subscription fail to start, the set is still read.
     if (this.options.resyncMs !== 0) {
       this.timer = setInterval(() => void this.resync().catch(() => undefined), this.options.resyncMs ?? 30_000);
       this.timer.unref();
     }
+    await subscriber.subscribe(this.key);
+    await this.resync();
   }
 
   async stop(): Promise<void> {

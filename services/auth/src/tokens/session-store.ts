@@ -65,7 +65,15 @@ end
 return {'invalid'}
 `;
 
+// An index's expiry is set when it has none and otherwise only extended (PEXPIRE's NX and GT
+// would need Redis 7).
+const EXTEND_INDEX = `
+if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[1]) then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
+return 1
+`;
+
 interface SessionCommands {
+  sessionIndexExtend(index: string, ttlMs: number): Promise<number>;
   sessionCreate(
     sessionKey: string,
     current: string,
@@ -168,6 +176,7 @@ export class SessionStore {
       ['sessionRotate', 2, ROTATE],
       ['sessionIdentify', 2, IDENTIFY],
       ['sessionRevoke', 2, REVOKE],
+      ['sessionIndexExtend', 1, EXTEND_INDEX],
     ] as const;
     // A connection shared by several stores (tests) gets each command once.
     for (const [name, numberOfKeys, lua] of commands) {
@@ -206,9 +215,8 @@ export class SessionStore {
       this.redis.zadd(index, now, sessionId),
       // The index lives as long as its longest-lived session: a new one set at a shorter lifetime
       // (the setting lowered) must not take the older sessions out of the list and out of reach of
-      // ending them together. NX sets a new index's expiry, GT only ever extends it.
-      this.redis.pexpire(index, ttlSeconds * 1000, 'NX'),
-      this.redis.pexpire(index, ttlSeconds * 1000, 'GT'),
+      // ending them together.
+      this.redis.sessionIndexExtend(index, ttlSeconds * 1000),
       this.redis.sessionCreate(
         this.keys(sessionId).session,
         hashToken(token),
