@@ -76,6 +76,8 @@ export interface InviteDigestSmsJob {
   to: string;
   expiresAt: number;
   locale?: SmsLocale;
+  /** The inviter's notice epoch when the job was queued (`inviterEpochKey`); absent in older jobs. */
+  noticeEpoch?: string;
 }
 
 /** A job queued by an earlier version, whose text was rendered by the producer; it is sent as it is. */
@@ -97,9 +99,9 @@ export function pendingNoticeKey(redisKeyPrefix: string, inviterId: string): str
 }
 
 /**
- * Counts how often an inviter's notices were forgotten (the account moved or was deleted). A notice
- * taken under an earlier epoch is for the number the account left, and is never sent. Same slot as
- * the pending count.
+ * An inviter's notice epoch: a new random value each time their notices are forgotten (the account
+ * moved or was deleted), '0' before. A notice queued or taken under an earlier epoch is for the
+ * number the account left, and is never sent. Same slot as the pending count.
  */
 export function inviterEpochKey(redisKeyPrefix: string, inviterId: string): string {
   return `${pendingNoticeKey(redisKeyPrefix, inviterId)}:epoch`;

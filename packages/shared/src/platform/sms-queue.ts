@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { Queue } from 'bullmq';
 import { Cluster } from 'ioredis';
 import { closeRedis, type RedisClient as Redis } from './redis.js';
@@ -51,7 +52,8 @@ export interface SmsQueue {
  * the pending count within the window (`queued`, Redis's clock). The worker takes the whole hash,
  * so the first activation after a notice queues the next one; a count left behind (a spent budget,
  * a job that failed for good) gets a new job from the first activation after the window. Answers
- * the stamp it set, or 0 when a job is already on its way.
+ * the stamp it set, or 0 when a job is already on its way, and the inviter's notice epoch (KEYS[2])
+ * for the job: a job queued before the inviter moved or deleted the account takes no count after.
  */
 const RECORD_ACTIVATION = `
 redis.call('HINCRBY', KEYS[1], 'n', 1)
@@ -62,9 +64,9 @@ redis.call('PEXPIRE', KEYS[1], ARGV[3])
 local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 local queued = tonumber(redis.call('HGET', KEYS[1], 'queued') or '-1')
-if queued >= 0 and now - queued < tonumber(ARGV[4]) then return 0 end
+if queued >= 0 and now - queued < tonumber(ARGV[4]) then return {0, ''} end
 redis.call('HSET', KEYS[1], 'queued', now)
-return now
+return {now, redis.call('GET', KEYS[2]) or '0'}
 `;
 
 /** Lets the next activation queue the job again, unless another has since. ARGV: the stamp. */
@@ -79,15 +81,21 @@ return 1
  */
 const FORGET_INVITER = `
 redis.call('DEL', KEYS[1])
-redis.call('INCR', KEYS[2])
-redis.call('PEXPIRE', KEYS[2], ARGV[1])
+redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[1])
 return 1
 `;
 
 interface NoticeCommands {
-  recordInviteActivation(key: string, total: number, code: string, ttlMs: number, windowMs: number): Promise<number>;
+  recordInviteActivation(
+    key: string,
+    epochKey: string,
+    total: number,
+    code: string,
+    ttlMs: number,
+    windowMs: number,
+  ): Promise<[number, string]>;
   reopenInviteNotice(key: string, stamp: number): Promise<number>;
-  forgetInviteNotices(key: string, epochKey: string, keepMs: number): Promise<number>;
+  forgetInviteNotices(key: string, epochKey: string, keepMs: number, epoch: string): Promise<number>;
 }
 
 const unavailable = (error: unknown) =>
@@ -114,7 +122,7 @@ export function createSmsQueue(api: Redis, redisKeyPrefix: string): SmsQueue {
   queue.on('error', () => undefined);
   // The count goes where its job goes, and like the job it may wait while the connection reconnects.
   if (!('recordInviteActivation' in connection)) {
-    connection.defineCommand('recordInviteActivation', { numberOfKeys: 1, lua: RECORD_ACTIVATION });
+    connection.defineCommand('recordInviteActivation', { numberOfKeys: 2, lua: RECORD_ACTIVATION });
     connection.defineCommand('reopenInviteNotice', { numberOfKeys: 1, lua: REOPEN_NOTICE });
     connection.defineCommand('forgetInviteNotices', { numberOfKeys: 2, lua: FORGET_INVITER });
   }
@@ -129,25 +137,28 @@ export function createSmsQueue(api: Redis, redisKeyPrefix: string): SmsQueue {
     },
     async noticeInviter({ inviterId, to, inviteCode, invitedCount, windowSeconds, now }) {
       const windowMs = windowSeconds * 1000;
-      const job: InviteDigestSmsJob = {
-        kind: 'invite_digest',
-        inviterId,
-        to,
-        expiresAt: now + windowMs + NOTICE_LIFETIME_MS,
-      };
       const key = pendingNoticeKey(redisKeyPrefix, inviterId);
       let stamp = 0;
       try {
         // A job that runs at once must find the count, so the count goes first; while the
         // window's job waits, later activations only count.
-        stamp = await redis.recordInviteActivation(
+        const [set, noticeEpoch] = await redis.recordInviteActivation(
           key,
+          inviterEpochKey(redisKeyPrefix, inviterId),
           invitedCount,
           inviteCode,
           windowMs + NOTICE_LIFETIME_MS,
           windowMs,
         );
+        stamp = set;
         if (stamp === 0) return false;
+        const job: InviteDigestSmsJob = {
+          kind: 'invite_digest',
+          inviterId,
+          to,
+          expiresAt: now + windowMs + NOTICE_LIFETIME_MS,
+          noticeEpoch,
+        };
         if (windowMs === 0) {
           await queue.add(job.kind, job, smsJobOptions(job, now));
           return true;
@@ -175,6 +186,8 @@ export function createSmsQueue(api: Redis, redisKeyPrefix: string): SmsQueue {
           pendingNoticeKey(redisKeyPrefix, inviterId),
           inviterEpochKey(redisKeyPrefix, inviterId),
           INVITER_EPOCH_KEEP_MS,
+          // A new random epoch, not a count: one that outlived its key could never come round again.
+          randomUUID(),
         );
         const jobId = await queue.getDeduplicationJobId(`notice:${inviterId}`);
         const job = jobId ? await queue.getJob(jobId) : undefined;

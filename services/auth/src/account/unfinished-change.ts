@@ -90,8 +90,12 @@ export class UnfinishedChanges {
    */
   async finish(sub: string, kind: UnfinishedChange['kind'], id: string): Promise<void> {
     // The index is another key (another slot in a cluster), so it is not part of the script.
-    if ((await this.redis.unfinishedFinish(this.key(sub, kind), id)) === 1)
-      await this.redis.zrem(this.index, `${kind}:${sub}`);
+    if ((await this.redis.unfinishedFinish(this.key(sub, kind), id)) !== 1) return;
+    const member = `${kind}:${sub}`;
+    await this.redis.zrem(this.index, member);
+    // A newer change begun between the two keeps its entry, or the sweep would never see it.
+    if ((await this.redis.exists(this.key(sub, kind))) === 1)
+      await this.redis.zadd(this.index, 'NX', Date.now(), member);
   }
 
   /**

@@ -10,17 +10,24 @@ import type { SmsBudgetCounter } from '../guard/budget.js';
 
 /** Takes an inviter's pending activations at once, so each is reported by exactly one notice. */
 const TAKE = `
+local epoch = redis.call('GET', KEYS[2]) or '0'
+if ARGV[1] ~= '' and ARGV[1] ~= epoch then return {'stale'} end
 local pending = redis.call('HMGET', KEYS[1], 'n', 'total', 'code')
 redis.call('DEL', KEYS[1])
-pending[4] = redis.call('GET', KEYS[2]) or '0'
+pending[4] = epoch
 return pending
 `;
 
 interface DigestCommands {
-  takeInviteNotice(key: string, epochKey: string): Promise<[string | null, string | null, string | null, string]>;
+  /** The count, the total, the code and the epoch; or ['stale'] for a job queued under an earlier epoch. */
+  takeInviteNotice(
+    key: string,
+    epochKey: string,
+    jobEpoch: string,
+  ): Promise<[string | null, string | null, string | null, string] | ['stale']>;
 }
 
-export type DigestOutcome = InviteNoticeSmsJob | 'nothing_pending' | 'budget_exhausted';
+export type DigestOutcome = InviteNoticeSmsJob | 'nothing_pending' | 'budget_exhausted' | 'inviter_gone';
 
 /**
  * Turns an inviter's window into one notice: how many activated the code since the last notice,
@@ -44,10 +51,18 @@ export class InviteDigests {
     if ((await this.redis.exists(key)) === 0) return 'nothing_pending';
     const spend = await this.budget.reserve(phoneCountry(job.to), now);
     if (!spend.allowed) return 'budget_exhausted';
-    const [count, total, code, epoch] = await this.redis.takeInviteNotice(
+    const taken = await this.redis.takeInviteNotice(
       key,
       inviterEpochKey(this.prefix, job.inviterId),
+      job.noticeEpoch ?? '',
     );
+    // Queued before the inviter moved or deleted the account: the count is a later one's, for the
+    // number the account has now, and stays for that one's own job.
+    if (taken[0] === 'stale') {
+      await spend.release();
+      return 'inviter_gone';
+    }
+    const [count, total, code, epoch] = taken;
     if (!count || Number(count) <= 0 || !code) {
       await spend.release();
       return 'nothing_pending';

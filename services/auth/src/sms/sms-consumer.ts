@@ -103,6 +103,9 @@ export function createSmsWorker(options: SmsWorkerOptions): Worker<QueuedSmsJob,
    */
   async function digest(job: Job<QueuedSmsJob, SmsJobResult>, data: InviteDigestSmsJob) {
     const outcome = options.digests ? await options.digests.take(data, now()) : 'nothing_pending';
+    if (outcome === 'inviter_gone') {
+      log.info({ sms_id: job.id, kind: 'invite_activated' }, 'sms dropped: the inviter’s number changed');
+    }
     if (outcome === 'budget_exhausted') {
       log.warn({ sms_id: job.id, kind: 'invite_activated' }, 'inviter notice not sent: the day’s sms budget is spent');
     }

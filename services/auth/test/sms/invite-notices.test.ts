@@ -40,7 +40,7 @@ async function setup(t: Test, env: Record<string, string> = {}) {
   /** Jobs BullMQ was asked to add and answered with the window's job instead. */
   const deduplicatedAdds = async () =>
     (await redis.xrange(bull.keys.events!, '-', '+')).filter(([, fields]) => fields[1] === 'deduplicated').length;
-  return { prefix, redis, bull, worker, activate, endWindow, deduplicatedAdds };
+  return { prefix, redis, queue, bull, worker, activate, endWindow, deduplicatedAdds };
 }
 
 t.test('1,000 activations within a window make exactly one notice, with the count', async (t) => {
@@ -177,4 +177,36 @@ t.test('a notice taken before its inviter moved is not sent to the number the ac
   t.same(sent, [], 'the number the account left gets nothing');
   t.ok(dropped(), 'the retry dropped the notice');
   t.equal(calls, callsBefore, 'the provider was not asked again');
+});
+
+t.test('a notice queued before its inviter moved takes no count from after the move', async (t) => {
+  const { queue, bull, worker, activate } = await setup(t);
+  await worker.worker.pause();
+  const NEW_NUMBER = '+79123450042';
+  await activate(1);
+  const [early] = await bull.getDelayed();
+  // Its window's deduplication is over, as it is when a window's job runs late (a backlog, a
+  // restart): moving the account cannot find the job.
+  await bull.removeDeduplicationKey('notice:42');
+  await queue.forgetInviter('42');
+  // After the move, someone activates the code: a count and a job for the new number.
+  await queue.noticeInviter({
+    inviterId: '42',
+    to: NEW_NUMBER,
+    inviteCode: 'AB12CD',
+    invitedCount: 2,
+    windowSeconds: 600,
+    now: Date.now(),
+  });
+  const late = (await bull.getDelayed()).find((job) => job.id !== early?.id);
+  t.ok(early && late, 'two jobs wait: the one from before the move and the one after');
+  // The early job runs first.
+  await early?.promote();
+  worker.worker.resume();
+  const dropped = () => worker.lines.some((l) => l.msg === 'sms dropped: the inviter’s number changed');
+  await eventually('the early job to settle', () => dropped() || worker.printed.length > 0, 20_000);
+  t.same(worker.printed, [], 'nothing went to the number the account left');
+  await late?.promote();
+  await eventually('the late job to send its notice', () => worker.printed.length > 0, 20_000);
+  t.same(worker.printed, [`SMS to ${NEW_NUMBER}: Код приглашения AB12CD активировали: +1. Всего: 2 чел.\n`]);
 });
