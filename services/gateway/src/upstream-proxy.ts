@@ -99,9 +99,7 @@ const IDEMPOTENT = new Set(['GET', 'HEAD']);
  * problem, never a hang.
  */
 export class UpstreamProxy {
-  /** The requests under way upstream, each as the function that calls it off. */
-  private readonly inFlight = new Set<() => void>();
-  /** Set once they were called off: a request that comes later is not sent either. */
+  /** Set once the requests under way were called off: a request that comes later is not sent either. */
   private calledOff = false;
 
   constructor(
@@ -147,13 +145,12 @@ export class UpstreamProxy {
     const tries = pool.order().slice(0, 2);
     for (const instance of tries) {
       try {
-        answer = await requestWhole(instance.pool, dispatch, {
-          answerWithinMs: this.timeoutMs,
-          callOffs: this.inFlight,
-        });
+        answer = await requestWhole(instance.pool, dispatch, { answerWithinMs: this.timeoutMs });
         break;
       } catch (error) {
         failure = error;
+        // Called off (the gateway is stopping): not tried elsewhere, whatever the error says.
+        if (this.calledOff) throw stopping(error);
         const kind = pool.failed(instance, error);
         request.log.warn({ upstream, instance: instance.base, reason: (error as Error).message }, 'upstream failed');
         if (kind !== 'not_reached' && !(kind === 'dropped' && IDEMPOTENT.has(request.method))) break;
@@ -196,7 +193,8 @@ export class UpstreamProxy {
    */
   callOffAll(): void {
     this.calledOff = true;
-    for (const callOff of [...this.inFlight]) callOff();
+    this.pools.auth.callOff();
+    this.pools.referral.callOff();
   }
 
   async close(): Promise<void> {

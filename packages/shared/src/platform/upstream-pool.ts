@@ -213,9 +213,19 @@ export class UpstreamPool {
     );
   }
 
+  /**
+   * Ends every request to the instances at once, sent or waiting for a connection, with
+   * UPSTREAM_CALLED_OFF; the pools take no more. For a stopping process.
+   */
+  callOff(): void {
+    clearInterval(this.timer);
+    const error = new UpstreamError(UPSTREAM_CALLED_OFF, 'the request was called off');
+    for (const { pool } of this.instances) if (!pool.destroyed) void pool.destroy(error).catch(() => undefined);
+  }
+
   async close(): Promise<void> {
     clearInterval(this.timer);
-    await Promise.all(this.instances.map((instance) => instance.pool.close()));
+    await Promise.all(this.instances.map(({ pool }) => (pool.destroyed ? undefined : pool.close())));
   }
 }
 
@@ -268,13 +278,6 @@ export interface RequestWholeOptions {
    * request waited to be sent: for a caller with one deadline for the whole call.
    */
   answerBy?: number;
-  /**
-   * Where the request keeps, while it runs, the function that calls it off: it then ends at once
-   * with UPSTREAM_CALLED_OFF, sent or not. (A set, not an AbortSignal: on a path taken tens of
-   * thousands of times a second, an event listener per request costs more than the request's own
-   * timers.)
-   */
-  callOffs?: Set<() => void>;
 }
 
 /**
@@ -288,7 +291,7 @@ export interface RequestWholeOptions {
 export function requestWhole(
   pool: Dispatcher,
   options: Dispatcher.DispatchOptions,
-  { sendWithinMs = SEND_WITHIN_MS, answerWithinMs, answerBy, callOffs }: RequestWholeOptions = {},
+  { sendWithinMs = SEND_WITHIN_MS, answerWithinMs, answerBy }: RequestWholeOptions = {},
 ): Promise<UpstreamAnswer> {
   return new Promise((resolve, reject) => {
     let status = 0;
@@ -303,13 +306,11 @@ export function requestWhole(
       ended = error;
       clearTimeout(waiting);
       clearTimeout(answerTimer);
-      callOffs?.delete(callOff);
       // Once connected, undici's abort ends the request and reports the error through onError;
       // before that, nothing reaches the instance, and onConnect aborts it when a connection comes.
       if (abortSent) abortSent(error);
       else reject(error);
     };
-    const callOff = () => end(new UpstreamError(UPSTREAM_CALLED_OFF, 'the request was called off'));
     const waiting = setTimeout(
       () =>
         end(
@@ -320,7 +321,6 @@ export function requestWhole(
         ),
       sendWithinMs,
     );
-    callOffs?.add(callOff);
     pool.dispatch(options, {
       onConnect: (abort) => {
         clearTimeout(waiting);
@@ -353,13 +353,11 @@ export function requestWhole(
       },
       onComplete: () => {
         clearTimeout(answerTimer);
-        callOffs?.delete(callOff);
         resolve({ status, rawHeaders, payload: chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks) });
       },
       onError: (error) => {
         clearTimeout(waiting);
         clearTimeout(answerTimer);
-        callOffs?.delete(callOff);
         reject(error);
       },
     });
