@@ -3,12 +3,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { isIP } from 'node:net';
 import type { Dispatcher } from 'undici';
 import { AppError, INTERNAL_TOKEN_HEADER, REQUEST_ID_HEADER, withoutPort } from '@refstack/shared/contracts';
-import {
-  isDependencyUnavailable,
-  requestWhole,
-  UPSTREAM_CALLED_OFF,
-  type UpstreamAnswer,
-} from '@refstack/shared/platform';
+import { isDependencyUnavailable, requestWhole, type UpstreamAnswer } from '@refstack/shared/platform';
 import type { UpstreamPools } from './readiness.js';
 
 export type Upstream = 'auth' | 'referral';
@@ -159,7 +154,6 @@ export class UpstreamProxy {
     if (!answer) {
       const error = failure;
       if (isDependencyUnavailable(error)) {
-        if ((error as { code?: unknown }).code === UPSTREAM_CALLED_OFF) throw stopping(error);
         throw new AppError(
           'service_unavailable',
           `The ${upstream} service is not answering; try again shortly.`,

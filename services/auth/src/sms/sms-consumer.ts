@@ -121,7 +121,9 @@ export function createSmsWorker(options: SmsWorkerOptions): Worker<QueuedSmsJob,
     if (typeof data === 'string') return data;
     // A notice taken before its inviter moved or deleted the account (retried while providers
     // failed) is for the number the account left: dropped before any record names that number.
-    const notice = data.kind === 'invite_activated' && !isPreRendered(data) ? data : undefined;
+    // One just taken was checked by the take itself.
+    const notice =
+      data.kind === 'invite_activated' && !isPreRendered(data) && !isInviteDigest(job.data) ? data : undefined;
     if (notice?.inviterId !== undefined && options.digests) {
       if (!(await options.digests.stillTheirs(notice.inviterId, notice.noticeEpoch ?? '0'))) {
         log.info(

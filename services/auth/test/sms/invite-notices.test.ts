@@ -10,7 +10,7 @@ import { startTestSmsWorker } from './sms-test-worker.js';
 
 const INVITER = '+79123456789';
 
-async function setup(t: Test, env: Record<string, string> = {}) {
+async function setup(t: Test, env: Record<string, string> = {}, providers?: SmsProvider[]) {
   const prefix = createTestRedisPrefix(t);
   const redis = new Redis(TEST_REDIS_URL, redisOptions('api'));
   await redis.connect();
@@ -21,7 +21,7 @@ async function setup(t: Test, env: Record<string, string> = {}) {
     await bull.close();
     redis.disconnect();
   });
-  const worker = await startTestSmsWorker(t, { prefix, env });
+  const worker = await startTestSmsWorker(t, { prefix, env, ...(providers ? { providers } : {}) });
   const activate = (n: number, windowSeconds = 600) =>
     queue.noticeInviter({
       inviterId: '42',
@@ -124,16 +124,6 @@ t.test('an activation whose job BullMQ deduplicated lets the next one try again'
 });
 
 t.test('a notice taken before its inviter moved is not sent to the number the account left', async (t) => {
-  const prefix = createTestRedisPrefix(t);
-  const redis = new Redis(TEST_REDIS_URL, redisOptions('api'));
-  await redis.connect();
-  const queue = createSmsQueue(redis, prefix);
-  const bull = new Queue(SMS_QUEUE, { connection: redis, prefix: queuePrefix(prefix) });
-  t.teardown(async () => {
-    await queue.close();
-    await bull.close();
-    redis.disconnect();
-  });
   let failing = true;
   let calls = 0;
   const sent: OutgoingSms[] = [];
@@ -147,7 +137,7 @@ t.test('a notice taken before its inviter moved is not sent to the number the ac
       return { providerMessageId: `smsru-${calls}` };
     },
   };
-  const worker = await startTestSmsWorker(t, { prefix, providers: [provider] });
+  const { redis, prefix, queue, bull, worker } = await setup(t, {}, [provider]);
   await queue.noticeInviter({
     inviterId: '42',
     to: INVITER,
