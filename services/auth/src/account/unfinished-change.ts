@@ -16,12 +16,12 @@ export type UnfinishedChange =
 /**
  * A record as kept: `id` names this one, so that whoever finishes it (a retry, the sweep) removes
  * it and not a newer change of the same kind begun meanwhile. Records written before ids were
- * given have ''.
+ * given have ''. `at` is when it was begun (ms); records written before it was kept have none.
  */
 export type KeptChange<K extends UnfinishedChange['kind'] = UnfinishedChange['kind']> = Extract<
   UnfinishedChange,
   { kind: K }
-> & { id: string };
+> & { id: string; at?: number };
 
 /** Long enough for any client's retry and the sweep; the record holds a phone number, so not longer. */
 const KEEP_MS = 24 * 3600 * 1000;
@@ -79,7 +79,7 @@ export class UnfinishedChanges {
   /** Keeps the change; returns the id that finishes it. */
   async begin(sub: string, change: UnfinishedChange, now: number): Promise<string> {
     const id = randomUUID();
-    await this.redis.set(this.key(sub, change.kind), JSON.stringify({ ...change, id }), 'PX', KEEP_MS);
+    await this.redis.set(this.key(sub, change.kind), JSON.stringify({ ...change, id, at: now }), 'PX', KEEP_MS);
     await this.redis.zadd(this.index, now, `${change.kind}:${sub}`);
     return id;
   }
@@ -99,8 +99,10 @@ export class UnfinishedChanges {
   }
 
   /**
-   * Records begun at least `ageMs` ago (or last taken that long ago), each taken by this caller for
-   * the next `ageMs`. An index entry whose record expired is dropped.
+   * Records begun at least `ageMs` ago, each taken by this caller for the next `ageMs`. An index
+   * entry whose record expired is dropped. An entry is due by its score, but the record under it
+   * may be a change begun a moment ago, after the one the entry was scored for was finished: that
+   * one's request is still running its steps, so it is left until it is due in its own right.
    */
   async takeDue(now: number, ageMs: number, limit = 20): Promise<Array<{ sub: string; change: KeptChange }>> {
     const members = await this.redis.unfinishedTakeDue(this.index, now - ageMs, now, limit);
@@ -108,8 +110,8 @@ export class UnfinishedChanges {
     for (const member of members) {
       const [kind, sub] = member.split(/:(.*)/s) as [UnfinishedChange['kind'], string];
       const change = await this.get(sub, kind);
-      if (change) taken.push({ sub, change });
-      else await this.redis.zrem(this.index, member);
+      if (!change) await this.redis.zrem(this.index, member);
+      else if ((change.at ?? 0) <= now - ageMs) taken.push({ sub, change });
     }
     return taken;
   }
