@@ -34,15 +34,10 @@ const SPENT = new Set([
 /**
  * Codes about our side: our secret or request, or the provider's own failure. Only codes a client
  * cannot cause by what it sends belong here, as CAPTCHA_FAIL_OPEN lets "unavailable" through; the
- * public test tokens (hCaptcha's not-using-dummy-*) therefore stay the client's fault.
+ * public test tokens (hCaptcha's not-using-dummy-*) therefore stay the client's fault, and so does
+ * hCaptcha's `sitekey-secret-mismatch`, which a token solved on someone else's site key brings.
  */
-const OURS = new Set([
-  'missing-input-secret',
-  'invalid-input-secret',
-  'sitekey-secret-mismatch',
-  'bad-request',
-  'internal-error',
-]);
+const OURS = new Set(['missing-input-secret', 'invalid-input-secret', 'bad-request', 'internal-error']);
 
 /**
  * Turnstile and hCaptcha: a form post of `secret`, `response`, `remoteip`, answered by

@@ -5,6 +5,7 @@ import { SmsBudgetCounter } from './budget.js';
 import { createCaptchaVerifier } from './captcha.js';
 import { guardMetrics, type GuardMetrics } from './guard-metrics.js';
 import { RangeGuard } from './range-guard.js';
+import { RiskWindows } from './risk-window.js';
 import { smsGuardFactory, type GuardLogger } from './sms-guard.js';
 
 type GuardSettings = Pick<Config, 'guard' | 'otp' | 'redisKeyPrefix'>;
@@ -51,7 +52,8 @@ export function createSmsGuard(
   const ranges = rangeGuard(redis, config);
   const budget = smsBudget(redis, config, metrics, log);
   const captcha = config.guard.captcha.mode === 'off' ? undefined : createCaptchaVerifier(config.guard.captcha);
-  return smsGuardFactory({ ranges, budget, captcha, config, metrics, log });
+  const risk = new RiskWindows(redis, config.redisKeyPrefix);
+  return smsGuardFactory({ ranges, risk, budget, captcha, config, metrics, log });
 }
 
 export type { SmsGuard } from './sms-guard.js';

@@ -3,6 +3,7 @@ import type { CaptchaVerifier } from './captcha.js';
 import type { SmsBudgetCounter } from './budget.js';
 import type { RangeGuard } from './range-guard.js';
 import type { GuardMetrics } from './guard-metrics.js';
+import type { RiskTake, RiskWindows } from './risk-window.js';
 
 export interface GuardLogger {
   info(obj: object, msg: string): void;
@@ -12,6 +13,8 @@ export interface GuardLogger {
 
 export interface SmsGuardDeps {
   ranges: RangeGuard;
+  /** What `CAPTCHA_MODE=risk` counts at the challenge step. */
+  risk: RiskWindows;
   budget: SmsBudgetCounter;
   /** Undefined when CAPTCHA_MODE=off. */
   captcha: CaptchaVerifier | undefined;
@@ -25,8 +28,10 @@ export interface SendAttempt {
   phone: string;
   ip: string;
   captchaToken: string | undefined;
-  /** Codes this client asked for in the last hour, before this one (a risk signal). */
-  clientSendsLastHour: () => Promise<number>;
+  /** The client's limit bucket: an IPv4 address or an IPv6 /64. */
+  clientBucket: string;
+  /** Whether the number is on the safe list, when the caller already asked (`safeLookup`). */
+  safe?: Promise<boolean> | undefined;
   now: number;
 }
 
@@ -47,7 +52,7 @@ const RISK_MIN_SENDS = 5;
  * has its own code, is counted by reason and logged with the range (never the number), and none
  * depends on whether the phone has an account.
  */
-export function smsGuardFactory({ ranges, budget, captcha, config, metrics, log }: SmsGuardDeps) {
+export function smsGuardFactory({ ranges, risk, budget, captcha, config, metrics, log }: SmsGuardDeps) {
   const { guard } = config;
 
   function refuse(reason: string, range: string, error: AppError): never {
@@ -56,29 +61,54 @@ export function smsGuardFactory({ ranges, budget, captcha, config, metrics, log 
     throw error;
   }
 
-  /** The signals that make `risk` mode ask for a challenge; empty when none fires. */
-  async function riskSignals(attempt: SendAttempt): Promise<string[]> {
-    const state = await ranges.state(attempt.phone, attempt.now, true);
-    const signals: string[] = [];
-    if ((await attempt.clientSendsLastHour()) >= Math.ceil(config.sendCodeIpPerHour * NEAR_LIMIT))
-      signals.push('client_near_limit');
+  /**
+   * The signals that make `risk` mode ask for a challenge (empty when none fires), with this call
+   * counted in the client's and the range's risk windows; `release` takes it back out.
+   */
+  async function riskSignals(
+    attempt: SendAttempt,
+    range: string,
+  ): Promise<{ signals: string[]; release(): Promise<void> }> {
+    const safe = await (attempt.safe ?? ranges.isSafe(attempt.phone));
+    const clientThreshold = Math.ceil(config.sendCodeIpPerHour * NEAR_LIMIT);
+    const rangeThreshold = Math.ceil(guard.prefixPerHour * NEAR_LIMIT);
     // The safe list vouches for the numbers (their range's counts say nothing), not for the client
     // asking: a bot that found a listed number is still a bot.
-    if (state.safe) return signals;
-    if (state.sendsLastHour >= Math.ceil(guard.prefixPerHour * NEAR_LIMIT)) signals.push('range_near_limit');
-    if (state.settledSends >= RISK_MIN_SENDS && state.verified < guard.minConversion * state.settledSends)
+    const [client, rangeTake, state] = await Promise.all([
+      risk.client(attempt.clientBucket, clientThreshold, attempt.now),
+      safe ? undefined : risk.range(range, rangeThreshold, attempt.now),
+      safe ? undefined : ranges.state(range, attempt.now, false),
+    ]);
+    const taken: RiskTake[] = rangeTake ? [client, rangeTake] : [client];
+    const signals: string[] = [];
+    if (client.before >= clientThreshold) signals.push('client_near_limit');
+    if (rangeTake && rangeTake.before >= rangeThreshold) signals.push('range_near_limit');
+    if (state && state.settledSends >= RISK_MIN_SENDS && state.verified < guard.minConversion * state.settledSends)
       signals.push('range_low_conversion');
-    if (state.block) signals.push('range_blocked');
-    return signals;
+    if (state?.block) signals.push('range_blocked');
+    return {
+      signals,
+      release: async () => {
+        await Promise.all(taken.map((take) => take.release()));
+      },
+    };
   }
 
   async function challenge(attempt: SendAttempt, range: string): Promise<void> {
     if (!captcha || guard.captcha.mode === 'off') return;
-    if (guard.captcha.mode === 'risk') {
-      const signals = await riskSignals(attempt);
-      if (signals.length === 0) return;
-      metrics.riskSignals.inc({ signal: signals[0] ?? 'unknown' });
-    }
+    if (guard.captcha.mode !== 'risk') return solved(captcha, attempt, range);
+    const { signals, release } = await riskSignals(attempt, range);
+    if (signals.length === 0) return;
+    metrics.riskSignals.inc({ signal: signals[0] ?? 'unknown' });
+    // Refused here, the call counts for nothing, as a call refused at any step.
+    await solved(captcha, attempt, range).catch(async (error: unknown) => {
+      await release().catch(() => undefined);
+      throw error;
+    });
+  }
+
+  /** The challenge's token checked: passes, or refuses with why. */
+  async function solved(captcha: CaptchaVerifier, attempt: SendAttempt, range: string): Promise<void> {
     const token = attempt.captchaToken;
     if (token === undefined || token === '') {
       refuse(

@@ -78,13 +78,7 @@ export function otpServiceFactory({ store, sms, guard, config, now, onVerified }
       const testPhone = config.guard.testPhones.get(phone);
       const fixedCode = testPhone && at < testPhone.expiresAt ? testPhone.code : undefined;
       const safe = fixedCode ? undefined : guard.safeLookup(phone);
-      await guard.challenge({
-        phone,
-        ip,
-        captchaToken,
-        now: at,
-        clientSendsLastHour: () => store.sendsFrom(bucket, at),
-      });
+      await guard.challenge({ phone, ip, captchaToken, clientBucket: bucket, safe, now: at });
       const admission = await store.admitSend(bucket, config.sendCodeIpPerHour, at);
       if (!admission.allowed) {
         throw new AppError('rate_limited', 'Too many code requests from this address; try again later.', {

@@ -315,11 +315,6 @@ export class OtpStore {
     return { allowed: allowed === 1, retryAfterMs };
   }
 
-  /** How many send-code calls a client made in the last hour (a risk signal; counts nothing). */
-  async sendsFrom(bucket: string, now: number): Promise<number> {
-    return this.redis.zcount(`${this.prefix}:ip:{${bucket}}:send-code`, now - HOUR_MS + 1, '+inf');
-  }
-
   /**
    * Reserves one of a client's failed-verify tries for the hour before its guess is looked at, so
    * parallel guesses cannot exceed the budget; a verify that was not a failed guess gives it back.

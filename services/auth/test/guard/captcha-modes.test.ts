@@ -92,6 +92,48 @@ t.test('CAPTCHA_MODE=risk asks only when a signal fires', async (t) => {
   t.equal((await send(inRange(4), from(3), fake.issue())).statusCode, 200);
 });
 
+t.test('CAPTCHA_MODE=risk judges a burst call by call, not all against the count from before it', async (t) => {
+  const { fake, ctx, send } = await setup(t, {
+    CAPTCHA_MODE: 'risk',
+    SEND_CODE_IP_PER_HOUR: '30',
+    SMS_PREFIX_PER_HOUR: '20',
+  });
+  const codes = (answers: Array<{ statusCode: number; json(): { code?: string } }>) =>
+    answers.map((a) => (a.statusCode === 200 ? 'sent' : (a.json().code ?? String(a.statusCode))));
+  const count = (list: string[], what: string) => list.filter((c) => c === what).length;
+
+  // One client, 30 calls at once to 30 ranges: half its hourly calls go without a challenge.
+  const fromOne = codes(
+    await Promise.all(Array.from({ length: 30 }, (_, i) => send(`+7913${String(i).padStart(3, '0')}0001`, from(1)))),
+  );
+  t.equal(count(fromOne, 'sent'), 15, `a client's burst: 15 sent (${fromOne.join(' ')})`);
+  t.equal(count(fromOne, 'captcha_required'), 15, 'the rest asked for a challenge');
+
+  // One range, 20 calls at once from 20 clients: half the range's hour goes without a challenge.
+  const toOne = codes(await Promise.all(Array.from({ length: 20 }, (_, i) => send(inRange(i + 1), from(100 + i)))));
+  t.equal(count(toOne, 'sent'), 10, `a range's burst: 10 sent (${toOne.join(' ')})`);
+  t.equal(count(toOne, 'captcha_required'), 10, 'the rest asked for a challenge');
+
+  // Refused calls counted for nothing: a solved challenge still gets its code.
+  t.equal((await send(inRange(30), from(150), fake.issue())).statusCode, 200);
+  t.equal(ctx.outbox.jobs.length, 26);
+});
+
+t.test('CAPTCHA_MODE=risk: calls refused at the challenge count for nothing afterwards', async (t) => {
+  const { ctx, send } = await setup(t, { CAPTCHA_MODE: 'risk', SEND_CODE_IP_PER_HOUR: '4' });
+  // A blocked range raises its signal whatever the counts.
+  await ctx.redis.hset(
+    `${ctx.prefix}:smsguard:range:{+7912345}:block`,
+    'until',
+    Date.now() + 3_600_000,
+    'reason',
+    'low_conversion',
+  );
+  for (let i = 1; i <= 3; i += 1)
+    t.equal((await send(inRange(i), from(7))).json().code, 'captcha_required', `a blocked range asks (${i})`);
+  t.equal((await send('+79130000001', from(7))).statusCode, 200, 'and the client is not near its limit for it');
+});
+
 t.test('CAPTCHA_MODE=risk: a safe-listed range raises no range signal, but a busy client is still asked', async (t) => {
   const { fake, ctx, send } = await setup(t, {
     CAPTCHA_MODE: 'risk',

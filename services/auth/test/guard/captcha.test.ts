@@ -137,7 +137,12 @@ t.test('answers the fakes do not give: the client is blamed only for what it cou
 
   t.match(await answer('hcaptcha', 200, codes('not-using-dummy-passcode')), { result: 'refused', reason: 'invalid' });
   t.match(await answer('hcaptcha', 200, codes('invalid-or-already-seen-response')), { reason: 'expired' });
-  t.match(await answer('hcaptcha', 200, codes('sitekey-secret-mismatch')), { result: 'unavailable' });
+  t.match(
+    await answer('hcaptcha', 200, codes('sitekey-secret-mismatch')),
+    { result: 'refused', reason: 'invalid' },
+    "a token solved on another site's key is the client's, or fail-open would let it through",
+  );
+  t.match(await answer('hcaptcha', 200, codes('invalid-input-secret')), { result: 'unavailable' });
   t.same(await answer('turnstile', 200, codes('internal-error')), { result: 'unavailable', detail: 'internal-error' });
   t.match(await answer('turnstile', 200, codes()), { result: 'refused', reason: 'invalid', detail: 'no error code' });
   t.match(await answer('smartcaptcha', 200, '{"status":"failed","message":""}'), { reason: 'invalid' }, 'a robot');
