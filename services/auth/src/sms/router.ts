@@ -72,7 +72,9 @@ export class SmsRouter {
           name,
           // The provider call aborts itself at the timeout; this only catches one that ignores it.
           timeout: config.providerTimeoutMs + 1000,
-          errorThresholdPercentage: config.circuit.errorPercent,
+          // Opossum opens past its threshold (a strict >); the contract opens at it, so that 100
+          // means "every call failed", not "never".
+          errorThresholdPercentage: config.circuit.errorPercent - 1e-9,
           volumeThreshold: config.circuit.minCalls,
           resetTimeout: config.circuit.resetSeconds * 1000,
           rollingCountTimeout: 60_000,

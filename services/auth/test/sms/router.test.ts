@@ -22,7 +22,7 @@ function failing(name: SmsProviderName, error: () => Error) {
 }
 
 /** The route `RU:telegram,smsru` with a circuit that opens past half of 5 calls; smsru takes everything. */
-function router(t: Test, first: SmsProvider) {
+function router(t: Test, first: SmsProvider, errorPercent = 50) {
   const registry = new Registry();
   const smsru: SmsProvider = { name: 'smsru', carries: () => true, send: () => Promise.resolve({}) };
   const log = { info: () => undefined, warn: () => undefined };
@@ -34,7 +34,7 @@ function router(t: Test, first: SmsProvider) {
     config: {
       routes: { byCountry: { RU: [first.name, 'smsru'] }, fallback: ['smsru'] },
       providerTimeoutMs: 1000,
-      circuit: { errorPercent: 50, minCalls: 5, resetSeconds: 30 },
+      circuit: { errorPercent, minCalls: 5, resetSeconds: 30 },
     },
     metrics: smsProviderMetrics(registry),
     log,
@@ -70,4 +70,30 @@ t.test('a provider that really fails still opens its circuit', async (t) => {
   t.ok(route.isOpen('telegram'));
   t.equal(telegram.calls, 5, 'skipped once its circuit opened');
   t.equal(await metricValue(registry, 'sms_provider_circuit_opened_total', { provider: 'telegram' }), 1);
+});
+
+t.test('the circuit opens at its share of failed calls, not only past it', async (t) => {
+  for (const [percent, failEvery] of [
+    [100, 1],
+    [50, 2],
+  ] as const) {
+    await t.test(`SMS_CIRCUIT_ERROR_PERCENT=${percent}`, async (t) => {
+      let call = 0;
+      const telegram: SmsProvider & { calls: number } = {
+        name: 'telegram',
+        calls: 0,
+        carries: () => true,
+        send() {
+          telegram.calls += 1;
+          call += 1;
+          return call % failEvery === 0
+            ? Promise.reject(new SmsTransientError('telegram: HTTP 500', 'HTTP 500'))
+            : Promise.resolve({});
+        },
+      };
+      const { router: route } = router(t, telegram, percent);
+      for (let i = 0; i < 6; i++) await route.send(loginMessage({ id: String(i) }));
+      t.ok(route.isOpen('telegram'), `${percent}% of the calls failed: open`);
+    });
+  }
 });
