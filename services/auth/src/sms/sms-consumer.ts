@@ -85,13 +85,14 @@ export function createSmsWorker(options: SmsWorkerOptions): Worker<QueuedSmsJob,
     return 'expired';
   }
 
+  /** Writes onto the message's record only if an earlier try opened it. */
   async function replaced(ref: MessageRef, attempt: number): Promise<'replaced' | 'already_sent'> {
-    const { changed } = await messages.expired(
+    const { changed, record } = await messages.expired(
       ref,
       'replaced by a newer code, or used, before a provider took it',
       now(),
     );
-    if (!changed) return 'already_sent';
+    if (!changed && record !== undefined) return 'already_sent';
     funnel.failed.inc({ provider: 'none', country: ref.country, kind: ref.kind });
     log.info({ sms_id: ref.id, kind: ref.kind, attempt }, 'sms dropped: its code is no longer the phone’s');
     return 'replaced';
@@ -134,21 +135,21 @@ export function createSmsWorker(options: SmsWorkerOptions): Worker<QueuedSmsJob,
       }
     }
     const ref: MessageRef = { id, kind: data.kind, to: data.to, country: phoneCountry(data.to) };
-    // One round trip for all three (the store's connection pipelines what one turn asks for), and the
+    // A code asked for again while providers were down: the old one would arrive after (or with)
+    // the new one, cost a message and fail as a wrong try when typed. Known before the record is
+    // opened: a code gone because its number was forgotten since (a deleted account, retried while
+    // providers failed) must not bring the number back in a record and its list.
+    const current =
+      'issueId' in data && data.issueId !== undefined ? await options.codes.isCurrent(data.to, data.issueId) : true;
+    if (!current && now() < data.expiresAt) return replaced(ref, job.attemptsMade);
+    // One round trip for both (the store's connection pipelines what one turn asks for), and the
     // phone's list is read before this message joins it: a number's first message, the usual
     // case, finds the list empty and needs no second read.
-    const [startAfter, record, current] = await Promise.all([
-      lastCarrier(data, id),
-      messages.open(ref, now()),
-      'issueId' in data && data.issueId !== undefined ? options.codes.isCurrent(data.to, data.issueId) : true,
-    ]);
+    const [startAfter, record] = await Promise.all([lastCarrier(data, id), messages.open(ref, now())]);
     if (record.status !== 'queued') return 'already_sent';
     // Only after opening: the record a message expired in the queue needs exists only from here,
     // and a message already sent (its job run again after the expiry) stays sent.
     if (now() >= data.expiresAt) return expire(ref, job.attemptsMade);
-    // A code asked for again while providers were down: the old one would arrive after (or with)
-    // the new one, cost a message and fail as a wrong try when typed.
-    if (!current) return replaced(ref, job.attemptsMade);
     const message = outgoingSms(id, data, options.sms);
     const outcome = await router.send(message, {
       ...(startAfter ? { startAfter } : {}),
@@ -203,6 +204,9 @@ export function createSmsWorker(options: SmsWorkerOptions): Worker<QueuedSmsJob,
     // mid-send is noticed within seconds (not BullMQ's default half minute) and its job handed on.
     lockDuration: 10_000,
     stalledInterval: 5_000,
+    // BullMQ fails a job that stalls twice, and a failed SMS job is removed at once: a code lost
+    // without a status. A job's life is bounded by its expiry instead (checked at every run).
+    maxStalledCount: 1_000,
     settings: {
       backoffStrategy: (attemptsMade: number, type?: string) =>
         type === SMS_BACKOFF ? smsRetryDelay(attemptsMade) : 1000,

@@ -1,5 +1,5 @@
 import t, { type Test } from 'tap';
-import { Queue } from 'bullmq';
+import { Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import {
   parseSmsLine,
@@ -274,6 +274,74 @@ t.test('a login code replaced by a newer one before any provider took it is not 
     records.find((r) => r.status === 'failed'),
     { reason: 'replaced by a newer code, or used, before a provider took it' },
   );
+});
+
+t.test('a code whose number was forgotten while providers failed leaves no record of the number behind', async (t) => {
+  const prefix = createTestRedisPrefix(t);
+  const { redis, queue } = await producer(t, prefix);
+  const codes = new OtpStore(redis, prefix);
+  const limits = {
+    ttlMs: 300_000,
+    maxAttempts: 5,
+    resendMs: 0,
+    maxSendsPerHour: 10,
+    maxFailedPerDay: 10,
+    phoneFailedPerDay: 100,
+    claimMs: 10_000,
+  };
+  const issued = await codes.issue(RU_PHONE, 'client', 'hash', limits, Date.now());
+  if (issued.result !== 'ok') throw new Error(`not issued: ${issued.result}`);
+  const smsru = standIn('smsru', () => {
+    throw new SmsTransientError('smsru: HTTP 500', 'HTTP 500');
+  });
+  const worker = await startTestSmsWorker(t, { prefix, providers: [smsru.provider] });
+  const results: string[] = [];
+  worker.worker.on('completed', (_job, result) => results.push(String(result)));
+  await queue.send(otp('333333', inFiveMinutes(), RU_PHONE, issued.issueId));
+  await eventually('the code waits for a provider', () => smsru.calls >= 1, 10_000);
+  t.equal((await worker.messages.list(RU_PHONE)).length, 1, 'its record while it waits');
+  // The account is deleted: auth forgets the number's codes and messages.
+  await Promise.all([codes.forget(RU_PHONE), worker.messages.forget(RU_PHONE)]);
+  await eventually('the job is settled', () => results.length === 1, 15_000);
+  t.same(results, ['replaced']);
+  t.same(await worker.messages.list(RU_PHONE), [], 'no record names the number again');
+  t.same(await redis.keys(`${prefix}:sms:{${RU_PHONE}}*`), [], 'nor any key');
+});
+
+t.test('a job that stalls more than once is handed on, not dropped', async (t) => {
+  const prefix = createTestRedisPrefix(t);
+  const { queue } = await producer(t, prefix);
+  // Workers that take a job and freeze: no lock renewal, no answer, as a process stopped by the
+  // system or cut off from Redis would.
+  const frozen = [1, 2].map(() => {
+    const connection = new Redis(TEST_REDIS_URL, { maxRetriesPerRequest: null });
+    const worker = new Worker(SMS_QUEUE, () => new Promise<never>(() => undefined), {
+      connection,
+      prefix: queuePrefix(prefix),
+      concurrency: 1,
+      lockDuration: 300,
+      skipLockRenewal: true,
+      skipStalledCheck: true,
+    });
+    t.teardown(async () => {
+      await worker.close(true);
+      connection.disconnect();
+    });
+    return worker;
+  });
+  const taken: string[] = [];
+  for (const worker of frozen) worker.on('active', (job) => taken.push(String(job.id)));
+  // The system's worker only looks for stalled jobs here (it takes none), every 200 ms.
+  const checker = await startTestSmsWorker(t, { prefix, workerOptions: { autorun: false, stalledInterval: 200 } });
+  void checker.worker.startStalledCheckTimer();
+  await queue.send(otp('454545'));
+  await eventually('taken by both frozen workers in turn', () => taken.length === 2, 15_000);
+  await Promise.all(frozen.map((worker) => worker.close(true)));
+  await checker.worker.close();
+
+  const real = await startTestSmsWorker(t, { prefix });
+  await eventually('sent after its second stall', () => real.printed.some((line) => line.includes('454545')), 30_000);
+  t.pass('the message went out');
 });
 
 t.test('a job run again after its expiry leaves the message a provider took as sent', async (t) => {

@@ -1,3 +1,4 @@
+import type { WorkerOptions } from 'bullmq';
 import { Registry } from 'prom-client';
 import { queuePrefix } from '@refstack/shared/contracts';
 import { connectRedis } from '@refstack/shared/platform';
@@ -31,6 +32,7 @@ export async function startTestSmsWorker(
     providers?: SmsProvider[];
     env?: Record<string, string>;
     now?: () => number;
+    workerOptions?: Partial<WorkerOptions>;
   },
 ) {
   const printed: string[] = [];
@@ -73,6 +75,7 @@ export async function startTestSmsWorker(
     sms: config.sms,
     log,
     ...(options.now ? { now: options.now } : {}),
+    ...(options.workerOptions ? { workerOptions: options.workerOptions } : {}),
   });
   t.teardown(async () => {
     await worker.close();
