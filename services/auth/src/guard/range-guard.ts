@@ -23,7 +23,8 @@ redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - dayMs)
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - dayMs)
 local settled = redis.call('ZCOUNT', KEYS[1], '-inf', now - settleMs)
 if settled >= minSends then
-  local verified = redis.call('ZCARD', KEYS[2])
+  -- Verifications are scored by their code's send: those of the settled sends, and no others.
+  local verified = redis.call('ZCOUNT', KEYS[2], '-inf', now - settleMs)
   if verified < minConversion * settled then
     redis.call('DEL', KEYS[3])
     redis.call('HSET', KEYS[3], 'reason', 'low_conversion', 'until', now + blockMs, 'at', now,
@@ -66,7 +67,7 @@ local block = redis.call('HGETALL', KEYS[3])
 return {
   redis.call('ZCOUNT', KEYS[1], now - hourMs + 1, '+inf'),
   redis.call('ZCOUNT', KEYS[1], now - dayMs + 1, now - settleMs),
-  redis.call('ZCOUNT', KEYS[2], now - dayMs + 1, '+inf'),
+  redis.call('ZCOUNT', KEYS[2], now - dayMs + 1, now - settleMs),
   block
 }
 `;
@@ -183,10 +184,15 @@ export class RangeGuard {
     return { allowed: false, reason, retryAfterMs: Number(retryMs) };
   }
 
-  /** A code to this number was verified: the range converts. */
-  async verified(phone: string, now: number): Promise<void> {
+  /**
+   * A code sent to this number at `sentAt` was verified: the range converts. Scored by the send, so
+   * that conversion compares the settled sends with their own verifications; a safe number's are
+   * left out, as its sends are.
+   */
+  async verified(phone: string, sentAt: number): Promise<void> {
+    if (await this.isSafe(phone)) return;
     const { sends, verified } = this.keys(this.rangeOf(phone));
-    await this.redis.smsRangeVerified(sends, verified, now, eventMember(now), DAY_MS);
+    await this.redis.smsRangeVerified(sends, verified, sentAt, eventMember(sentAt), DAY_MS);
   }
 
   /** A range's counts and block; `range` is a number or a range (a number is reduced to its range). */

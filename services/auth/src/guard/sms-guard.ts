@@ -218,9 +218,12 @@ export function smsGuardFactory({ ranges, risk, budget, captcha, config, metrics
       };
     },
 
-    /** A code sent to `phone` was verified; its range converts. Never fails the sign-in. */
-    verified(phone: string, now: number): void {
-      ranges.verified(phone, now).catch((error: unknown) => {
+    /**
+     * A code sent to `phone` at `sentAt` was verified; its range converts. Never fails the sign-in.
+     * A safe-listed number's codes are not among the range's sends, so not among its conversions.
+     */
+    verified(phone: string, sentAt: number): void {
+      ranges.verified(phone, sentAt).catch((error: unknown) => {
         log.warn({ reason: (error as Error).message }, 'range conversion not recorded');
       });
     },

@@ -45,6 +45,8 @@ export interface SendCodeResult {
 export interface OtpClaim {
   phone: string;
   claimId: string;
+  /** When the code was sent (ms): its range's conversion counts it with that send. */
+  sentAt: number;
 }
 
 const seconds = (ms: number) => Math.max(1, Math.ceil(ms / 1000));
@@ -156,7 +158,7 @@ export function otpServiceFactory({ store, sms, guard, config, now, onVerified }
           // Given back while the sign-in goes on, not before it: should that fail, the client has
           // one try fewer this hour, and nobody waited for it.
           reservation.release().catch(() => undefined);
-          return { phone, claimId };
+          return { phone, claimId, sentAt: outcome.expiresAt - limits.ttlMs };
         case 'claimed':
           throw new AppError('otp_expired', 'This code is being used by another sign-in right now.');
         case 'invalid':
@@ -195,7 +197,7 @@ export function otpServiceFactory({ store, sms, guard, config, now, onVerified }
      */
     reached(claim: OtpClaim): void {
       if (config.guard.testPhones.has(claim.phone)) return;
-      guard.verified(claim.phone, now());
+      guard.verified(claim.phone, claim.sentAt);
       onVerified?.(claim.phone);
     },
 

@@ -147,7 +147,7 @@ end
 if diff == 0 then
   if fields[4] and tonumber(fields[5]) > now then return {'claimed', 0} end
   redis.call('HSET', KEYS[1], 'claim', claimId, 'claimExp', now + leaseMs)
-  return {'ok', 0}
+  return {'ok', tonumber(exp)}
 end
 tries = redis.call('HINCRBY', KEYS[1], 't:' .. bucket, 1)
 for _, key in ipairs({KEYS[2], KEYS[3]}) do
@@ -219,7 +219,8 @@ export type IssueOutcome =
     }
   | { result: 'resend_too_soon' | 'rate_limited'; retryAfterMs: number };
 export type CheckOutcome =
-  | { result: 'ok' | 'expired' | 'claimed' }
+  | { result: 'ok'; /** When the code expires (ms). */ expiresAt: number }
+  | { result: 'expired' | 'claimed' }
   | { result: 'invalid'; attemptsLeft: number }
   | { result: 'attempts_exceeded' | 'rate_limited'; retryAfterMs: number };
 
@@ -386,7 +387,8 @@ export class OtpStore {
     );
     if (result === 'invalid') return { result, attemptsLeft: value };
     if (result === 'rate_limited' || result === 'attempts_exceeded') return { result, retryAfterMs: value };
-    return { result: result as 'ok' | 'expired' | 'claimed' };
+    if (result === 'ok') return { result, expiresAt: Number(value) };
+    return { result: result as 'expired' | 'claimed' };
   }
 
   async consume(phone: string, claimId: string): Promise<boolean> {

@@ -38,6 +38,13 @@ t.test('destination policy: number types and SMS_DENY_PREFIXES are refused befor
   t.equal((await sendCode(ctx.app, '+7 912 345 67 89')).statusCode, 200, 'a mobile number');
   t.equal((await sendCode(ctx.app, '+1 202 555 0143')).statusCode, 200, 'fixed-line-or-mobile (US) is accepted');
   t.equal(ctx.outbox.jobs.length, 2, 'only the accepted numbers were sent to');
+  t.equal(
+    await ctx.redis.zcard(`${ctx.prefix}:ip:{127.0.0.1}:send-code`),
+    2,
+    "the client's limit counted the two accepted calls only",
+  );
+  for (const range of ['+7999123', '+44791234'])
+    t.match(await guardOf(ctx).state(range, ctx.clock.now, false), { sendsLastHour: 0 }, `${range}: nothing counted`);
   const body = await metrics(ctx);
   t.match(body, refusals('destination_number_type', 5));
   t.match(body, refusals('destination_deny_prefix', 2));
@@ -114,6 +121,35 @@ t.test('conversion: a range whose codes are not used is blocked for 24 h, and an
   t.ok(await guard.lift('+7912345'));
   t.equal((await sendCode(ctx.app, inRange(32), {}, from(34))).statusCode, 200, 'lifted');
   t.match(await metrics(ctx), refusals('prefix_low_conversion', 2));
+});
+
+t.test('conversion: the settled sends are judged by their own verifications only', async (t) => {
+  const env = { SMS_PREFIX_PER_HOUR: '100', SMS_MIN_CONVERSION: '0.2', OTP_TTL_SECONDS: '300' };
+  const signIn = async (ctx: AuthTestContext, phone: string, client: string) => {
+    t.equal((await sendCode(ctx.app, phone, {}, client)).statusCode, 200);
+    t.equal((await verify(ctx.app, { phone, code: ctx.outbox.lastCodeFor(phone) }, client)).statusCode, 200);
+  };
+  await t.test('codes verified while still fresh do not vouch for the settled ones', async (t) => {
+    const ctx = await buildAuthTestApp(t, env);
+    for (let i = 1; i <= 20; i += 1) t.equal((await sendCode(ctx.app, inRange(i), {}, from(i))).statusCode, 200);
+    ctx.clock.advance(200);
+    for (let i = 21; i <= 25; i += 1) await signIn(ctx, inRange(i), from(i));
+    ctx.clock.advance(101);
+    // The first twenty have settled with none used; the five used ones have not settled yet.
+    t.equal((await sendCode(ctx.app, inRange(26), {}, from(26))).json().code, 'prefix_blocked');
+  });
+  await t.test("a safe-listed number's sign-ins do not vouch for its range", async (t) => {
+    const ctx = await buildAuthTestApp(t, env);
+    await guardOf(ctx).addSafe(inRange(99));
+    for (let i = 1; i <= 20; i += 1) t.equal((await sendCode(ctx.app, inRange(i), {}, from(i))).statusCode, 200);
+    for (let i = 0; i < 5; i += 1) {
+      await signIn(ctx, inRange(99), from(200 + i));
+      ctx.clock.advance(61);
+    }
+    ctx.clock.advance(301);
+    // Twenty settled sends, none used; the listed number's five settled too, all used.
+    t.equal((await sendCode(ctx.app, inRange(26), {}, from(26))).json().code, 'prefix_blocked');
+  });
 });
 
 t.test('the safe list: no automatic block touches a listed number or prefix', async (t) => {
