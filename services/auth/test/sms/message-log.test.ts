@@ -127,6 +127,17 @@ t.test("a receipt that arrives before the worker recorded the provider's accepta
   );
 });
 
+t.test('a message two providers took (a job run twice) takes receipts from the one it records only', async (t) => {
+  const { redis, prefix, log } = await setup(t);
+  await log.open(ref('6'), 1);
+  await log.sent(ref('6'), 'smsc', 'smsc-6', 2);
+  // The other run's provider took it too: its index names the same message.
+  await redis.set(`${prefix}:sms:pid:smsru:000000-6`, JSON.stringify({ to: PHONE, id: '6' }));
+  t.match(await log.receipt('smsru', '000000-6', 'failed', 'x', 3), { changed: false }, "the other's receipt");
+  t.match(await log.get(PHONE, '6'), { status: 'sent', provider: 'smsc' });
+  t.match(await log.receipt('smsc', 'smsc-6', 'delivered', undefined, 4), { changed: true });
+});
+
 t.test('a phone lists its newest messages; statuses expire after seven days', async (t) => {
   const { log, redis, prefix } = await setup(t);
   const start = Date.now();
