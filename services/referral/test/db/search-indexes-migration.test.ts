@@ -1,7 +1,8 @@
-import t from 'tap';
+import t, { type Test } from 'tap';
+import pg from 'pg';
 import { Migrator, sql } from 'kysely';
-import { createTestDatabase } from '@refstack/shared/testing';
-import { createDatabase } from '../../src/db/database.js';
+import { createTestDatabase, eventually } from '@refstack/shared/testing';
+import { createDatabase, NO_TIMEOUTS } from '../../src/db/database.js';
 import { migrations } from '../../src/db/migrations/index.js';
 
 const indexes = (db: ReturnType<typeof createDatabase>) =>
@@ -50,4 +51,67 @@ t.test('the search indexes: one pre-built is kept, one left invalid is built aga
   t.error((await migrator.migrateDown()).error);
   t.same(await indexes(db), [], 'rolled back, the indexes are gone');
   t.error((await migrator.migrateToLatest()).error, 'and it applies again');
+});
+
+const BUILT_BEFOREHAND = [
+  'CREATE INDEX CONCURRENTLY users_phone_trgm_idx ON users USING gin (phone gin_trgm_ops)',
+  'CREATE INDEX CONCURRENTLY users_first_name_prefix_idx ON users (lower(first_name) text_pattern_ops) ' +
+    'WHERE first_name IS NOT NULL',
+  'CREATE INDEX CONCURRENTLY users_last_name_prefix_idx ON users (lower(last_name) text_pattern_ops) ' +
+    'WHERE last_name IS NOT NULL',
+];
+
+/** A database just before the migration, migrated over a connection that waits 200 ms for a lock. */
+async function beforeSearchIndexes(t: Test) {
+  const url = await createTestDatabase(t);
+  const db = createDatabase({ url, poolSize: 1, timeouts: { ...NO_TIMEOUTS, lockMs: 200 } });
+  t.teardown(() => db.destroy());
+  const migrator = new Migrator({ db, provider: { getMigrations: async () => migrations } });
+  t.error((await migrator.migrateTo('2026-12-07T00-revoked-before')).error);
+  const session = async () => {
+    const client = new pg.Client({ connectionString: url });
+    await client.connect();
+    t.teardown(() => client.end());
+    return client;
+  };
+  return { db, migrator, session };
+}
+
+t.test('with the indexes built beforehand, the migration takes no lock that holds writes', async (t) => {
+  const { db, migrator, session } = await beforeSearchIndexes(t);
+  const operator = await session();
+  await operator.query('CREATE EXTENSION IF NOT EXISTS pg_trgm');
+  for (const build of BUILT_BEFOREHAND) await operator.query(build);
+  // A sign-up under way: it holds the table against anything that stops writes.
+  const writer = await session();
+  await writer.query('BEGIN');
+  await writer.query(`INSERT INTO users (phone, invite_code) VALUES ('+79990000001', 'WRITE1')`);
+  t.error((await migrator.migrateTo('2026-12-07T01-search-indexes')).error, 'applied beside the open write');
+  await writer.query('COMMIT');
+  t.same(
+    (await indexes(db)).map((index) => index.valid),
+    [true, true, true],
+  );
+});
+
+t.test('an index still being built concurrently is waited for, not dropped', async (t) => {
+  const { db, migrator, session } = await beforeSearchIndexes(t);
+  const operator = await session();
+  await operator.query('CREATE EXTENSION IF NOT EXISTS pg_trgm');
+  // A concurrent build waits for transactions that could see the table: this one keeps it going.
+  const reader = await session();
+  await reader.query('BEGIN ISOLATION LEVEL REPEATABLE READ');
+  await reader.query('SELECT count(*) FROM users');
+  const build = operator.query(BUILT_BEFOREHAND[0] ?? '');
+  await eventually('the build under way', async () => (await indexes(db)).length === 1, 20_000);
+  const first = await migrator.migrateTo('2026-12-07T01-search-indexes');
+  t.match(first.error, { code: '55P03', message: /still being built concurrently: users_phone_trgm_idx/ });
+  t.same(await indexes(db), [{ name: 'users_phone_trgm_idx', valid: false }], 'the build was left alone');
+  await reader.query('COMMIT');
+  await build;
+  t.error((await migrator.migrateTo('2026-12-07T01-search-indexes')).error, 'applied once the build finished');
+  t.same(
+    (await indexes(db)).map((index) => index.valid),
+    [true, true, true],
+  );
 });

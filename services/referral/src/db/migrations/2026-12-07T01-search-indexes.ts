@@ -1,7 +1,5 @@
 import { sql, type Kysely } from 'kysely';
 
-const INDEXES = ['users_phone_trgm_idx', 'users_first_name_prefix_idx', 'users_last_name_prefix_idx'];
-
 // Frozen. The admin search (GET /api/v1/users?search=) finds users by a run of phone digits
 // anywhere in the number, an exact invite code, or the start of a first or last name. Without
 // indexes for the first and the last of these, a search read the whole table newest first and
@@ -12,25 +10,42 @@ const INDEXES = ['users_phone_trgm_idx', 'users_first_name_prefix_idx', 'users_l
 // first even for a name nobody else has).
 // The builds hold every write to users (sign-ups, activations, profile edits) for as long as they
 // run, within the migration's transaction. On a large table an operator builds the same indexes
-// beforehand with CREATE INDEX CONCURRENTLY (README); this migration then finds them made. One
-// such build that failed leaves its index invalid: that one is dropped and built again here.
+// beforehand with CREATE INDEX CONCURRENTLY (README); this migration then finds them made and
+// builds nothing, so it takes no lock that holds writes: even CREATE INDEX IF NOT EXISTS would
+// take the table's SHARE lock before it looked, and keep it through the ANALYZE below. One such
+// build that failed leaves its index invalid: that one is dropped and built again here. One still
+// under way looks the same, so it is waited for, as for a lock (the start-up tries again).
+// (Changed after release only in the locks it takes: the schema it leaves is the same.)
+const BUILDS: Record<string, string> = {
+  users_phone_trgm_idx: 'CREATE INDEX users_phone_trgm_idx ON users USING gin (phone gin_trgm_ops)',
+  users_first_name_prefix_idx:
+    'CREATE INDEX users_first_name_prefix_idx ON users (lower(first_name) text_pattern_ops) ' +
+    'WHERE first_name IS NOT NULL',
+  users_last_name_prefix_idx:
+    'CREATE INDEX users_last_name_prefix_idx ON users (lower(last_name) text_pattern_ops) ' +
+    'WHERE last_name IS NOT NULL',
+};
+const INDEXES = Object.keys(BUILDS);
+
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export async function up(db: Kysely<any>): Promise<void> {
   await sql`CREATE EXTENSION IF NOT EXISTS pg_trgm`.execute(db);
-  const invalid = await sql<{ name: string }>`
-    SELECT c.relname AS name FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
-    WHERE c.relname = ANY(${INDEXES}::text[]) AND NOT i.indisvalid
+  const found = await sql<{ name: string; valid: boolean; building: boolean }>`
+    SELECT c.relname AS name, i.indisvalid AS valid,
+      EXISTS (SELECT 1 FROM pg_stat_progress_create_index p WHERE p.index_relid = c.oid) AS building
+    FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+    WHERE c.relname = ANY(${INDEXES}::text[])
   `.execute(db);
-  for (const { name } of invalid.rows) await sql`DROP INDEX ${sql.id(name)}`.execute(db);
-  await sql`CREATE INDEX IF NOT EXISTS users_phone_trgm_idx ON users USING gin (phone gin_trgm_ops)`.execute(db);
-  await sql`
-    CREATE INDEX IF NOT EXISTS users_first_name_prefix_idx ON users (lower(first_name) text_pattern_ops)
-    WHERE first_name IS NOT NULL
-  `.execute(db);
-  await sql`
-    CREATE INDEX IF NOT EXISTS users_last_name_prefix_idx ON users (lower(last_name) text_pattern_ops)
-    WHERE last_name IS NOT NULL
-  `.execute(db);
+  const building = found.rows.filter((index) => index.building).map((index) => index.name);
+  if (building.length > 0) {
+    // lock_not_available: the start-up rolls back, waits and tries again, as for a lock.
+    throw Object.assign(new Error(`an index is still being built concurrently: ${building.join(', ')}`), {
+      code: '55P03',
+    });
+  }
+  const valid = new Set(found.rows.filter((index) => index.valid).map((index) => index.name));
+  for (const { name } of found.rows) if (!valid.has(name)) await sql`DROP INDEX ${sql.id(name)}`.execute(db);
+  for (const [name, build] of Object.entries(BUILDS)) if (!valid.has(name)) await sql.raw(build).execute(db);
   await sql`CREATE STATISTICS IF NOT EXISTS users_first_name_lower_stats ON (lower(first_name)) FROM users`.execute(db);
   await sql`CREATE STATISTICS IF NOT EXISTS users_last_name_lower_stats ON (lower(last_name)) FROM users`.execute(db);
   await sql`ANALYZE users`.execute(db);
