@@ -1,13 +1,20 @@
 import t from 'tap';
 import fc from 'fast-check';
-import { as, buildReferralTestApp, createUser } from './referral-test-app.js';
+import { as, buildReferralTestApp, createUser, INTERNAL_TOKEN } from './referral-test-app.js';
 
 t.test('no JSON body or query makes a referral route answer 5xx; every refusal is problem+json', async (t) => {
   const ctx = await buildReferralTestApp(t);
   const user = await createUser(ctx);
-  const routes: Array<{ method: 'PATCH' | 'PUT' | 'GET'; url: string }> = [
+  // The internal routes change or erase the account they name: another one than the caller's.
+  const other = await createUser(ctx);
+  const routes: Array<{ method: 'PATCH' | 'PUT' | 'POST' | 'GET'; url: string }> = [
     { method: 'PATCH', url: '/api/v1/profile' },
     { method: 'PUT', url: '/api/v1/profile/invite' },
+    { method: 'PATCH', url: '/api/v1/users/current_user' },
+    { method: 'PUT', url: '/compat/seed1/profile/set-invite' },
+    { method: 'POST', url: '/internal/v1/users/sign-in' },
+    { method: 'POST', url: `/internal/v1/users/${other.id}/phone` },
+    { method: 'POST', url: `/internal/v1/users/${other.id}/delete` },
   ];
   const bodies = fc.oneof(
     fc.json({ maxDepth: 4 }),
@@ -18,6 +25,8 @@ t.test('no JSON body or query makes a referral route answer 5xx; every refusal i
           last_name: fc.string(),
           email: fc.oneof(fc.emailAddress(), fc.string(), fc.constant(null)),
           invite_code: fc.oneof(fc.string(), fc.integer()),
+          invited_by_code: fc.oneof(fc.string(), fc.integer(), fc.constant(null)),
+          phone: fc.oneof(fc.string(), fc.constantFrom('+79001234567', '89001234568'), fc.integer()),
         },
         { requiredKeys: [] },
       )
@@ -28,7 +37,7 @@ t.test('no JSON body or query makes a referral route answer 5xx; every refusal i
     fc.asyncProperty(fc.constantFrom(...routes), bodies, async (route, payload) => {
       const res = await ctx.app.inject({
         ...route,
-        headers: { ...as(user), 'content-type': 'application/json' },
+        headers: { ...as(user), 'x-internal-token': INTERNAL_TOKEN, 'content-type': 'application/json' },
         payload,
       });
       const ok =
@@ -40,7 +49,7 @@ t.test('no JSON body or query makes a referral route answer 5xx; every refusal i
         );
       return ok;
     }),
-    { numRuns: 400 },
+    { numRuns: 700 },
   );
   const queries = fc.record(
     { limit: fc.oneof(fc.string(), fc.integer()), cursor: fc.string(), search: fc.string() },

@@ -4,8 +4,9 @@ import type { Database } from '../../src/db/schema.js';
 import { STALE_INVITEE_LISTS_SQL } from '../../src/invites/invite-repository.js';
 
 /**
- * What the invite graph must be whatever raced: a forest whose every edge ends at a row, each
- * inviter's count its real number of invitees, each embedded list the newest invitees in index order.
+ * What the invite graph must be whatever raced: a forest whose every edge ends at the row whose
+ * code was activated, each inviter's count its real number of invitees, each embedded list the
+ * newest invitees in index order.
  */
 export async function assertForestAndCounts(t: Test, db: Kysely<Database>): Promise<void> {
   const cycles = await sql<{ n: string }>`
@@ -18,11 +19,13 @@ export async function assertForestAndCounts(t: Test, db: Kysely<Database>): Prom
     SELECT count(*) AS n FROM walk WHERE id = start
   `.execute(db);
   t.equal(cycles.rows[0]?.n, '0', 'the invite graph is a forest');
-  const dangling = await sql<{ n: string }>`
-    SELECT count(*) AS n FROM users u
-    WHERE u.invited_by_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM users p WHERE p.id = u.invited_by_id)
+  // That each edge ends at a row is the foreign key's; that it ends at the row whose code was
+  // activated is the activation's.
+  const misnamed = await sql<{ n: string }>`
+    SELECT count(*) AS n FROM users u JOIN users p ON p.id = u.invited_by_id
+    WHERE u.activated_invite_code <> p.invite_code
   `.execute(db);
-  t.equal(dangling.rows[0]?.n, '0', 'every invited_by_id names an existing row');
+  t.equal(misnamed.rows[0]?.n, '0', 'every activation names its inviter’s code');
   const wrongCounts = await sql<{ n: string }>`
     SELECT count(*) AS n FROM users u
     WHERE u.invited_count <> (SELECT count(*) FROM users i WHERE i.invited_by_id = u.id)
