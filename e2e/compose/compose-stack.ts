@@ -243,6 +243,14 @@ export class ComposeStack {
     );
   }
 
+  /**
+   * A command run inside a service's running container, as `docker compose exec <service> ...`
+   * runs it (by the container's name, which both engines take); its standard output.
+   */
+  exec(service: Service, command: readonly string[]): string {
+    return this.must(this.engine, ['exec', this.container(service), ...command], 60_000);
+  }
+
   /** Bytes per built image. */
   imageSizes(): Record<string, number> {
     return Object.fromEntries(

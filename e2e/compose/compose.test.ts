@@ -198,6 +198,18 @@ t.test('docker-compose.yml brought up for real: journey, durability across down/
     invited_count: 1,
     invited_users: ['+79161110002'],
   });
+  // The operator's commands, as the README gives them for compose: inside the running containers.
+  const adminList = () => call('GET', '/api/v1/users', undefined, inviter.tokens.access);
+  t.equal((await adminList()).status, 403, 'the admin list: not an admin yet');
+  t.match(
+    stack.exec('referral', ['node', 'dist/cli/admin.js', 'grant', '+79161110001']),
+    /\+79161110001 is now an admin/,
+  );
+  t.equal((await adminList()).status, 200, 'an admin, made inside the running referral container');
+  const messages = JSON.parse(
+    stack.exec('auth', ['node', 'dist/cli/sms-messages.js', 'messages', '+79161110002', '--json']),
+  ) as unknown;
+  t.match(messages, [{ to: '+79161110002', status: 'sent', provider: 'console' }], "the invitee's SMS, from auth");
   const docs = await call<{ openapi: string; paths: Record<string, unknown> }>('GET', '/docs/json');
   t.equal(docs.status, 200);
   t.match(docs.json, { openapi: /^3\./ });
