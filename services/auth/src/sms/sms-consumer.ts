@@ -76,10 +76,11 @@ export function createSmsWorker(options: SmsWorkerOptions): Worker<QueuedSmsJob,
   const { router, messages, funnel, log } = options;
   const now = options.now ?? Date.now;
 
+  /** Writes onto the message's record only if it was opened (by this run or an earlier try). */
   async function expire(ref: MessageRef, attempt: number): Promise<'expired' | 'already_sent'> {
-    const { changed } = await messages.expired(ref, 'expired before a provider took it', now());
+    const { changed, record } = await messages.expired(ref, 'expired before a provider took it', now());
     // Another run of the same job (on a worker that lost its lock) settled it meanwhile.
-    if (!changed) return 'already_sent';
+    if (!changed && record !== undefined) return 'already_sent';
     funnel.failed.inc({ provider: 'none', country: ref.country, kind: ref.kind });
     log.info({ sms_id: ref.id, kind: ref.kind, attempt }, 'sms dropped: expired before it could be sent');
     return 'expired';
@@ -141,7 +142,7 @@ export function createSmsWorker(options: SmsWorkerOptions): Worker<QueuedSmsJob,
     // providers failed) must not bring the number back in a record and its list.
     const current =
       'issueId' in data && data.issueId !== undefined ? await options.codes.isCurrent(data.to, data.issueId) : true;
-    if (!current && now() < data.expiresAt) return replaced(ref, job.attemptsMade);
+    if (!current) return now() >= data.expiresAt ? expire(ref, job.attemptsMade) : replaced(ref, job.attemptsMade);
     // One round trip for both (the store's connection pipelines what one turn asks for), and the
     // phone's list is read before this message joins it: a number's first message, the usual
     // case, finds the list empty and needs no second read.
@@ -205,8 +206,9 @@ export function createSmsWorker(options: SmsWorkerOptions): Worker<QueuedSmsJob,
     lockDuration: 10_000,
     stalledInterval: 5_000,
     // BullMQ fails a job that stalls twice, and a failed SMS job is removed at once: a code lost
-    // without a status. A job's life is bounded by its expiry instead (checked at every run).
-    maxStalledCount: 1_000,
+    // without a status. A worker frozen or killed now and then must not lose its jobs; a job that
+    // takes its worker down every time (it stalls at each run) is dropped after ten.
+    maxStalledCount: 10,
     settings: {
       backoffStrategy: (attemptsMade: number, type?: string) =>
         type === SMS_BACKOFF ? smsRetryDelay(attemptsMade) : 1000,

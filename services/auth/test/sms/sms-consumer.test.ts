@@ -277,35 +277,47 @@ t.test('a login code replaced by a newer one before any provider took it is not 
 });
 
 t.test('a code whose number was forgotten while providers failed leaves no record of the number behind', async (t) => {
-  const prefix = createTestRedisPrefix(t);
-  const { redis, queue } = await producer(t, prefix);
-  const codes = new OtpStore(redis, prefix);
-  const limits = {
-    ttlMs: 300_000,
-    maxAttempts: 5,
-    resendMs: 0,
-    maxSendsPerHour: 10,
-    maxFailedPerDay: 10,
-    phoneFailedPerDay: 100,
-    claimMs: 10_000,
-  };
-  const issued = await codes.issue(RU_PHONE, 'client', 'hash', limits, Date.now());
-  if (issued.result !== 'ok') throw new Error(`not issued: ${issued.result}`);
-  const smsru = standIn('smsru', () => {
-    throw new SmsTransientError('smsru: HTTP 500', 'HTTP 500');
-  });
-  const worker = await startTestSmsWorker(t, { prefix, providers: [smsru.provider] });
-  const results: string[] = [];
-  worker.worker.on('completed', (_job, result) => results.push(String(result)));
-  await queue.send(otp('333333', inFiveMinutes(), RU_PHONE, issued.issueId));
-  await eventually('the code waits for a provider', () => smsru.calls >= 1, 10_000);
-  t.equal((await worker.messages.list(RU_PHONE)).length, 1, 'its record while it waits');
-  // The account is deleted: auth forgets the number's codes and messages.
-  await Promise.all([codes.forget(RU_PHONE), worker.messages.forget(RU_PHONE)]);
-  await eventually('the job is settled', () => results.length === 1, 15_000);
-  t.same(results, ['replaced']);
-  t.same(await worker.messages.list(RU_PHONE), [], 'no record names the number again');
-  t.same(await redis.keys(`${prefix}:sms:{${RU_PHONE}}*`), [], 'nor any key');
+  // The try after the forgetting comes before the code's expiry, or after it (the last try of a
+  // job whose providers stayed down).
+  for (const late of [false, true]) {
+    await t.test(late ? 'the next try after the expiry' : 'the next try before the expiry', async (t) => {
+      const prefix = createTestRedisPrefix(t);
+      const { redis, queue } = await producer(t, prefix);
+      const codes = new OtpStore(redis, prefix);
+      const limits = {
+        ttlMs: 300_000,
+        maxAttempts: 5,
+        resendMs: 0,
+        maxSendsPerHour: 10,
+        maxFailedPerDay: 10,
+        phoneFailedPerDay: 100,
+        claimMs: 10_000,
+      };
+      const issued = await codes.issue(RU_PHONE, 'client', 'hash', limits, Date.now());
+      if (issued.result !== 'ok') throw new Error(`not issued: ${issued.result}`);
+      const smsru = standIn('smsru', () => {
+        throw new SmsTransientError('smsru: HTTP 500', 'HTTP 500');
+      });
+      let ahead = 0;
+      const worker = await startTestSmsWorker(t, {
+        prefix,
+        providers: [smsru.provider],
+        now: () => Date.now() + ahead,
+      });
+      const results: string[] = [];
+      worker.worker.on('completed', (_job, result) => results.push(String(result)));
+      await queue.send(otp('333333', inFiveMinutes(), RU_PHONE, issued.issueId));
+      await eventually('the code waits for a provider', () => smsru.calls >= 1, 10_000);
+      t.equal((await worker.messages.list(RU_PHONE)).length, 1, 'its record while it waits');
+      // The account is deleted: auth forgets the number's codes and messages.
+      await Promise.all([codes.forget(RU_PHONE), worker.messages.forget(RU_PHONE)]);
+      if (late) ahead = 600_000;
+      await eventually('the job is settled', () => results.length === 1, 15_000);
+      t.same(results, [late ? 'expired' : 'replaced']);
+      t.same(await worker.messages.list(RU_PHONE), [], 'no record names the number again');
+      t.same(await redis.keys(`${prefix}:sms:{${RU_PHONE}}*`), [], 'nor any key');
+    });
+  }
 });
 
 t.test('a job that stalls more than once is handed on, not dropped', async (t) => {
