@@ -1,4 +1,5 @@
 import { eventMember } from '../otp/event-member.js';
+import { riskRangeKey } from './risk-window.js';
 import type { RedisClient as Redis } from '@refstack/shared/platform/redis';
 
 const HOUR_MS = 3_600_000;
@@ -222,10 +223,16 @@ export class RangeGuard {
     };
   }
 
-  /** Lifts a range's block and forgets its counts, so it does not block again at once. */
+  /**
+   * Lifts a range's block and forgets its counts, so it does not block again at once, nor ask for a
+   * challenge (`risk` mode's count of the range, RiskWindows, shares the range's hash tag).
+   */
   async lift(range: string): Promise<boolean> {
     const { sends, verified, block } = this.keys(range);
-    const removed = await this.redis.del(block, sends, verified);
+    const [removed] = await Promise.all([
+      this.redis.del(block, sends, verified),
+      this.redis.del(riskRangeKey(this.prefix, range)),
+    ]);
     return removed > 0;
   }
 

@@ -19,6 +19,11 @@ redis.call('PEXPIRE', KEYS[1], windowMs)
 return {before, 1}
 `;
 
+/** A range's risk window; it shares the range's hash tag with RangeGuard's keys (one slot). */
+export function riskRangeKey(prefix: string, range: string): string {
+  return `${prefix}:smsguard:risk:range:{${range}}`;
+}
+
 interface RiskCommands {
   smsRiskTake(key: string, now: number, windowMs: number, member: string, cap: number): Promise<[number, number]>;
 }
@@ -63,6 +68,6 @@ export class RiskWindows {
   }
 
   range(range: string, threshold: number, now: number): Promise<RiskTake> {
-    return this.take(`${this.prefix}:smsguard:risk:range:{${range}}`, threshold, now);
+    return this.take(riskRangeKey(this.prefix, range), threshold, now);
   }
 }

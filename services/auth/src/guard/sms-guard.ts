@@ -55,9 +55,9 @@ const RISK_MIN_SENDS = 5;
 export function smsGuardFactory({ ranges, risk, budget, captcha, config, metrics, log }: SmsGuardDeps) {
   const { guard } = config;
 
-  function refuse(reason: string, range: string, error: AppError): never {
+  function refuse(reason: string, range: string, error: AppError, detail?: string): never {
     metrics.refusals.inc({ reason });
-    log.info({ reason, range, code: error.code }, 'send-code refused by the sms guard');
+    log.info({ reason, range, code: error.code, ...(detail ? { detail } : {}) }, 'send-code refused by the sms guard');
     throw error;
   }
 
@@ -74,24 +74,34 @@ export function smsGuardFactory({ ranges, risk, budget, captcha, config, metrics
     const rangeThreshold = Math.ceil(guard.prefixPerHour * NEAR_LIMIT);
     // The safe list vouches for the numbers (their range's counts say nothing), not for the client
     // asking: a bot that found a listed number is still a bot.
-    const [client, rangeTake, state] = await Promise.all([
+    const settled = await Promise.allSettled([
       risk.client(attempt.clientBucket, clientThreshold, attempt.now),
       safe ? undefined : risk.range(range, rangeThreshold, attempt.now),
       safe ? undefined : ranges.state(range, attempt.now, false),
-    ]);
-    const taken: RiskTake[] = rangeTake ? [client, rangeTake] : [client];
+    ] as const);
+    const [clientTake, rangeTaken, stateRead] = settled;
+    const taken = [clientTake, rangeTaken].flatMap((outcome) =>
+      outcome.status === 'fulfilled' && outcome.value !== undefined ? [outcome.value] : [],
+    );
+    const release = async () => {
+      await Promise.all(taken.map((take) => take.release()));
+    };
+    // A call that fails here (503) counts for nothing, as a call refused here.
+    const failed = settled.find((outcome) => outcome.status === 'rejected');
+    if (failed) {
+      await release().catch(() => undefined);
+      throw failed.reason;
+    }
+    const client = (clientTake as PromiseFulfilledResult<RiskTake>).value;
+    const rangeTake = rangeTaken.status === 'fulfilled' ? rangeTaken.value : undefined;
+    const state = stateRead.status === 'fulfilled' ? stateRead.value : undefined;
     const signals: string[] = [];
     if (client.before >= clientThreshold) signals.push('client_near_limit');
     if (rangeTake && rangeTake.before >= rangeThreshold) signals.push('range_near_limit');
     if (state && state.settledSends >= RISK_MIN_SENDS && state.verified < guard.minConversion * state.settledSends)
       signals.push('range_low_conversion');
     if (state?.block) signals.push('range_blocked');
-    return {
-      signals,
-      release: async () => {
-        await Promise.all(taken.map((take) => take.release()));
-      },
-    };
+    return { signals, release };
   }
 
   async function challenge(attempt: SendAttempt, range: string): Promise<void> {
@@ -128,6 +138,8 @@ export function smsGuardFactory({ ranges, risk, budget, captcha, config, metrics
         new AppError('captcha_invalid', 'The challenge token is not valid (wrong, expired or used); solve it again.', {
           extensions: { captcha_provider: captcha.provider },
         }),
+        // The provider's own codes: a site key and secret of different accounts shows here.
+        verdict.detail.slice(0, 120),
       );
     }
     metrics.captchaUnavailable.inc({

@@ -13,3 +13,9 @@ export function eventMember(now: number): string {
   sequence += 1;
   return `${now}:${processTag}${sequence.toString(36)}`;
 }
+
+/** The time a member was made at, as `eventMember` wrote it. */
+export function memberTime(member: string): number | undefined {
+  const time = Number(member.slice(0, member.indexOf(':')));
+  return member.includes(':') && Number.isSafeInteger(time) && time > 0 ? time : undefined;
+}

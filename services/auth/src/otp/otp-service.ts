@@ -158,7 +158,7 @@ export function otpServiceFactory({ store, sms, guard, config, now, onVerified }
           // Given back while the sign-in goes on, not before it: should that fail, the client has
           // one try fewer this hour, and nobody waited for it.
           reservation.release().catch(() => undefined);
-          return { phone, claimId, sentAt: outcome.expiresAt - limits.ttlMs };
+          return { phone, claimId, sentAt: outcome.sentAt };
         case 'claimed':
           throw new AppError('otp_expired', 'This code is being used by another sign-in right now.');
         case 'invalid':

@@ -1,4 +1,4 @@
-import { eventMember } from './event-member.js';
+import { eventMember, memberTime } from './event-member.js';
 import type { RedisClient as Redis } from '@refstack/shared/platform/redis';
 
 // Every script takes "now" from the caller, so a test can move the clock without sleeping; Redis
@@ -135,7 +135,7 @@ end
 local retry = windowFull(KEYS[3], now, dayMs, maxFailed)
   or phoneClosed(KEYS[2], now, dayMs, phoneFree, backoffBase, backoffMax)
 if retry then return {'rate_limited', retry} end
-local fields = redis.call('HMGET', KEYS[1], 'h', 'exp', 't:' .. bucket, 'claim', 'claimExp')
+local fields = redis.call('HMGET', KEYS[1], 'h', 'exp', 't:' .. bucket, 'claim', 'claimExp', 'i')
 local stored, exp, tries = fields[1], fields[2], tonumber(fields[3]) or 0
 if not stored or now >= tonumber(exp) then return {'expired', 0} end
 if tries >= maxAttempts then return {'attempts_exceeded', nextCode()} end
@@ -147,7 +147,7 @@ end
 if diff == 0 then
   if fields[4] and tonumber(fields[5]) > now then return {'claimed', 0} end
   redis.call('HSET', KEYS[1], 'claim', claimId, 'claimExp', now + leaseMs)
-  return {'ok', tonumber(exp)}
+  return {'ok', tonumber(exp), fields[6] or ''}
 end
 tries = redis.call('HINCRBY', KEYS[1], 't:' .. bucket, 1)
 for _, key in ipairs({KEYS[2], KEYS[3]}) do
@@ -203,7 +203,7 @@ interface OtpCommands {
   otpWindowRelease(key: string, member: string): Promise<number>;
   otpIssue(...keysThenArgs: Array<string | number>): Promise<[string, number]>;
   otpWithdraw(code: string, sends: string, clientSends: string, issueId: string): Promise<number>;
-  otpCheck(...keysThenArgs: Array<string | number>): Promise<[string, number]>;
+  otpCheck(...keysThenArgs: Array<string | number>): Promise<[string, number, string?]>;
   otpConsume(codeKey: string, spentKey: string, claimId: string): Promise<number>;
   otpUnspend(codeKey: string, spentKey: string, claimId: string): Promise<number>;
   otpRelease(codeKey: string, claimId: string): Promise<number>;
@@ -219,7 +219,7 @@ export type IssueOutcome =
     }
   | { result: 'resend_too_soon' | 'rate_limited'; retryAfterMs: number };
 export type CheckOutcome =
-  | { result: 'ok'; /** When the code expires (ms). */ expiresAt: number }
+  | { result: 'ok'; /** When the code was issued (ms). */ sentAt: number }
   | { result: 'expired' | 'claimed' }
   | { result: 'invalid'; attemptsLeft: number }
   | { result: 'attempts_exceeded' | 'rate_limited'; retryAfterMs: number };
@@ -368,7 +368,7 @@ export class OtpStore {
     now: number,
   ): Promise<CheckOutcome> {
     const k = this.keys(phone, bucket);
-    const [result, value] = await this.redis.otpCheck(
+    const [result, value, issueId] = await this.redis.otpCheck(
       k.code,
       k.fails,
       k.clientFails,
@@ -387,7 +387,8 @@ export class OtpStore {
     );
     if (result === 'invalid') return { result, attemptsLeft: value };
     if (result === 'rate_limited' || result === 'attempts_exceeded') return { result, retryAfterMs: value };
-    if (result === 'ok') return { result, expiresAt: Number(value) };
+    // The issue names its time (eventMember); the expiry less the lifetime for one that does not.
+    if (result === 'ok') return { result, sentAt: memberTime(issueId ?? '') ?? Number(value) - limits.ttlMs };
     return { result: result as 'expired' | 'claimed' };
   }
 

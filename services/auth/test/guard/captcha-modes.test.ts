@@ -117,6 +117,19 @@ t.test('CAPTCHA_MODE=risk judges a burst call by call, not all against the count
   // Refused calls counted for nothing: a solved challenge still gets its code.
   t.equal((await send(inRange(30), from(150), fake.issue())).statusCode, 200);
   t.equal(ctx.outbox.jobs.length, 26);
+  // An operator's lift forgets the range's counts, this one too.
+  await rangeGuard(ctx.redis, testConfig({ REDIS_KEY_PREFIX: ctx.prefix })).lift('+7912345');
+  t.equal((await send(inRange(31), from(151))).statusCode, 200, 'a lifted range asks for nothing');
+});
+
+t.test('CAPTCHA_MODE=risk: a call that fails at the challenge step is not counted either', async (t) => {
+  const { ctx, send } = await setup(t, { CAPTCHA_MODE: 'risk' });
+  // The range's block is not a hash: reading the range fails, as a Redis node failing over would.
+  await ctx.redis.set(`${ctx.prefix}:smsguard:range:{+7912399}:block`, 'not a hash');
+  const failed = await send('+79123990001', from(9));
+  t.ok(failed.statusCode >= 500, `answered ${failed.statusCode}`);
+  t.equal(await ctx.redis.zcard(`${ctx.prefix}:smsguard:risk:client:{${from(9)}}`), 0, "not in the client's count");
+  t.equal(await ctx.redis.zcard(`${ctx.prefix}:smsguard:risk:range:{+7912399}`), 0, "nor in the range's");
 });
 
 t.test('CAPTCHA_MODE=risk: calls refused at the challenge count for nothing afterwards', async (t) => {

@@ -5,6 +5,7 @@ import { redisOptions } from '@refstack/shared/platform';
 import { createTestRedisPrefix, eventually, redisContents, TEST_REDIS_URL, testConfig } from '@refstack/shared/testing';
 import { buildApp } from '../../src/app.js';
 import { hashOtp } from '../../src/otp/otp-code.js';
+import { OtpStore } from '../../src/otp/otp-store.js';
 import { rangeGuard } from '../../src/guard/index.js';
 import { createReferralClient } from '../../src/referral-client.js';
 import { startTestSmsWorker } from '../sms/sms-test-worker.js';
@@ -608,4 +609,26 @@ t.test('only an HMAC of the code is stored; the message holding it leaves Redis 
     [],
     'once sent and used, no key holds the code',
   );
+});
+
+t.test('a checked code names when it was sent, also after OTP_TTL_SECONDS changed', async (t) => {
+  const prefix = createTestRedisPrefix(t);
+  const redis = new Redis(TEST_REDIS_URL, redisOptions('api'));
+  await redis.connect();
+  t.teardown(() => redis.disconnect());
+  const store = new OtpStore(redis, prefix);
+  const limits = {
+    ttlMs: 300_000,
+    maxAttempts: 5,
+    resendMs: 0,
+    maxSendsPerHour: 10,
+    maxFailedPerDay: 10,
+    phoneFailedPerDay: 100,
+    claimMs: 10_000,
+  };
+  const sentAt = 1_800_000_000_000;
+  t.equal((await store.issue(PHONE, 'client', 'hash', limits, sentAt)).result, 'ok');
+  // A deploy in between made codes live ten minutes: the send's time is still the issue's.
+  const checked = await store.check(PHONE, 'client', 'hash', 'claim', { ...limits, ttlMs: 600_000 }, sentAt + 1000);
+  t.same(checked, { result: 'ok', sentAt });
 });
