@@ -115,3 +115,43 @@ t.test('an index still being built concurrently is waited for, not dropped', asy
     [true, true, true],
   );
 });
+
+t.test('an invalid index while another session holds the table as a build does is waited for too', async (t) => {
+  // As a build by another role looks to a role that may not see it in the progress view.
+  const { db, migrator, session } = await beforeSearchIndexes(t);
+  const operator = await session();
+  await operator.query('CREATE EXTENSION IF NOT EXISTS pg_trgm');
+  await operator.query('CREATE INDEX users_phone_trgm_idx ON users USING gin (phone gin_trgm_ops)');
+  await operator.query(`UPDATE pg_index SET indisvalid = false WHERE indexrelid = 'users_phone_trgm_idx'::regclass`);
+  await operator.query('BEGIN');
+  await operator.query('LOCK TABLE users IN SHARE UPDATE EXCLUSIVE MODE');
+  const first = await migrator.migrateTo('2026-12-07T01-search-indexes');
+  // Not by a DROP that queued behind the lock (holding up every other statement on users meanwhile).
+  t.match(first.error, { code: '55P03', message: /still being built concurrently/ });
+  t.same(await indexes(db), [{ name: 'users_phone_trgm_idx', valid: false }], 'left alone');
+  await operator.query('COMMIT');
+  t.error((await migrator.migrateTo('2026-12-07T01-search-indexes')).error, 'then dropped and built again');
+  t.same(
+    (await indexes(db)).map((index) => index.valid),
+    [true, true, true],
+  );
+});
+
+t.test('an index of the same name in another schema is neither kept for ours nor dropped', async (t) => {
+  const { db, migrator, session } = await beforeSearchIndexes(t);
+  const operator = await session();
+  await operator.query('CREATE EXTENSION IF NOT EXISTS pg_trgm');
+  await operator.query('CREATE SCHEMA archive');
+  await operator.query('CREATE TABLE archive.users (phone text)');
+  await operator.query('CREATE INDEX users_phone_trgm_idx ON archive.users USING gin (phone gin_trgm_ops)');
+  t.error((await migrator.migrateTo('2026-12-07T01-search-indexes')).error);
+  const phoneIndexes = await sql<{ table: string }>`
+    SELECT i.indrelid::regclass::text AS table FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+    WHERE c.relname = 'users_phone_trgm_idx' ORDER BY 1
+  `.execute(db);
+  t.same(
+    phoneIndexes.rows.map((row) => row.table),
+    ['archive.users', 'users'],
+    'ours built on users, the archive’s kept',
+  );
+});

@@ -30,11 +30,21 @@ const INDEXES = Object.keys(BUILDS);
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export async function up(db: Kysely<any>): Promise<void> {
   await sql`CREATE EXTENSION IF NOT EXISTS pg_trgm`.execute(db);
-  const found = await sql<{ name: string; valid: boolean; building: boolean }>`
-    SELECT c.relname AS name, i.indisvalid AS valid,
-      EXISTS (SELECT 1 FROM pg_stat_progress_create_index p WHERE p.index_relid = c.oid) AS building
-    FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
-    WHERE c.relname = ANY(${INDEXES}::text[])
+  // The indexes of this users table only: one of the same name elsewhere (a restored copy in
+  // another schema) is not ours to keep or drop. A build still under way shows in the progress
+  // view to a role that may see it; to one that may not, an invalid index while another session
+  // holds the table's SHARE UPDATE EXCLUSIVE lock (a concurrent build, or a vacuum: either way, try
+  // again shortly) is taken for one.
+  const found = await sql<{ name: string; schema: string; valid: boolean; building: boolean }>`
+    SELECT c.relname AS name, n.nspname AS schema, i.indisvalid AS valid,
+      EXISTS (SELECT 1 FROM pg_stat_progress_create_index p WHERE p.index_relid = c.oid)
+      OR (NOT i.indisvalid AND EXISTS (
+        SELECT 1 FROM pg_locks l
+        WHERE l.relation = i.indrelid AND l.mode = 'ShareUpdateExclusiveLock' AND l.granted
+          AND l.pid <> pg_backend_pid()
+      )) AS building
+    FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE i.indrelid = 'users'::regclass AND c.relname = ANY(${INDEXES}::text[])
   `.execute(db);
   const building = found.rows.filter((index) => index.building).map((index) => index.name);
   if (building.length > 0) {
@@ -44,7 +54,8 @@ export async function up(db: Kysely<any>): Promise<void> {
     });
   }
   const valid = new Set(found.rows.filter((index) => index.valid).map((index) => index.name));
-  for (const { name } of found.rows) if (!valid.has(name)) await sql`DROP INDEX ${sql.id(name)}`.execute(db);
+  for (const { name, schema } of found.rows)
+    if (!valid.has(name)) await sql`DROP INDEX ${sql.id(schema, name)}`.execute(db);
   for (const [name, build] of Object.entries(BUILDS)) if (!valid.has(name)) await sql.raw(build).execute(db);
   await sql`CREATE STATISTICS IF NOT EXISTS users_first_name_lower_stats ON (lower(first_name)) FROM users`.execute(db);
   await sql`CREATE STATISTICS IF NOT EXISTS users_last_name_lower_stats ON (lower(last_name)) FROM users`.execute(db);
