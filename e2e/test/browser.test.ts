@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { chromium, type Browser } from 'playwright-core';
 import { REPO_ROOT, TestStack } from '@refstack/shared/testing';
 
-const CHROMIUM = process.env['CHROMIUM_PATH'] ?? '/usr/bin/chromium';
+const CHROMIUM = process.env['CHROMIUM_PATH'] || '/usr/bin/chromium';
 const ARTIFACTS = join(REPO_ROOT, 'e2e/artifacts');
 
 // One stack and one browser for the file: the checks only read the docs (and send one code).
