@@ -71,19 +71,40 @@ t.test('the healthcheck commands work', async (t) => {
     });
   }
 
-  await t.test('sms-worker: Redis answers PING at REDIS_URL', async (t) => {
-    let reply = '+PONG\r\n';
-    const server = createTcpServer((socket) => {
-      socket.on('data', (d) => {
-        if (String(d).startsWith('PING')) socket.end(reply);
+  await t.test(
+    'sms-worker: /health/live on SMS_WORKER_METRICS_PORT, and Redis answers PING at REDIS_URL',
+    async (t) => {
+      let reply = '+PONG\r\n';
+      const redis = createTcpServer((socket) => {
+        socket.on('data', (d) => {
+          if (String(d).startsWith('PING')) socket.end(reply);
+        });
       });
-    });
-    const port = await listen(server);
-    const env = { REDIS_URL: `redis://127.0.0.1:${port}` };
-    t.match(await runHealthcheck(commandOf('sms-worker'), env, cwd), { code: 0 }, 'healthy on +PONG');
-    reply = '-LOADING Redis is loading the dataset in memory\r\n';
-    t.match(await runHealthcheck(commandOf('sms-worker'), env, cwd), { code: 1 }, 'unhealthy on an error reply');
-    await close(server);
-    t.match(await runHealthcheck(commandOf('sms-worker'), env, cwd), { code: 1 }, 'unhealthy when nothing listens');
-  });
+      let live = 200;
+      const paths: string[] = [];
+      const ops = createHttpServer((req, res) => {
+        paths.push(req.url ?? '');
+        res.writeHead(req.url === '/health/live' ? live : 404).end('{}');
+      });
+      const env = {
+        REDIS_URL: `redis://127.0.0.1:${await listen(redis)}`,
+        SMS_WORKER_METRICS_PORT: String(await listen(ops)),
+      };
+      const run = (extra: Record<string, string> = {}) =>
+        runHealthcheck(commandOf('sms-worker'), { ...env, ...extra }, cwd);
+      t.match(await run(), { code: 0 }, 'healthy when live and Redis answers +PONG');
+      t.ok(paths.length === 1 && paths[0] === '/health/live', 'asks /health/live');
+      live = 500;
+      t.match(await run(), { code: 1 }, 'unhealthy when the worker does not answer live');
+      t.match(await run({ SMS_WORKER_METRICS_PORT: '0' }), { code: 0 }, 'with no operations port, Redis alone');
+      live = 200;
+      reply = '-LOADING Redis is loading the dataset in memory\r\n';
+      t.match(await run(), { code: 1 }, 'unhealthy on an error reply');
+      reply = '+PONG\r\n';
+      await close(ops);
+      t.match(await run(), { code: 1 }, 'unhealthy when the worker does not listen');
+      await close(redis);
+      t.match(await run({ SMS_WORKER_METRICS_PORT: '0' }), { code: 1 }, 'unhealthy when Redis does not listen');
+    },
+  );
 });
