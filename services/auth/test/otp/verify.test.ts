@@ -6,6 +6,7 @@ import { createTestRedisPrefix, eventually, redisContents, TEST_REDIS_URL, testC
 import { buildApp } from '../../src/app.js';
 import { hashOtp } from '../../src/otp/otp-code.js';
 import { OtpStore } from '../../src/otp/otp-store.js';
+import { STORE_LIMITS } from './store-limits.js';
 import { rangeGuard } from '../../src/guard/index.js';
 import { createReferralClient } from '../../src/referral-client.js';
 import { startTestSmsWorker } from '../sms/sms-test-worker.js';
@@ -617,15 +618,7 @@ t.test('a checked code names when it was sent, also after OTP_TTL_SECONDS change
   await redis.connect();
   t.teardown(() => redis.disconnect());
   const store = new OtpStore(redis, prefix);
-  const limits = {
-    ttlMs: 300_000,
-    maxAttempts: 5,
-    resendMs: 0,
-    maxSendsPerHour: 10,
-    maxFailedPerDay: 10,
-    phoneFailedPerDay: 100,
-    claimMs: 10_000,
-  };
+  const limits = STORE_LIMITS;
   const sentAt = 1_800_000_000_000;
   t.equal((await store.issue(PHONE, 'client', 'hash', limits, sentAt)).result, 'ok');
   // A deploy in between made codes live ten minutes: the send's time is still the issue's.

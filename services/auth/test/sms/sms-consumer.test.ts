@@ -12,6 +12,7 @@ import {
 import { createSmsQueue, redisOptions } from '@refstack/shared/platform';
 import { createTestRedisPrefix, eventually, redisContents, TEST_REDIS_URL } from '@refstack/shared/testing';
 import { OtpStore } from '../../src/otp/otp-store.js';
+import { STORE_LIMITS } from '../otp/store-limits.js';
 import type { OutgoingSms } from '../../src/sms/message.js';
 import { SmsPermanentError, SmsTransientError, type SmsProvider } from '../../src/sms/providers/provider.js';
 import { metricValue, startTestSmsWorker } from './sms-test-worker.js';
@@ -234,15 +235,7 @@ t.test('a login code replaced by a newer one before any provider took it is not 
   const prefix = createTestRedisPrefix(t);
   const { redis, queue } = await producer(t, prefix);
   const codes = new OtpStore(redis, prefix);
-  const limits = {
-    ttlMs: 300_000,
-    maxAttempts: 5,
-    resendMs: 0,
-    maxSendsPerHour: 10,
-    maxFailedPerDay: 10,
-    phoneFailedPerDay: 100,
-    claimMs: 10_000,
-  };
+  const limits = STORE_LIMITS;
   const issue = async (hash: string) => {
     const issued = await codes.issue(RU_PHONE, 'client', hash, limits, Date.now());
     if (issued.result !== 'ok') throw new Error(`not issued: ${issued.result}`);
@@ -284,15 +277,7 @@ t.test('a code whose number was forgotten while providers failed leaves no recor
       const prefix = createTestRedisPrefix(t);
       const { redis, queue } = await producer(t, prefix);
       const codes = new OtpStore(redis, prefix);
-      const limits = {
-        ttlMs: 300_000,
-        maxAttempts: 5,
-        resendMs: 0,
-        maxSendsPerHour: 10,
-        maxFailedPerDay: 10,
-        phoneFailedPerDay: 100,
-        claimMs: 10_000,
-      };
+      const limits = STORE_LIMITS;
       const issued = await codes.issue(RU_PHONE, 'client', 'hash', limits, Date.now());
       if (issued.result !== 'ok') throw new Error(`not issued: ${issued.result}`);
       const smsru = standIn('smsru', () => {
