@@ -196,8 +196,11 @@ export class RangeGuard {
     await this.redis.smsRangeVerified(sends, verified, sentAt, eventMember(sentAt), DAY_MS);
   }
 
-  /** A range's counts and block; `range` is a number or a range (a number is reduced to its range). */
-  async state(rangeOrPhone: string, now: number, isNumber: boolean): Promise<RangeState> {
+  /**
+   * A range's counts and block; `range` is a number or a range (a number is reduced to its range).
+   * `safe` is the safe list's answer when the caller already has it.
+   */
+  async state(rangeOrPhone: string, now: number, isNumber: boolean, safe?: boolean): Promise<RangeState> {
     const range = isNumber ? this.rangeOf(rangeOrPhone) : rangeOrPhone;
     const { sends, verified, block } = this.keys(range);
     const [hour, settled, converted, fields] = await this.redis.smsRangePeek(
@@ -214,7 +217,7 @@ export class RangeGuard {
     const until = Number(blockFields.until ?? 0);
     return {
       range,
-      safe: await this.isSafe(isNumber ? rangeOrPhone : range),
+      safe: safe ?? (await this.isSafe(isNumber ? rangeOrPhone : range)),
       sendsLastHour: Number(hour),
       settledSends: Number(settled),
       verified: Number(converted),

@@ -69,15 +69,16 @@ export function smsGuardFactory({ ranges, risk, budget, captcha, config, metrics
     attempt: SendAttempt,
     range: string,
   ): Promise<{ signals: string[]; release(): Promise<void> }> {
-    const safe = await (attempt.safe ?? ranges.isSafe(attempt.phone));
+    const safeLookup = attempt.safe ?? ranges.isSafe(attempt.phone);
     const clientThreshold = Math.ceil(config.sendCodeIpPerHour * NEAR_LIMIT);
     const rangeThreshold = Math.ceil(guard.prefixPerHour * NEAR_LIMIT);
     // The safe list vouches for the numbers (their range's counts say nothing), not for the client
-    // asking: a bot that found a listed number is still a bot.
+    // asking: a bot that found a listed number is still a bot. The client's count does not wait for
+    // the list's answer, and the range's read is given it.
     const settled = await Promise.allSettled([
       risk.client(attempt.clientBucket, clientThreshold, attempt.now),
-      safe ? undefined : risk.range(range, rangeThreshold, attempt.now),
-      safe ? undefined : ranges.state(range, attempt.now, false),
+      safeLookup.then((safe) => (safe ? undefined : risk.range(range, rangeThreshold, attempt.now))),
+      safeLookup.then((safe) => (safe ? undefined : ranges.state(range, attempt.now, false, false))),
     ] as const);
     const [clientTake, rangeTaken, stateRead] = settled;
     const taken = [clientTake, rangeTaken].flatMap((outcome) =>
