@@ -74,13 +74,14 @@ async function beforeSearchIndexes(t: Test) {
     t.teardown(() => client.end());
     return client;
   };
-  return { db, migrator, session };
+  // The operator's own session, as they would build indexes in it (pg_trgm already there).
+  const operator = await session();
+  await operator.query('CREATE EXTENSION IF NOT EXISTS pg_trgm');
+  return { db, migrator, session, operator };
 }
 
 t.test('with the indexes built beforehand, the migration takes no lock that holds writes', async (t) => {
-  const { db, migrator, session } = await beforeSearchIndexes(t);
-  const operator = await session();
-  await operator.query('CREATE EXTENSION IF NOT EXISTS pg_trgm');
+  const { db, migrator, session, operator } = await beforeSearchIndexes(t);
   for (const build of BUILT_BEFOREHAND) await operator.query(build);
   // A sign-up under way: it holds the table against anything that stops writes.
   const writer = await session();
@@ -95,9 +96,7 @@ t.test('with the indexes built beforehand, the migration takes no lock that hold
 });
 
 t.test('an index still being built concurrently is waited for, not dropped', async (t) => {
-  const { db, migrator, session } = await beforeSearchIndexes(t);
-  const operator = await session();
-  await operator.query('CREATE EXTENSION IF NOT EXISTS pg_trgm');
+  const { db, migrator, session, operator } = await beforeSearchIndexes(t);
   // A concurrent build waits for transactions that could see the table: this one keeps it going.
   const reader = await session();
   await reader.query('BEGIN ISOLATION LEVEL REPEATABLE READ');
@@ -118,9 +117,7 @@ t.test('an index still being built concurrently is waited for, not dropped', asy
 
 t.test('an invalid index while another session holds the table as a build does is waited for too', async (t) => {
   // As a build by another role looks to a role that may not see it in the progress view.
-  const { db, migrator, session } = await beforeSearchIndexes(t);
-  const operator = await session();
-  await operator.query('CREATE EXTENSION IF NOT EXISTS pg_trgm');
+  const { db, migrator, operator } = await beforeSearchIndexes(t);
   await operator.query('CREATE INDEX users_phone_trgm_idx ON users USING gin (phone gin_trgm_ops)');
   await operator.query(`UPDATE pg_index SET indisvalid = false WHERE indexrelid = 'users_phone_trgm_idx'::regclass`);
   await operator.query('BEGIN');
@@ -138,9 +135,7 @@ t.test('an invalid index while another session holds the table as a build does i
 });
 
 t.test('an index of the same name in another schema is neither kept for ours nor dropped', async (t) => {
-  const { db, migrator, session } = await beforeSearchIndexes(t);
-  const operator = await session();
-  await operator.query('CREATE EXTENSION IF NOT EXISTS pg_trgm');
+  const { db, migrator, operator } = await beforeSearchIndexes(t);
   await operator.query('CREATE SCHEMA archive');
   await operator.query('CREATE TABLE archive.users (phone text)');
   await operator.query('CREATE INDEX users_phone_trgm_idx ON archive.users USING gin (phone gin_trgm_ops)');
