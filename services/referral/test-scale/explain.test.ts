@@ -251,6 +251,7 @@ t.test(
       'WITH RECURSIVE chain',
       'UPDATE users w',
       'UPDATE users o',
+      'SELECT n.activated_at FROM users n',
       'inserted AS (',
       'WHERE phone = $1',
       'JOIN LATERAL',
@@ -264,6 +265,13 @@ t.test(
         t.equal(node['Node Type'], 'Index Only Scan', 'a page comes from the invitee index alone');
         t.equal(node['Rows Removed by Filter'] ?? 0, 0, 'the page starts at its position, no filter');
       }
+    }
+    // The newest invitee's time, under the owner's locks: one entry of the invitee index, not the
+    // 100,000 of the popular owner.
+    for (const { plan } of plans.filter((p) => p.text.includes('SELECT n.activated_at FROM users n'))) {
+      const scanned = nodes(plan).filter((n) => n['Index Name'] === 'users_invitees_idx');
+      t.ok(scanned.length > 0, "the newest invitee's time read from the invitee index");
+      for (const node of scanned) t.ok((node['Actual Rows'] ?? 0) <= 1, `one entry read (${node['Actual Rows']})`);
     }
     const offending = plans.filter(({ plan }) =>
       nodes(plan).some(

@@ -52,16 +52,26 @@ export function poolOf(db: Kysely<Database>): pg.Pool {
 }
 
 /**
+ * One pooled connection, taken before a statement whose bounds are measured from when it starts
+ * (see queuedStatement): the caller releases it.
+ */
+export class HeldConnection {
+  constructor(readonly client: pg.PoolClient) {}
+}
+
+/**
  * A hot statement: named (parsed and planned once per connection) when `db` is a handle of
- * createDatabase, through Kysely as an unnamed one in a transaction or on any other handle; the
- * rest of the service's statements go through Kysely. Its columns are named, never `*` (see
- * PROFILE_BY_ID). (pool.query destroys a client whose query failed in any way.)
+ * createDatabase or a held connection, through Kysely as an unnamed one in a transaction or on any
+ * other handle; the rest of the service's statements go through Kysely. Its columns are named,
+ * never `*` (see PROFILE_BY_ID). (pool.query destroys a client whose query failed in any way.)
  */
 export async function runStatement<Row>(
-  db: Kysely<Database> | Transaction<Database>,
+  db: Kysely<Database> | Transaction<Database> | HeldConnection,
   statement: { name: string; text: string },
   values: unknown[],
 ): Promise<Row[]> {
+  if (db instanceof HeldConnection)
+    return (await db.client.query<Row & pg.QueryResultRow>({ ...statement, values })).rows;
   const pool = pools.get(db);
   if (pool) return (await pool.query<Row & pg.QueryResultRow>({ ...statement, values })).rows;
   return (await db.executeQuery<Row>(CompiledQuery.raw(statement.text, values))).rows;

@@ -1,7 +1,7 @@
 import { Kysely, PostgresDialect, type Transaction } from 'kysely';
 import pLimit, { type LimitFunction } from 'p-limit';
 import type pg from 'pg';
-import { poolOf, SERVICE_TIMEOUTS } from './database.js';
+import { HeldConnection, poolOf, SERVICE_TIMEOUTS } from './database.js';
 import type { Deadline } from './deadline.js';
 import type { Database } from './schema.js';
 import { failedOnClientSide, WatchedClient } from './watched-client.js';
@@ -89,21 +89,32 @@ function lockWaitMs(deadline: Deadline): number {
  * One statement that may queue on an inviter's advisory lock inside the database (an activation,
  * its own transaction): at most half the pool's connections at once (see lockSlotsOf), a deadlock
  * retried until the deadline. The statement commits as it ends, so the deadline's commit mark is
- * set before it starts, and its lock waits end by the deadline instead.
+ * set before it starts, and its lock waits end by the deadline instead. Its connection is taken
+ * first: a wait for one is still before the mark, where the deadline can answer 503, and the lock
+ * waits are measured from the moment the statement is sent.
  */
 export async function queuedStatement<T>(
   db: Kysely<Database>,
   deadline: Deadline,
-  statement: (lockWaitMs: number) => Promise<T>,
+  statement: (on: HeldConnection, lockWaitMs: number) => Promise<T>,
 ): Promise<T> {
-  return lockSlotsOf(poolOf(db))(() =>
+  const pool = poolOf(db);
+  return lockSlotsOf(pool)(() =>
     retrying(async () => {
-      deadline.beginCommit();
+      const client = await pool.connect();
+      let reusable = true;
       try {
-        return await statement(lockWaitMs(deadline));
-      } catch (error) {
-        deadline.endCommit();
-        throw error;
+        deadline.beginCommit();
+        try {
+          return await statement(new HeldConnection(client), lockWaitMs(deadline));
+        } catch (error) {
+          deadline.endCommit();
+          // A statement that failed on the client side may still run, or still hold its locks.
+          if (failedOnClientSide(error)) reusable = false;
+          throw error;
+        }
+      } finally {
+        client.release(!reusable);
       }
     }, deadline),
   );

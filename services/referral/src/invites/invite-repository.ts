@@ -1,5 +1,5 @@
 import { sql, type Kysely } from 'kysely';
-import { runStatement } from '../db/database.js';
+import { runStatement, type HeldConnection } from '../db/database.js';
 import type { Database, UserRow } from '../db/schema.js';
 import type { AccountStatus } from '@refstack/shared/contracts';
 import { accountStatus, isoUtc } from '../db/sql-fragments.js';
@@ -58,17 +58,18 @@ export const ACTIVATE_INVITE = {
 };
 
 /**
- * An activation in one round trip: the `activate_invite` function (migration 2026-12-06T00, which
- * says how its locks settle every race) queues on the owner's advisory lock, locks the user's and
- * the owner's rows in id order, checks again under them, refuses a cycle, sets the user's inviter,
- * and counts the invitee on the owner's row with their phone first in its embedded list (the newest
- * EMBEDDED_INVITEES). The activation time is the clock's, taken under both locks, so an owner's
- * invitees get increasing times in the order their activations commit, the order of the list, and a
- * newcomer never lands between invitee pages already read. Alone it is its own transaction; in the
- * caller's transaction its locks last until that commits. Its lock waits end after `lockWaitMs`.
+ * An activation in one round trip: the `activate_invite` function (migrations 2026-12-06T00, which
+ * says how its locks settle every race, and 2026-12-07T02) queues on the owner's advisory lock, locks
+ * the user's and the owner's rows in id order, checks again under them, refuses a cycle, sets the
+ * user's inviter, and counts the invitee on the owner's row with their phone first in its embedded
+ * list (the newest EMBEDDED_INVITEES). The activation time is taken under both locks and is later
+ * than the owner's newest invitee's, so an owner's invitees get increasing times in the order their
+ * activations commit, the order of the list, and a newcomer never lands between invitee pages
+ * already read. Alone it is its own transaction; in the caller's transaction its locks last until
+ * that commits. Its lock waits together end `lockWaitMs` after it starts.
  */
 export async function activateInvite(
-  db: Db,
+  db: Db | HeldConnection,
   userId: string,
   inviteCode: string,
   lockWaitMs: number,

@@ -1,6 +1,7 @@
 import { AppError, referralWorkMs, requireInviteCode, type Config } from '@refstack/shared/contracts';
 import { type SmsQueue } from '@refstack/shared/platform';
 import type { Kysely } from 'kysely';
+import type { HeldConnection } from '../db/database.js';
 import { Deadline } from '../db/deadline.js';
 import { sharedStatement } from '../db/shared-statement.js';
 import type { Database, LiveUserRow, UserRow } from '../db/schema.js';
@@ -110,7 +111,12 @@ export function inviteServiceFactory({ db, sms, log, deadlines, noticeWindowSeco
    * code again is a no-op), never one's own code, never a code whose owner sits below the user in
    * the invite tree. The database function takes the steps; this words its refusals.
    */
-  async function activate(q: Db, userId: string, code: string, lockWaitMs: number): Promise<Activation> {
+  async function activate(
+    q: Db | HeldConnection,
+    userId: string,
+    code: string,
+    lockWaitMs: number,
+  ): Promise<Activation> {
     const done = await repo.activateInvite(q, userId, code, lockWaitMs);
     switch (done.outcome) {
       case 'activated':
@@ -229,7 +235,9 @@ export function inviteServiceFactory({ db, sms, log, deadlines, noticeWindowSeco
           // Alone, the activation is one statement, which answers a repeat and the refusals from
           // reads it makes before it queues on the inviter's lock.
           if (!alongside) {
-            const done = await queuedStatement(db, deadline, (lockWaitMs) => activate(db, userId, code, lockWaitMs));
+            const done = await queuedStatement(db, deadline, (on, lockWaitMs) =>
+              activate(on, userId, code, lockWaitMs),
+            );
             return { activation: done, alongsideApplied: true };
           }
           // A repeat and the refusals are answered from this plain read, without the inviter's lock

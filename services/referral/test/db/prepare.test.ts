@@ -86,6 +86,7 @@ t.test('a migration that cannot get its table gives way, so reads go on, and run
     [
       ['2026-12-07T00-revoked-before', 'Success'],
       ['2026-12-07T01-search-indexes', 'Success'],
+      ['2026-12-07T02-activation-time-bounds', 'Success'],
     ],
     'and the migrations ran once they could',
   );

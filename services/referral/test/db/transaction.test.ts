@@ -1,9 +1,9 @@
 import t from 'tap';
 import { createTestDatabase } from '@refstack/shared/testing';
-import { createDatabase } from '../../src/db/database.js';
+import { createDatabase, poolOf, runStatement } from '../../src/db/database.js';
 import { Deadline } from '../../src/db/deadline.js';
 import { migrateToLatest } from '../../src/db/migrate.js';
-import { serializable } from '../../src/db/transaction.js';
+import { queuedStatement, serializable } from '../../src/db/transaction.js';
 import { eventually } from '../referral-test-app.js';
 
 t.test('serialization failures are retried until the deadline, then the last one is the answer', async (t) => {
@@ -95,3 +95,34 @@ t.test('a commit under way when the deadline passes is waited for: a 503 never h
   );
   t.equal(await committed, 'committed');
 });
+
+// A queued statement commits as it ends, so once it is sent its outcome is the answer. Waiting for
+// a connection comes before that: a deadline passing then answers 503, and the statement never runs.
+t.test(
+  'a queued statement still waiting for a connection at its deadline is answered 503 and never sent',
+  async (t) => {
+    const db = createDatabase({ url: await createTestDatabase(t), poolSize: 2 });
+    t.teardown(() => db.destroy());
+    const pool = poolOf(db);
+    const busy = [await pool.connect(), await pool.connect()];
+    const deadline = Deadline.in(300);
+    let sent = false;
+    const answer = deadline.race(
+      queuedStatement(db, deadline, async (on, lockWaitMs) => {
+        sent = true;
+        return runStatement<{ waits: number }>(on, { name: 'waits', text: 'SELECT $1::int AS waits' }, [lockWaitMs]);
+      }),
+    );
+    await t.rejects(answer, { code: 'service_unavailable' });
+    for (const client of busy) client.release();
+    await eventually('the pool has its connections back', () => pool.idleCount === 2 && pool.waitingCount === 0, 5000);
+    t.notOk(sent, 'the statement was not sent');
+
+    // With a connection free, it runs, with what is left of its deadline for lock waits.
+    const later = Deadline.in(5000);
+    const rows = await queuedStatement(db, later, (on, lockWaitMs) =>
+      runStatement<{ waits: number }>(on, { name: 'waits', text: 'SELECT $1::int AS waits' }, [lockWaitMs]),
+    );
+    t.ok(rows[0]!.waits >= 1 && rows[0]!.waits <= 1000, `lock waits bounded (${rows[0]!.waits} ms)`);
+  },
+);

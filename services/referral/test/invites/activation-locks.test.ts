@@ -1,5 +1,6 @@
 import t from 'tap';
 import { sql } from 'kysely';
+import pg from 'pg';
 import { testConfig } from '@refstack/shared/testing';
 import { activationDeadlines } from '../../src/invites/invite-service.js';
 import {
@@ -71,6 +72,52 @@ t.test(
     t.equal(row.invited_count, 1, 'counted once');
   },
 );
+
+// Waits one after another: the inviter's advisory lock, freed late, then the inviter's row, held
+// past the deadline. Each alone is shorter than the deadline; together they are not. The
+// connection's own lock bound is set high, so that only the deadline can stop the second wait.
+t.test('an activation whose lock waits add up past its deadline answers 503 by it, nothing applied', async (t) => {
+  const env = { UPSTREAM_TIMEOUT_MS: '7000' };
+  const deadlineMs = activationDeadlines(testConfig(env)).activateMs;
+  const ctx = await buildReferralTestApp(t, env, {
+    timeouts: { statementMs: 20_000, lockMs: 20_000, idleInTransactionMs: 30_000, queryMs: 25_000 },
+  });
+  const [inviter, user] = [await createUser(ctx), await createUser(ctx)];
+  const advisory = await holdInviterLocks(t, ctx.databaseUrl, [inviter.id]);
+  const rowHolder = new pg.Client({ connectionString: ctx.databaseUrl, application_name: 'test-row-holder' });
+  await rowHolder.connect();
+  t.teardown(() => rowHolder.end());
+  await rowHolder.query('BEGIN');
+  await rowHolder.query('SELECT 1 FROM users WHERE id = $1 FOR UPDATE', [inviter.id]);
+  const serviceAdvisoryLocks = await lockObserver(t, ctx.databaseUrl);
+
+  const started = Date.now();
+  const pending = activate(ctx.app, user, inviter.invite_code);
+  await eventually(
+    'the activation queues on the inviter lock',
+    async () => (await serviceAdvisoryLocks()).some((l) => !l.granted),
+    10_000,
+  );
+  // The advisory lock goes at three quarters of the deadline, the row a deadline later: a second
+  // wait given the whole deadline again would get the row and answer 200 that late.
+  const freeAdvisory = setTimeout(() => void advisory.release(), Math.max(0, started + deadlineMs * 0.75 - Date.now()));
+  const freeRow = setTimeout(
+    () => void rowHolder.query('ROLLBACK').catch(() => undefined),
+    Math.max(0, started + deadlineMs * 1.75 - Date.now()),
+  );
+  const answer = await pending;
+  const took = Date.now() - started;
+  clearTimeout(freeAdvisory);
+  clearTimeout(freeRow);
+  t.equal(answer.statusCode, 503, answer.body);
+  t.ok(took <= deadlineMs + 1000, `answered within ${deadlineMs + 1000} ms (${took} ms)`);
+  const row = await ctx.db
+    .selectFrom('users')
+    .select(['invited_count', 'invited_users'])
+    .where('id', '=', inviter.id)
+    .executeTakeFirstOrThrow();
+  t.same(row, { invited_count: 0, invited_users: [] }, 'nothing applied');
+});
 
 // Another instance's activation of the same inviter holds its lock throughout: a repeat that queued
 // on it would park a pooled connection for as long as it waits.

@@ -126,6 +126,45 @@ t.test('activation times on a page read as Date#toISOString of the stored value'
   );
 });
 
+// As after the database's clock stepped back: the newest invitee's time is ahead of the clock. The
+// activations that follow still list after it, newest first, as the embedded list has them.
+t.test(
+  'invitees activated after the clock stepped back still list newest first, as the profile embeds them',
+  async (t) => {
+    const ctx = await buildReferralTestApp(t);
+    const inviter = await createUser(ctx);
+    const first = await createUser(ctx);
+    t.equal((await activate(ctx.app, first, inviter.invite_code)).statusCode, 200);
+    await sql`UPDATE users SET activated_at = now() + interval '1 hour' WHERE id = ${first.id}`.execute(ctx.db);
+    const later = [await createUser(ctx), await createUser(ctx)];
+    for (const invitee of later) t.equal((await activate(ctx.app, invitee, inviter.invite_code)).statusCode, 200);
+
+    const page = (
+      await ctx.app.inject({ method: 'GET', url: '/api/v1/profile/invited', headers: as(inviter) })
+    ).json() as { items: Array<{ phone: string; activated_at: string }> };
+    const newestFirst = [...later]
+      .reverse()
+      .concat(first)
+      .map((u) => u.phone);
+    t.same(
+      page.items.map((i) => i.phone),
+      newestFirst,
+      'each after the one before it',
+    );
+    const profile = (await ctx.app.inject({ method: 'GET', url: '/api/v1/profile', headers: as(inviter) })).json();
+    t.same(profile.invited_users, newestFirst, 'the embedded list in the same order');
+    const stored = await sql<{ later: boolean }>`
+      SELECT a.activated_at > b.activated_at AS later FROM users a, users b
+      WHERE (a.id, b.id) IN ((${later[0]!.id}, ${first.id}), (${later[1]!.id}, ${later[0]!.id}))
+    `.execute(ctx.db);
+    t.same(
+      stored.rows.map((r) => r.later),
+      [true, true],
+      'each stored time after the one activated before it',
+    );
+  },
+);
+
 // Cursors that decode into the right shape but name a time or an id that cannot exist: PostgreSQL
 // would refuse them (a 500 if they got that far), so they are the client's 400.
 t.test('a cursor naming an impossible time or id is validation_failed on both paged routes', async (t) => {

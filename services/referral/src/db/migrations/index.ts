@@ -6,6 +6,7 @@ import * as accountLifecycle from './2026-12-05T00-account-lifecycle.js';
 import * as activateInviteFunction from './2026-12-06T00-activate-invite-function.js';
 import * as revokedBefore from './2026-12-07T00-revoked-before.js';
 import * as searchIndexes from './2026-12-07T01-search-indexes.js';
+import * as activationTimeBounds from './2026-12-07T02-activation-time-bounds.js';
 
 /**
  * Every migration by its date-prefixed name. A static list (not a folder scan) so that the same
@@ -19,4 +20,5 @@ export const migrations: Record<string, Migration> = {
   '2026-12-06T00-activate-invite-function': activateInviteFunction,
   '2026-12-07T00-revoked-before': revokedBefore,
   '2026-12-07T01-search-indexes': searchIndexes,
+  '2026-12-07T02-activation-time-bounds': activationTimeBounds,
 };
