@@ -5,6 +5,7 @@ import type { LoginService } from '../login-service.js';
 import type { OtpService } from '../otp/otp-service.js';
 import type { Keyring } from '../tokens/keyring.js';
 import type { TokenService } from '../tokens/token-service.js';
+import { SPENT_KEPT } from '../tokens/session-store.js';
 import { sessionOrigin } from '../account/session-origin.js';
 import { sendCodeInput } from './sms-locale.js';
 import {
@@ -86,11 +87,12 @@ export const authRoutes: FastifyPluginAsyncTypebox<AuthRoutesOptions> = async (
         security,
         summary: 'Exchange a refresh token for new tokens (rotation)',
         description:
-          'The presented refresh token is spent. Presenting a spent one revokes the whole session (`token_reused`).',
+          'The presented refresh token is spent. Presenting a spent one revokes the whole session (`token_reused`). ' +
+          `A session rotates at most ${SPENT_KEPT} times in an hour (\`rate_limited\`, with Retry-After).`,
         body: RefreshBody,
         response: {
           200: TokensSchema,
-          ...problemResponses(...REFRESH_PROBLEMS),
+          ...problemResponses(...REFRESH_PROBLEMS, 'rate_limited'),
         },
       },
     },

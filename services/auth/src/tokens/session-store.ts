@@ -3,9 +3,17 @@ import type { RedisClient as Redis } from '@refstack/shared/platform/redis';
 
 /**
  * Refresh sessions. A refresh token is `<session id>.<256 random bits>`; only its SHA-256 is kept.
- * Each session (a rotation family) is one hash plus a set of spent token hashes, under one hash tag
- * (the session id). The session's absolute expiry is set once at creation; rotation never extends it.
+ * Each session (a rotation family) is one hash plus its spent token hashes, under one hash tag (the
+ * session id). The session's absolute expiry is set once at creation; rotation never extends it.
+ *
+ * Spent hashes are kept in a sorted set by the time they were spent, the newest SPENT_KEPT of them:
+ * a session rotates at most SPENT_KEPT times in SPENT_WINDOW_MS, so any token spent within that
+ * window is still recognised (and its reuse ends the session), and a client refreshing in a loop
+ * cannot grow the session's record without bound. Sessions begun before this form kept their
+ * spent hashes in a plain set (`:spent`), which is still read, never written.
  */
+export const SPENT_KEPT = 1000;
+export const SPENT_WINDOW_MS = 3_600_000;
 
 const CREATE = `
 redis.call('HSET', KEYS[1], 'current', ARGV[1], 'sub', ARGV[2], 'phone', ARGV[3], 'roles', ARGV[4],
@@ -14,55 +22,70 @@ redis.call('PEXPIRE', KEYS[1], ARGV[5])
 return 1
 `;
 
-// Presenting the current token rotates it; presenting a spent one revokes the whole family.
-const ROTATE = `
-local session = redis.call('HMGET', KEYS[1], 'current', 'sub', 'phone', 'roles', 'auth_time')
+// A presented token that is no longer current: spent (in either record) is reuse. Reuse marks the
+// session ended and keeps its records: the caller announces it, then deletes it (see
+// TokenService), and until then any token of the family is answered as reuse again, so that an
+// announcement that failed is made by the next try.
+const WAS_SPENT = `
+local function was_spent(presented)
+  return redis.call('ZSCORE', KEYS[3], presented) or redis.call('SISMEMBER', KEYS[2], presented) == 1
+end
+local function reuse(session, presented)
+  if presented ~= session[1] and not was_spent(presented) then return {'invalid'} end
+  redis.call('HSET', KEYS[1], 'reused', '1')
+  return {'reused', session[2]}
+end
+`;
+
+// Presenting the current token rotates it, unless the session rotated SPENT_KEPT times within the
+// window (then: how long until the oldest of them leaves it); presenting a spent one revokes the
+// whole family.
+const ROTATE = `${WAS_SPENT}
+local session = redis.call('HMGET', KEYS[1], 'current', 'sub', 'phone', 'roles', 'auth_time', 'reused')
 local current = session[1]
 if not current then return {'invalid'} end
+if session[6] then return reuse(session, ARGV[1]) end
 if current == ARGV[1] then
-  redis.call('SADD', KEYS[2], current)
-  redis.call('PEXPIRE', KEYS[2], math.max(redis.call('PTTL', KEYS[1]), 1))
+  local now, kept, window = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+  if redis.call('ZCARD', KEYS[3]) >= kept then
+    local oldest = redis.call('ZRANGE', KEYS[3], 0, 0, 'WITHSCORES')
+    local free_at = tonumber(oldest[2]) + window
+    if free_at > now then return {'limited', tostring(free_at - now)} end
+  end
+  redis.call('ZADD', KEYS[3], now, current)
+  redis.call('ZREMRANGEBYRANK', KEYS[3], 0, -(kept + 1))
+  redis.call('PEXPIRE', KEYS[3], math.max(redis.call('PTTL', KEYS[1]), 1))
   redis.call('HSET', KEYS[1], 'current', ARGV[2], 'last_used', ARGV[3])
   return {'ok', session[2], session[3], session[4], session[5]}
 end
-if redis.call('SISMEMBER', KEYS[2], ARGV[1]) == 1 then
-  redis.call('DEL', KEYS[1], KEYS[2])
-  return {'reused', session[2]}
-end
-return {'invalid'}
+return reuse(session, ARGV[1])
 `;
 
 // For clients that keep one refresh token for the session's whole life: the current token is
 // answered without rotating it; a spent one is reuse exactly as in ROTATE and revokes the family.
 // Only the last use is written, so the session's absolute expiry stays where CREATE set it.
-const IDENTIFY = `
-local session = redis.call('HMGET', KEYS[1], 'current', 'sub', 'phone', 'roles', 'auth_time')
+const IDENTIFY = `${WAS_SPENT}
+local session = redis.call('HMGET', KEYS[1], 'current', 'sub', 'phone', 'roles', 'auth_time', 'reused')
 local current = session[1]
 if not current then return {'invalid'} end
+if session[6] then return reuse(session, ARGV[1]) end
 if current == ARGV[1] then
   if ARGV[2] ~= '' then redis.call('HSET', KEYS[1], 'last_used', ARGV[2]) end
   return {'ok', session[2], session[3], session[4], session[5]}
 end
-if redis.call('SISMEMBER', KEYS[2], ARGV[1]) == 1 then
-  redis.call('DEL', KEYS[1], KEYS[2])
-  return {'reused', session[2]}
-end
-return {'invalid'}
+return reuse(session, ARGV[1])
 `;
 
-const REVOKE = `
-local session = redis.call('HMGET', KEYS[1], 'current', 'sub')
+const REVOKE = `${WAS_SPENT}
+local session = redis.call('HMGET', KEYS[1], 'current', 'sub', 'reused')
 local current = session[1]
 if not current then return {'invalid'} end
+if session[3] then return reuse(session, ARGV[1]) end
 if current == ARGV[1] then
-  redis.call('DEL', KEYS[1], KEYS[2])
+  redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
   return {'ok', session[2]}
 end
-if redis.call('SISMEMBER', KEYS[2], ARGV[1]) == 1 then
-  redis.call('DEL', KEYS[1], KEYS[2])
-  return {'reused', session[2]}
-end
-return {'invalid'}
+return reuse(session, ARGV[1])
 `;
 
 // An index's expiry is set when it has none and otherwise only extended (PEXPIRE's NX and GT
@@ -86,9 +109,24 @@ interface SessionCommands {
     device: string,
     ip: string,
   ): Promise<number>;
-  sessionRotate(sessionKey: string, spentKey: string, presented: string, next: string, at: number): Promise<string[]>;
-  sessionIdentify(sessionKey: string, spentKey: string, presented: string, at: number | ''): Promise<string[]>;
-  sessionRevoke(sessionKey: string, spentKey: string, presented: string): Promise<string[]>;
+  sessionRotate(
+    sessionKey: string,
+    spentKey: string,
+    spentAtKey: string,
+    presented: string,
+    next: string,
+    at: number,
+    kept: number,
+    windowMs: number,
+  ): Promise<string[]>;
+  sessionIdentify(
+    sessionKey: string,
+    spentKey: string,
+    spentAtKey: string,
+    presented: string,
+    at: number | '',
+  ): Promise<string[]>;
+  sessionRevoke(sessionKey: string, spentKey: string, spentAtKey: string, presented: string): Promise<string[]>;
 }
 
 export interface SessionIdentity {
@@ -123,6 +161,8 @@ export interface SessionState {
 
 export type RotateOutcome =
   | { result: 'ok'; state: SessionState; refresh: string }
+  /** The session rotated SPENT_KEPT times within SPENT_WINDOW_MS; nothing was spent. */
+  | { result: 'limited'; retryAfterMs: number }
   | { result: 'invalid' }
   | { result: 'reused'; sid: string; sub: string | undefined };
 
@@ -173,9 +213,9 @@ export class SessionStore {
   ) {
     const commands = [
       ['sessionCreate', 1, CREATE],
-      ['sessionRotate', 2, ROTATE],
-      ['sessionIdentify', 2, IDENTIFY],
-      ['sessionRevoke', 2, REVOKE],
+      ['sessionRotate', 3, ROTATE],
+      ['sessionIdentify', 3, IDENTIFY],
+      ['sessionRevoke', 3, REVOKE],
       ['sessionIndexExtend', 1, EXTEND_INDEX],
     ] as const;
     // A connection shared by several stores (tests) gets each command once.
@@ -187,7 +227,7 @@ export class SessionStore {
 
   private keys(sessionId: string) {
     const base = `${this.prefix}:session:{${sessionId}}`;
-    return { session: base, spent: `${base}:spent` };
+    return { session: base, spent: `${base}:spent`, spentAt: `${base}:spent-at` };
   }
 
   private indexKey(sub: string): string {
@@ -239,7 +279,17 @@ export class SessionStore {
     const sessionId = match[1];
     const next = SessionStore.newToken(sessionId);
     const k = this.keys(sessionId);
-    const reply = await this.redis.sessionRotate(k.session, k.spent, hashToken(presented), hashToken(next), this.now());
+    const reply = await this.redis.sessionRotate(
+      k.session,
+      k.spent,
+      k.spentAt,
+      hashToken(presented),
+      hashToken(next),
+      this.now(),
+      SPENT_KEPT,
+      SPENT_WINDOW_MS,
+    );
+    if (reply[0] === 'limited') return { result: 'limited', retryAfterMs: Number(reply[1]) };
     const outcome = outcomeOf(sessionId, reply);
     return outcome.result === 'ok' ? { ...outcome, refresh: next } : outcome;
   }
@@ -254,7 +304,7 @@ export class SessionStore {
     const k = this.keys(match[1]);
     return outcomeOf(
       match[1],
-      await this.redis.sessionIdentify(k.session, k.spent, hashToken(presented), touch ? this.now() : ''),
+      await this.redis.sessionIdentify(k.session, k.spent, k.spentAt, hashToken(presented), touch ? this.now() : ''),
     );
   }
 
@@ -265,14 +315,15 @@ export class SessionStore {
     const match = TOKEN_FORMAT.exec(presented);
     if (!match?.[1]) return { result: 'invalid' };
     const k = this.keys(match[1]);
-    const [result, sub] = await this.redis.sessionRevoke(k.session, k.spent, hashToken(presented));
+    const [result, sub] = await this.redis.sessionRevoke(k.session, k.spent, k.spentAt, hashToken(presented));
     if (result !== 'ok' && result !== 'reused') return { result: 'invalid' };
     return { result, sid: match[1], sub };
   }
 
-  /** Whether the session exists and belongs to `sub`. */
+  /** Whether the session exists, belongs to `sub` and was not ended by reuse. */
   async isLive(sid: string, sub: string): Promise<boolean> {
-    return (await this.redis.hget(this.keys(sid).session, 'sub')) === sub;
+    const [owner, reused] = await this.redis.hmget(this.keys(sid).session, 'sub', 'reused');
+    return owner === sub && reused === null;
   }
 
   /** The user's live sessions, newest first; index entries of expired sessions are dropped. */
@@ -284,7 +335,7 @@ export class SessionStore {
     const gone = found.filter(([, h]) => h['sub'] !== sub).map(([sid]) => sid);
     if (gone.length > 0) await this.redis.zrem(this.indexKey(sub), ...gone);
     return found
-      .filter(([, h]) => h['sub'] === sub)
+      .filter(([, h]) => h['sub'] === sub && h['reused'] === undefined)
       .map(([sid, h]) => ({
         id: sid,
         createdAt: Number(h['created'] ?? 0),
@@ -304,7 +355,7 @@ export class SessionStore {
     if (!(await this.isLive(sid, sub))) return false;
     await announce([sid]);
     const k = this.keys(sid);
-    await this.redis.del(k.session, k.spent);
+    await this.redis.del(k.session, k.spent, k.spentAt);
     await this.redis.zrem(this.indexKey(sub), sid);
     return true;
   }
@@ -337,7 +388,7 @@ export class SessionStore {
       sids.map(async (sid) => {
         const k = this.keys(sid);
         const ended = (await this.redis.del(k.session)) === 1;
-        await this.redis.del(k.spent);
+        await this.redis.del(k.spent, k.spentAt);
         return ended;
       }),
     );
@@ -345,8 +396,15 @@ export class SessionStore {
     return { ids: sids, live: wasLive.filter(Boolean).length };
   }
 
-  /** Drops an index entry whose session ended by itself (a detected reuse). */
+  /** Drops an index entry whose session ended by itself (a logout). */
   async unindex(sub: string, sid: string): Promise<void> {
     await this.redis.zrem(this.indexKey(sub), sid);
+  }
+
+  /** Deletes a session that reuse ended, once it was announced; its index entry too, at best. */
+  async forgetReused(sid: string, sub: string | undefined): Promise<void> {
+    const k = this.keys(sid);
+    await this.redis.del(k.session, k.spent, k.spentAt);
+    if (sub !== undefined) await this.redis.zrem(this.indexKey(sub), sid).catch(() => undefined);
   }
 }

@@ -47,13 +47,13 @@ export function tokenServiceFactory(deps: TokenServiceDeps) {
   const invalidRefresh = () => new AppError('token_invalid', 'The refresh token is not valid.');
 
   /**
-   * A session ended by reuse detection or logout: its access tokens are announced revoked first,
-   * as the session is gone and no retry would announce them. Its index entry goes after, at best:
-   * the listing drops entries of ended sessions anyway.
+   * A session that reuse detection ended (the store marked it and answers every token of it as
+   * reuse): its access tokens are announced revoked, and only then is it deleted, so that an
+   * announcement that failed is made again by the next token presented.
    */
   async function ended(sid: string, sub: string | undefined): Promise<void> {
     await deps.revoke([{ sid }]);
-    if (sub !== undefined) await deps.sessions.unindex(sub, sid).catch(() => undefined);
+    await deps.sessions.forgetReused(sid, sub);
   }
   /** Passed to the store, which announces before it deletes (see `SessionStore.end`). */
   const announce = (sids: string[]) => deps.revoke(sids.map((sid) => ({ sid })));
@@ -99,6 +99,10 @@ export function tokenServiceFactory(deps: TokenServiceDeps) {
     async refresh(refresh: string, requestId: string): Promise<Tokens> {
       const { identity } = await current(await deps.sessions.identify(refresh, false), requestId);
       const outcome = await deps.sessions.rotate(refresh);
+      if (outcome.result === 'limited')
+        throw new AppError('rate_limited', 'This session was refreshed too often; try again later.', {
+          retryAfter: Math.max(1, Math.ceil(outcome.retryAfterMs / 1000)),
+        });
       if (outcome.result === 'reused') {
         await ended(outcome.sid, outcome.sub);
         throw reused();

@@ -27,7 +27,7 @@ t.test('identify answers the current token again and again and changes nothing b
   const { last_used: __, ...after } = await redis.hgetall(keyOf(token));
   t.same(after, before, 'the session hash is untouched but for its last use');
   t.ok((await redis.pttl(keyOf(token))) <= ttlBefore, 'the absolute expiry is not extended');
-  t.equal(await redis.exists(`${keyOf(token)}:spent`), 0, 'nothing was spent');
+  t.equal(await redis.exists(`${keyOf(token)}:spent-at`), 0, 'nothing was spent');
   t.equal((await store.rotate(token)).result, 'ok', 'the token is still the current one for rotation');
 });
 
@@ -37,8 +37,15 @@ t.test('identify with a spent token is reuse and revokes the family', async (t) 
   const rotated = await store.rotate(first);
   if (rotated.result !== 'ok') throw new Error('rotation failed');
   t.match(await store.identify(first), { result: 'reused', sub: identity.sub });
-  t.equal(await redis.exists(keyOf(first), `${keyOf(first)}:spent`), 0, 'the session and its spent set are gone');
-  t.same(await store.identify(rotated.refresh), { result: 'invalid' }, 'the newest token died with it');
+  const sid = first.split('.')[0] ?? '';
+  t.notOk(await store.isLive(sid, identity.sub), 'the session ended');
+  // Until its announcement is made and it is deleted, every token of it is reuse again.
+  t.match(await store.identify(rotated.refresh), { result: 'reused' }, 'the newest token died with it');
+  t.match(await store.rotate(rotated.refresh), { result: 'reused' });
+  t.same(await store.identify(`${sid}.${'A'.repeat(43)}`), { result: 'invalid' }, 'a guess is no token of it');
+  await store.forgetReused(sid, identity.sub);
+  t.equal(await redis.exists(keyOf(first), `${keyOf(first)}:spent-at`), 0, 'the session and its spent record are gone');
+  t.same(await store.identify(rotated.refresh), { result: 'invalid' });
   t.same(await store.rotate(rotated.refresh), { result: 'invalid' });
 });
 

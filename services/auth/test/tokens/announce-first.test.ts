@@ -78,3 +78,19 @@ t.test('a logout whose announcement failed can be retried with the same refresh 
   t.same(await sessions.list(identity.sub), [], 'and gone from the list');
   await t.rejects(tokens.logout(session.refresh), { code: 'token_invalid' }, 'a third time: not valid');
 });
+
+// Reuse is theft's sign: the session it ends must be announced, or the thief's access tokens keep
+// working at referral until they expire.
+t.test('a reuse whose announcement fails is announced by the next token of the session presented', async (t) => {
+  const { sessions, tokens, state } = await serviceFor(t);
+  const { sid, refresh: first } = await sessions.create(identity, 3600, origin);
+  const rotated = await sessions.rotate(first);
+  if (rotated.result !== 'ok') throw new Error('rotation failed');
+  await t.rejects(tokens.logout(first), /went away/, 'the announcement failed');
+  t.notOk(await sessions.isLive(sid, identity.sub), 'the session is ended all the same');
+  t.same(await sessions.list(identity.sub), [], 'and no longer listed');
+  state.failing = false;
+  await t.rejects(tokens.logout(rotated.refresh), { code: 'token_invalid' }, "the thief's token is refused");
+  t.same(state.announced, [sid], 'and the session announced now');
+  t.same(await sessions.identify(rotated.refresh), { result: 'invalid' }, 'then it is deleted');
+});

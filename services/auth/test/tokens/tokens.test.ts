@@ -1,6 +1,7 @@
 import t from 'tap';
-import { createHmac, createPublicKey, createVerify, generateKeyPairSync } from 'node:crypto';
+import { createHash, createHmac, createPublicKey, createVerify, generateKeyPairSync, randomBytes } from 'node:crypto';
 import { TestTokenIssuer } from '@refstack/shared/testing';
+import { SPENT_KEPT } from '../../src/tokens/session-store.js';
 import { buildAuthTestApp, signIn } from '../auth-test-app.js';
 
 const b64 = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
@@ -220,7 +221,62 @@ t.test('the refresh session has an absolute lifetime', async (t) => {
   ).json();
   t.ok(rotated.refresh);
   t.ok((await ctx.redis.pttl(key)) <= before, 'rotation does not extend it');
-  t.ok((await ctx.redis.pttl(`${key}:spent`)) <= before, 'spent tokens leave with the session');
+  t.ok((await ctx.redis.pttl(`${key}:spent-at`)) <= before, 'spent tokens leave with the session');
+});
+
+const refreshWith = (ctx: Awaited<ReturnType<typeof buildAuthTestApp>>, refresh: string) =>
+  ctx.app.inject({ method: 'POST', url: '/api/v1/auth/refresh', payload: { refresh } });
+
+// A client refreshing in a loop: each rotation adds a spent hash to the session's record.
+t.test(
+  'a session rotates at most SPENT_KEPT times in an hour; what it spent stays bounded and its reuse is caught',
+  async (t) => {
+    const ctx = await buildAuthTestApp(t);
+    const { tokens } = await signIn(ctx);
+    const sessionId = tokens.refresh.split('.')[0];
+    const spentAt = `${ctx.prefix}:session:{${sessionId}}:spent-at`;
+    const spent: string[] = [];
+    let refresh = tokens.refresh;
+    for (let n = 0; n < SPENT_KEPT; n += 1) {
+      const res = await refreshWith(ctx, refresh);
+      if (res.statusCode !== 200) t.fail(`rotation ${n + 1}: ${res.statusCode} ${res.body}`);
+      spent.push(refresh);
+      refresh = res.json().refresh;
+      ctx.clock.advance(1);
+    }
+    const limited = await refreshWith(ctx, refresh);
+    t.equal(limited.statusCode, 429, limited.body);
+    t.equal(limited.json().code, 'rate_limited');
+    // The first rotation leaves the hour SPENT_KEPT seconds after it began.
+    const retryAfter = Number(limited.headers['retry-after']);
+    t.ok(retryAfter >= 3600 - SPENT_KEPT - 1 && retryAfter <= 3600 - SPENT_KEPT + 1, `Retry-After ${retryAfter}`);
+    t.equal(await ctx.redis.zcard(spentAt), SPENT_KEPT, 'the record holds SPENT_KEPT spent tokens');
+
+    ctx.clock.advance(retryAfter);
+    const later = await refreshWith(ctx, refresh);
+    t.equal(later.statusCode, 200, 'the same token rotates once the oldest rotation left the hour');
+    t.equal(await ctx.redis.zcard(spentAt), SPENT_KEPT, 'and the record still holds SPENT_KEPT');
+    const forgotten = await refreshWith(ctx, spent[0]!);
+    t.equal(forgotten.json().code, 'token_invalid', 'the oldest spent token is refused, no longer known as spent');
+    const reused = await refreshWith(ctx, spent[SPENT_KEPT - 1]!);
+    t.equal(reused.json().code, 'token_reused', 'a token spent within the hour is reuse');
+    t.equal((await refreshWith(ctx, later.json().refresh)).json().code, 'token_invalid', 'and ended the session');
+  },
+);
+
+// Sessions begun before spent tokens were kept by time kept them in a plain set.
+t.test('a token spent into the earlier record is still reuse and ends the session', async (t) => {
+  const ctx = await buildAuthTestApp(t);
+  const { tokens } = await signIn(ctx);
+  const sessionId = tokens.refresh.split('.')[0];
+  const key = `${ctx.prefix}:session:{${sessionId}}`;
+  const sha256 = (value: string) => createHash('sha256').update(value).digest('hex');
+  const current = `${sessionId}.${randomBytes(32).toString('base64url')}`;
+  await ctx.redis.sadd(`${key}:spent`, sha256(tokens.refresh));
+  await ctx.redis.hset(key, 'current', sha256(current));
+  t.equal((await refreshWith(ctx, tokens.refresh)).json().code, 'token_reused');
+  t.equal((await refreshWith(ctx, current)).json().code, 'token_invalid', 'the session ended');
+  t.equal(await ctx.redis.exists(key, `${key}:spent`), 0, 'both its keys are gone');
 });
 
 t.test(
