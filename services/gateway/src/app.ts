@@ -6,6 +6,7 @@ import {
   beforeDrainCut,
   createServiceApp,
   type DestinationStream,
+  EDGE_MAX_HEADER_BYTES,
   type ServerLimits,
   type UpstreamPool,
 } from '@refstack/shared/platform';
@@ -38,7 +39,13 @@ const PROXIED_METHODS: HTTPMethods[] = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', '
 /** The public port's socket limits, from the operator's settings. */
 function edgeLimits(config: Config): Partial<ServerLimits> {
   const { headersTimeoutMs, requestTimeoutMs, keepAliveTimeoutMs, maxConnections } = config.gateway;
-  return { headersTimeoutMs, requestTimeoutMs, keepAliveTimeoutMs, maxConnections };
+  return {
+    headersTimeoutMs,
+    requestTimeoutMs,
+    keepAliveTimeoutMs,
+    maxConnections,
+    maxHeaderBytes: EDGE_MAX_HEADER_BYTES,
+  };
 }
 
 export async function buildApp(config: Config, options: GatewayAppOptions = {}): Promise<FastifyInstance> {

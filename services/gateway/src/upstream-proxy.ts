@@ -13,7 +13,9 @@ export type Upstream = 'auth' | 'referral';
 // whole body before it forwards anything (and undici refuses to send the header at all). Every
 // `x-forwarded-*` header goes too (FORWARDED_PREFIX), and the other names balancers and CDNs give a
 // client's address or original URL: a client could write any of them, and nothing behind the
-// gateway may ever take one for the balancer's word.
+// gateway may ever take one for the balancer's word. Cookies stay here as well: no service reads
+// one (the legacy login cookie becomes an Authorization header where the legacy routes take it),
+// and sent on beside that copy it would make the request twice the size the client sent.
 const FORWARDED_PREFIX = 'x-forwarded-';
 const DROP_REQUEST = new Set([
   'connection',
@@ -35,6 +37,7 @@ const DROP_REQUEST = new Set([
   'x-original-url',
   'x-rewrite-url',
   'proxy-authorization',
+  'cookie',
   REQUEST_ID_HEADER,
   INTERNAL_TOKEN_HEADER,
 ]);

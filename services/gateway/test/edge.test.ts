@@ -61,12 +61,14 @@ t.test('legacy clients keep their login in a cookie; v1 routes ignore it', async
   const cookie = 'refstack_access=header.payload.signature';
   await gateway.inject({ method: 'GET', url: '/api/profile/', headers: { cookie, 'x-csrftoken': 'abc' } });
   t.equal(up.seen.at(-1)?.headers['authorization'], 'Bearer header.payload.signature');
+  t.notOk(up.seen.at(-1)?.headers['cookie'], 'the cookie itself stays at the gateway');
 
   await gateway.inject({ method: 'GET', url: '/api/profile/', headers: { cookie, authorization: 'Bearer explicit' } });
   t.equal(up.seen.at(-1)?.headers['authorization'], 'Bearer explicit', 'an explicit header wins');
 
-  await gateway.inject({ method: 'GET', url: '/api/v1/profile', headers: { cookie } });
+  await gateway.inject({ method: 'GET', url: '/api/v1/profile', headers: { cookie: `${cookie}; other=1` } });
   t.notOk(up.seen.at(-1)?.headers['authorization'], 'v1 routes do not read the cookie');
+  t.notOk(up.seen.at(-1)?.headers['cookie'], 'and no cookie goes on to a service');
 
   const count = up.seen.length;
   const forged = await gateway.inject({

@@ -24,7 +24,17 @@ export interface ServerLimits {
   keepAliveTimeoutMs: number;
   /** Connections beyond this many are closed as they arrive; 0 for no cap. */
   maxConnections: number;
+  /** The request line and headers together may take this many bytes (then 431). */
+  maxHeaderBytes: number;
 }
+
+/**
+ * The public port takes Node's usual 16 KiB of headers; the services' own ports take twice that,
+ * so that a request the gateway accepted is never refused behind it for what the gateway adds
+ * (the client's address, the request id, an Authorization made from the legacy cookie).
+ */
+export const EDGE_MAX_HEADER_BYTES = 16_384;
+const SERVICE_MAX_HEADER_BYTES = 2 * EDGE_MAX_HEADER_BYTES;
 
 /**
  * How often Node looks for requests past their headers or request timeout; the timeouts hold to
@@ -40,6 +50,7 @@ export function defaultServerLimits(config: Config): ServerLimits {
     idleTimeoutMs: config.upstreamTimeoutMs + 30_000,
     keepAliveTimeoutMs: 72_000,
     maxConnections: 0,
+    maxHeaderBytes: SERVICE_MAX_HEADER_BYTES,
   };
 }
 
@@ -53,6 +64,10 @@ export function serverLimitOptions(
     keepAliveTimeout: limits.keepAliveTimeoutMs,
     connectionTimeout: limits.idleTimeoutMs,
     // Only a server's constructor takes the checking interval; Fastify passes `http` to it.
-    http: { headersTimeout: limits.headersTimeoutMs, connectionsCheckingInterval: CONNECTIONS_CHECK_INTERVAL_MS },
+    http: {
+      headersTimeout: limits.headersTimeoutMs,
+      connectionsCheckingInterval: CONNECTIONS_CHECK_INTERVAL_MS,
+      maxHeaderSize: limits.maxHeaderBytes,
+    },
   };
 }

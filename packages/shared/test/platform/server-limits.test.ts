@@ -1,6 +1,7 @@
 import { connect, type AddressInfo } from 'node:net';
 import t, { type Test } from 'tap';
 import { drainAndClose } from '../../src/platform/drain.js';
+import { EDGE_MAX_HEADER_BYTES } from '../../src/platform/server-limits.js';
 import { createOperationsApp, createServiceApp } from '../../src/platform/service-app.js';
 import { LogCapture, testConfig } from '../../src/testing/index.js';
 
@@ -99,7 +100,7 @@ t.test('bytes that are not HTTP, and headers over the size limit, are problem+js
 
   const huge = await exchange(
     port,
-    `GET /health/live HTTP/1.1\r\nHost: demo\r\nX-Big: ${'a'.repeat(20 * 1024)}\r\n\r\n`,
+    `GET /health/live HTTP/1.1\r\nHost: demo\r\nX-Big: ${'a'.repeat(40 * 1024)}\r\n\r\n`,
     10_000,
   );
   t.match(huge.data, /^HTTP\/1\.1 431 Request Header Fields Too Large\r\n/);
@@ -107,6 +108,26 @@ t.test('bytes that are not HTTP, and headers over the size limit, are problem+js
   t.match(requestIdOf(garbage.data), UUID, '400: a request id, like every answer');
   t.match(requestIdOf(huge.data), UUID, '431: a request id, like every answer');
   t.not(requestIdOf(garbage.data), requestIdOf(huge.data), 'one id per answer');
+});
+
+// The gateway forwards what it accepted with a few headers of its own: a service behind it must
+// take at least that much.
+t.test("a service's own port takes twice the header bytes of the public port", async (t) => {
+  const { port } = await listening(t);
+  const edge = createServiceApp({
+    service: 'edge',
+    config: testConfig(),
+    exposure: 'public',
+    limits: { maxHeaderBytes: EDGE_MAX_HEADER_BYTES },
+  });
+  await edge.listen({ host: '127.0.0.1', port: 0 });
+  t.teardown(() => edge.close());
+  const edgePort = (edge.server.address() as AddressInfo).port;
+  const request = (bytes: number) =>
+    `GET /health/live HTTP/1.1\r\nHost: demo\r\nConnection: close\r\nX-Big: ${'a'.repeat(bytes)}\r\n\r\n`;
+  t.match((await exchange(edgePort, request(EDGE_MAX_HEADER_BYTES), 10_000)).data, /^HTTP\/1\.1 431 /, 'the edge: 431');
+  t.match((await exchange(port, request(EDGE_MAX_HEADER_BYTES), 10_000)).data, /^HTTP\/1\.1 200 /, 'a service: 200');
+  t.match((await exchange(port, request(2 * EDGE_MAX_HEADER_BYTES), 10_000)).data, /^HTTP\/1\.1 431 /, 'up to twice');
 });
 
 t.test(
