@@ -84,6 +84,8 @@ t.test('Expect in all its forms', async (t) => {
   noServerError(t, 'mixed case', await raw([`${head}Expect: 100-Continue\r\n\r\n${body}`]));
   const unknown = await raw([`${head}Expect: teapot\r\n\r\n${body}`]);
   t.same(unknown.statuses, [417], 'an expectation nobody can meet is refused');
+  t.match(unknown.text, /"code":"expectation_failed"/, 'as a problem');
+  t.match(unknown.text, /x-request-id: /i, 'with a request id');
   noServerError(
     t,
     'two Expect headers',

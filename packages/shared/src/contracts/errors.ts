@@ -27,6 +27,7 @@ export const ERROR_CATALOG = {
   payload_too_large: { status: 413, title: 'Request body too large' },
   uri_too_long: { status: 414, title: 'Request path too long' },
   unsupported_media_type: { status: 415, title: 'Unsupported media type' },
+  expectation_failed: { status: 417, title: 'Expectation not supported' },
   invite_self: { status: 422, title: 'Own invite code' },
   invite_cycle: { status: 422, title: 'Invite would create a cycle' },
   destination_refused: { status: 422, title: 'Codes are not sent to this number' },

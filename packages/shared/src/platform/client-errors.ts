@@ -1,8 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import { STATUS_CODES } from 'node:http';
+import { STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { problemBody, PROBLEM_CONTENT_TYPE, type ErrorCode } from '../contracts/errors.js';
 import { REQUEST_ID_HEADER } from '../contracts/headers.js';
+import { requestIdFrom } from './request-id.js';
 
 interface ConnectionError extends Error {
   code?: string;
@@ -17,6 +18,20 @@ const CLIENT_ERRORS: Record<string, { code: ErrorCode; detail: string }> = {
 };
 const MALFORMED = { code: 'validation_failed', detail: 'The request is not well-formed HTTP/1.1.' } as const;
 
+/** An answer written on the socket itself, for requests no route sees; the connection then closes. */
+function writeProblem(socket: Socket, code: ErrorCode, detail: string, requestId: string): void {
+  const problem = problemBody(code, detail);
+  const body = JSON.stringify(problem);
+  if (socket.writable) {
+    socket.write(
+      `HTTP/1.1 ${problem.status} ${STATUS_CODES[problem.status]}\r\nContent-Type: ${PROBLEM_CONTENT_TYPE}\r\n` +
+        `Content-Length: ${Buffer.byteLength(body)}\r\n${REQUEST_ID_HEADER}: ${requestId}\r\n` +
+        `Connection: close\r\n\r\n${body}`,
+    );
+  }
+  socket.destroy();
+}
+
 /**
  * What Node's HTTP layer refuses before any route sees a request (a request not received within
  * the timeouts, headers too large, bytes that are not HTTP), answered as problem+json like every
@@ -26,16 +41,26 @@ export function answerClientError(error: ConnectionError, socket: Socket): void 
   // A reset connection has nobody to answer.
   if (error.code === 'ECONNRESET' || socket.destroyed) return;
   const { code, detail } = CLIENT_ERRORS[error.code ?? ''] ?? MALFORMED;
-  const problem = problemBody(code, detail);
-  const body = JSON.stringify(problem);
-  if (socket.writable) {
-    // Every answer carries a request id. No request was parsed, so there is no client id to echo:
-    // a new one, made as requestIdFrom makes them.
-    socket.write(
-      `HTTP/1.1 ${problem.status} ${STATUS_CODES[problem.status]}\r\nContent-Type: ${PROBLEM_CONTENT_TYPE}\r\n` +
-        `Content-Length: ${Buffer.byteLength(body)}\r\n${REQUEST_ID_HEADER}: ${randomUUID()}\r\n` +
-        `Connection: close\r\n\r\n${body}`,
+  // Every answer carries a request id. No request was parsed, so there is no client id to echo:
+  // a new one, made as requestIdFrom makes them.
+  writeProblem(socket, code, detail, randomUUID());
+}
+
+/**
+ * The two requests Node answers by itself when nobody listens, bare and without a request id: an
+ * `Expect` other than 100-continue (417), and `CONNECT` (the socket dropped unanswered). Both get
+ * the problem+json every other refusal gets; `CONNECT` as any method a path does not take.
+ */
+export function answerUnroutable(server: Server): void {
+  server.on('checkExpectation', (request: IncomingMessage, response: ServerResponse) => {
+    writeProblem(
+      response.socket ?? request.socket,
+      'expectation_failed',
+      'Only "Expect: 100-continue" is supported.',
+      requestIdFrom(request),
     );
-  }
-  socket.destroy();
+  });
+  server.on('connect', (request: IncomingMessage, socket: Socket) => {
+    writeProblem(socket, 'not_found', `No route for CONNECT ${request.url ?? ''}.`, requestIdFrom(request));
+  });
 }

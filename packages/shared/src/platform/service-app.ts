@@ -3,7 +3,7 @@ import addFormats from 'ajv-formats';
 import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import { pino, type DestinationStream } from 'pino';
 import type { Registry } from 'prom-client';
-import { answerClientError } from './client-errors.js';
+import { answerClientError, answerUnroutable } from './client-errors.js';
 import type { Config } from '../contracts/config.js';
 import { isDraining } from './drain.js';
 import { installProblemHandlers, sendProblem } from './error-handler.js';
@@ -118,6 +118,7 @@ function createBaseApp(options: ServiceAppOptions): FastifyInstance {
     },
   });
   if (limits.maxConnections > 0) app.server.maxConnections = limits.maxConnections;
+  answerUnroutable(app.server);
 
   // JSON bodies are validated strictly (a number is not a string); query strings and params arrive
   // as text and are converted to the declared types.

@@ -110,6 +110,26 @@ t.test('bytes that are not HTTP, and headers over the size limit, are problem+js
   t.not(requestIdOf(garbage.data), requestIdOf(huge.data), 'one id per answer');
 });
 
+t.test('an Expect other than 100-continue, and CONNECT, are problem+json answers with a request id', async (t) => {
+  const { port } = await listening(t);
+  const body = '{"a":1}';
+  const teapot = await exchange(
+    port,
+    `POST /echo HTTP/1.1\r\nHost: demo\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n` +
+      `Expect: teapot\r\nX-Request-Id: expect-check-1\r\n\r\n${body}`,
+    10_000,
+  );
+  t.match(teapot.data, /^HTTP\/1\.1 417 Expectation Failed\r\n/);
+  t.match(problemOf(teapot.data), { status: 417, code: 'expectation_failed' });
+  t.equal(requestIdOf(teapot.data), 'expect-check-1', "the client's request id");
+  t.ok(teapot.closedAfterMs !== undefined, 'and the connection closed');
+
+  const tunnel = await exchange(port, 'CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n', 10_000);
+  t.match(tunnel.data, /^HTTP\/1\.1 404 Not Found\r\n/);
+  t.match(problemOf(tunnel.data), { status: 404, code: 'not_found' });
+  t.match(requestIdOf(tunnel.data), UUID, 'a request id');
+});
+
 // The gateway forwards what it accepted with a few headers of its own: a service behind it must
 // take at least that much.
 t.test("a service's own port takes twice the header bytes of the public port", async (t) => {
