@@ -228,6 +228,32 @@ t.test(
   },
 );
 
+// One client holding every place under the cap with keep-alive connections it leaves waiting.
+t.test(
+  'near the connection cap, connections waiting for their next request are closed; one with a request in flight is not',
+  async (t) => {
+    const { gateway, port } = await listeningGateway(t, { GATEWAY_MAX_CONNECTIONS: '5' }, 1500);
+    const count = () => new Promise<number>((resolve) => gateway.server.getConnections((_e, n) => resolve(n)));
+    const waiting = await Promise.all(Array.from({ length: 4 }, () => open(port)));
+    t.teardown(() => waiting.forEach((raw) => raw.socket.destroy()));
+    for (const raw of waiting) raw.socket.write('GET /api/v1/profile HTTP/1.1\r\nHost: x\r\n\r\n');
+    const answered = async () => waiting.every((raw) => /^HTTP\/1\.1 200 /.test(raw.received()));
+    const end = Date.now() + 10_000;
+    while (!(await answered()) && Date.now() < end) await new Promise((resolve) => setTimeout(resolve, 20));
+    t.ok(await answered(), 'four keep-alive connections answered, now waiting for their next request');
+    t.equal(await count(), 4);
+
+    // A slow request in flight on a fifth connection, then newcomers.
+    const slow = fetch(`http://127.0.0.1:${port}/api/v1/auth/slow`, { method: 'POST' });
+    const newcomers = await Promise.all(
+      Array.from({ length: 3 }, () => fetch(`http://127.0.0.1:${port}/api/v1/profile`).then((r) => r.status)),
+    );
+    t.same(newcomers, [200, 200, 200], 'newcomers are served');
+    for (const raw of waiting) t.not(await within(raw.closed, 5000), 'timeout', 'a waiting connection was closed');
+    t.equal((await slow).status, 200, 'the request in flight was answered');
+  },
+);
+
 t.test('Expect: 100-continue over a raw socket: 100 Continue, then the answer', async (t) => {
   const { port, up } = await listeningGateway(t);
   const body = JSON.stringify({ phone: '+79123456789' });

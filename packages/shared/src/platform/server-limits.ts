@@ -1,4 +1,5 @@
-import type { ServerOptions } from 'node:http';
+import type { Server, ServerOptions } from 'node:http';
+import type { Socket } from 'node:net';
 import type { FastifyServerOptions } from 'fastify';
 import type { Config } from '../contracts/config.js';
 
@@ -70,4 +71,42 @@ export function serverLimitOptions(
       maxHeaderSize: limits.maxHeaderBytes,
     },
   };
+}
+
+/**
+ * A keep-alive connection waiting for its client's next request holds a place under the cap for up
+ * to the keep-alive timeout: one client could keep every place with one request per connection a
+ * minute. When the open connections come within a tenth of the cap, those that have answered every
+ * request they brought and wait for another are closed (their clients open a new one when they next
+ * ask). A connection yet to send its first request is left to the headers timeout, and one with a
+ * request in flight is never closed here.
+ */
+export function closeIdleNearCap(server: Server, cap: number): void {
+  const threshold = Math.max(1, cap - Math.ceil(cap / 10));
+  let open = 0;
+  // Requests in flight per connection; a connection that has answered them all is idle.
+  const inFlight = new Map<Socket, number>();
+  const idle = new Set<Socket>();
+  server.on('connection', (socket: Socket) => {
+    open += 1;
+    socket.once('close', () => {
+      open -= 1;
+      inFlight.delete(socket);
+      idle.delete(socket);
+    });
+    if (open < threshold) return;
+    for (const waiting of idle) waiting.destroy();
+    idle.clear();
+  });
+  server.on('request', (request, response) => {
+    const socket = request.socket;
+    idle.delete(socket);
+    inFlight.set(socket, (inFlight.get(socket) ?? 0) + 1);
+    response.once('close', () => {
+      const left = (inFlight.get(socket) ?? 1) - 1;
+      if (left > 0) return void inFlight.set(socket, left);
+      inFlight.delete(socket);
+      if (!socket.destroyed) idle.add(socket);
+    });
+  });
 }

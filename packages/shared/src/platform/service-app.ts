@@ -13,7 +13,7 @@ import { logDestination, loggerOptions } from './logger.js';
 import { collectMetrics, serveMetrics } from './metrics.js';
 import { REQUEST_ID_HEADER } from '../contracts/headers.js';
 import { requestIdFrom } from './request-id.js';
-import { defaultServerLimits, serverLimitOptions, type ServerLimits } from './server-limits.js';
+import { closeIdleNearCap, defaultServerLimits, serverLimitOptions, type ServerLimits } from './server-limits.js';
 
 export const BODY_LIMIT_BYTES = 64 * 1024;
 
@@ -117,7 +117,10 @@ function createBaseApp(options: ServiceAppOptions): FastifyInstance {
       sendProblem(reply, error);
     },
   });
-  if (limits.maxConnections > 0) app.server.maxConnections = limits.maxConnections;
+  if (limits.maxConnections > 0) {
+    app.server.maxConnections = limits.maxConnections;
+    closeIdleNearCap(app.server, limits.maxConnections);
+  }
   answerUnroutable(app.server);
 
   // JSON bodies are validated strictly (a number is not a string); query strings and params arrive
