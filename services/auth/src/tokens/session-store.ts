@@ -13,6 +13,12 @@ import type { RedisClient as Redis } from '@refstack/shared/platform/redis';
  * spent hashes in a plain set (`:spent`), which is still read, never written.
  */
 export const SPENT_KEPT = 1000;
+/**
+ * How long an index entry may stand without its session's hash: a session's entry and hash are
+ * written together but not atomically (on a cluster they live on different nodes), so a young entry
+ * whose hash is missing may belong to a session being created.
+ */
+export const INDEX_GRACE_MS = 60_000;
 export const SPENT_WINDOW_MS = 3_600_000;
 
 const CREATE = `
@@ -326,13 +332,19 @@ export class SessionStore {
     return owner === sub && reused === null;
   }
 
-  /** The user's live sessions, newest first; index entries of expired sessions are dropped. */
+  /**
+   * The user's live sessions, newest first; index entries of expired sessions are dropped, but not
+   * one younger than INDEX_GRACE_MS: its session may be being created (its hash written after the
+   * entry, or on another node of a cluster), and dropping the entry would hide it from being ended.
+   */
   async list(sub: string): Promise<SessionInfo[]> {
-    const sids = await this.redis.zrevrange(this.indexKey(sub), '0', '-1');
+    const entries = await this.redis.zrevrange(this.indexKey(sub), '0', '-1', 'WITHSCORES');
+    const sids = entries.filter((_, i) => i % 2 === 0);
+    const young = new Set(sids.filter((_, i) => Number(entries[2 * i + 1]) > this.now() - INDEX_GRACE_MS));
     const found = await Promise.all(
       sids.map(async (sid) => [sid, await this.redis.hgetall(this.keys(sid).session)] as const),
     );
-    const gone = found.filter(([, h]) => h['sub'] !== sub).map(([sid]) => sid);
+    const gone = found.filter(([sid, h]) => h['sub'] !== sub && !young.has(sid)).map(([sid]) => sid);
     if (gone.length > 0) await this.redis.zrem(this.indexKey(sub), ...gone);
     return found
       .filter(([, h]) => h['sub'] === sub && h['reused'] === undefined)
@@ -383,7 +395,9 @@ export class SessionStore {
    * there count as ended.
    */
   private async endListed(sub: string, sids: string[], announce: Announce): Promise<EndedSessions> {
-    if (sids.length > 0) await announce(sids);
+    if (sids.length === 0) return { ids: sids, live: 0 };
+    await announce(sids);
+    const index = this.indexKey(sub);
     const wasLive = await Promise.all(
       sids.map(async (sid) => {
         const k = this.keys(sid);
@@ -392,7 +406,13 @@ export class SessionStore {
         return ended;
       }),
     );
-    if (sids.length > 0) await this.redis.zrem(this.indexKey(sub), ...sids);
+    // An entry whose hash was not there yet may be a session being created: it keeps its entry
+    // through the grace, so that the next listing or ending still finds it (announced already, it
+    // cannot be refreshed either; see TokenService).
+    const scores = await Promise.all(sids.map((sid, i) => (wasLive[i] ? null : this.redis.zscore(index, sid))));
+    const youngSince = this.now() - INDEX_GRACE_MS;
+    const drop = sids.filter((_, i) => wasLive[i] || Number(scores[i] ?? 0) <= youngSince);
+    if (drop.length > 0) await this.redis.zrem(index, ...drop);
     return { ids: sids, live: wasLive.filter(Boolean).length };
   }
 

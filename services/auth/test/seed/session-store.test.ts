@@ -1,7 +1,7 @@
 import t from 'tap';
 import { Redis } from 'ioredis';
 import { createTestRedisPrefix, TEST_REDIS_URL, type Teardownable } from '@refstack/shared/testing';
-import { SessionStore } from '../../src/tokens/session-store.js';
+import { INDEX_GRACE_MS, SessionStore } from '../../src/tokens/session-store.js';
 
 const identity = { sub: '7', phone: '+79608543017', roles: ['admin'] };
 const origin = { device: 'Chrome 120 on Android 14', ip: '203.0.113.0/24' };
@@ -142,4 +142,27 @@ t.test("a session begun at a shorter lifetime does not shorten the index's hold 
     [short.sid, long.sid, first.sid].sort(),
     'every session is listed',
   );
+});
+
+// A session's index entry and its hash are written together but not atomically: a listing or an
+// ending that runs between the two must not drop the entry of a session about to appear.
+t.test('a young index entry whose session is not there yet is kept by a listing and by ending them all', async (t) => {
+  const { redis, store, prefix } = await storeFor(t);
+  const index = `${prefix}:user-sessions:{${identity.sub}}`;
+  await redis.zadd(index, Date.now() - 2 * INDEX_GRACE_MS, 'expiredlongago0000000a');
+  await redis.zadd(index, Date.now(), 'beingcreated0000000000');
+  t.same(await store.list(identity.sub), [], 'neither is listed');
+  t.equal(await redis.zscore(index, 'expiredlongago0000000a'), null, 'the old entry is dropped');
+  t.not(await redis.zscore(index, 'beingcreated0000000000'), null, 'the young one is kept');
+  t.same(await store.endAll(identity.sub), { ids: ['beingcreated0000000000'], live: 0 });
+  t.not(await redis.zscore(index, 'beingcreated0000000000'), null, 'and kept by ending them all');
+
+  // Its hash lands: the next listing shows it and the next ending ends it.
+  await redis.hset(`${prefix}:session:{beingcreated0000000000}`, { current: 'x', sub: identity.sub, created: '1' });
+  t.same(
+    (await store.list(identity.sub)).map((s) => s.id),
+    ['beingcreated0000000000'],
+  );
+  t.same(await store.endAll(identity.sub), { ids: ['beingcreated0000000000'], live: 1 });
+  t.equal(await redis.zcard(index), 0, 'then its entry goes');
 });
