@@ -175,6 +175,17 @@ export function accountServiceFactory(deps: AccountServiceDeps) {
       const resumed = current === phone ? await deps.unfinished.get(caller.sub, 'move') : undefined;
       if (current === phone && resumed?.to !== phone)
         throw new AppError('validation_failed', 'This is already the account’s number.');
+      // A move to yet another number while an earlier one that committed is unfinished: its steps
+      // run first, since this move's record takes its place and the number it left would never be
+      // told. They end every session but the one that made it; a request from another one stops.
+      if (current !== phone) {
+        const earlier = await deps.unfinished.get(caller.sub, 'move');
+        if (earlier?.to === current) {
+          await afterMove(caller.sub, earlier.keep, earlier.from, earlier.to);
+          await deps.unfinished.finish(caller.sub, 'move', earlier.id).catch(() => undefined);
+          if (earlier.keep !== caller.sid) throw new AppError('unauthorized', 'This session has ended; sign in again.');
+        }
+      }
       const from = resumed?.from ?? current;
       let record = resumed?.id;
       const changed = await withCode(phone, code, ip, async () => {

@@ -279,6 +279,62 @@ t.test('phone change: a lost answer is finished by a retry with the same code; t
   );
 });
 
+t.test('phone change: a second move while the first is unfinished still tells the first number', async (t) => {
+  const ctx = await buildAuthTestApp(t);
+  const [FIRST, SECOND] = ['+79123450001', '+79123450002'];
+  const other = await signInOn(ctx, 'MyApp/2.1', '203.0.113.1');
+  const tokens = await signInOn(ctx, CHROME, '203.0.113.1');
+  const me = as(ctx.app, tokens.access);
+  await me.post('/api/v1/profile/phone', { phone: FIRST });
+  ctx.referral.loseAnswer.add('phone');
+  t.equal(
+    (await me.post('/api/v1/profile/phone', { phone: FIRST, code: ctx.outbox.lastCodeFor(FIRST) })).statusCode,
+    503,
+  );
+
+  // The client does not retry the first move; it moves the account on to another number.
+  t.equal((await me.post('/api/v1/profile/phone', { phone: SECOND })).statusCode, 202);
+  const moved = await me.post('/api/v1/profile/phone', { phone: SECOND, code: ctx.outbox.lastCodeFor(SECOND) });
+  t.equal(moved.statusCode, 200, moved.body);
+  t.match(
+    ctx.outbox.jobs.filter((job) => job.kind === 'phone_changed'),
+    [
+      { to: PHONE, newEnding: '0001' },
+      { to: FIRST, newEnding: '0002' },
+    ],
+    'both numbers the account left are told',
+  );
+  t.equal((await refresh(ctx.app, other.refresh)).statusCode, 401, 'the other session ended');
+  t.equal(await ctx.redis.zcard(`${ctx.prefix}:account:unfinished`), 0, 'nothing is left unfinished');
+});
+
+t.test('phone change: another session moving on while the first move is unfinished is ended by it', async (t) => {
+  const ctx = await buildAuthTestApp(t);
+  const [FIRST, SECOND] = ['+79123450001', '+79123450002'];
+  const other = await signInOn(ctx, 'MyApp/2.1', '203.0.113.1');
+  const tokens = await signInOn(ctx, CHROME, '203.0.113.1');
+  const me = as(ctx.app, tokens.access);
+  await me.post('/api/v1/profile/phone', { phone: FIRST });
+  ctx.referral.loseAnswer.add('phone');
+  t.equal(
+    (await me.post('/api/v1/profile/phone', { phone: FIRST, code: ctx.outbox.lastCodeFor(FIRST) })).statusCode,
+    503,
+  );
+
+  // The session the first move should have ended tries to move the account on.
+  const them = as(ctx.app, other.access);
+  t.equal((await them.post('/api/v1/profile/phone', { phone: SECOND })).statusCode, 202);
+  const refused = await them.post('/api/v1/profile/phone', { phone: SECOND, code: ctx.outbox.lastCodeFor(SECOND) });
+  t.equal(refused.statusCode, 401, refused.body);
+  t.ok(ctx.referral.users.has(FIRST) && !ctx.referral.users.has(SECOND), 'the account stays on the first new number');
+  t.match(
+    ctx.outbox.jobs.filter((job) => job.kind === 'phone_changed'),
+    [{ to: PHONE, newEnding: '0001' }],
+    'the number it left is told',
+  );
+  t.equal((await refresh(ctx.app, tokens.refresh)).statusCode, 200, 'the session that moved it stays');
+});
+
 t.test('phone change: a move nobody comes back for is finished by auth itself; the old number is told', async (t) => {
   const ctx = await buildAuthTestApp(t, {}, { unfinishedSweepMs: 50 });
   const NEW = '+79123450001';
