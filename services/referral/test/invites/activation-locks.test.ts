@@ -74,14 +74,13 @@ t.test(
 );
 
 // Waits one after another: the inviter's advisory lock, freed late, then the inviter's row, held
-// past the deadline. Each alone is shorter than the deadline; together they are not. The
-// connection's own lock bound is set high, so that only the deadline can stop the second wait.
+// past the deadline. The shortest deadline (1 s) starts the statement with less than the
+// connection's own lock bound left, so each wait alone may take all of it; together they must not.
 t.test('an activation whose lock waits add up past its deadline answers 503 by it, nothing applied', async (t) => {
-  const env = { UPSTREAM_TIMEOUT_MS: '7000' };
+  const env = { UPSTREAM_TIMEOUT_MS: '6000' };
   const deadlineMs = activationDeadlines(testConfig(env)).activateMs;
-  const ctx = await buildReferralTestApp(t, env, {
-    timeouts: { statementMs: 20_000, lockMs: 20_000, idleInTransactionMs: 30_000, queryMs: 25_000 },
-  });
+  t.equal(deadlineMs, 1000, 'the shortest deadline');
+  const ctx = await buildReferralTestApp(t, env);
   const [inviter, user] = [await createUser(ctx), await createUser(ctx)];
   const advisory = await holdInviterLocks(t, ctx.databaseUrl, [inviter.id]);
   const rowHolder = new pg.Client({ connectionString: ctx.databaseUrl, application_name: 'test-row-holder' });
@@ -98,12 +97,12 @@ t.test('an activation whose lock waits add up past its deadline answers 503 by i
     async () => (await serviceAdvisoryLocks()).some((l) => !l.granted),
     10_000,
   );
-  // The advisory lock goes at three quarters of the deadline, the row a deadline later: a second
-  // wait given the whole deadline again would get the row and answer 200 that late.
-  const freeAdvisory = setTimeout(() => void advisory.release(), Math.max(0, started + deadlineMs * 0.75 - Date.now()));
+  // The advisory lock goes at 0.6 s and the row at 1.4 s: a row wait given the statement's whole
+  // bound again would get the row and answer 200 that late.
+  const freeAdvisory = setTimeout(() => void advisory.release(), Math.max(0, started + 600 - Date.now()));
   const freeRow = setTimeout(
     () => void rowHolder.query('ROLLBACK').catch(() => undefined),
-    Math.max(0, started + deadlineMs * 1.75 - Date.now()),
+    Math.max(0, started + 1400 - Date.now()),
   );
   const answer = await pending;
   const took = Date.now() - started;
