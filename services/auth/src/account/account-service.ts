@@ -108,6 +108,20 @@ export function accountServiceFactory(deps: AccountServiceDeps) {
     await tokens.endSessions(sub, { except: keep });
   }
 
+  /**
+   * A move to yet another number while an earlier one that committed (the account is on its number)
+   * is unfinished: its steps run first, since the new move's record takes its place and the number
+   * it left would never be told. They end every session but the one that made it; a request from
+   * another one stops there.
+   */
+  async function finishEarlierMove(caller: Caller, current: string): Promise<void> {
+    const earlier = await deps.unfinished.get(caller.sub, 'move');
+    if (earlier?.to !== current) return;
+    await afterMove(caller.sub, earlier.keep, earlier.from, earlier.to);
+    await deps.unfinished.finish(caller.sub, 'move', earlier.id).catch(() => undefined);
+    if (earlier.keep !== caller.sid) throw new AppError('unauthorized', 'This session has ended; sign in again.');
+  }
+
   /** The same after a deletion. The sessions end last, so that a retry can still authenticate. */
   async function afterDeletion(sub: string, phone: string): Promise<void> {
     await deps.sms.forgetInviter(sub);
@@ -151,6 +165,9 @@ export function accountServiceFactory(deps: AccountServiceDeps) {
       const wanted = normalizePhone(input.phone, deps.config.phone);
       if (wanted.ok && wanted.e164 === current)
         throw new AppError('validation_failed', 'This is already the account’s number.');
+      // Before the code goes out: the earlier move's steps forget the number it left, which may be
+      // the very number this code is for (a move back).
+      await finishEarlierMove(caller, current);
       return otp.sendCode(input);
     },
 
@@ -175,17 +192,7 @@ export function accountServiceFactory(deps: AccountServiceDeps) {
       const resumed = current === phone ? await deps.unfinished.get(caller.sub, 'move') : undefined;
       if (current === phone && resumed?.to !== phone)
         throw new AppError('validation_failed', 'This is already the account’s number.');
-      // A move to yet another number while an earlier one that committed is unfinished: its steps
-      // run first, since this move's record takes its place and the number it left would never be
-      // told. They end every session but the one that made it; a request from another one stops.
-      if (current !== phone) {
-        const earlier = await deps.unfinished.get(caller.sub, 'move');
-        if (earlier?.to === current) {
-          await afterMove(caller.sub, earlier.keep, earlier.from, earlier.to);
-          await deps.unfinished.finish(caller.sub, 'move', earlier.id).catch(() => undefined);
-          if (earlier.keep !== caller.sid) throw new AppError('unauthorized', 'This session has ended; sign in again.');
-        }
-      }
+      if (current !== phone) await finishEarlierMove(caller, current);
       const from = resumed?.from ?? current;
       let record = resumed?.id;
       const changed = await withCode(phone, code, ip, async () => {

@@ -1,4 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
+import { AppError } from '@refstack/shared/contracts';
 import type { RedisClient as Redis } from '@refstack/shared/platform/redis';
 
 /**
@@ -9,23 +10,37 @@ import type { RedisClient as Redis } from '@refstack/shared/platform/redis';
  * Spent hashes are kept in a sorted set by the time they were spent, the newest SPENT_KEPT of them:
  * a session rotates at most SPENT_KEPT times in SPENT_WINDOW_MS, so any token spent within that
  * window is still recognised (and its reuse ends the session), and a client refreshing in a loop
- * cannot grow the session's record without bound. Sessions begun before this form kept their
- * spent hashes in a plain set (`:spent`), which is still read, never written.
+ * cannot grow the session's record without bound. The previous version kept spent hashes in a plain
+ * set (`:spent`): it is still read, and written too, held to as many entries, so that instances of
+ * either version recognise reuse during a rolling deploy.
  */
 export const SPENT_KEPT = 1000;
 /**
  * How long an index entry may stand without its session's hash: a session's entry and hash are
  * written together but not atomically (on a cluster they live on different nodes), so a young entry
- * whose hash is missing may belong to a session being created.
+ * whose hash is missing may belong to a session being created. A listing keeps such an entry; an
+ * ending marks the session ended for as long, so that it is not created after all.
  */
 export const INDEX_GRACE_MS = 60_000;
 export const SPENT_WINDOW_MS = 3_600_000;
 
+// A session ended while it was being created (see END) is not created after all.
 const CREATE = `
+if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
 redis.call('HSET', KEYS[1], 'current', ARGV[1], 'sub', ARGV[2], 'phone', ARGV[3], 'roles', ARGV[4],
   'created', ARGV[6], 'last_used', ARGV[6], 'auth_time', ARGV[7], 'device', ARGV[8], 'ip', ARGV[9])
 redis.call('PEXPIRE', KEYS[1], ARGV[5])
 return 1
+`;
+
+// Ends a listed session: its hash goes with its spent records. When there was no hash, the session
+// may be being created (its index entry is written first, on another node of a cluster): a mark
+// that it was ended, in its own slot, keeps CREATE from writing it after this.
+const END = `
+local ended = redis.call('DEL', KEYS[1])
+redis.call('DEL', KEYS[2], KEYS[3])
+if ended == 0 then redis.call('SET', KEYS[4], '1', 'PX', ARGV[1]) end
+return ended
 `;
 
 // A presented token that is no longer current: spent (in either record) is reuse. Reuse marks the
@@ -61,6 +76,11 @@ if current == ARGV[1] then
   redis.call('ZADD', KEYS[3], now, current)
   redis.call('ZREMRANGEBYRANK', KEYS[3], 0, -(kept + 1))
   redis.call('PEXPIRE', KEYS[3], math.max(redis.call('PTTL', KEYS[1]), 1))
+  -- Also in the earlier record, which instances of the previous version read (a rolling deploy),
+  -- held to as many entries (one dropped at random past that).
+  redis.call('SADD', KEYS[2], current)
+  if redis.call('SCARD', KEYS[2]) > kept then redis.call('SPOP', KEYS[2]) end
+  redis.call('PEXPIRE', KEYS[2], math.max(redis.call('PTTL', KEYS[1]), 1))
   redis.call('HSET', KEYS[1], 'current', ARGV[2], 'last_used', ARGV[3])
   return {'ok', session[2], session[3], session[4], session[5]}
 end
@@ -103,8 +123,16 @@ return 1
 
 interface SessionCommands {
   sessionIndexExtend(index: string, ttlMs: number): Promise<number>;
+  sessionEnd(
+    sessionKey: string,
+    spentKey: string,
+    spentAtKey: string,
+    endedKey: string,
+    markMs: number,
+  ): Promise<number>;
   sessionCreate(
     sessionKey: string,
+    endedKey: string,
     current: string,
     sub: string,
     phone: string,
@@ -218,7 +246,8 @@ export class SessionStore {
     private readonly now: () => number = Date.now,
   ) {
     const commands = [
-      ['sessionCreate', 1, CREATE],
+      ['sessionCreate', 2, CREATE],
+      ['sessionEnd', 4, END],
       ['sessionRotate', 3, ROTATE],
       ['sessionIdentify', 3, IDENTIFY],
       ['sessionRevoke', 3, REVOKE],
@@ -233,7 +262,7 @@ export class SessionStore {
 
   private keys(sessionId: string) {
     const base = `${this.prefix}:session:{${sessionId}}`;
-    return { session: base, spent: `${base}:spent`, spentAt: `${base}:spent-at` };
+    return { session: base, spent: `${base}:spent`, spentAt: `${base}:spent-at`, ended: `${base}:ended` };
   }
 
   private indexKey(sub: string): string {
@@ -257,7 +286,7 @@ export class SessionStore {
     const index = this.indexKey(identity.sub);
     // Sent together, one round trip where auto-pipelining batches them. Should one fail, the caller
     // is refused and never gets this session's tokens: a session left behind can never be used.
-    await Promise.all([
+    const [, , created] = await Promise.all([
       this.redis.zadd(index, now, sessionId),
       // The index lives as long as its longest-lived session: a new one set at a shorter lifetime
       // (the setting lowered) must not take the older sessions out of the list and out of reach of
@@ -265,6 +294,7 @@ export class SessionStore {
       this.redis.sessionIndexExtend(index, ttlSeconds * 1000),
       this.redis.sessionCreate(
         this.keys(sessionId).session,
+        this.keys(sessionId).ended,
         hashToken(token),
         identity.sub,
         identity.phone,
@@ -276,6 +306,9 @@ export class SessionStore {
         origin.ip,
       ),
     ]);
+    // Every session of the user was ended while this one was being created: it was ended too.
+    if (created !== 1)
+      throw new AppError('service_unavailable', 'The sign-in could not be completed; try again.', { retryAfter: 1 });
     return { sid: sessionId, refresh: token, authTime };
   }
 
@@ -397,22 +430,13 @@ export class SessionStore {
   private async endListed(sub: string, sids: string[], announce: Announce): Promise<EndedSessions> {
     if (sids.length === 0) return { ids: sids, live: 0 };
     await announce(sids);
-    const index = this.indexKey(sub);
     const wasLive = await Promise.all(
       sids.map(async (sid) => {
         const k = this.keys(sid);
-        const ended = (await this.redis.del(k.session)) === 1;
-        await this.redis.del(k.spent, k.spentAt);
-        return ended;
+        return (await this.redis.sessionEnd(k.session, k.spent, k.spentAt, k.ended, INDEX_GRACE_MS)) === 1;
       }),
     );
-    // An entry whose hash was not there yet may be a session being created: it keeps its entry
-    // through the grace, so that the next listing or ending still finds it (announced already, it
-    // cannot be refreshed either; see TokenService).
-    const scores = await Promise.all(sids.map((sid, i) => (wasLive[i] ? null : this.redis.zscore(index, sid))));
-    const youngSince = this.now() - INDEX_GRACE_MS;
-    const drop = sids.filter((_, i) => wasLive[i] || Number(scores[i] ?? 0) <= youngSince);
-    if (drop.length > 0) await this.redis.zrem(index, ...drop);
+    await this.redis.zrem(this.indexKey(sub), ...sids);
     return { ids: sids, live: wasLive.filter(Boolean).length };
   }
 

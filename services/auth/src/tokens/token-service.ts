@@ -73,12 +73,6 @@ export function tokenServiceFactory(deps: TokenServiceDeps) {
     }
     if (outcome.result !== 'ok') throw invalidRefresh();
     const { state } = outcome;
-    // Announced as ended while it was being created (its hash landed after the deletion): its
-    // access tokens are refused, and so is its refresh, for good.
-    if (deps.isRevoked({ sub: state.identity.sub, sid: state.sid, iat: Number.MAX_SAFE_INTEGER })) {
-      await deps.sessions.end(state.identity.sub, state.sid, announce);
-      throw invalidRefresh();
-    }
     const user = await deps.user(state.identity.sub, requestId);
     if (user.status !== 'active' || user.phone === null) {
       await deps.sessions.end(state.identity.sub, state.sid, announce);

@@ -323,9 +323,12 @@ t.test('phone change: another session moving on while the first move is unfinish
 
   // The session the first move should have ended tries to move the account on.
   const them = as(ctx.app, other.access);
-  t.equal((await them.post('/api/v1/profile/phone', { phone: SECOND })).statusCode, 202);
-  const refused = await them.post('/api/v1/profile/phone', { phone: SECOND, code: ctx.outbox.lastCodeFor(SECOND) });
+  const refused = await them.post('/api/v1/profile/phone', { phone: SECOND });
   t.equal(refused.statusCode, 401, refused.body);
+  t.notOk(
+    ctx.outbox.jobs.some((job) => job.to === SECOND),
+    'no code was sent',
+  );
   t.ok(ctx.referral.users.has(FIRST) && !ctx.referral.users.has(SECOND), 'the account stays on the first new number');
   t.match(
     ctx.outbox.jobs.filter((job) => job.kind === 'phone_changed'),
@@ -333,6 +336,29 @@ t.test('phone change: another session moving on while the first move is unfinish
     'the number it left is told',
   );
   t.equal((await refresh(ctx.app, tokens.refresh)).statusCode, 200, 'the session that moved it stays');
+});
+
+t.test('phone change: moving back to the number an unfinished move left works with the code sent', async (t) => {
+  const ctx = await buildAuthTestApp(t);
+  const FIRST = '+79123450001';
+  const tokens = await signInOn(ctx, CHROME, '203.0.113.1');
+  const me = as(ctx.app, tokens.access);
+  await me.post('/api/v1/profile/phone', { phone: FIRST });
+  ctx.referral.loseAnswer.add('phone');
+  t.equal(
+    (await me.post('/api/v1/profile/phone', { phone: FIRST, code: ctx.outbox.lastCodeFor(FIRST) })).statusCode,
+    503,
+  );
+
+  t.equal((await me.post('/api/v1/profile/phone', { phone: PHONE })).statusCode, 202);
+  const back = await me.post('/api/v1/profile/phone', { phone: PHONE, code: ctx.outbox.lastCodeFor(PHONE) });
+  t.equal(back.statusCode, 200, back.body);
+  t.match(back.json(), { user: { phone: PHONE } });
+  t.match(
+    ctx.outbox.jobs.filter((job) => job.kind === 'phone_changed'),
+    [{ to: PHONE, newEnding: '0001' }, { to: FIRST }],
+    'each number the account left is told',
+  );
 });
 
 t.test('phone change: a move nobody comes back for is finished by auth itself; the old number is told', async (t) => {

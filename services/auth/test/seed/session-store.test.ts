@@ -144,25 +144,42 @@ t.test("a session begun at a shorter lifetime does not shorten the index's hold 
   );
 });
 
-// A session's index entry and its hash are written together but not atomically: a listing or an
-// ending that runs between the two must not drop the entry of a session about to appear.
-t.test('a young index entry whose session is not there yet is kept by a listing and by ending them all', async (t) => {
-  const { redis, store, prefix } = await storeFor(t);
-  const index = `${prefix}:user-sessions:{${identity.sub}}`;
-  await redis.zadd(index, Date.now() - 2 * INDEX_GRACE_MS, 'expiredlongago0000000a');
-  await redis.zadd(index, Date.now(), 'beingcreated0000000000');
-  t.same(await store.list(identity.sub), [], 'neither is listed');
-  t.equal(await redis.zscore(index, 'expiredlongago0000000a'), null, 'the old entry is dropped');
-  t.not(await redis.zscore(index, 'beingcreated0000000000'), null, 'the young one is kept');
-  t.same(await store.endAll(identity.sub), { ids: ['beingcreated0000000000'], live: 0 });
-  t.not(await redis.zscore(index, 'beingcreated0000000000'), null, 'and kept by ending them all');
+// A session's index entry and its hash are written together but not atomically: a listing that
+// runs between the two must not drop the entry of a session about to appear, and an ending must
+// keep the session from appearing after it.
+t.test(
+  'a session being created is kept in the index by a listing, and one ended meanwhile is not created',
+  async (t) => {
+    const { redis, store, prefix } = await storeFor(t);
+    const index = `${prefix}:user-sessions:{${identity.sub}}`;
+    const sid = 'beingcreated0000000000';
+    await redis.zadd(index, Date.now() - 2 * INDEX_GRACE_MS, 'expiredlongago0000000a');
+    await redis.zadd(index, Date.now(), sid);
+    t.same(await store.list(identity.sub), [], 'neither is listed');
+    t.equal(await redis.zscore(index, 'expiredlongago0000000a'), null, 'the old entry is dropped');
+    t.not(await redis.zscore(index, sid), null, 'the young one is kept');
+    t.same(await store.endAll(identity.sub), { ids: [sid], live: 0 });
 
-  // Its hash lands: the next listing shows it and the next ending ends it.
-  await redis.hset(`${prefix}:session:{beingcreated0000000000}`, { current: 'x', sub: identity.sub, created: '1' });
-  t.same(
-    (await store.list(identity.sub)).map((s) => s.id),
-    ['beingcreated0000000000'],
-  );
-  t.same(await store.endAll(identity.sub), { ids: ['beingcreated0000000000'], live: 1 });
-  t.equal(await redis.zcard(index), 0, 'then its entry goes');
-});
+    // The session's own write lands after the ending, as create() sends it.
+    const key = `${prefix}:session:{${sid}}`;
+    const commands = redis as unknown as {
+      sessionCreate(...args: Array<string | number>): Promise<number>;
+    };
+    const created = await commands.sessionCreate(
+      key,
+      `${key}:ended`,
+      'h',
+      identity.sub,
+      identity.phone,
+      '[]',
+      100_000,
+      1,
+      1,
+      'd',
+      'ip',
+    );
+    t.equal(created, 0, 'it is refused');
+    t.equal(await redis.exists(key), 0, 'and never written');
+    t.ok((await redis.pttl(`${key}:ended`)) <= INDEX_GRACE_MS, 'the mark lasts the grace only');
+  },
+);
