@@ -1,6 +1,7 @@
 import { connect, type AddressInfo, type Socket } from 'node:net';
 import t, { type Test } from 'tap';
 import Fastify from 'fastify';
+import { IDLE_BEFORE_CLOSE_MS } from '@refstack/shared/platform';
 import { curlPostWithExpect, testConfig } from '@refstack/shared/testing';
 import { buildApp } from '../src/app.js';
 
@@ -242,6 +243,8 @@ t.test(
     while (!(await answered()) && Date.now() < end) await new Promise((resolve) => setTimeout(resolve, 20));
     t.ok(await answered(), 'four keep-alive connections answered, now waiting for their next request');
     t.equal(await count(), 4);
+    // A connection is taken for waiting once it has waited a moment (a next request may be arriving).
+    await new Promise((resolve) => setTimeout(resolve, IDLE_BEFORE_CLOSE_MS + 100));
 
     // A slow request in flight on a fifth connection, then newcomers.
     const slow = fetch(`http://127.0.0.1:${port}/api/v1/auth/slow`, { method: 'POST' });

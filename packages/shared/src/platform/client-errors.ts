@@ -53,12 +53,16 @@ export function answerClientError(error: ConnectionError, socket: Socket): void 
  */
 export function answerUnroutable(server: Server): void {
   server.on('checkExpectation', (request: IncomingMessage, response: ServerResponse) => {
-    writeProblem(
-      response.socket ?? request.socket,
-      'expectation_failed',
-      'Only "Expect: 100-continue" is supported.',
-      requestIdFrom(request),
-    );
+    // Through the response, which keeps its place behind answers to requests pipelined before it.
+    const problem = problemBody('expectation_failed', 'Only "Expect: 100-continue" is supported.');
+    const body = JSON.stringify(problem);
+    response.writeHead(problem.status, {
+      'content-type': PROBLEM_CONTENT_TYPE,
+      'content-length': Buffer.byteLength(body),
+      [REQUEST_ID_HEADER]: requestIdFrom(request),
+      connection: 'close',
+    });
+    response.end(body);
   });
   server.on('connect', (request: IncomingMessage, socket: Socket) => {
     writeProblem(socket, 'not_found', `No route for CONNECT ${request.url ?? ''}.`, requestIdFrom(request));

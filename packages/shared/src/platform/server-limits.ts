@@ -76,37 +76,45 @@ export function serverLimitOptions(
 /**
  * A keep-alive connection waiting for its client's next request holds a place under the cap for up
  * to the keep-alive timeout: one client could keep every place with one request per connection a
- * minute. When the open connections come within a tenth of the cap, those that have answered every
- * request they brought and wait for another are closed (their clients open a new one when they next
- * ask). A connection yet to send its first request is left to the headers timeout, and one with a
- * request in flight is never closed here.
+ * minute. When the open connections come within a tenth of the cap, those that answered every
+ * request they brought and have waited at least IDLE_BEFORE_CLOSE_MS for another are closed (their
+ * clients open a new one when they next ask). A connection yet to send its first request is left
+ * to the headers timeout, one with a request in flight is never closed here, and the wait lets a
+ * next request whose headers are on their way arrive first (Node names a request only once its
+ * headers are complete).
  */
+export const IDLE_BEFORE_CLOSE_MS = 1000;
+
 export function closeIdleNearCap(server: Server, cap: number): void {
   const threshold = Math.max(1, cap - Math.ceil(cap / 10));
   let open = 0;
-  // Requests in flight per connection; a connection that has answered them all is idle.
+  // Requests in flight per connection; a connection that has answered them all is idle, since then.
   const inFlight = new Map<Socket, number>();
-  const idle = new Set<Socket>();
+  const idleSince = new Map<Socket, number>();
   server.on('connection', (socket: Socket) => {
     open += 1;
     socket.once('close', () => {
       open -= 1;
       inFlight.delete(socket);
-      idle.delete(socket);
+      idleSince.delete(socket);
     });
     if (open < threshold) return;
-    for (const waiting of idle) waiting.destroy();
-    idle.clear();
+    const before = Date.now() - IDLE_BEFORE_CLOSE_MS;
+    for (const [waiting, since] of idleSince) {
+      if (since > before) continue;
+      idleSince.delete(waiting);
+      waiting.destroy();
+    }
   });
   server.on('request', (request, response) => {
     const socket = request.socket;
-    idle.delete(socket);
+    idleSince.delete(socket);
     inFlight.set(socket, (inFlight.get(socket) ?? 0) + 1);
     response.once('close', () => {
       const left = (inFlight.get(socket) ?? 1) - 1;
       if (left > 0) return void inFlight.set(socket, left);
       inFlight.delete(socket);
-      if (!socket.destroyed) idle.add(socket);
+      if (!socket.destroyed) idleSince.set(socket, Date.now());
     });
   });
 }
