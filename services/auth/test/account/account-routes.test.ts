@@ -279,18 +279,20 @@ t.test('phone change: a lost answer is finished by a retry with the same code; t
   );
 });
 
+/** Both steps of a move whose answer referral loses after committing it: the move is left unfinished. */
+async function moveWithAnswerLost(ctx: AuthTestContext, me: ReturnType<typeof as>, phone: string): Promise<number> {
+  await me.post('/api/v1/profile/phone', { phone });
+  ctx.referral.loseAnswer.add('phone');
+  return (await me.post('/api/v1/profile/phone', { phone, code: ctx.outbox.lastCodeFor(phone) })).statusCode;
+}
+
 t.test('phone change: a second move while the first is unfinished still tells the first number', async (t) => {
   const ctx = await buildAuthTestApp(t);
   const [FIRST, SECOND] = ['+79123450001', '+79123450002'];
   const other = await signInOn(ctx, 'MyApp/2.1', '203.0.113.1');
   const tokens = await signInOn(ctx, CHROME, '203.0.113.1');
   const me = as(ctx.app, tokens.access);
-  await me.post('/api/v1/profile/phone', { phone: FIRST });
-  ctx.referral.loseAnswer.add('phone');
-  t.equal(
-    (await me.post('/api/v1/profile/phone', { phone: FIRST, code: ctx.outbox.lastCodeFor(FIRST) })).statusCode,
-    503,
-  );
+  t.equal(await moveWithAnswerLost(ctx, me, FIRST), 503, 'the first move committed, its answer lost');
 
   // The client does not retry the first move; it moves the account on to another number.
   t.equal((await me.post('/api/v1/profile/phone', { phone: SECOND })).statusCode, 202);
@@ -314,12 +316,7 @@ t.test('phone change: another session moving on while the first move is unfinish
   const other = await signInOn(ctx, 'MyApp/2.1', '203.0.113.1');
   const tokens = await signInOn(ctx, CHROME, '203.0.113.1');
   const me = as(ctx.app, tokens.access);
-  await me.post('/api/v1/profile/phone', { phone: FIRST });
-  ctx.referral.loseAnswer.add('phone');
-  t.equal(
-    (await me.post('/api/v1/profile/phone', { phone: FIRST, code: ctx.outbox.lastCodeFor(FIRST) })).statusCode,
-    503,
-  );
+  t.equal(await moveWithAnswerLost(ctx, me, FIRST), 503, 'the first move committed, its answer lost');
 
   // The session the first move should have ended tries to move the account on.
   const them = as(ctx.app, other.access);
@@ -343,12 +340,7 @@ t.test('phone change: moving back to the number an unfinished move left works wi
   const FIRST = '+79123450001';
   const tokens = await signInOn(ctx, CHROME, '203.0.113.1');
   const me = as(ctx.app, tokens.access);
-  await me.post('/api/v1/profile/phone', { phone: FIRST });
-  ctx.referral.loseAnswer.add('phone');
-  t.equal(
-    (await me.post('/api/v1/profile/phone', { phone: FIRST, code: ctx.outbox.lastCodeFor(FIRST) })).statusCode,
-    503,
-  );
+  t.equal(await moveWithAnswerLost(ctx, me, FIRST), 503, 'the first move committed, its answer lost');
 
   t.equal((await me.post('/api/v1/profile/phone', { phone: PHONE })).statusCode, 202);
   const back = await me.post('/api/v1/profile/phone', { phone: PHONE, code: ctx.outbox.lastCodeFor(PHONE) });
