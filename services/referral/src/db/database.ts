@@ -1,7 +1,7 @@
 import { CompiledQuery, Kysely, PostgresDialect, sql, type Transaction } from 'kysely';
 import pg from 'pg';
 import type { Database } from './schema.js';
-import { watchedPool } from './watched-client.js';
+import { failedOnClientSide, watchedPool } from './watched-client.js';
 
 // bigint ids travel as strings (pg's default for int8), counts arrive as numbers.
 pg.types.setTypeParser(pg.types.builtins.INT4, (value) => Number.parseInt(value, 10));
@@ -56,6 +56,8 @@ export function poolOf(db: Kysely<Database>): pg.Pool {
  * (see queuedStatement): the caller releases it.
  */
 export class HeldConnection {
+  /** A query of it failed on the client side (see failedOnClientSide): not to be pooled again. */
+  broken = false;
   constructor(readonly client: pg.PoolClient) {}
 }
 
@@ -71,7 +73,12 @@ export async function runStatement<Row>(
   values: unknown[],
 ): Promise<Row[]> {
   if (db instanceof HeldConnection)
-    return (await db.client.query<Row & pg.QueryResultRow>({ ...statement, values })).rows;
+    try {
+      return (await db.client.query<Row & pg.QueryResultRow>({ ...statement, values })).rows;
+    } catch (error) {
+      if (failedOnClientSide(error)) db.broken = true;
+      throw error;
+    }
   const pool = pools.get(db);
   if (pool) return (await pool.query<Row & pg.QueryResultRow>({ ...statement, values })).rows;
   return (await db.executeQuery<Row>(CompiledQuery.raw(statement.text, values))).rows;

@@ -101,20 +101,19 @@ export async function queuedStatement<T>(
   const pool = poolOf(db);
   return lockSlotsOf(pool)(() =>
     retrying(async () => {
-      const client = await pool.connect();
-      let reusable = true;
+      const held = new HeldConnection(await pool.connect());
       try {
         deadline.beginCommit();
         try {
-          return await statement(new HeldConnection(client), lockWaitMs(deadline));
+          return await statement(held, lockWaitMs(deadline));
         } catch (error) {
           deadline.endCommit();
-          // A statement that failed on the client side may still run, or still hold its locks.
-          if (failedOnClientSide(error)) reusable = false;
           throw error;
         }
       } finally {
-        client.release(!reusable);
+        // Only a query that failed on the client side may still run, or still hold its locks; a
+        // refusal the statement's caller made of its answer leaves the connection as good as new.
+        held.client.release(held.broken);
       }
     }, deadline),
   );

@@ -1,6 +1,7 @@
 import t from 'tap';
+import { AppError } from '@refstack/shared/contracts';
 import { createTestDatabase } from '@refstack/shared/testing';
-import { createDatabase, poolOf, runStatement } from '../../src/db/database.js';
+import { createDatabase, poolOf, runStatement, type HeldConnection } from '../../src/db/database.js';
 import { Deadline } from '../../src/db/deadline.js';
 import { migrateToLatest } from '../../src/db/migrate.js';
 import { queuedStatement, serializable } from '../../src/db/transaction.js';
@@ -126,3 +127,37 @@ t.test(
     t.ok(rows[0]!.waits >= 1 && rows[0]!.waits <= 1000, `lock waits bounded (${rows[0]!.waits} ms)`);
   },
 );
+
+// An activation's refusals (an unknown code, one's own, a cycle) are answers its caller makes of
+// the statement's result: the connection did nothing wrong and goes back to the pool. One that
+// failed on the client side does not (connection-reuse.test.ts).
+t.test('a queued statement refused by its caller keeps its connection; a client-side failure does not', async (t) => {
+  const db = createDatabase({ url: await createTestDatabase(t), poolSize: 1 });
+  t.teardown(() => db.destroy());
+  const pidOn = async (on: HeldConnection) =>
+    (await runStatement<{ pid: number }>(on, { name: 'pid', text: 'SELECT pg_backend_pid() AS pid' }, []))[0]!.pid;
+  const pids: number[] = [];
+  for (let i = 0; i < 3; i += 1)
+    await t.rejects(
+      queuedStatement(db, Deadline.in(5000), async (on) => {
+        pids.push(await pidOn(on));
+        throw new AppError('invite_not_found', 'refused');
+      }),
+      { code: 'invite_not_found' },
+    );
+  t.equal(new Set(pids).size, 1, `one connection throughout (${pids.join(', ')})`);
+
+  const unsendable = {
+    toPostgres: () => {
+      throw new Error('cannot be sent');
+    },
+  };
+  await t.rejects(
+    queuedStatement(db, Deadline.in(5000), (on) =>
+      runStatement(on, { name: 'echo', text: 'SELECT $1::text AS echo' }, [unsendable]),
+    ),
+    { message: 'cannot be sent' },
+  );
+  const after = await queuedStatement(db, Deadline.in(5000), pidOn);
+  t.not(after, pids[0], 'after a client-side failure, a new connection');
+});
