@@ -92,6 +92,24 @@ t.test('CAPTCHA_MODE=risk asks only when a signal fires', async (t) => {
   t.equal((await send(inRange(4), from(3), fake.issue())).statusCode, 200);
 });
 
+// Reviewers' automation asks for a test number's code from several devices: that range's real
+// numbers must not be asked for a challenge because of it.
+t.test("CAPTCHA_MODE=risk: a test number's calls count in no range's risk window", async (t) => {
+  const testPhone = inRange(9000);
+  const { send } = await setup(t, {
+    CAPTCHA_MODE: 'risk',
+    SEND_CODE_IP_PER_HOUR: '10',
+    SMS_PREFIX_PER_HOUR: '6',
+    TEST_PHONES: `${testPhone}:424242@2099-12-31`,
+  });
+  for (let i = 0; i < 4; i += 1)
+    t.not((await send(testPhone, from(10 + i))).json().code, 'captcha_required', `test number call ${i + 1}`);
+  // Half the range's hour (3 of 6) goes without a challenge, as if the test number had not asked.
+  for (let i = 1; i <= 3; i += 1)
+    t.equal((await send(inRange(i), from(20 + i))).statusCode, 200, `the range's real number ${i}: no challenge`);
+  t.equal((await send(inRange(4), from(30))).json().code, 'captcha_required', 'its own calls still count');
+});
+
 t.test('CAPTCHA_MODE=risk judges a burst call by call, not all against the count from before it', async (t) => {
   const { fake, ctx, send } = await setup(t, {
     CAPTCHA_MODE: 'risk',
