@@ -40,6 +40,12 @@ export interface OtpSmsJob extends SmsJobBase {
    * before any provider took it is not sent. Absent in jobs of earlier versions (always sent).
    */
   issueId?: string;
+  /**
+   * The phone's previous code was still valid when this one was issued: this one goes out through
+   * the provider after the one that carried that code. Absent in jobs of earlier versions (then a
+   * previous code message within the code's lifetime decides).
+   */
+  replacesLive?: boolean;
   /** The code's lifetime, for the text ("expires in 5 minutes"). */
   ttlSeconds: number;
 }

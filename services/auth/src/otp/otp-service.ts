@@ -109,7 +109,7 @@ export function otpServiceFactory({ store, sms, guard, config, now, onVerified }
               retryAfter: seconds(issued.retryAfterMs),
             });
       }
-      const { issueId, withdraw } = issued;
+      const { issueId, replacesLive, withdraw } = issued;
       if (!fixedCode) {
         try {
           await sms.send({
@@ -117,6 +117,7 @@ export function otpServiceFactory({ store, sms, guard, config, now, onVerified }
             to: phone,
             code,
             issueId,
+            replacesLive,
             ttlSeconds: otp.ttlSeconds,
             locale: smsLocaleFor(phone, locale, config.sms.defaultLocale),
             expiresAt: at + limits.ttlMs,

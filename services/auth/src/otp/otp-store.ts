@@ -85,6 +85,9 @@ local sentOut = windowFull(KEYS[3], now, hourMs, maxSends)
 if failedOut or sentOut then return {'rate_limited', math.max(failedOut or 0, sentOut or 0)} end
 local wait = sendWait(KEYS[2], now, hourMs, maxSends, resendMs, backoffBase, backoffMax)
 if wait > 0 then return {'resend_too_soon', wait} end
+-- A used code is renamed away, so a code still here and unexpired is one its owner may still await.
+local previousExp = tonumber(redis.call('HGET', KEYS[1], 'exp'))
+local replacesLive = (previousExp ~= nil and previousExp > now) and 1 or 0
 redis.call('DEL', KEYS[1])
 redis.call('HSET', KEYS[1], 'h', codeHash, 'exp', now + ttlMs, 'i', member)
 redis.call('PEXPIRE', KEYS[1], ttlMs + 60000)
@@ -93,7 +96,7 @@ for _, key in ipairs({KEYS[2], KEYS[3]}) do
   redis.call('PEXPIRE', key, hourMs)
 end
 seenClient(KEYS[5], now, dayMs, bucket)
-return {'ok', 0}
+return {'ok', 0, replacesLive}
 `;
 
 /**
@@ -201,7 +204,7 @@ interface OtpCommands {
     member: string,
   ): Promise<[number, number]>;
   otpWindowRelease(key: string, member: string): Promise<number>;
-  otpIssue(...keysThenArgs: Array<string | number>): Promise<[string, number]>;
+  otpIssue(...keysThenArgs: Array<string | number>): Promise<[string, number, number?]>;
   otpWithdraw(code: string, sends: string, clientSends: string, issueId: string): Promise<number>;
   otpCheck(...keysThenArgs: Array<string | number>): Promise<[string, number, string?]>;
   otpConsume(codeKey: string, spentKey: string, claimId: string): Promise<number>;
@@ -214,6 +217,8 @@ export type IssueOutcome =
       result: 'ok';
       /** This issue of the phone's code (see `isCurrent`). */
       issueId: string;
+      /** The phone's previous code was still valid (unused, unexpired): this one is a resend. */
+      replacesLive: boolean;
       /** Takes the code back when its message could not be queued (see WITHDRAW). */
       withdraw(): Promise<void>;
     }
@@ -336,7 +341,7 @@ export class OtpStore {
   async issue(phone: string, bucket: string, codeHash: string, limits: OtpLimits, now: number): Promise<IssueOutcome> {
     const k = this.keys(phone, bucket);
     const member = eventMember(now);
-    const [result, retryAfterMs] = await this.redis.otpIssue(
+    const [result, retryAfterMs, replacesLive] = await this.redis.otpIssue(
       k.code,
       k.sends,
       k.clientSends,
@@ -353,6 +358,7 @@ export class OtpStore {
     return {
       result: 'ok',
       issueId: member,
+      replacesLive: replacesLive === 1,
       withdraw: async () => {
         await this.redis.otpWithdraw(k.code, k.sends, k.clientSends, member);
       },

@@ -184,14 +184,16 @@ export function createSmsWorker(options: SmsWorkerOptions): Worker<QueuedSmsJob,
   }
 
   /**
-   * The provider that carried the phone's previous code, if that code may still be live: a resend
-   * within a code's lifetime suggests the first did not arrive, so this one starts with the next.
+   * The provider that carried the phone's previous code, if that code was still valid when this
+   * one was asked for: a resend suggests the first did not arrive, so this one starts with the
+   * next. A code asked for after the previous one was used (a new sign-in, a confirmation) starts
+   * with the first provider again.
    */
   async function lastCarrier(
     job: Exclude<QueuedSmsJob, InviteDigestSmsJob>,
     id: string,
   ): Promise<SmsProviderName | undefined> {
-    if (job.kind !== 'otp' || isPreRendered(job)) return undefined;
+    if (job.kind !== 'otp' || isPreRendered(job) || job.replacesLive === false) return undefined;
     const previous = await messages.lastCodeMessage(job.to, now() - job.ttlSeconds * 1000, id);
     return previous?.provider ?? undefined;
   }

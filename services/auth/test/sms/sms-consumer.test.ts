@@ -405,6 +405,54 @@ t.test('a resend within the code lifetime starts with the next provider, then wr
   await eventually('the expected state', () => first.sent.length === 3, 5000);
 });
 
+// A user signs in (code used at once), then asks for another code within its lifetime: to confirm
+// a deletion, or to sign in again after logging out. The first provider carried the last code.
+t.test('a code asked for after the previous one was used starts with the first provider again', async (t) => {
+  const prefix = createTestRedisPrefix(t);
+  const { redis, queue } = await producer(t, prefix);
+  const codes = new OtpStore(redis, prefix);
+  const first = standIn('smsru');
+  const second = standIn('smsc');
+  await startTestSmsWorker(t, { prefix, providers: [first.provider, second.provider] });
+  const issueAndSend = async (code: string) => {
+    const issued = await codes.issue(RU_PHONE, 'client', `hash-${code}`, STORE_LIMITS, Date.now());
+    if (issued.result !== 'ok') throw new Error(`not issued: ${issued.result}`);
+    const { issueId, replacesLive } = issued;
+    await queue.send({
+      kind: 'otp',
+      to: RU_PHONE,
+      code,
+      ttlSeconds: 300,
+      expiresAt: inFiveMinutes(),
+      issueId,
+      replacesLive,
+    });
+    return issued;
+  };
+  await issueAndSend('300001');
+  await eventually('the first code is sent', () => first.sent.length === 1, 5000);
+  const checked = await codes.check(RU_PHONE, 'client', 'hash-300001', 'claim-1', STORE_LIMITS, Date.now());
+  t.equal(checked.result, 'ok');
+  t.ok(await codes.consume(RU_PHONE, 'claim-1'), 'the first code is used');
+
+  const afterUse = await issueAndSend('300002');
+  t.equal(afterUse.replacesLive, false, 'the next code replaces no valid one');
+  await eventually('the second code is sent', () => first.sent.length + second.sent.length === 2, 5000);
+  t.same(
+    first.sent.map((m) => m.code),
+    ['300001', '300002'],
+    'through the first provider again',
+  );
+  // Asked for again while that one is still valid: a resend, through the other provider.
+  const resend = await issueAndSend('300003');
+  t.equal(resend.replacesLive, true, 'a resend replaces a valid code');
+  await eventually('the resend is sent', () => second.sent.length === 1, 5000);
+  t.same(
+    second.sent.map((m) => m.code),
+    ['300003'],
+  );
+});
+
 t.test('a provider that does not carry a kind of message is passed over', async (t) => {
   const prefix = createTestRedisPrefix(t);
   const { queue } = await producer(t, prefix);
