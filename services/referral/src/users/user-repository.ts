@@ -261,7 +261,9 @@ export async function setPhone(db: Db, id: string, phone: string): Promise<LiveU
 /**
  * Makes the account a tombstone: everything that names a person is erased in this one write, and
  * admin rights go with them. The time is the clock's, taken while the row is locked, as an
- * activation's is: every activation of its code is older than its deletion.
+ * activation's is, or a microsecond past the newest invitee's when the database clock stepped back
+ * (an activation's time follows its owner's newest invitee's the same way): every activation of its
+ * code is older than its deletion.
  */
 export async function erase(db: Db, id: string): Promise<void> {
   await db
@@ -272,7 +274,9 @@ export async function erase(db: Db, id: string): Promise<void> {
       last_name: null,
       email: null,
       is_admin: false,
-      deleted_at: sql<Date>`clock_timestamp()`,
+      deleted_at: sql<Date>`greatest(clock_timestamp(), (
+        SELECT n.activated_at + interval '1 microsecond' FROM users n WHERE n.invited_by_id = ${id}
+        ORDER BY n.activated_at DESC, n.id DESC LIMIT 1))`,
       updated_at: sql<Date>`now()`,
     })
     .where('id', '=', id)

@@ -307,6 +307,20 @@ t.test('a deleted account is an anonymous tombstone: counted, null in lists, act
   t.match(await profile(ctx, inviter), { invited_users: [null], invited_count: 1 }, 'not in its old place');
 });
 
+// As after the database's clock stepped back: the newest invitee's time is ahead of the clock.
+t.test('a deletion after the clock stepped back is still later than every activation of the code', async (t) => {
+  const ctx = await buildReferralTestApp(t);
+  const [owner, invitee] = [await createUser(ctx), await createUser(ctx)];
+  t.equal((await activate(ctx.app, invitee, owner.invite_code)).statusCode, 200);
+  await sql`UPDATE users SET activated_at = now() + interval '1 hour' WHERE id = ${invitee.id}`.execute(ctx.db);
+  t.equal((await deleteAccount(ctx, owner.id)).statusCode, 200);
+  const { rows } = await sql<{ later: boolean }>`
+    SELECT o.deleted_at > i.activated_at AS later FROM users o, users i
+    WHERE o.id = ${owner.id} AND i.id = ${invitee.id}
+  `.execute(ctx.db);
+  t.same(rows, [{ later: true }], 'deleted after its newest activation');
+});
+
 t.test('the export: profile, own activation, invitees by id and time only', async (t) => {
   const ctx = await buildReferralTestApp(t);
   const [inviter, user, first, second] = [
