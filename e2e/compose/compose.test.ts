@@ -174,11 +174,16 @@ t.test('docker-compose.yml brought up for real: journey, durability across down/
   const signIn = async (phone: string): Promise<{ user: Profile; tokens: Tokens }> => {
     t.equal((await call('POST', '/api/v1/auth/send-code', { phone })).status, 200, `send-code ${phone}`);
     const code = await smsCode(stack, ['sms-worker'], phone);
-    const verified = await settled(`verify ${phone}`, () =>
-      call<{ user: Profile; tokens: Tokens; created: boolean }>('POST', '/api/v1/auth/verify', { phone, code }),
-    );
+    let asked = 0;
+    const verified = await settled(`verify ${phone}`, () => {
+      asked += 1;
+      return call<{ user: Profile; tokens: Tokens; created: boolean }>('POST', '/api/v1/auth/verify', { phone, code });
+    });
     t.equal(verified.status, 200, `verify ${phone} with the code from the worker's log${problem(verified)}`);
-    t.equal(verified.json.created, true);
+    // A 503 may come after referral created the user (auth's deadline passed on the way back), and
+    // the sign-in asked again then finds it.
+    if (asked === 1) t.equal(verified.json.created, true, 'a new user');
+    else t.type(verified.json.created, 'boolean', 'asked again: the user may have been created by the first');
     return verified.json;
   };
 
