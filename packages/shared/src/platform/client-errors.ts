@@ -18,16 +18,25 @@ const CLIENT_ERRORS: Record<string, { code: ErrorCode; detail: string }> = {
 };
 const MALFORMED = { code: 'validation_failed', detail: 'The request is not well-formed HTTP/1.1.' } as const;
 
-/** An answer written on the socket itself, for requests no route sees; the connection then closes. */
-function writeProblem(socket: Socket, code: ErrorCode, detail: string, requestId: string): void {
+/** A problem answer for a request no route sees: its status, headers and body; the connection closes. */
+function problemAnswer(code: ErrorCode, detail: string, requestId: string) {
   const problem = problemBody(code, detail);
   const body = JSON.stringify(problem);
+  const headers = {
+    'Content-Type': PROBLEM_CONTENT_TYPE,
+    'Content-Length': String(Buffer.byteLength(body)),
+    [REQUEST_ID_HEADER]: requestId,
+    Connection: 'close',
+  };
+  return { status: problem.status, headers, body };
+}
+
+/** A problem answer written on the socket itself; the connection then closes. */
+function writeProblem(socket: Socket, code: ErrorCode, detail: string, requestId: string): void {
+  const { status, headers, body } = problemAnswer(code, detail, requestId);
   if (socket.writable) {
-    socket.write(
-      `HTTP/1.1 ${problem.status} ${STATUS_CODES[problem.status]}\r\nContent-Type: ${PROBLEM_CONTENT_TYPE}\r\n` +
-        `Content-Length: ${Buffer.byteLength(body)}\r\n${REQUEST_ID_HEADER}: ${requestId}\r\n` +
-        `Connection: close\r\n\r\n${body}`,
-    );
+    const lines = Object.entries(headers).map(([name, value]) => `${name}: ${value}\r\n`);
+    socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\n${lines.join('')}\r\n${body}`);
   }
   socket.destroy();
 }
@@ -54,15 +63,12 @@ export function answerClientError(error: ConnectionError, socket: Socket): void 
 export function answerUnroutable(server: Server): void {
   server.on('checkExpectation', (request: IncomingMessage, response: ServerResponse) => {
     // Through the response, which keeps its place behind answers to requests pipelined before it.
-    const problem = problemBody('expectation_failed', 'Only "Expect: 100-continue" is supported.');
-    const body = JSON.stringify(problem);
-    response.writeHead(problem.status, {
-      'content-type': PROBLEM_CONTENT_TYPE,
-      'content-length': Buffer.byteLength(body),
-      [REQUEST_ID_HEADER]: requestIdFrom(request),
-      connection: 'close',
-    });
-    response.end(body);
+    const { status, headers, body } = problemAnswer(
+      'expectation_failed',
+      'Only "Expect: 100-continue" is supported.',
+      requestIdFrom(request),
+    );
+    response.writeHead(status, headers).end(body);
   });
   server.on('connect', (request: IncomingMessage, socket: Socket) => {
     writeProblem(socket, 'not_found', `No route for CONNECT ${request.url ?? ''}.`, requestIdFrom(request));
